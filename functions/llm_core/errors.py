@@ -1,0 +1,113 @@
+"""Every failure a caller can see, and the one function that maps exceptions onto the error table."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import openai
+import pydantic
+
+
+class ApiError(Exception):
+    """A failure with its place in the public error table (DESIGN.md, section 3)."""
+
+    status = 500
+    type = "internal_error"
+
+    def __init__(self, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+
+
+class InvalidJson(ApiError):
+    status, type = 400, "invalid_json"
+
+
+class InvalidRequest(ApiError):
+    status, type = 400, "invalid_request"
+
+
+class TooLarge(ApiError):
+    status, type = 413, "too_large"
+
+
+class RateLimited(ApiError):
+    status, type = 429, "rate_limited"
+
+
+class UpstreamError(ApiError):
+    status, type = 502, "upstream_error"
+
+
+class NotConfigured(ApiError):
+    status, type = 503, "not_configured"
+
+
+class UpstreamTimeout(ApiError):
+    status, type = 504, "upstream_timeout"
+
+
+@dataclass(frozen=True)
+class ErrorResponse:
+    status: int
+    body: dict
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def json(self) -> str:
+        return json.dumps(self.body)
+
+
+def to_api_error(exc: BaseException) -> ApiError:
+    """Map any exception to the error table. Messages never carry upstream bodies or credentials."""
+    if isinstance(exc, ApiError):
+        return exc
+    upstream_gateway_timeout = isinstance(exc, openai.APIStatusError) and exc.status_code == 504
+    if isinstance(exc, openai.APITimeoutError | TimeoutError) or upstream_gateway_timeout:
+        return UpstreamTimeout("The model did not answer in the time this function has left.")
+    if isinstance(exc, openai.RateLimitError):
+        retry_after = exc.response.headers.get("retry-after")
+        headers = {"retry-after": retry_after} if retry_after else {}
+        hint = f" Retry after {retry_after} s." if retry_after else ""
+        return RateLimited(f"The model provider is rate limiting this account.{hint}", headers)
+    if isinstance(exc, openai.AuthenticationError):
+        return NotConfigured("OpenAI rejected the API key in the secret named by OPENAI_SECRET_ID: put a valid key.")
+    if isinstance(exc, openai.PermissionDeniedError):
+        return NotConfigured("The OpenAI key in the secret may not use this model: check OPENAI_MODEL and the key.")
+    if isinstance(exc, openai.NotFoundError):
+        return NotConfigured("The model was not found: check OPENAI_MODEL (and OPENAI_BASE_URL if set).")
+    if isinstance(exc, openai.APIStatusError):
+        return UpstreamError(f"The model provider answered {exc.status_code}.")
+    if isinstance(exc, openai.APIConnectionError):
+        return UpstreamError("The connection to the model provider failed.")
+    if isinstance(exc, pydantic.ValidationError):
+        return UpstreamError("The model's answer did not match the expected schema.")
+    return ApiError("Internal error; see the function's logs for this request id.")
+
+
+def error_response(exc: BaseException, request_id: str) -> ErrorResponse:
+    error = to_api_error(exc)
+    body = {"error": {"type": error.type, "message": error.message, "request_id": request_id}}
+    return ErrorResponse(error.status, body, {**error.headers, "x-request-id": request_id})
+
+
+def describe_validation_errors(errors: list[dict[str, Any]]) -> ApiError:
+    """One readable message for pydantic's errors; the caller's values are never echoed back."""
+    if any(error["type"] == "json_invalid" for error in errors):
+        return InvalidJson("The request body is not valid JSON.")
+    problems = []
+    for error in errors:
+        field = ".".join(str(part) for part in error["loc"] if part != "body")
+        if error["type"] == "missing":
+            problems.append(f"{field}: required")
+        elif error["type"] == "extra_forbidden":
+            problems.append(f"{field}: unknown field")
+        elif error["type"] == "model_attributes_type":
+            problems.append("the body must be a JSON object")
+        elif not field:
+            problems.append(error["msg"].removeprefix("Value error, "))
+        else:
+            problems.append(f"{field}: {error['msg'].removeprefix('Value error, ')}")
+    return InvalidRequest("; ".join(problems) + ".")

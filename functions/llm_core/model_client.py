@@ -1,0 +1,172 @@
+"""One OpenAI client per process, whose every attempt is bounded by the time the function has left.
+
+The SDK's defaults (600 s timeout, 2 retries with Retry-After honoured up to two minutes) outlive any
+Lambda timeout. The transport below clamps each attempt's timeouts to the request's deadline and tells the
+SDK not to retry when the wait it would take cannot fit, so the caller always gets an answer or a 504
+before the function itself is killed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import TypeVar
+
+import httpx2
+import openai
+
+from llm_core.secret import read_api_key
+from llm_core.settings import get_settings
+
+MAX_RETRIES = 2
+CONNECT_TIMEOUT_SECONDS = 3.0
+# Left for building the response, flushing metrics and logs after the model answered.
+RESPONSE_MARGIN_SECONDS = 1.0
+# The smallest attempt worth starting after a retry wait.
+MIN_ATTEMPT_SECONDS = 1.0
+DEFAULT_RETRY_WAIT_SECONDS = 1.0
+
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("llm_deadline", default=None)
+
+T = TypeVar("T")
+
+
+@contextmanager
+def time_budget(seconds_left: float) -> Iterator[float]:
+    """Run the block with a deadline ``seconds_left`` from now, less the response margin."""
+    budget = max(seconds_left - RESPONSE_MARGIN_SECONDS, 0.0)
+    token = _deadline.set(time.monotonic() + budget)
+    try:
+        yield budget
+    finally:
+        _deadline.reset(token)
+
+
+def seconds_left() -> float | None:
+    deadline = _deadline.get()
+    return None if deadline is None else deadline - time.monotonic()
+
+
+def _budget_spent(request: httpx2.Request) -> httpx2.Response | None:
+    """Answer for the upstream, as a gateway would, when no time is left to try: the SDK retries every
+    transport error, but obeys ``x-should-retry: false`` on a response."""
+    left = seconds_left()
+    if left is None or left > 0:
+        return None
+    return httpx2.Response(
+        504,
+        headers={"x-should-retry": "false"},
+        json={"error": {"message": "The function's time budget is spent.", "type": "timeout"}},
+        request=request,
+    )
+
+
+def _clamp_timeouts(request: httpx2.Request) -> None:
+    left = seconds_left()
+    if left is None:
+        return
+    timeouts = dict(request.extensions.get("timeout") or {})
+    for phase in ("connect", "read", "write", "pool"):
+        current = timeouts.get(phase)
+        timeouts[phase] = left if current is None else min(current, left)
+    request.extensions["timeout"] = timeouts
+
+
+def _forbid_retry_that_cannot_fit(response: httpx2.Response) -> None:
+    left = seconds_left()
+    if left is None or response.status_code < 429:
+        return
+    try:
+        wait = float(response.headers.get("retry-after", DEFAULT_RETRY_WAIT_SECONDS))
+    except ValueError:
+        wait = DEFAULT_RETRY_WAIT_SECONDS
+    if wait + MIN_ATTEMPT_SECONDS > left:
+        # The SDK's own switch: it will surface this response instead of sleeping past our deadline.
+        response.headers["x-should-retry"] = "false"
+
+
+class DeadlineTransport(httpx2.BaseTransport):
+    def __init__(self, inner: httpx2.BaseTransport) -> None:
+        self._inner = inner
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        if spent := _budget_spent(request):
+            return spent
+        _clamp_timeouts(request)
+        response = self._inner.handle_request(request)
+        _forbid_retry_that_cannot_fit(response)
+        return response
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class AsyncDeadlineTransport(httpx2.AsyncBaseTransport):
+    def __init__(self, inner: httpx2.AsyncBaseTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if spent := _budget_spent(request):
+            return spent
+        _clamp_timeouts(request)
+        response = await self._inner.handle_async_request(request)
+        _forbid_retry_that_cannot_fit(response)
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def _timeout() -> httpx2.Timeout:
+    return httpx2.Timeout(get_settings().stream_timeout_seconds, connect=CONNECT_TIMEOUT_SECONDS)
+
+
+@lru_cache(maxsize=1)
+def get_client() -> openai.OpenAI:
+    """The process's synchronous client; the key is read from the secret cache before each request."""
+    settings = get_settings()
+    return openai.OpenAI(
+        api_key=read_api_key,
+        base_url=settings.base_url,
+        max_retries=MAX_RETRIES,
+        timeout=_timeout(),
+        http_client=openai.DefaultHttpx2Client(transport=DeadlineTransport(httpx2.HTTPTransport())),
+    )
+
+
+async def _read_api_key_off_loop() -> str:
+    return await asyncio.to_thread(read_api_key)
+
+
+@lru_cache(maxsize=1)
+def get_async_client() -> openai.AsyncOpenAI:
+    """The process's asynchronous client, for the streaming app."""
+    settings = get_settings()
+    return openai.AsyncOpenAI(
+        api_key=_read_api_key_off_loop,
+        base_url=settings.base_url,
+        max_retries=MAX_RETRIES,
+        timeout=_timeout(),
+        http_client=openai.DefaultAsyncHttpx2Client(transport=AsyncDeadlineTransport(httpx2.AsyncHTTPTransport())),
+    )
+
+
+def with_key_refresh(call: Callable[[], T]) -> T:
+    """Run ``call``; after a 401, read the secret again (the key may have been rotated) and retry once."""
+    try:
+        return call()
+    except openai.AuthenticationError:
+        read_api_key(force_fetch=True)
+        return call()
+
+
+async def with_key_refresh_async(call: Callable[[], T]) -> T:
+    try:
+        return await call()
+    except openai.AuthenticationError:
+        await asyncio.to_thread(read_api_key, True)
+        return await call()

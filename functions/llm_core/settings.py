@@ -1,0 +1,67 @@
+"""Typed settings, read once from the environment and validated at cold start."""
+
+from __future__ import annotations
+
+import logging
+import os
+from functools import lru_cache
+
+from aws_lambda_powertools import Logger
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from llm_core.errors import NotConfigured
+
+DEFAULT_MODEL = "gpt-5.4-mini"
+
+ENVIRONMENT_VARIABLES = {
+    "secret_id": "OPENAI_SECRET_ID",
+    "model": "OPENAI_MODEL",
+    "base_url": "OPENAI_BASE_URL",
+    "max_input_chars": "MAX_INPUT_CHARS",
+    "max_output_tokens": "MAX_OUTPUT_TOKENS",
+    "secret_max_age_seconds": "SECRET_MAX_AGE_SECONDS",
+    "keepalive_seconds": "KEEPALIVE_SECONDS",
+    "stream_timeout_seconds": "STREAM_TIMEOUT_SECONDS",
+}
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    secret_id: str = Field(min_length=1, description="Secrets Manager name or ARN of the OpenAI key")
+    model: str = Field(DEFAULT_MODEL, min_length=1)
+    base_url: str | None = Field(None, pattern=r"^https?://")
+    max_input_chars: int = Field(20_000, ge=1)
+    # The Responses API refuses max_output_tokens below 16.
+    max_output_tokens: int = Field(1024, ge=16)
+    secret_max_age_seconds: int = Field(300, ge=0)
+    keepalive_seconds: float = Field(15.0, gt=0)
+    stream_timeout_seconds: float = Field(120.0, gt=0)
+
+
+def _describe(error: dict) -> str:
+    field = str(error["loc"][0]) if error["loc"] else ""
+    variable = ENVIRONMENT_VARIABLES.get(field, field)
+    if error["type"] == "missing":
+        return f"{variable} is not set"
+    return f"{variable} is invalid: {error['msg']}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process. Raises NotConfigured naming the environment variable to fix."""
+    raw = {field: os.environ[name] for field, name in ENVIRONMENT_VARIABLES.items() if os.environ.get(name)}
+    try:
+        return Settings(**raw)
+    except ValidationError as exc:
+        problems = "; ".join(_describe(error) for error in exc.errors())
+        raise NotConfigured(f"Function configuration: {problems}.") from None
+
+
+def log_configuration_problem(logger: logging.Logger | Logger) -> None:
+    """Validate the settings at cold start. A problem is logged once here and answered as 503 per request,
+    which tells the caller more than a function that fails to start."""
+    try:
+        get_settings()
+    except NotConfigured as exc:
+        logger.error(exc.message)

@@ -1,0 +1,162 @@
+// Talking to /api/*: JSON bodies signed with their SHA-256, the error envelope turned into ApiError,
+// and the offline-demo header reported to whoever listens.
+
+import { sha256Hex } from './hash.js';
+
+export const DEMO_EVENT = 'llm:demo-mode';
+
+/** A failed call, built from the server's {"error": {"type","message","request_id"}} envelope. */
+export class ApiError extends Error {
+  constructor({ status, type, message, requestId = '', retryAfterSeconds = null }) {
+    super(message || type || `HTTP ${status}`);
+    this.name = 'ApiError';
+    this.status = status;
+    this.type = type;
+    this.serverMessage = message;
+    this.requestId = requestId;
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/** Retry-After is either delay-seconds or an HTTP date; returns whole seconds from now, or null. */
+export function parseRetryAfter(value, now = Date.now()) {
+  if (!value) return null;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed);
+  const when = Date.parse(trimmed);
+  if (Number.isNaN(when)) return null;
+  return Math.max(0, Math.ceil((when - now) / 1000));
+}
+
+function noteDemoMode(response) {
+  if (response.headers.get('x-llm-demo') === 'fake-model') {
+    document.dispatchEvent(new CustomEvent(DEMO_EVENT));
+  }
+}
+
+async function errorFromResponse(response) {
+  let type = '';
+  let message = '';
+  let requestId = response.headers.get('x-request-id') || '';
+  try {
+    const payload = await response.json();
+    const error = payload && typeof payload === 'object' ? payload.error : null;
+    if (error && typeof error === 'object') {
+      type = typeof error.type === 'string' ? error.type : '';
+      message = typeof error.message === 'string' ? error.message : '';
+      if (typeof error.request_id === 'string' && error.request_id) requestId = error.request_id;
+    }
+  } catch {
+    // Not our envelope (a proxy's HTML page, say): the status alone has to do.
+  }
+  return new ApiError({
+    status: response.status,
+    type,
+    message,
+    requestId,
+    retryAfterSeconds: parseRetryAfter(response.headers.get('retry-after')),
+  });
+}
+
+/**
+ * POST a JSON payload to a same-origin path. Resolves with the Response when it is 2xx; rejects with
+ * ApiError for HTTP errors and network failures, and with the AbortError itself when `signal` aborts.
+ */
+export async function postJson(path, payload, { signal, accept = 'application/json' } = {}) {
+  // Hash and send the very same bytes: re-serialising would risk a digest that no longer matches.
+  const body = new TextEncoder().encode(JSON.stringify(payload));
+  const digest = await sha256Hex(body);
+  let response;
+  try {
+    response = await fetch(path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept, 'x-amz-content-sha256': digest },
+      body,
+      signal,
+      credentials: 'same-origin',
+      cache: 'no-store',
+    });
+  } catch (err) {
+    if (err && err.name === 'AbortError') throw err;
+    throw new ApiError({ status: 0, type: 'network_error', message: '' });
+  }
+  noteDemoMode(response);
+  if (!response.ok) throw await errorFromResponse(response);
+  return response;
+}
+
+/** postJson, then the JSON body of the answer. */
+export async function callJson(path, payload, options) {
+  const response = await postJson(path, payload, options);
+  try {
+    return { data: await response.json(), requestId: response.headers.get('x-request-id') || '' };
+  } catch {
+    throw new ApiError({
+      status: response.status,
+      type: 'bad_response',
+      message: '',
+      requestId: response.headers.get('x-request-id') || '',
+    });
+  }
+}
+
+/** The page's own address answered with the demo header? Then show the banner before any call. */
+export async function probeDemoMode() {
+  try {
+    const response = await fetch(location.pathname, { method: 'HEAD', cache: 'no-store' });
+    noteDemoMode(response);
+  } catch {
+    // Only a hint; the first API answer tells us too.
+  }
+}
+
+function plural(n, word) {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+function describeWait(seconds) {
+  if (seconds == null) return 'Wait a little, then try again.';
+  if (seconds <= 1) return 'Try again in a second.';
+  if (seconds < 90) return `Try again in ${plural(seconds, 'second')}.`;
+  const at = new Date(Date.now() + seconds * 1000);
+  const time = at.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+  return `Try again in about ${plural(Math.round(seconds / 60), 'minute')} (after ${time}).`;
+}
+
+/**
+ * What to tell a person about an error: {title, detail, hint, requestId}. `context` tunes the
+ * advice for 413 ("shorten the text" vs "start a new chat").
+ */
+export function describeError(err, { limit, context = 'text' } = {}) {
+  if (!(err instanceof ApiError)) {
+    return { title: 'Something went wrong', detail: String((err && err.message) || err), hint: '', requestId: '' };
+  }
+  const detail = err.serverMessage || '';
+  const base = { detail, requestId: err.requestId };
+  const limitText = limit ? ` The limit is ${limit.toLocaleString()} characters.` : '';
+  switch (err.status) {
+    case 0:
+      return { ...base, title: 'Could not reach the server', hint: 'Check your connection and try again.' };
+    case 400:
+      return { ...base, title: 'The request was not accepted', hint: 'Check the input and try again.' };
+    case 413:
+      return {
+        ...base,
+        title: context === 'chat' ? 'This conversation is too long' : 'This text is too long',
+        hint: (context === 'chat' ? 'Start a new chat or send a shorter message.' : 'Shorten the text and try again.') + limitText,
+      };
+    case 429:
+      return { ...base, title: 'Too many requests right now', hint: describeWait(err.retryAfterSeconds) };
+    case 502:
+      return { ...base, title: 'The model could not give an answer', hint: 'Try again, or rephrase the request.' };
+    case 503:
+      return { ...base, title: 'The service is not set up yet', hint: 'The person who runs it needs to fix the setting above.' };
+    case 504:
+      return { ...base, title: 'The model took too long', hint: 'Try again, perhaps with a shorter request.' };
+    default:
+      if (err.type === 'bad_response') {
+        return { ...base, title: 'The server sent an answer the page could not read', hint: 'Try again.' };
+      }
+      return { ...base, title: `Something went wrong (HTTP ${err.status})`, hint: 'Try again in a moment.' };
+  }
+}

@@ -1,0 +1,138 @@
+// Small DOM helpers shared by the views. Server and model text only ever goes in through
+// textContent / createTextNode: nothing here parses a string as HTML.
+
+const DEFAULT_MAX_CHARS = 20000;
+
+/** The server's input limit, from <body data-max-chars>; the default matches MAX_INPUT_CHARS. */
+export function maxChars() {
+  const value = Number.parseInt(document.body.dataset.maxChars || '', 10);
+  return Number.isFinite(value) && value > 0 ? value : DEFAULT_MAX_CHARS;
+}
+
+/** Length in Unicode code points, the way the Python server counts len(text). */
+export function charCount(text) {
+  let n = 0;
+  for (const _ of text) n++;
+  return n;
+}
+
+/** Build an element: el('p', {className: 'x', text: 'hi', attrs: {id: 'a'}}, child, ...). */
+export function el(tag, { className, text, attrs } = {}, ...children) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text != null) node.textContent = text;
+  if (attrs) for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);
+  for (const child of children) if (child) node.append(child);
+  return node;
+}
+
+/** Polite announcement for screen readers (copy confirmations and the like). */
+export function announce(message) {
+  const status = document.getElementById('status');
+  status.textContent = '';
+  // A fresh text node after a tick makes repeated identical messages announce again.
+  requestAnimationFrame(() => { status.textContent = message; });
+}
+
+/** Fill an error box from describeError()'s {title, detail, hint, requestId}. */
+export function renderError(box, info) {
+  box.replaceChildren(
+    el('p', { className: 'error-title', text: info.title }),
+    info.detail ? el('p', { className: 'error-detail', text: info.detail }) : null,
+    info.hint ? el('p', { className: 'error-hint', text: info.hint }) : null,
+    info.requestId ? el('p', { className: 'error-id', text: `Request ID: ${info.requestId}` }) : null,
+  );
+  box.hidden = false;
+}
+
+export function clearError(box) {
+  box.hidden = true;
+  box.replaceChildren();
+}
+
+/**
+ * Busy state for a form: its buttons are disabled and the submit button says what is happening.
+ * Returns a function that undoes it. A disabled button loses focus, so focus comes back to it after.
+ */
+export function setBusy(form, { keepEnabled = [] } = {}) {
+  const submit = form.querySelector('button[type="submit"]');
+  const hadFocus = document.activeElement === submit;
+  const label = submit.textContent;
+  form.setAttribute('aria-busy', 'true');
+  submit.classList.add('is-busy');
+  submit.textContent = submit.dataset.busyLabel || 'Working…';
+  const buttons = [...form.querySelectorAll('button')].filter((b) => !keepEnabled.includes(b));
+  const wasDisabled = buttons.map((b) => b.disabled);
+  buttons.forEach((b) => { b.disabled = true; });
+  return () => {
+    form.removeAttribute('aria-busy');
+    submit.classList.remove('is-busy');
+    submit.textContent = label;
+    buttons.forEach((b, i) => { b.disabled = wasDisabled[i]; });
+    if (hadFocus && (document.activeElement === document.body || document.activeElement === null)) submit.focus();
+  };
+}
+
+/** Ctrl+Enter (Cmd+Enter on a Mac) in a text box submits its form. */
+export function submitOnModEnter(textarea) {
+  textarea.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' && (event.ctrlKey || event.metaKey) && !event.isComposing) {
+      event.preventDefault();
+      textarea.form.requestSubmit();
+    }
+  });
+}
+
+export const isMac = /Mac|iPhone|iPad/.test(navigator.platform || navigator.userAgent);
+
+/** A live "n / limit" counter; `extra()` adds characters counted elsewhere (the chat history). */
+export function attachCounter(textarea, counter, { extra = () => 0, suffix = '' } = {}) {
+  const limit = maxChars();
+  const update = () => {
+    const used = charCount(textarea.value) + extra();
+    const over = used > limit;
+    counter.textContent = `${used.toLocaleString()} / ${limit.toLocaleString()}${suffix}` + (over ? ' · over the limit' : '');
+    counter.classList.toggle('is-over', over);
+    counter.classList.toggle('is-near', !over && used > limit * 0.9);
+  };
+  textarea.addEventListener('input', update);
+  update();
+  return update;
+}
+
+async function writeClipboard(text) {
+  if (navigator.clipboard && window.isSecureContext) {
+    await navigator.clipboard.writeText(text);
+    return;
+  }
+  // Plain-http pages have no Clipboard API; a hidden textarea and execCommand still work there.
+  const area = el('textarea', { className: 'visually-hidden', attrs: { readonly: '' } });
+  area.value = text;
+  document.body.append(area);
+  area.select();
+  const ok = document.execCommand('copy');
+  area.remove();
+  if (!ok) throw new Error('copy refused');
+}
+
+/** Copy text and show the result on the button itself for a moment. */
+export async function copyWithFeedback(button, text) {
+  const label = button.dataset.label || button.textContent;
+  button.dataset.label = label;
+  try {
+    await writeClipboard(text);
+    button.textContent = 'Copied';
+    announce('Copied to the clipboard');
+  } catch {
+    button.textContent = 'Copy failed';
+    announce('Could not copy; select the text and copy it by hand');
+  }
+  clearTimeout(button._resetTimer);
+  button._resetTimer = setTimeout(() => { button.textContent = label; }, 1600);
+}
+
+/** Fill a textarea as if typed, so counters and listeners see it. */
+export function setValue(textarea, value) {
+  textarea.value = value;
+  textarea.dispatchEvent(new Event('input', { bubbles: true }));
+}

@@ -1,0 +1,70 @@
+"""Fixtures shared by every suite: the fake model, moto's Secrets Manager, sample events, a Lambda context."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from moto import mock_aws
+
+import llm_core
+from infra.fake_openai import FakeOpenAI
+from tests.support import BASE_ENVIRONMENT, CANARY_KEY, SECRET_ID, FakeLambdaContext
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext()
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture
+def environment(monkeypatch: pytest.MonkeyPatch, fake_openai: FakeOpenAI) -> Iterator[dict[str, str]]:
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    values = {**BASE_ENVIRONMENT, "OPENAI_BASE_URL": fake_openai.base_url}
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    llm_core.reset_caches()
+    yield values
+    llm_core.reset_caches()
+
+
+@pytest.fixture
+def secretsmanager(environment: dict[str, str]) -> Iterator[object]:
+    """moto's Secrets Manager, in-process, empty."""
+    with mock_aws():
+        yield boto3.client("secretsmanager", region_name=environment["AWS_DEFAULT_REGION"])
+
+
+@pytest.fixture
+def configured(secretsmanager: object) -> object:
+    """The secret holds the canary key: the functions are ready to call the fake model."""
+    secretsmanager.create_secret(Name=SECRET_ID, SecretString=CANARY_KEY)
+    return secretsmanager
+
+
+@pytest.fixture
+def all_output(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]):
+    """Everything the functions wrote: log records and stdout/stderr (Powertools logs and metrics)."""
+    caplog.set_level(logging.DEBUG)
+
+    def collect() -> str:
+        captured = capsys.readouterr()
+        return "\n".join([caplog.text, captured.out, captured.err])
+
+    return collect
+
+
+@pytest.fixture(autouse=True)
+def _no_real_aws_profile(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)

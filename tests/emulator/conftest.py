@@ -1,0 +1,95 @@
+"""The local emulator, running on a free loopback port with the fake model, and a small HTTP client for it.
+
+httpx is not installed (the SDK uses httpx2), so the client is http.client: a real socket, nothing mocked.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from infra.emulator import Emulator
+from infra.fake_openai import FakeOpenAI
+
+# Bounds every socket read, so a broken stream fails the test instead of hanging it.
+SOCKET_TIMEOUT_SECONDS = 15
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class Client:
+    def __init__(self, base_url: str) -> None:
+        parts = urlsplit(base_url)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+
+    def connection(self) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection(self.host, self.port, timeout=SOCKET_TIMEOUT_SECONDS)
+
+    def request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> Reply:
+        connection = self.connection()
+        try:
+            connection.request(method, path, body=body, headers=headers or {})
+            response = connection.getresponse()
+            return Reply(response.status, response.headers, response.read())
+        finally:
+            connection.close()
+
+    def post_json(self, path: str, payload: Any, headers: dict[str, str] | None = None) -> Reply:
+        return self.request(
+            "POST", path, json.dumps(payload).encode(), {"content-type": "application/json", **(headers or {})}
+        )
+
+
+def read_sse_event(response: http.client.HTTPResponse) -> tuple[str, str]:
+    """The next (event, data) of a Server-Sent Events stream, skipping comments; ("", "") at its end."""
+    event, data = "", []
+    while True:
+        line = response.readline()
+        if not line:
+            return "", ""
+        text = line.decode("utf-8").rstrip("\r\n")
+        if not text:
+            if event or data:
+                return event, "\n".join(data)
+            continue
+        if text.startswith(":"):
+            continue
+        name, _, value = text.partition(":")
+        value = value.removeprefix(" ")
+        if name == "event":
+            event = value
+        elif name == "data":
+            data.append(value)
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def emulator(fake: FakeOpenAI) -> Iterator[Emulator]:
+    with Emulator(fake=fake) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def client(emulator: Emulator) -> Client:
+    return Client(emulator.url)

@@ -1,0 +1,58 @@
+"""`sam local invoke` of the buffered functions in Docker, with the shipped events and env-vars file."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from infra.sam_local import run
+from tests.sam_local.conftest import SamLocal
+
+pytestmark = pytest.mark.sam_local
+
+EVENTS = run.REPO / "tests" / "events"
+
+
+@pytest.fixture(scope="module")
+def results(sam_local: SamLocal) -> dict[str, dict[str, Any]]:
+    return {name: sam_local.invoke(name, event) for name, event in run.INVOKED.items()}
+
+
+def test_summarize_returns_bullets(results: dict[str, dict[str, Any]]) -> None:
+    result = results["SummarizeFunction"]
+
+    assert result["statusCode"] == 200
+    body = json.loads(result["body"])
+    assert body["bullets"]
+    assert all(isinstance(bullet, str) and bullet for bullet in body["bullets"])
+
+
+def test_todo_returns_a_schema_valid_item(results: dict[str, dict[str, Any]]) -> None:
+    result = results["TodoFunction"]
+
+    assert result["statusCode"] == 200
+    todo = json.loads(result["body"])["todo"]
+    assert set(todo) == {"title", "due_date", "priority"}
+    assert 1 <= todo["priority"] <= 5
+
+
+def test_results_carry_a_request_id(results: dict[str, dict[str, Any]]) -> None:
+    assert all(result["headers"]["x-request-id"] for result in results.values())
+
+
+def test_functions_call_the_model_with_the_key_from_the_moto_secret(
+    results: dict[str, dict[str, Any]], sam_local: SamLocal
+) -> None:
+    calls = [request for request in sam_local.fake.requests if request.path.startswith("/v1/responses")]
+
+    assert len(calls) == len(results)
+    assert {request.headers["authorization"] for request in calls} == {f"Bearer {run.LOCAL_KEY}"}
+
+
+def test_invalid_json_event_gets_the_error_envelope(sam_local: SamLocal) -> None:
+    result = sam_local.invoke("SummarizeFunction", EVENTS / "function_url_summarize_invalid_json.json")
+
+    assert result["statusCode"] == 400
+    assert json.loads(result["body"])["error"]["type"] == "invalid_json"

@@ -1,0 +1,47 @@
+"""Helpers shared by the test suites: sample events, the canary key, a Lambda context stand-in."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+EVENTS = Path(__file__).parent / "events"
+SECRET_ID = "llm-endpoints/openai"
+# A recognisable value that must never leave the function: every test checks logs and bodies for it.
+CANARY_KEY = "sk-canary-7f3e9b2c41d84a6e9d0c5b1a2f3e4d5c"
+
+BASE_ENVIRONMENT = {
+    "OPENAI_SECRET_ID": SECRET_ID,
+    "OPENAI_MODEL": "gpt-5.4-mini",
+    "MAX_INPUT_CHARS": "2000",
+    "MAX_OUTPUT_TOKENS": "512",
+    "AWS_DEFAULT_REGION": "eu-west-1",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "POWERTOOLS_SERVICE_NAME": "tests",
+    "POWERTOOLS_METRICS_NAMESPACE": "LlmEndpointsTests",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_LOG_LEVEL": "DEBUG",
+}
+
+
+def load_event(name: str) -> dict:
+    return json.loads((EVENTS / f"{name}.json").read_text())
+
+
+@dataclass
+class FakeLambdaContext:
+    """The attributes of the Lambda context object that Powertools and the handlers read."""
+
+    remaining_ms: int = 30_000
+    function_name: str = "summarize"
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = "7d1f5a4e-9c1b-4f4e-8a59-3b2d6c0e1f2a"
+    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:summarize"
+    log_group_name: str = "/aws/lambda/summarize"
+    log_stream_name: str = "2026/11/22/[$LATEST]0123456789abcdef"
+    function_version: str = "$LATEST"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
