@@ -45,3 +45,10 @@ class FakeLambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return self.remaining_ms
+
+
+def event_with_body(name: str, body: dict | str) -> dict:
+    """A sample event with another JSON body."""
+    event = load_event(name)
+    event["body"] = body if isinstance(body, str) else json.dumps(body)
+    return event

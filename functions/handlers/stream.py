@@ -11,7 +11,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from llm_core.settings import log_configuration_problem
-from llm_core.streaming import stream_answer
+from llm_core.streaming import refuse_method, stream_answer
 
 logger = Logger()
 # The adapter gives the web process no per-request trace context, so patching clients would only log
@@ -29,5 +29,6 @@ app = Starlette(
     routes=[
         Route("/healthz", healthz, methods=["GET"]),
         Route("/{path:path}", stream_answer, methods=["POST"]),
+        Route("/{path:path}", refuse_method, methods=["GET", "PUT", "PATCH", "DELETE"]),
     ]
 )

@@ -30,6 +30,10 @@ class InvalidRequest(ApiError):
     status, type = 400, "invalid_request"
 
 
+class MethodNotAllowed(ApiError):
+    status, type = 405, "invalid_request"
+
+
 class TooLarge(ApiError):
     status, type = 413, "too_large"
 

@@ -16,7 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from llm_core.errors import (
     ApiError,
     InvalidJson,
-    InvalidRequest,
+    MethodNotAllowed,
     describe_validation_errors,
     error_response,
     to_api_error,
@@ -60,7 +60,7 @@ def create_resolver() -> LambdaFunctionUrlResolver:
 
     @app.not_found
     def wrong_method(_: NotFoundError) -> Response:
-        return send_error(InvalidRequest("Use POST with a JSON body."))
+        return send_error(MethodNotAllowed("Use POST with a JSON body."))
 
     def budget_and_metrics(app: LambdaFunctionUrlResolver, next_middleware: NextMiddleware) -> Response:
         started = time.perf_counter()

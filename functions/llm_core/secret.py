@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from functools import lru_cache
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
@@ -11,6 +12,10 @@ from botocore.config import Config
 
 from llm_core.errors import NotConfigured
 from llm_core.settings import get_settings
+
+# botocore logs whole response bodies at DEBUG, the secret's value included. A function run with
+# ApplicationLogLevel=DEBUG would put the key in CloudWatch, so botocore never logs below INFO here.
+logging.getLogger("botocore").setLevel(logging.INFO)
 
 # Secrets Manager answers in milliseconds; a stuck call must not eat the model's time budget.
 SECRETS_CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 2, "mode": "standard"})

@@ -22,7 +22,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from llm_core.contract import StreamRequest
-from llm_core.errors import ApiError, InvalidJson, describe_validation_errors, error_response, to_api_error
+from llm_core.errors import (
+    ApiError,
+    InvalidJson,
+    MethodNotAllowed,
+    describe_validation_errors,
+    error_response,
+    to_api_error,
+)
 from llm_core.model_client import RESPONSE_MARGIN_SECONDS, time_budget
 from llm_core.service import Delta, Done, open_answer_stream
 from llm_core.settings import get_settings
@@ -182,6 +189,12 @@ async def stream_answer(request: Request) -> Response:
             metrics.flush_metrics()
 
     return StreamingResponse(body_chunks(), media_type=output.media_type, headers=headers)
+
+
+async def refuse_method(request: Request) -> JSONResponse:
+    request_id = str(lambda_context_of(request).get("request_id") or uuid.uuid4())
+    error = error_response(MethodNotAllowed("Use POST with a JSON body."), request_id)
+    return JSONResponse(error.body, status_code=error.status, headers=error.headers)
 
 
 def _count_error(error_type: str) -> None:

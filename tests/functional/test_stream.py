@@ -1,0 +1,231 @@
+"""The stream function's ASGI app, served by uvicorn on a loopback port as the Lambda Web Adapter would."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import uvicorn
+
+from infra.fake_openai import FakeReply
+from tests.support import CANARY_KEY, SECRET_ID, load_event
+
+CONVERSATION = json.loads(load_event("function_url_stream")["body"])
+
+
+@pytest.fixture
+def stream_url(configured) -> Iterator[tuple[str, int]]:
+    from handlers.stream import app
+
+    listening = socket.create_server(("127.0.0.1", 0))
+    # Connections wait in the listen backlog until uvicorn accepts them, so no readiness wait is needed.
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
+    thread.start()
+    yield listening.getsockname()
+    server.should_exit = True
+    thread.join(timeout=5)
+
+
+def post(address, body, headers: dict[str, str] | None = None) -> http.client.HTTPResponse:
+    connection = http.client.HTTPConnection(*address, timeout=15)
+    payload = body if isinstance(body, str) else json.dumps(body)
+    connection.request("POST", "/", payload, {"content-type": "application/json", **(headers or {})})
+    return connection.getresponse()
+
+
+def sse_events(response: http.client.HTTPResponse) -> Iterator[tuple[str, object]]:
+    """(event, data) pairs as they arrive; comments come as ("comment", text)."""
+    event, data = "message", []
+    while line := response.readline():
+        line = line.decode().rstrip("\n")
+        if line.startswith(":"):
+            yield "comment", line[1:].strip()
+        elif line.startswith("event: "):
+            event = line.removeprefix("event: ")
+        elif line.startswith("data: "):
+            data.append(line.removeprefix("data: "))
+        elif not line and data:
+            yield event, json.loads("\n".join(data))
+            event, data = "message", []
+
+
+def test_answer_streams_as_delta_events_then_done(stream_url, fake_openai):
+    fake_openai.enqueue(FakeReply(tokens=["Cold", " starts", " fade."]))
+    response = post(stream_url, CONVERSATION)
+    assert response.status == 200
+    assert response.getheader("content-type").startswith("text/event-stream")
+    events = list(sse_events(response))
+    assert events[:3] == [("delta", {"text": "Cold"}), ("delta", {"text": " starts"}), ("delta", {"text": " fade."})]
+    kind, done = events[3]
+    assert kind == "done"
+    assert done["finish_reason"] == "completed" and done["model"] == "gpt-5.4-mini"
+    assert done["usage"]["output_tokens"] > 0
+
+
+def test_first_delta_arrives_while_the_model_is_still_answering(stream_url, fake_openai):
+    release = threading.Event()
+    fake_openai.enqueue(FakeReply(tokens=["first", " last"], hold_last_token=release))
+    events = sse_events(post(stream_url, CONVERSATION))
+    assert next(events) == ("delta", {"text": "first"})
+    assert not release.is_set()
+    release.set()
+    assert next(events) == ("delta", {"text": " last"})
+
+
+def test_conversation_and_system_are_sent_with_truncation_auto(stream_url, fake_openai):
+    body = {
+        "system": "Answer in French.",
+        "messages": [
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Bonjour"},
+            {"role": "user", "content": "How are you?"},
+        ],
+    }
+    post(stream_url, body).read()
+    sent = fake_openai.requests[-1].body
+    assert sent["input"] == body["messages"]
+    assert sent["instructions"] == "Answer in French."
+    assert sent["truncation"] == "auto" and sent["stream"] is True and sent["store"] is False
+
+
+def test_prompt_shorthand_is_one_user_message(stream_url, fake_openai):
+    post(stream_url, {"prompt": "Say hello."}).read()
+    sent = fake_openai.requests[-1].body
+    assert sent["input"] == [{"role": "user", "content": "Say hello."}]
+    assert "instructions" not in sent
+
+
+def test_accept_text_plain_streams_bare_text(stream_url, fake_openai):
+    fake_openai.enqueue(FakeReply(tokens=["Hello", " there"]))
+    response = post(stream_url, {"prompt": "hi"}, {"accept": "text/plain"})
+    assert response.getheader("content-type").startswith("text/plain")
+    assert response.read().decode() == "Hello there\n"
+
+
+def test_keepalive_comments_flow_while_the_model_is_silent(stream_url, fake_openai, monkeypatch):
+    import llm_core
+
+    monkeypatch.setenv("KEEPALIVE_SECONDS", "0.1")
+    llm_core.reset_caches()
+    fake_openai.enqueue(FakeReply(tokens=["late"], delay_seconds=0.5))
+    events = list(sse_events(post(stream_url, CONVERSATION)))
+    assert events[0] == ("comment", "keep-alive")
+    assert ("delta", {"text": "late"}) in events and events[-1][0] == "done"
+
+
+def test_max_output_tokens_ends_with_that_finish_reason(stream_url, fake_openai):
+    fake_openai.enqueue(FakeReply(tokens=["cut"], incomplete=True))
+    events = list(sse_events(post(stream_url, CONVERSATION)))
+    assert events[-1][0] == "done" and events[-1][1]["finish_reason"] == "max_output_tokens"
+
+
+def test_drop_mid_stream_is_an_error_event_then_a_clean_end(stream_url, fake_openai):
+    fake_openai.enqueue(FakeReply(tokens=["a", " b", " c", " d"], drop_after_tokens=2))
+    response = post(stream_url, CONVERSATION)
+    events = list(sse_events(response))  # reading to the end raises if the stream is not ended cleanly
+    assert events[:2] == [("delta", {"text": "a"}), ("delta", {"text": " b"})]
+    assert events[2][0] == "error"
+    assert events[2][1]["error"]["type"] == "upstream_error"
+    assert events[2][1]["error"]["request_id"] == response.getheader("x-request-id")
+    assert len(events) == 3
+
+
+def test_invalid_json_is_400(stream_url, fake_openai):
+    response = post(stream_url, "{nope")
+    assert response.status == 400
+    assert json.loads(response.read())["error"]["type"] == "invalid_json"
+
+
+def test_prompt_and_messages_together_are_400(stream_url):
+    response = post(stream_url, {"prompt": "a", "messages": [{"role": "user", "content": "b"}]})
+    assert response.status == 400
+    assert "either" in json.loads(response.read())["error"]["message"]
+
+
+def test_conversation_ending_with_the_assistant_is_400(stream_url):
+    response = post(stream_url, {"messages": [{"role": "assistant", "content": "b"}]})
+    assert response.status == 400
+
+
+def test_system_role_inside_messages_is_400(stream_url):
+    response = post(stream_url, {"messages": [{"role": "system", "content": "b"}]})
+    assert response.status == 400
+    assert json.loads(response.read())["error"]["message"].startswith("messages.0.role:")
+
+
+def test_conversation_over_the_limit_is_413_and_the_model_is_not_called(stream_url, fake_openai):
+    messages = [{"role": "user", "content": "x" * 1500}, {"role": "assistant", "content": "y" * 400}]
+    response = post(stream_url, {"messages": [*messages, {"role": "user", "content": "z" * 200}]})
+    assert response.status == 413
+    assert fake_openai.requests == []
+
+
+def test_upstream_429_is_a_429_with_retry_after(stream_url, fake_openai):
+    fake_openai.enqueue(*[FakeReply(status=429, headers={"retry-after": "0.01"}) for _ in range(3)])
+    response = post(stream_url, CONVERSATION)
+    assert response.status == 429
+    assert response.getheader("retry-after") == "0.01"
+    assert json.loads(response.read())["error"]["type"] == "rate_limited"
+
+
+def test_upstream_500_after_retries_is_502(stream_url, fake_openai):
+    fake_openai.enqueue(*[FakeReply(status=500, headers={"retry-after": "0.01"}) for _ in range(3)])
+    response = post(stream_url, CONVERSATION)
+    assert response.status == 502
+    assert len(fake_openai.requests) == 3
+
+
+def test_adapter_deadline_bounds_a_slow_upstream(stream_url, fake_openai):
+    fake_openai.enqueue(*[FakeReply(delay_seconds=5) for _ in range(3)])
+    context = json.dumps({"request_id": "req-from-adapter", "deadline": int((time.time() + 2.5) * 1000)})
+    started = time.monotonic()
+    response = post(stream_url, CONVERSATION, {"x-amzn-lambda-context": context})
+    body = response.read().decode()
+    assert time.monotonic() - started < 2.5
+    assert response.getheader("x-request-id") == "req-from-adapter"
+    assert "upstream_timeout" in body
+
+
+def test_missing_secret_is_503(stream_url, configured):
+    configured.delete_secret(SecretId=SECRET_ID, ForceDeleteWithoutRecovery=True)
+    response = post(stream_url, CONVERSATION)
+    assert response.status == 503
+    assert "OPENAI_SECRET_ID" in json.loads(response.read())["error"]["message"]
+
+
+def test_rotated_key_is_fetched_again_after_a_401(stream_url, configured, fake_openai):
+    post(stream_url, CONVERSATION).read()
+    configured.put_secret_value(SecretId=SECRET_ID, SecretString="sk-rotated")
+    fake_openai.required_key = "sk-rotated"
+    response = post(stream_url, CONVERSATION)
+    assert response.status == 200
+    assert list(sse_events(response))[-1][0] == "done"
+
+
+def test_healthz_answers_the_adapters_readiness_check(stream_url):
+    connection = http.client.HTTPConnection(*stream_url, timeout=5)
+    connection.request("GET", "/healthz")
+    assert connection.getresponse().status == 200
+
+
+def test_key_never_appears_in_stream_output_or_logs(stream_url, fake_openai, all_output):
+    fake_openai.required_key = "sk-other"
+    bodies = [post(stream_url, CONVERSATION).read().decode()]
+    fake_openai.required_key = None
+    bodies.append(post(stream_url, CONVERSATION).read().decode())
+    assert all(CANARY_KEY not in body for body in bodies)
+    assert CANARY_KEY not in all_output()
+
+
+def test_get_is_refused_with_the_error_envelope(stream_url):
+    connection = http.client.HTTPConnection(*stream_url, timeout=5)
+    connection.request("GET", "/api/stream")
+    response = connection.getresponse()
+    assert response.status == 405
+    assert json.loads(response.read())["error"]["type"] == "invalid_request"

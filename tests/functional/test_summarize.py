@@ -1,0 +1,238 @@
+"""The summarize function, end to end: Function URL event in, the fake model over a real socket."""
+
+from __future__ import annotations
+
+from infra.fake_openai import FakeReply
+from tests.support import CANARY_KEY, SECRET_ID, FakeLambdaContext, event_with_body, load_event
+
+TEXT = load_event("function_url_summarize")
+
+
+def test_summary_is_the_models_bullets(configured, fake_openai, invoke):
+    fake_openai.enqueue(FakeReply(output={"bullets": ["Trial of cycling lanes from March.", "Vote in June."]}))
+    result = invoke("summarize", "function_url_summarize")
+    assert result["statusCode"] == 200
+    assert result["json"]["bullets"] == ["Trial of cycling lanes from March.", "Vote in June."]
+    assert result["json"]["model"] == "gpt-5.4-mini"
+    assert result["json"]["usage"]["input_tokens"] > 0 and result["json"]["usage"]["output_tokens"] > 0
+
+
+def test_request_asks_for_strict_structured_output_capped_at_max_bullets(configured, fake_openai, invoke):
+    invoke("summarize", "function_url_summarize")
+    sent = fake_openai.requests[-1].body
+    text_format = sent["text"]["format"]
+    assert text_format["type"] == "json_schema" and text_format["strict"] is True
+    assert text_format["schema"]["properties"]["bullets"]["maxItems"] == 3
+    assert text_format["schema"]["required"] == ["bullets"]
+    assert text_format["schema"]["additionalProperties"] is False
+    assert sent["store"] is False and sent["max_output_tokens"] == 512
+    assert sent["input"][0]["content"].startswith("The city council met")
+
+
+def test_key_from_secret_is_sent_as_bearer_token(configured, fake_openai, invoke):
+    invoke("summarize", "function_url_summarize")
+    assert fake_openai.requests[-1].headers["authorization"] == f"Bearer {CANARY_KEY}"
+
+
+def test_every_response_carries_the_request_id(configured, invoke, lambda_context):
+    for event in ("function_url_summarize", "function_url_summarize_invalid_json"):
+        assert invoke("summarize", event)["headers"]["x-request-id"] == lambda_context.aws_request_id
+
+
+def test_cloudfront_api_path_is_served_like_the_root(configured, invoke):
+    assert invoke("summarize", "function_url_summarize_cloudfront_path")["statusCode"] == 200
+
+
+def test_base64_encoded_body_is_decoded(configured, invoke):
+    assert invoke("summarize", "function_url_summarize_base64")["statusCode"] == 200
+
+
+def test_invalid_json_is_400_invalid_json(configured, fake_openai, invoke):
+    result = invoke("summarize", "function_url_summarize_invalid_json")
+    assert result["statusCode"] == 400
+    assert result["json"]["error"]["type"] == "invalid_json"
+    assert fake_openai.requests == []
+
+
+def test_form_content_type_is_told_to_send_json(configured, invoke):
+    event = load_event("function_url_summarize")
+    event["headers"]["content-type"] = "application/x-www-form-urlencoded"
+    result = invoke("summarize", event)
+    assert result["statusCode"] == 400
+    assert "Content-Type: application/json" in result["json"]["error"]["message"]
+
+
+def test_wrong_field_type_is_400_naming_the_field(configured, invoke):
+    result = invoke("summarize", "function_url_summarize_wrong_type")
+    assert result["statusCode"] == 400
+    assert result["json"]["error"]["type"] == "invalid_request"
+    assert result["json"]["error"]["message"].startswith("max_bullets:")
+
+
+def test_missing_text_is_400(configured, invoke):
+    result = invoke("summarize", event_with_body("function_url_summarize", {"max_bullets": 2}))
+    assert (result["statusCode"], result["json"]["error"]["message"]) == (400, "text: required.")
+
+
+def test_blank_text_is_400(configured, invoke):
+    result = invoke("summarize", "function_url_summarize_empty_text")
+    assert (result["statusCode"], result["json"]["error"]["type"]) == (400, "invalid_request")
+
+
+def test_max_bullets_over_ten_is_400(configured, invoke):
+    result = invoke("summarize", event_with_body("function_url_summarize", {"text": "Hi.", "max_bullets": 11}))
+    assert result["statusCode"] == 400 and "max_bullets" in result["json"]["error"]["message"]
+
+
+def test_unknown_field_is_refused_not_dropped(configured, invoke):
+    result = invoke("summarize", "function_url_summarize_unknown_field")
+    assert result["statusCode"] == 400
+    assert result["json"]["error"]["message"] == "language: unknown field."
+
+
+def test_body_that_is_not_an_object_is_400(configured, invoke):
+    result = invoke("summarize", event_with_body("function_url_summarize", "[1, 2]"))
+    assert result["statusCode"] == 400
+
+
+def test_text_over_the_limit_is_413_and_the_model_is_not_called(configured, fake_openai, invoke):
+    result = invoke("summarize", event_with_body("function_url_summarize", {"text": "x" * 2001}))
+    assert result["statusCode"] == 413
+    assert result["json"]["error"]["type"] == "too_large"
+    assert fake_openai.requests == []
+
+
+def test_get_is_refused_with_the_error_envelope(configured, invoke):
+    event = load_event("function_url_summarize")
+    event["requestContext"]["http"]["method"] = "GET"
+    result = invoke("summarize", event)
+    assert result["statusCode"] == 405
+    assert result["json"]["error"]["type"] == "invalid_request"
+
+
+def test_upstream_429_is_retried_then_surfaced_with_retry_after(configured, fake_openai, invoke):
+    fake_openai.enqueue(*[FakeReply(status=429, headers={"retry-after": "0.01"}) for _ in range(3)])
+    result = invoke("summarize", "function_url_summarize")
+    assert len(fake_openai.requests) == 3
+    assert result["statusCode"] == 429
+    assert result["json"]["error"]["type"] == "rate_limited"
+    assert result["headers"]["retry-after"] == "0.01"
+
+
+def test_upstream_429_that_clears_on_retry_is_a_success(configured, fake_openai, invoke):
+    fake_openai.enqueue(FakeReply(status=429, headers={"retry-after": "0.01"}))
+    assert invoke("summarize", "function_url_summarize")["statusCode"] == 200
+    assert len(fake_openai.requests) == 2
+
+
+def test_retry_after_longer_than_the_time_left_is_not_waited_for(configured, fake_openai, invoke):
+    fake_openai.enqueue(FakeReply(status=429, headers={"retry-after": "60"}))
+    result = invoke("summarize", "function_url_summarize")
+    assert result["statusCode"] == 429 and result["headers"]["retry-after"] == "60"
+    assert len(fake_openai.requests) == 1
+
+
+def test_upstream_500_is_retried_then_502(configured, fake_openai, invoke):
+    fake_openai.enqueue(*[FakeReply(status=500, headers={"retry-after": "0.01"}) for _ in range(3)])
+    result = invoke("summarize", "function_url_summarize")
+    assert len(fake_openai.requests) == 3
+    assert (result["statusCode"], result["json"]["error"]["type"]) == (502, "upstream_error")
+
+
+def test_slow_upstream_is_504_before_the_function_times_out(configured, fake_openai, invoke):
+    import time
+
+    fake_openai.enqueue(FakeReply(delay_seconds=6), FakeReply(delay_seconds=6), FakeReply(delay_seconds=6))
+    started = time.monotonic()
+    result = invoke("summarize", "function_url_summarize", FakeLambdaContext(remaining_ms=3000))
+    elapsed = time.monotonic() - started
+    assert (result["statusCode"], result["json"]["error"]["type"]) == (504, "upstream_timeout")
+    assert elapsed < 3.0
+
+
+def test_refusal_is_502(configured, fake_openai, invoke):
+    fake_openai.enqueue(FakeReply(refusal="I can't help with that."))
+    result = invoke("summarize", "function_url_summarize")
+    assert (result["statusCode"], result["json"]["error"]["type"]) == (502, "upstream_error")
+    assert "refused" in result["json"]["error"]["message"]
+
+
+def test_output_that_breaks_the_schema_is_502(configured, fake_openai, invoke):
+    fake_openai.enqueue(FakeReply(raw_output_text='{"summary": "not bullets"}'))
+    result = invoke("summarize", "function_url_summarize")
+    assert (result["statusCode"], result["json"]["error"]["type"]) == (502, "upstream_error")
+
+
+def test_answer_cut_off_by_max_output_tokens_is_502(configured, fake_openai, invoke):
+    fake_openai.enqueue(FakeReply(raw_output_text='{"bullets": ["unfinis', incomplete=True))
+    result = invoke("summarize", "function_url_summarize")
+    assert result["statusCode"] == 502
+
+
+def test_missing_secret_is_503_naming_the_setting(secretsmanager, fake_openai, invoke):
+    result = invoke("summarize", "function_url_summarize")
+    assert (result["statusCode"], result["json"]["error"]["type"]) == (503, "not_configured")
+    assert "OPENAI_SECRET_ID" in result["json"]["error"]["message"]
+    assert fake_openai.requests == []
+
+
+def test_placeholder_secret_without_a_key_is_503(secretsmanager, invoke):
+    secretsmanager.create_secret(Name=SECRET_ID, SecretString='{"api_key": ""}')
+    result = invoke("summarize", "function_url_summarize")
+    assert result["statusCode"] == 503
+    assert "put-secret-value" in result["json"]["error"]["message"]
+
+
+def test_malformed_json_secret_is_503(secretsmanager, invoke):
+    secretsmanager.create_secret(Name=SECRET_ID, SecretString='{"api_key": ')
+    result = invoke("summarize", "function_url_summarize")
+    assert result["statusCode"] == 503
+    assert "not valid JSON" in result["json"]["error"]["message"]
+
+
+def test_json_secret_with_api_key_is_used(secretsmanager, fake_openai, invoke):
+    secretsmanager.create_secret(Name=SECRET_ID, SecretString='{"api_key": "sk-from-json"}')
+    assert invoke("summarize", "function_url_summarize")["statusCode"] == 200
+    assert fake_openai.requests[-1].headers["authorization"] == "Bearer sk-from-json"
+
+
+def test_missing_secret_id_setting_is_503_naming_the_variable(configured, invoke, monkeypatch):
+    import llm_core
+
+    monkeypatch.delenv("OPENAI_SECRET_ID")
+    llm_core.reset_caches()
+    result = invoke("summarize", "function_url_summarize")
+    assert result["statusCode"] == 503
+    assert "OPENAI_SECRET_ID is not set" in result["json"]["error"]["message"]
+
+
+def test_rotated_key_is_fetched_again_after_a_401(configured, fake_openai, invoke):
+    assert invoke("summarize", "function_url_summarize")["statusCode"] == 200  # the old key is now cached
+    configured.put_secret_value(SecretId=SECRET_ID, SecretString="sk-rotated")
+    fake_openai.required_key = "sk-rotated"
+    result = invoke("summarize", "function_url_summarize")
+    assert result["statusCode"] == 200
+    assert [r.headers["authorization"] for r in fake_openai.requests[1:]] == [
+        f"Bearer {CANARY_KEY}",
+        "Bearer sk-rotated",
+    ]
+
+
+def test_key_rejected_even_after_refetch_is_503(configured, fake_openai, invoke):
+    fake_openai.required_key = "sk-something-else"
+    result = invoke("summarize", "function_url_summarize")
+    assert (result["statusCode"], result["json"]["error"]["type"]) == (503, "not_configured")
+    assert len(fake_openai.requests) == 2
+
+
+def test_key_never_appears_in_logs_or_responses(configured, fake_openai, invoke, all_output):
+    fake_openai.required_key = "sk-other"  # a 401 path, where SDK errors describe the request
+    bodies = [invoke("summarize", "function_url_summarize")["body"]]
+    fake_openai.required_key = None
+    fake_openai.enqueue(FakeReply(status=500), FakeReply(status=500), FakeReply(status=500))
+    bodies.append(invoke("summarize", "function_url_summarize")["body"])
+    bodies.append(invoke("summarize", "function_url_summarize")["body"])
+    output = all_output()
+    assert "Bearer" in output or "summarize" in output  # the capture did collect the functions' logs
+    assert CANARY_KEY not in output
+    assert all(CANARY_KEY not in body for body in bodies)
