@@ -243,7 +243,7 @@ def bench_stream(sizes: Sizes, fake: Any, emulator_url: str) -> list[str]:
 
 # Only what the Lambda runtime would have loaded: the handler and a context object of the runtime's shape.
 RSS_CHILD = """
-import copy, importlib, json, resource, sys, time
+import copy, importlib, json, sys, time
 class Context:
     function_name, function_version, memory_limit_in_mb = "bench", "$LATEST", "512"
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
@@ -257,7 +257,9 @@ event = json.loads(open(sys.argv[2]).read())
 for index in range(int(sys.argv[3])):
     result = handler(copy.deepcopy(event), Context(str(index)))
     assert result["statusCode"] == 200, result
-print("MAXRSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+# VmHWM, not ru_maxrss: Linux carries the forking parent's peak into a child's ru_maxrss across exec.
+peak = next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print("MAXRSS_KB", peak, file=sys.stderr)
 from llm_core import model_client
 model_client.get_client().close()  # a clean goodbye to the fake model, not a reset
 """

@@ -189,7 +189,7 @@ def read_template(path: Path) -> TemplateFacts:
         for source in (globals_, properties):
             for name, value in ((source.get("Environment") or {}).get("Variables") or {}).items():
                 resolved = resolve(value)
-                if resolved is not None and name not in NOT_FROM_TEMPLATE:
+                if resolved is not None and name not in NOT_FROM_TEMPLATE and not name.startswith("AWS_LWA_"):
                     environment[name] = resolved
         timeout = resolve(properties.get("Timeout", globals_.get("Timeout", DEFAULT_TIMEOUT_SECONDS)))
         memory = resolve(properties.get("MemorySize", globals_.get("MemorySize", DEFAULT_MEMORY_MB)))

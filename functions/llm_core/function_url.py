@@ -22,9 +22,10 @@ from llm_core.errors import (
     to_api_error,
 )
 from llm_core.model_client import time_budget
+from llm_core.settings import METRICS_NAMESPACE
 
 logger = Logger(child=True)
-metrics = Metrics()
+metrics = Metrics(namespace=METRICS_NAMESPACE)
 
 
 def json_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[dict]:

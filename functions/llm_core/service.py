@@ -15,10 +15,10 @@ from llm_core.contract import StreamRequest, SummarizeRequest, TodoRequest
 from llm_core.errors import TooLarge, UpstreamError
 from llm_core.model_client import get_async_client, get_client, with_key_refresh, with_key_refresh_async
 from llm_core.prompts import Todo, summary_instructions, summary_schema, todo_instructions
-from llm_core.settings import get_settings
+from llm_core.settings import METRICS_NAMESPACE, get_settings
 
 logger = Logger(child=True)
-metrics = Metrics()
+metrics = Metrics(namespace=METRICS_NAMESPACE)
 
 
 def check_input_size(chars: int) -> None:

@@ -12,6 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from llm_core.errors import NotConfigured
 
 DEFAULT_MODEL = "gpt-5.4-mini"
+# Read at import like Powertools itself does; the default keeps metrics valid in code imported before
+# the environment is set (tools, tests), where a Metrics object without a namespace fails on flush.
+METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "LlmEndpoints")
 
 ENVIRONMENT_VARIABLES = {
     "secret_id": "OPENAI_SECRET_ID",

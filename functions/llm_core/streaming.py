@@ -32,10 +32,10 @@ from llm_core.errors import (
 )
 from llm_core.model_client import RESPONSE_MARGIN_SECONDS, time_budget
 from llm_core.service import Delta, Done, open_answer_stream
-from llm_core.settings import get_settings
+from llm_core.settings import METRICS_NAMESPACE, get_settings
 
 logger = Logger(child=True)
-metrics = Metrics()
+metrics = Metrics(namespace=METRICS_NAMESPACE)
 
 KEEPALIVE = ": keep-alive\n\n"
 
@@ -131,7 +131,6 @@ class StreamFormat:
 async def stream_answer(request: Request) -> Response:
     context = lambda_context_of(request)
     request_id = str(context.get("request_id") or uuid.uuid4())
-    logger.set_correlation_id(request_id)
     started = time.perf_counter()
     headers = {"x-request-id": request_id, "cache-control": "no-cache", "x-accel-buffering": "no"}
 
@@ -179,9 +178,12 @@ async def stream_answer(request: Request) -> Response:
             error = error_response(exc, request_id)
             _count_error(error.body["error"]["type"])
             if type(to_api_error(exc)) is ApiError:
-                logger.exception("unexpected failure while streaming")
+                logger.exception("unexpected failure while streaming", extra={"request_id": request_id})
             else:
-                logger.warning("stream ended with an error", extra={"error_type": error.body["error"]["type"]})
+                logger.warning(
+                    "stream ended with an error",
+                    extra={"error_type": error.body["error"]["type"], "request_id": request_id},
+                )
             yield output.error(error.body)
         finally:
             elapsed_ms = (time.perf_counter() - started) * 1000

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,11 @@ import pytest
 
 from infra.emulator import Emulator
 from infra.fake_openai import FakeOpenAI
+
+# Powertools objects read their configuration when their module is first imported, which in a pytest session is
+# at collection, possibly by another suite's module and before any fixture runs. Lambda sets these before import.
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "LlmEndpointsTests")
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 
 # Bounds every socket read, so a broken stream fails the test instead of hanging it.
 SOCKET_TIMEOUT_SECONDS = 15
