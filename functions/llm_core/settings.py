@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from functools import lru_cache
+from typing import Literal
 
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -19,6 +20,7 @@ METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "LlmEndpoints
 ENVIRONMENT_VARIABLES = {
     "secret_id": "OPENAI_SECRET_ID",
     "model": "OPENAI_MODEL",
+    "reasoning_effort": "OPENAI_REASONING_EFFORT",
     "base_url": "OPENAI_BASE_URL",
     "max_input_chars": "MAX_INPUT_CHARS",
     "max_output_tokens": "MAX_OUTPUT_TOKENS",
@@ -33,6 +35,8 @@ class Settings(BaseModel):
 
     secret_id: str = Field(min_length=1, description="Secrets Manager name or ARN of the OpenAI key")
     model: str = Field(DEFAULT_MODEL, min_length=1)
+    # Only for reasoning models; a model without reasoning refuses the parameter, so unset sends none.
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high"] | None = None
     base_url: str | None = Field(None, pattern=r"^https?://")
     max_input_chars: int = Field(20_000, ge=1)
     # The Responses API refuses max_output_tokens below 16.

@@ -236,3 +236,14 @@ def test_key_never_appears_in_logs_or_responses(configured, fake_openai, invoke,
     assert "Bearer" in output or "summarize" in output  # the capture did collect the functions' logs
     assert CANARY_KEY not in output
     assert all(CANARY_KEY not in body for body in bodies)
+
+
+def test_reasoning_effort_is_sent_only_when_configured(configured, fake_openai, invoke, monkeypatch):
+    import llm_core
+
+    invoke("summarize", "function_url_summarize")
+    assert "reasoning" not in fake_openai.requests[-1].body
+    monkeypatch.setenv("OPENAI_REASONING_EFFORT", "low")
+    llm_core.reset_caches()
+    invoke("summarize", "function_url_summarize")
+    assert fake_openai.requests[-1].body["reasoning"] == {"effort": "low"}

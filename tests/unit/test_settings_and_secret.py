@@ -72,3 +72,10 @@ def test_broken_json_secret_is_not_configured_without_echoing_it():
     with pytest.raises(NotConfigured) as caught:
         _key_from_secret_value("s", '{"api_key": "sk-half')
     assert "sk-half" not in caught.value.message
+
+
+def test_unknown_reasoning_effort_names_the_variable(clean_env):
+    clean_env.setenv("OPENAI_SECRET_ID", "s")
+    clean_env.setenv("OPENAI_REASONING_EFFORT", "extreme")
+    with pytest.raises(NotConfigured, match="OPENAI_REASONING_EFFORT is invalid"):
+        get_settings()
