@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import json
 import re
+import select
+import socket
 import threading
 import time
 import uuid
@@ -71,6 +73,10 @@ class RecordedRequest:
     body: dict[str, Any]
     first_delta_at: float | None = None
     """``time.perf_counter()`` when the first text delta was written (streaming only)."""
+    client_gone: bool = False
+    """The caller closed the connection while the fake held the last token back."""
+    finished: threading.Event = field(default_factory=threading.Event)
+    """Set when the fake has written its whole answer, or given up on a caller that left."""
 
 
 class FakeOpenAI:
@@ -270,6 +276,12 @@ def _make_handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 body = {}
             recorded = RecordedRequest(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
             fake._record(recorded)
+            try:
+                self._answer(body, recorded)
+            finally:
+                recorded.finished.set()
+
+        def _answer(self, body: dict[str, Any], recorded: RecordedRequest) -> None:
             if self.path.rstrip("/") != "/v1/responses":
                 self._send_error(404, "not_found", f"the fake serves only POST /v1/responses, not {self.path}")
                 return
@@ -339,7 +351,10 @@ def _make_handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                     self.close_connection = True
                     return
                 if reply.hold_last_token is not None and index == len(answer.tokens) - 1:
-                    reply.hold_last_token.wait(HOLD_LIMIT_SECONDS)
+                    if not self._hold_while_caller_stays(reply.hold_last_token):
+                        recorded.client_gone = True
+                        self.close_connection = True
+                        return
                 elif reply.token_delay_seconds and index:
                     time.sleep(reply.token_delay_seconds)  # the pace of a simulated model
                 extra = {} if answer.part_type == "refusal" else {"logprobs": []}
@@ -376,6 +391,17 @@ def _make_handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             final_event = "response.incomplete" if reply.incomplete else "response.completed"
             event(final_event, response=answer.final_response())
             self._chunk(b"")
+
+        def _hold_while_caller_stays(self, release: threading.Event) -> bool:
+            """Wait for ``release``; False as soon as the caller closes its connection instead."""
+            give_up_at = time.monotonic() + HOLD_LIMIT_SECONDS
+            while not release.wait(0.01):
+                readable, _, _ = select.select([self.connection], [], [], 0)
+                if readable and self.connection.recv(1, socket.MSG_PEEK) == b"":
+                    return False
+                if time.monotonic() > give_up_at:
+                    return True
+            return True
 
         def _chunk(self, data: bytes) -> None:
             self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")

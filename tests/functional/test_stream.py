@@ -229,3 +229,14 @@ def test_get_is_refused_with_the_error_envelope(stream_url):
     response = connection.getresponse()
     assert response.status == 405
     assert json.loads(response.read())["error"]["type"] == "invalid_request"
+
+
+def test_client_that_leaves_closes_the_upstream_request(stream_url, fake_openai):
+    release = threading.Event()
+    fake_openai.enqueue(FakeReply(tokens=["first", " never sent"], hold_last_token=release))
+    response = post(stream_url, CONVERSATION)
+    assert next(sse_events(response)) == ("delta", {"text": "first"})
+    response.close()  # the caller goes away mid-answer; the model must stop generating (and billing)
+    upstream = fake_openai.requests[-1]
+    assert upstream.finished.wait(10)
+    assert upstream.client_gone and not release.is_set()
