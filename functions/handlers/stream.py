@@ -29,6 +29,6 @@ app = Starlette(
     routes=[
         Route("/healthz", healthz, methods=["GET"]),
         Route("/{path:path}", stream_answer, methods=["POST"]),
-        Route("/{path:path}", refuse_method, methods=["GET", "PUT", "PATCH", "DELETE"]),
+        Route("/{path:path}", refuse_method, methods=["GET", "PUT", "PATCH", "DELETE", "OPTIONS"]),
     ]
 )

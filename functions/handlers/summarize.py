@@ -21,7 +21,8 @@ log_configuration_problem(logger)
 
 
 @app.post(".+")
-@tracer.capture_method
+# Neither the answer (user content) nor upstream errors (which may quote a masked key) go to X-Ray.
+@tracer.capture_method(capture_response=False, capture_error=False)
 def summarize(request: Annotated[SummarizeRequest, Body()]) -> Response[dict]:
     return json_response(200, service.summarize(request))
 

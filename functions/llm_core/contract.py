@@ -39,7 +39,8 @@ class TodoRequest(_Request):
     def _known_timezone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        # OSError: zoneinfo opens the name as a path; too long a name or a directory name fails there.
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             raise ValueError("must be an IANA time zone name such as Europe/Paris") from None
         return value
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +55,13 @@ class UpstreamTimeout(ApiError):
     status, type = 504, "upstream_timeout"
 
 
+def _seconds_from_ms(value: str) -> int | None:
+    try:
+        return math.ceil(float(value) / 1000)
+    except ValueError:
+        return None
+
+
 @dataclass(frozen=True)
 class ErrorResponse:
     status: int
@@ -73,6 +81,9 @@ def to_api_error(exc: BaseException) -> ApiError:
         return UpstreamTimeout("The model did not answer in the time this function has left.")
     if isinstance(exc, openai.RateLimitError):
         retry_after = exc.response.headers.get("retry-after")
+        if retry_after is None and "retry-after-ms" in exc.response.headers:
+            seconds = _seconds_from_ms(exc.response.headers["retry-after-ms"])
+            retry_after = str(seconds) if seconds is not None else None
         headers = {"retry-after": retry_after} if retry_after else {}
         hint = f" Retry after {retry_after} s." if retry_after else ""
         return RateLimited(f"The model provider is rate limiting this account.{hint}", headers)
@@ -86,6 +97,10 @@ def to_api_error(exc: BaseException) -> ApiError:
         return UpstreamError(f"The model provider answered {exc.status_code}.")
     if isinstance(exc, openai.APIConnectionError):
         return UpstreamError("The connection to the model provider failed.")
+    if isinstance(exc, openai.APIError):
+        return UpstreamError("The model provider reported an error while answering.")
+    if isinstance(exc, RecursionError):
+        return InvalidJson("The request body is nested too deeply.")
     if isinstance(exc, pydantic.ValidationError):
         return UpstreamError("The model's answer did not match the expected schema.")
     return ApiError("Internal error; see the function's logs for this request id.")

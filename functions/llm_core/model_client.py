@@ -13,6 +13,7 @@ import contextvars
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from typing import TypeVar
 
@@ -51,12 +52,9 @@ def seconds_left() -> float | None:
     return None if deadline is None else deadline - time.monotonic()
 
 
-def _budget_spent(request: httpx2.Request) -> httpx2.Response | None:
-    """Answer for the upstream, as a gateway would, when no time is left to try: the SDK retries every
-    transport error, but obeys ``x-should-retry: false`` on a response."""
-    left = seconds_left()
-    if left is None or left > 0:
-        return None
+def _spent_response(request: httpx2.Request) -> httpx2.Response:
+    """What the transport answers, as a gateway would, once no time is left to try: the SDK retries every
+    transport error after a backoff sleep, but obeys ``x-should-retry: false`` on a response."""
     return httpx2.Response(
         504,
         headers={"x-should-retry": "false"},
@@ -65,24 +63,49 @@ def _budget_spent(request: httpx2.Request) -> httpx2.Response | None:
     )
 
 
+def _budget_spent() -> bool:
+    left = seconds_left()
+    return left is not None and left <= 0
+
+
 def _clamp_timeouts(request: httpx2.Request) -> None:
+    """Bound the attempt by the deadline: connecting and then reading together fit in the time left."""
     left = seconds_left()
     if left is None:
         return
     timeouts = dict(request.extensions.get("timeout") or {})
-    for phase in ("connect", "read", "write", "pool"):
+    # Connecting may take at most half of what is left, so an answer always has time to arrive.
+    connect = min(timeouts.get("connect") or left, left / 2)
+    rest = left - connect
+    timeouts["connect"] = connect
+    for phase in ("read", "write", "pool"):
         current = timeouts.get(phase)
-        timeouts[phase] = left if current is None else min(current, left)
+        timeouts[phase] = rest if current is None else min(current, rest)
     request.extensions["timeout"] = timeouts
+
+
+def retry_after_seconds(headers: httpx2.Headers) -> float | None:
+    """The wait a response asks for, in any of the forms the SDK honours (ms, seconds, HTTP date)."""
+    try:
+        if "retry-after-ms" in headers:
+            return float(headers["retry-after-ms"]) / 1000
+        if "retry-after" not in headers:
+            return None
+        return float(headers["retry-after"])
+    except ValueError:
+        pass
+    try:
+        return parsedate_to_datetime(headers["retry-after"]).timestamp() - time.time()
+    except (TypeError, ValueError):
+        return None
 
 
 def _forbid_retry_that_cannot_fit(response: httpx2.Response) -> None:
     left = seconds_left()
     if left is None or response.status_code < 429:
         return
-    try:
-        wait = float(response.headers.get("retry-after", DEFAULT_RETRY_WAIT_SECONDS))
-    except ValueError:
+    wait = retry_after_seconds(response.headers)
+    if wait is None:
         wait = DEFAULT_RETRY_WAIT_SECONDS
     if wait + MIN_ATTEMPT_SECONDS > left:
         # The SDK's own switch: it will surface this response instead of sleeping past our deadline.
@@ -94,10 +117,15 @@ class DeadlineTransport(httpx2.BaseTransport):
         self._inner = inner
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
-        if spent := _budget_spent(request):
-            return spent
+        if _budget_spent():
+            return _spent_response(request)
         _clamp_timeouts(request)
-        response = self._inner.handle_request(request)
+        try:
+            response = self._inner.handle_request(request)
+        except httpx2.TimeoutException:
+            if _budget_spent():
+                return _spent_response(request)
+            raise
         _forbid_retry_that_cannot_fit(response)
         return response
 
@@ -110,10 +138,15 @@ class AsyncDeadlineTransport(httpx2.AsyncBaseTransport):
         self._inner = inner
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        if spent := _budget_spent(request):
-            return spent
+        if _budget_spent():
+            return _spent_response(request)
         _clamp_timeouts(request)
-        response = await self._inner.handle_async_request(request)
+        try:
+            response = await self._inner.handle_async_request(request)
+        except httpx2.TimeoutException:
+            if _budget_spent():
+                return _spent_response(request)
+            raise
         _forbid_retry_that_cannot_fit(response)
         return response
 

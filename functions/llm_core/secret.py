@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from functools import lru_cache
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
@@ -16,6 +17,11 @@ from llm_core.settings import get_settings
 # botocore logs whole response bodies at DEBUG, the secret's value included. A function run with
 # ApplicationLogLevel=DEBUG would put the key in CloudWatch, so botocore never logs below INFO here.
 logging.getLogger("botocore").setLevel(logging.INFO)
+# httpcore2 quotes a header it cannot send, the Authorization header included, at DEBUG.
+logging.getLogger("httpcore2").setLevel(logging.INFO)
+
+# Printable ASCII without spaces: anything else cannot go into an Authorization header.
+HEADER_SAFE_KEY = re.compile(r"[\x21-\x7e]+")
 
 # Secrets Manager answers in milliseconds; a stuck call must not eat the model's time budget.
 SECRETS_CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 2, "mode": "standard"})
@@ -65,6 +71,11 @@ def _key_from_secret_value(secret_id: str, value: str) -> str:
         if not isinstance(value, str):
             raise NotConfigured(f'Secret {secret_id!r} (OPENAI_SECRET_ID): "api_key" must be a string.')
         value = value.strip()
+    if value and not HEADER_SAFE_KEY.fullmatch(value):
+        raise NotConfigured(
+            f"Secret {secret_id!r} (OPENAI_SECRET_ID) holds a key with spaces or characters a key never has: "
+            "put the key alone, as OpenAI shows it."
+        )
     if not value:
         raise NotConfigured(
             f"Secret {secret_id!r} (OPENAI_SECRET_ID) holds no key yet: "

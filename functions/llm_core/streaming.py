@@ -30,7 +30,7 @@ from llm_core.errors import (
     error_response,
     to_api_error,
 )
-from llm_core.model_client import RESPONSE_MARGIN_SECONDS, time_budget
+from llm_core.model_client import time_budget
 from llm_core.service import Delta, Done, open_answer_stream
 from llm_core.settings import METRICS_NAMESPACE, get_settings
 
@@ -54,10 +54,12 @@ def lambda_context_of(request: Request) -> dict[str, Any]:
 
 
 def seconds_until_deadline(context: dict[str, Any]) -> float:
+    """Time left in this invocation; never more than the function's timeout, whatever the header says."""
+    timeout = get_settings().stream_timeout_seconds
     deadline_ms = context.get("deadline")
     if isinstance(deadline_ms, int | float) and deadline_ms > 0:
-        return deadline_ms / 1000 - time.time()
-    return get_settings().stream_timeout_seconds
+        return min(deadline_ms / 1000 - time.time(), timeout)
+    return timeout
 
 
 def sse(event: str, data: dict[str, Any]) -> str:
@@ -145,7 +147,7 @@ async def stream_answer(request: Request) -> Response:
         body = await request.body()
         try:
             payload = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             raise InvalidJson("The request body is not valid JSON.") from None
         try:
             conversation = StreamRequest.model_validate(payload)
@@ -153,6 +155,7 @@ async def stream_answer(request: Request) -> Response:
             raise describe_validation_errors(exc.errors()) from None
         seconds_left = seconds_until_deadline(context)
         with time_budget(seconds_left) as budget:
+            deadline = time.monotonic() + budget
             opening = asyncio.ensure_future(open_answer_stream(conversation))
         await asyncio.wait({opening}, timeout=min(settings.keepalive_seconds, budget))
         if opening.done() and opening.exception() is not None:
@@ -161,7 +164,6 @@ async def stream_answer(request: Request) -> Response:
         return fail(exc)
 
     output = StreamFormat(request.headers.get("accept", ""))
-    deadline = time.monotonic() + max(seconds_left - RESPONSE_MARGIN_SECONDS, 0.0)
 
     async def body_chunks() -> AsyncIterator[str]:
         try:

@@ -240,3 +240,28 @@ def test_client_that_leaves_closes_the_upstream_request(stream_url, fake_openai)
     upstream = fake_openai.requests[-1]
     assert upstream.finished.wait(10)
     assert upstream.client_gone and not release.is_set()
+
+
+def test_options_is_refused_with_the_error_envelope(stream_url):
+    connection = http.client.HTTPConnection(*stream_url, timeout=5)
+    connection.request("OPTIONS", "/")
+    response = connection.getresponse()
+    assert response.status == 405 and response.getheader("x-request-id")
+
+
+def test_deeply_nested_json_is_400(stream_url):
+    response = post(stream_url, "[" * 100_000)
+    assert response.status == 400
+
+
+def test_adapter_deadline_beyond_the_function_timeout_is_capped(stream_url, fake_openai, monkeypatch):
+    import llm_core
+
+    monkeypatch.setenv("STREAM_TIMEOUT_SECONDS", "2.5")
+    llm_core.reset_caches()
+    fake_openai.enqueue(*[FakeReply(delay_seconds=5) for _ in range(3)])
+    context = json.dumps({"request_id": "r", "deadline": int((time.time() + 3600) * 1000)})
+    started = time.monotonic()
+    body = post(stream_url, CONVERSATION, {"x-amzn-lambda-context": context}).read().decode()
+    assert time.monotonic() - started < 2.5
+    assert "upstream_timeout" in body

@@ -247,3 +247,23 @@ def test_reasoning_effort_is_sent_only_when_configured(configured, fake_openai, 
     llm_core.reset_caches()
     invoke("summarize", "function_url_summarize")
     assert fake_openai.requests[-1].body["reasoning"] == {"effort": "low"}
+
+
+def test_retry_after_in_milliseconds_longer_than_the_time_left_is_passed_on_in_seconds(configured, fake_openai, invoke):
+    fake_openai.enqueue(FakeReply(status=429, headers={"retry-after-ms": "45000"}))
+    result = invoke("summarize", "function_url_summarize")
+    assert (result["statusCode"], result["headers"]["retry-after"]) == (429, "45")
+    assert len(fake_openai.requests) == 1
+
+
+def test_deeply_nested_json_is_400(configured, invoke):
+    result = invoke("summarize", event_with_body("function_url_summarize", "[" * 100_000))
+    assert (result["statusCode"], result["json"]["error"]["type"]) == (400, "invalid_json")
+
+
+def test_key_with_a_line_break_is_503_and_never_logged(secretsmanager, fake_openai, invoke, all_output):
+    secretsmanager.create_secret(Name=SECRET_ID, SecretString="sk-canary-part1\npart2-secret")
+    result = invoke("summarize", "function_url_summarize")
+    assert (result["statusCode"], result["json"]["error"]["type"]) == (503, "not_configured")
+    assert fake_openai.requests == []
+    assert "part2-secret" not in all_output() + result["body"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from infra.fake_openai import FakeReply
 from tests.support import event_with_body
 
@@ -72,3 +74,9 @@ def test_refusal_is_502_and_not_passed_through(configured, fake_openai, invoke):
     result = invoke("todo", "function_url_todo")
     assert result["statusCode"] == 502
     assert "I won't" not in result["body"]
+
+
+@pytest.mark.parametrize("timezone", ["America", "Europe/" + "x" * 300, "../../etc/passwd"])
+def test_timezone_that_is_a_path_or_too_long_is_400(configured, invoke, timezone):
+    result = invoke("todo", event_with_body("function_url_todo", {"text": "Water the plants", "timezone": timezone}))
+    assert (result["statusCode"], result["json"]["error"]["type"]) == (400, "invalid_request")

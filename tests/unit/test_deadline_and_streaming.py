@@ -8,9 +8,10 @@ import pytest
 
 from llm_core.model_client import (
     RESPONSE_MARGIN_SECONDS,
-    _budget_spent,
+    DeadlineTransport,
     _clamp_timeouts,
     _forbid_retry_that_cannot_fit,
+    retry_after_seconds,
     time_budget,
 )
 from llm_core.service import Delta, Done
@@ -27,8 +28,7 @@ def test_attempt_timeouts_are_clamped_to_the_time_left():
     request = _request()
     with time_budget(RESPONSE_MARGIN_SECONDS + 2.0):
         _clamp_timeouts(request)
-    assert 1.5 < request.extensions["timeout"]["read"] <= 2.0
-    assert request.extensions["timeout"]["connect"] <= 2.0
+    assert request.extensions["timeout"]["connect"] + request.extensions["timeout"]["read"] <= 2.0
 
 
 def test_without_a_budget_timeouts_are_left_alone():
@@ -38,9 +38,44 @@ def test_without_a_budget_timeouts_are_left_alone():
 
 
 def test_spent_budget_answers_504_that_the_sdk_will_not_retry():
+    transport = DeadlineTransport(httpx2.MockTransport(lambda request: httpx2.Response(200)))
     with time_budget(RESPONSE_MARGIN_SECONDS):
-        response = _budget_spent(_request())
+        response = transport.handle_request(_request())
     assert response.status_code == 504 and response.headers["x-should-retry"] == "false"
+
+
+def test_timeout_at_the_deadline_becomes_a_504_the_sdk_will_not_retry():
+    def too_slow(request: httpx2.Request) -> httpx2.Response:
+        time.sleep(0.05)  # the slow upstream being simulated
+        raise httpx2.ReadTimeout("timed out", request=request)
+
+    transport = DeadlineTransport(httpx2.MockTransport(too_slow))
+    with time_budget(RESPONSE_MARGIN_SECONDS + 0.01):
+        response = transport.handle_request(_request())
+    assert response.status_code == 504 and response.headers["x-should-retry"] == "false"
+
+
+def test_connect_and_read_together_fit_in_the_time_left():
+    request = _request()
+    with time_budget(RESPONSE_MARGIN_SECONDS + 4.0):
+        _clamp_timeouts(request)
+    timeouts = request.extensions["timeout"]
+    assert timeouts["connect"] + timeouts["read"] <= 4.0
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [({"retry-after-ms": "12000"}, 12.0), ({"retry-after": "7"}, 7.0), ({}, None), ({"retry-after": "soon"}, None)],
+)
+def test_retry_after_is_read_in_every_form_the_sdk_honours(headers, seconds):
+    assert retry_after_seconds(httpx2.Headers(headers)) == seconds
+
+
+def test_retry_after_as_an_http_date_is_seconds_from_now():
+    from email.utils import formatdate
+
+    wait = retry_after_seconds(httpx2.Headers({"retry-after": formatdate(time.time() + 30, usegmt=True)}))
+    assert 28 < wait <= 30
 
 
 def test_retry_after_longer_than_the_time_left_forbids_the_retry():

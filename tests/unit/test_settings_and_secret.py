@@ -79,3 +79,10 @@ def test_unknown_reasoning_effort_names_the_variable(clean_env):
     clean_env.setenv("OPENAI_REASONING_EFFORT", "extreme")
     with pytest.raises(NotConfigured, match="OPENAI_REASONING_EFFORT is invalid"):
         get_settings()
+
+
+@pytest.mark.parametrize("value", ["sk-abc\ndef", "sk-abc def", "sk-abc\u00a0def", '{"api_key": "sk-a\\u0000b"}'])
+def test_key_that_cannot_be_a_header_is_not_configured_without_echoing_it(value):
+    with pytest.raises(NotConfigured) as caught:
+        _key_from_secret_value("s", value)
+    assert "sk-a" not in caught.value.message
