@@ -106,6 +106,12 @@ class FakeOpenAI:
         with self._lock:
             self._replies.extend(replies)
 
+    def reset(self) -> None:
+        """Forget scripted replies not yet used and the requests received, between tests."""
+        with self._lock:
+            self._replies.clear()
+            self.requests.clear()
+
     def start(self) -> FakeOpenAI:
         self._thread.start()
         return self

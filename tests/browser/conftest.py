@@ -1,0 +1,73 @@
+"""The page in Debian's Chromium, driven by Playwright, against the local emulator and the fake model."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from infra.emulator import Emulator
+from infra.fake_openai import FakeOpenAI
+
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "LlmEndpointsTests")
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).parent / "artifacts"
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def emulator(fake: FakeOpenAI) -> Iterator[Emulator]:
+    with Emulator(fake=fake) as emulator:
+        yield emulator
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is missing: `make test` installs Debian's chromium when run as root")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser, emulator: Emulator, fake: FakeOpenAI) -> Iterator[Page]:
+    fake.reset()
+    context = browser.new_context(timezone_id="Europe/Paris", viewport={"width": 1100, "height": 900})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    page.dialogs = []  # type: ignore[attr-defined]
+    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))  # type: ignore[attr-defined]
+    page.goto(emulator.url + "/")
+    yield page
+    context.close()
+    fake.reset()
+
+
+@pytest.fixture
+def screenshot(page: Page):
+    """Save what the page shows now as tests/browser/artifacts/<name>.png (kept for people to look at)."""
+
+    def save(name: str) -> Path:
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return save

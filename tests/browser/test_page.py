@@ -1,0 +1,202 @@
+"""What a person sees and does on the page, in a real browser, against the emulator and the fake model."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+
+from playwright.sync_api import Page, expect
+
+from infra.fake_openai import FakeReply
+
+XSS_TOKENS = ["<img src=x onerror=alert(1)>", " <script>alert(2)</script>", ' <a href="javascript:alert(3)">link</a>']
+
+
+def open_tab(page: Page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+
+
+def send_chat(page: Page, text: str) -> None:
+    page.locator("#chat-input").fill(text)
+    page.locator("#chat-send").click()
+
+
+def assistant_messages(page: Page):
+    return page.locator("#chat-log .msg-assistant .msg-text")
+
+
+def test_summarize_shows_the_bullets(page, fake, screenshot):
+    fake.enqueue(FakeReply(output={"bullets": ["Trial of cycling lanes from March.", "Final vote in June."]}))
+    page.locator("#summarize-text").fill("The council met on Tuesday. It agreed a trial. A vote is planned for June.")
+    page.locator("#summarize-bullets").select_option("2")
+    page.get_by_role("button", name="Summarize").click()
+    expect(page.locator("#summarize-result-list li")).to_have_text(
+        ["Trial of cycling lanes from March.", "Final vote in June."]
+    )
+    assert fake.requests[-1].body["text"]["format"]["schema"]["properties"]["bullets"]["maxItems"] == 2
+    expect(page.locator("#demo-banner")).to_be_visible()
+    screenshot("summarize")
+
+
+def test_todo_shows_a_card_and_sends_the_browsers_timezone(page, fake, screenshot):
+    fake.enqueue(FakeReply(output={"title": "Call the plumber", "due_date": "2026-11-27", "priority": 1}))
+    open_tab(page, "TODO")
+    page.locator("#todo-text").fill("Call the plumber next Friday, it's urgent")
+    page.locator("#todo-form button[type=submit]").click()
+    expect(page.locator("#todo-result-title")).to_have_text("Call the plumber")
+    expect(page.locator("#todo-result-priority")).to_contain_text("1")
+    expect(page.locator("#todo-result-due")).not_to_have_text("No date")
+    assert json.loads(page.locator("#todo-raw").text_content()) == {
+        "title": "Call the plumber",
+        "due_date": "2026-11-27",
+        "priority": 1,
+    }
+    assert "in the time zone Europe/Paris" in fake.requests[-1].body["instructions"]
+    screenshot("todo")
+
+
+def test_todo_without_a_date_says_no_date(page, fake):
+    fake.enqueue(FakeReply(output={"title": "Water the plants", "due_date": None, "priority": 3}))
+    open_tab(page, "TODO")
+    page.locator("#todo-text").fill("Water the plants")
+    page.locator("#todo-form button[type=submit]").click()
+    expect(page.locator("#todo-result-due")).to_have_text("No date")
+
+
+def test_chat_answer_appears_while_the_model_still_holds_the_rest(page, fake, screenshot):
+    release = threading.Event()
+    fake.enqueue(FakeReply(tokens=["Cold starts", " fade", " away."], hold_last_token=release))
+    open_tab(page, "Chat")
+    send_chat(page, "Write a haiku about Lambda")
+    expect(assistant_messages(page).first).to_contain_text("Cold starts fade")
+    assert not release.is_set()
+    expect(page.locator("#chat-stop")).to_be_enabled()
+    release.set()
+    expect(assistant_messages(page).first).to_have_text("Cold starts fade away.")
+    expect(page.locator("#chat-send")).to_be_enabled()
+    screenshot("chat")
+
+
+def test_stop_keeps_the_partial_answer_and_ends_the_upstream_request(page, fake):
+    release = threading.Event()
+    fake.enqueue(FakeReply(tokens=["Partial", " answer", " never"], hold_last_token=release))
+    open_tab(page, "Chat")
+    send_chat(page, "Tell me a long story")
+    expect(assistant_messages(page).first).to_contain_text("Partial answer")
+    page.locator("#chat-stop").click()
+    expect(page.locator("#chat-log .msg-note.is-stopped")).to_be_visible()
+    expect(assistant_messages(page).first).to_contain_text("Partial answer")
+    upstream = fake.requests[-1]
+    assert upstream.finished.wait(10) and upstream.client_gone
+    release.set()
+
+
+def test_second_turn_sends_the_first_turns_history(page, fake):
+    fake.enqueue(FakeReply(tokens=["Paris."]), FakeReply(tokens=["About 2 million."]))
+    open_tab(page, "Chat")
+    send_chat(page, "What is the capital of France?")
+    expect(assistant_messages(page).first).to_have_text("Paris.")
+    send_chat(page, "How many people live there?")
+    expect(assistant_messages(page).nth(1)).to_have_text("About 2 million.")
+    assert fake.requests[-1].body["input"] == [
+        {"role": "user", "content": "What is the capital of France?"},
+        {"role": "assistant", "content": "Paris."},
+        {"role": "user", "content": "How many people live there?"},
+    ]
+
+
+def test_new_chat_clears_the_history(page, fake):
+    fake.enqueue(FakeReply(tokens=["Paris."]), FakeReply(tokens=["Hello."]))
+    open_tab(page, "Chat")
+    send_chat(page, "What is the capital of France?")
+    expect(assistant_messages(page).first).to_have_text("Paris.")
+    page.locator("#chat-new").click()
+    send_chat(page, "Hi")
+    expect(assistant_messages(page).first).to_have_text("Hello.")
+    assert fake.requests[-1].body["input"] == [{"role": "user", "content": "Hi"}]
+
+
+def test_text_over_the_limit_shows_the_413_message(page, fake):
+    page.locator("#summarize-text").fill("x" * 20_001)
+    page.get_by_role("button", name="Summarize").click()
+    expect(page.locator("#summarize-error")).to_contain_text("This text is too long")
+    assert fake.requests == []
+
+
+def test_rate_limit_says_when_to_retry(page, fake):
+    fake.enqueue(FakeReply(status=429, headers={"retry-after": "60"}))
+    page.locator("#summarize-text").fill("Some text to summarize.")
+    page.get_by_role("button", name="Summarize").click()
+    expect(page.locator("#summarize-error")).to_contain_text("Too many requests right now")
+    expect(page.locator("#summarize-error")).to_contain_text("Try again in 60 seconds.")
+
+
+def test_refusal_shows_the_502_message(page, fake):
+    fake.enqueue(FakeReply(refusal="I can't help with that."))
+    open_tab(page, "TODO")
+    page.locator("#todo-text").fill("Something")
+    page.locator("#todo-form button[type=submit]").click()
+    expect(page.locator("#todo-error")).to_contain_text("The model could not give an answer")
+
+
+def test_error_event_mid_stream_shows_under_the_partial_answer(page, fake, screenshot):
+    fake.enqueue(FakeReply(tokens=["Half", " an", " answer", " lost"], drop_after_tokens=2))
+    open_tab(page, "Chat")
+    send_chat(page, "Explain cold starts")
+    expect(page.locator("#chat-log .msg-note.is-error")).to_be_visible()
+    expect(assistant_messages(page).first).to_contain_text("Half an")
+    screenshot("chat-error")
+
+
+def test_model_output_is_shown_as_text_never_run_as_html(page, fake):
+    fake.enqueue(FakeReply(tokens=XSS_TOKENS))
+    open_tab(page, "Chat")
+    send_chat(page, "Say something dangerous")
+    answer = assistant_messages(page).first
+    expect(answer).to_contain_text("<script>alert(2)</script>")
+    expect(answer).to_contain_text("<img src=x onerror=alert(1)>")
+    expect(answer).to_contain_text('<a href="javascript:alert(3)">link</a>')
+    assert page.locator("#chat-log img, #chat-log script, #chat-log a[href^='javascript']").count() == 0
+    assert page.dialogs == []
+
+
+def test_summary_bullets_are_shown_as_text_never_run_as_html(page, fake):
+    fake.enqueue(FakeReply(output={"bullets": XSS_TOKENS}))
+    page.locator("#summarize-text").fill("Anything.")
+    page.get_by_role("button", name="Summarize").click()
+    expect(page.locator("#summarize-result-list li").first).to_have_text(XSS_TOKENS[0])
+    assert page.locator("#summarize-result-list img, #summarize-result-list script").count() == 0
+    assert page.dialogs == []
+
+
+def test_every_post_carries_the_sha256_of_its_exact_body(page, fake):
+    posts = []
+    page.on("request", lambda request: posts.append(request) if request.method == "POST" else None)
+    page.locator("#summarize-text").fill("Ünïcödé text — with emoji 🚀.")
+    page.get_by_role("button", name="Summarize").click()
+    expect(page.locator("#summarize-result-list li").first).to_be_visible()
+    open_tab(page, "TODO")
+    page.locator("#todo-text").fill("Buy milk")
+    page.locator("#todo-form button[type=submit]").click()
+    expect(page.locator("#todo-result-title")).to_be_visible()
+    open_tab(page, "Chat")
+    send_chat(page, "Hello 🚀")
+    expect(page.locator("#chat-send")).to_be_enabled()
+    assert sorted(request.url.rsplit("/", 1)[-1] for request in posts) == ["stream", "summarize", "todo"]
+    for request in posts:
+        body = request.post_data_buffer
+        assert request.headers["x-amz-content-sha256"] == hashlib.sha256(body).hexdigest()
+
+
+def test_ctrl_enter_submits(page, fake):
+    fake.enqueue(FakeReply(output={"bullets": ["Submitted from the keyboard."]}))
+    page.locator("#summarize-text").fill("Keyboard users submit with Ctrl+Enter.")
+    page.locator("#summarize-text").press("Control+Enter")
+    expect(page.locator("#summarize-result-list li")).to_have_text(["Submitted from the keyboard."])
+
+
+def test_page_fits_a_phone_screen(page, screenshot):
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    screenshot("phone")
