@@ -11,8 +11,28 @@ import pytest
 from moto import mock_aws
 
 import llm_core
+from infra.emulator import Emulator
 from infra.fake_openai import FakeOpenAI
 from tests.support import BASE_ENVIRONMENT, CANARY_KEY, SECRET_ID, FakeLambdaContext
+
+# Powertools objects read their configuration when their module is first imported, which in a pytest session is
+# at collection, possibly by another suite's module and before any fixture runs. Lambda sets these before import.
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "LlmEndpointsTests")
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeOpenAI]:
+    """The fake model shared by a module's tests that drive the local emulator."""
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def emulator(fake: FakeOpenAI) -> Iterator[Emulator]:
+    """The local emulator (`make dev`) on a free loopback port, in demo mode with ``fake``."""
+    with Emulator(fake=fake) as emulator:
+        yield emulator
 
 
 @pytest.fixture

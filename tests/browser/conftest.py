@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,23 +12,8 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from infra.emulator import Emulator
 from infra.fake_openai import FakeOpenAI
 
-os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "LlmEndpointsTests")
-os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent / "artifacts"
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def emulator(fake: FakeOpenAI) -> Iterator[Emulator]:
-    with Emulator(fake=fake) as emulator:
-        yield emulator
 
 
 @pytest.fixture(scope="module")

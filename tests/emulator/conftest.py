@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,12 +14,6 @@ from urllib.parse import urlsplit
 import pytest
 
 from infra.emulator import Emulator
-from infra.fake_openai import FakeOpenAI
-
-# Powertools objects read their configuration when their module is first imported, which in a pytest session is
-# at collection, possibly by another suite's module and before any fixture runs. Lambda sets these before import.
-os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "LlmEndpointsTests")
-os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 
 # Bounds every socket read, so a broken stream fails the test instead of hanging it.
 SOCKET_TIMEOUT_SECONDS = 15
@@ -82,18 +74,6 @@ def read_sse_event(response: http.client.HTTPResponse) -> tuple[str, str]:
             event = value
         elif name == "data":
             data.append(value)
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def emulator(fake: FakeOpenAI) -> Iterator[Emulator]:
-    with Emulator(fake=fake) as emulator:
-        yield emulator
 
 
 @pytest.fixture
