@@ -33,9 +33,11 @@ function formatDue(value, timeZone) {
 function priorityNode(value) {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1 || n > 5) return document.createTextNode(String(value));
+  // 1 is the highest priority (the prompt says so), so it fills the most dots.
   const dots = el('span', { className: 'priority-dots', attrs: { 'aria-hidden': 'true' } });
-  for (let i = 1; i <= 5; i++) dots.append(el('span', { className: i <= n ? 'dot on' : 'dot' }));
-  return el('span', { className: `priority p${n}` }, dots, el('span', { text: `${n} of 5` }));
+  for (let i = 1; i <= 5; i++) dots.append(el('span', { className: i <= 6 - n ? 'dot on' : 'dot' }));
+  const label = { 1: '1 · highest', 5: '5 · lowest' }[n] || `${n} of 5`;
+  return el('span', { className: `priority p${n}` }, dots, el('span', { text: label }));
 }
 
 export function setupTodo() {

@@ -45,7 +45,7 @@ def test_todo_shows_a_card_and_sends_the_browsers_timezone(page, fake, screensho
     page.locator("#todo-text").fill("Call the plumber next Friday, it's urgent")
     page.locator("#todo-form button[type=submit]").click()
     expect(page.locator("#todo-result-title")).to_have_text("Call the plumber")
-    expect(page.locator("#todo-result-priority")).to_contain_text("1")
+    expect(page.locator("#todo-result-priority")).to_have_text("1 · highest")
     expect(page.locator("#todo-result-due")).not_to_have_text("No date")
     assert json.loads(page.locator("#todo-raw").text_content()) == {
         "title": "Call the plumber",
