@@ -200,3 +200,17 @@ def test_page_fits_a_phone_screen(page, screenshot):
     page.set_viewport_size({"width": 390, "height": 844})
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     screenshot("phone")
+
+
+def test_dark_mode_follows_the_system_setting(page, screenshot):
+    def background_and_text() -> list[str]:
+        return page.evaluate("[getComputedStyle(document.body).backgroundColor, getComputedStyle(document.body).color]")
+
+    light = background_and_text()
+    page.emulate_media(color_scheme="dark")
+    dark = background_and_text()
+    assert dark != light
+    channels = [int(part) for part in dark[0].removeprefix("rgb(").rstrip(")").split(",")[:3]]
+    assert sum(channels) < 3 * 80  # a dark background, so the light text stays readable
+    open_tab(page, "Chat")
+    screenshot("chat-dark")
