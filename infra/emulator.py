@@ -14,7 +14,7 @@ responses (#6501). This server runs the real function code the way Lambda would:
 
 The functions read their OpenAI key from Secrets Manager as in Lambda: here from moto's server, running
 in-process on a free loopback port and seeded with OPENAI_API_KEY from ``.env`` or the environment. With
-no key, the fake model (infra/fake_openai.py) answers and every /api response says so in ``x-llm-demo``.
+no key, the fake model (infra/fake_openai.py) answers and every response says so in ``x-llm-demo``.
 
 Tests and the browser suite use it as a context manager::
 
@@ -531,10 +531,11 @@ class EmulatorApp:
             return
         path = scope["path"]
         function = next((f for f in FUNCTIONS if path == f"/api/{f.route}"), None)
-        if function is None:
-            await self.static(scope, receive, self._with_headers(send, self.facts.response_headers))
-            return
+        # The page asks HEAD / on load, so it can show the demo banner before the first call.
         extra = [DEMO_HEADER] if self.demo else []
+        if function is None:
+            await self.static(scope, receive, self._with_headers(send, self.facts.response_headers + extra))
+            return
         if function.route == "stream":
             await self._stream(function, scope, receive, self._with_headers(send, extra))
         else:

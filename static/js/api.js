@@ -22,7 +22,8 @@ export class ApiError extends Error {
 export function parseRetryAfter(value, now = Date.now()) {
   if (!value) return null;
   const trimmed = value.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed);
+  // Seconds, possibly fractional ("0.5"): a date parser would read those as a year.
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.ceil(Number(trimmed));
   const when = Date.parse(trimmed);
   if (Number.isNaN(when)) return null;
   return Math.max(0, Math.ceil((when - now) / 1000));

@@ -168,7 +168,6 @@ export function setupChat() {
 
     if (received) {
       history.push({ role: 'assistant', content: received });
-      addCopy(answer.message, received);
     } else {
       // Nothing came back: the turn leaves the history and the text goes back in the box to retry.
       history.pop();
@@ -192,6 +191,7 @@ export function setupChat() {
     } else if (finished && finished.finish_reason === 'max_output_tokens') {
       addNote(answer.message, 'is-info', { title: 'The answer reached its length limit and was cut short.' });
     }
+    if (received) addCopy(answer.message, received);
 
     setRunning(false);
     updateCounter();

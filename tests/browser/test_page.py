@@ -196,13 +196,18 @@ def test_ctrl_enter_submits(page, fake):
     expect(page.locator("#summarize-result-list li")).to_have_text(["Submitted from the keyboard."])
 
 
-def test_page_fits_a_phone_screen(page, screenshot):
+def test_page_fits_a_phone_screen(page, fake, screenshot):
+    # A long unbroken token is the usual way a chat bubble pushes a page sideways.
+    fake.enqueue(FakeReply(tokens=["See ", "https://example.invalid/" + "a" * 120, " for the details."]))
     page.set_viewport_size({"width": 390, "height": 844})
+    open_tab(page, "Chat")
+    send_chat(page, "Where can I read more?")
+    expect(assistant_messages(page).first).to_contain_text("for the details.")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     screenshot("phone")
 
 
-def test_dark_mode_follows_the_system_setting(page, screenshot):
+def test_dark_mode_follows_the_system_setting(page, fake, screenshot):
     def background_and_text() -> list[str]:
         return page.evaluate("[getComputedStyle(document.body).backgroundColor, getComputedStyle(document.body).color]")
 
@@ -212,5 +217,113 @@ def test_dark_mode_follows_the_system_setting(page, screenshot):
     assert dark != light
     channels = [int(part) for part in dark[0].removeprefix("rgb(").rstrip(")").split(",")[:3]]
     assert sum(channels) < 3 * 80  # a dark background, so the light text stays readable
+    fake.enqueue(FakeReply(tokens=["Dark", " mode", " follows", " the", " system."]))
     open_tab(page, "Chat")
+    send_chat(page, "Does this page have a dark mode?")
+    expect(assistant_messages(page).first).to_have_text("Dark mode follows the system.")
     screenshot("chat-dark")
+
+
+def test_buttons_are_disabled_while_a_request_runs(page, fake):
+    fake.enqueue(FakeReply(delay_seconds=2, output={"bullets": ["Done."]}))  # a slow model, not a wait
+    page.locator("#summarize-text").fill("Some text to summarize.")
+    page.get_by_role("button", name="Summarize").click()
+    busy = page.locator("#summarize-form button[type=submit]")
+    expect(busy).to_be_disabled()
+    expect(busy).to_have_text("Summarizing…")
+    expect(page.locator("#summarize-result-list li")).to_have_text(["Done."])
+    expect(busy).to_be_enabled()
+    expect(busy).to_have_text("Summarize")
+
+
+def test_escape_stops_the_answer(page, fake):
+    release = threading.Event()
+    fake.enqueue(FakeReply(tokens=["Started", " but", " never finished"], hold_last_token=release))
+    open_tab(page, "Chat")
+    send_chat(page, "Tell me everything")
+    expect(assistant_messages(page).first).to_contain_text("Started but")
+    page.locator("#chat-input").press("Escape")
+    expect(page.locator("#chat-log .msg-note.is-stopped")).to_be_visible()
+    expect(page.locator("#chat-send")).to_be_enabled()
+    release.set()
+
+
+def test_rate_limit_in_chat_says_when_to_retry_and_gives_the_message_back(page, fake):
+    # Longer than the function has left, so the SDK does not retry and the 429 reaches the page.
+    fake.enqueue(FakeReply(status=429, headers={"retry-after": "600"}))
+    open_tab(page, "Chat")
+    send_chat(page, "Are you there?")
+    note = page.locator("#chat-log .msg-note.is-error")
+    expect(note).to_contain_text("Too many requests right now")
+    expect(note).to_contain_text("Try again in about 10 minutes")
+    expect(page.locator("#chat-input")).to_have_value("Are you there?")
+
+
+def test_a_turn_that_got_no_answer_is_not_sent_as_history(page, fake):
+    fake.enqueue(FakeReply(status=429, headers={"retry-after": "600"}), FakeReply(tokens=["Yes."]))
+    open_tab(page, "Chat")
+    send_chat(page, "Are you there?")
+    expect(page.locator("#chat-input")).to_have_value("Are you there?")
+    page.locator("#chat-send").click()
+    expect(assistant_messages(page).last).to_have_text("Yes.")
+    assert fake.requests[-1].body["input"] == [{"role": "user", "content": "Are you there?"}]
+
+
+def test_streamed_answer_is_announced_by_a_live_region(page, fake):
+    fake.enqueue(FakeReply(tokens=["Heard", " you."]))
+    open_tab(page, "Chat")
+    send_chat(page, "Can a screen reader follow this?")
+    expect(page.locator("#chat-log")).to_have_attribute("aria-live", "polite")
+    expect(page.locator("#chat-log .msg-assistant .msg-text")).to_have_text("Heard you.")
+
+
+def test_tabs_follow_the_arrow_keys(page):
+    page.get_by_role("tab", name="Summarize").focus()
+    page.keyboard.press("ArrowRight")
+    expect(page.get_by_role("tab", name="TODO")).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_role("tab", name="TODO")).to_be_focused()
+    expect(page.locator("#panel-todo")).to_be_visible()
+    expect(page.locator("#panel-summarize")).to_be_hidden()
+    page.keyboard.press("End")
+    expect(page.locator("#panel-chat")).to_be_visible()
+    page.keyboard.press("ArrowRight")  # wraps around
+    expect(page.locator("#panel-summarize")).to_be_visible()
+
+
+def test_counter_warns_when_the_text_is_over_the_limit(page):
+    counter = page.locator("#summarize-count")
+    expect(counter).to_have_text("0 / 20,000")
+    page.locator("#summarize-text").fill("é" * 20_001)  # counted in characters, as the server counts them
+    expect(counter).to_have_text("20,001 / 20,000 · over the limit")
+
+
+def test_copy_puts_the_bullets_on_the_clipboard(page, fake):
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    fake.enqueue(FakeReply(output={"bullets": ["First point.", "Second point."]}))
+    page.locator("#summarize-text").fill("Two points.")
+    page.get_by_role("button", name="Summarize").click()
+    expect(page.locator("#summarize-result-list li")).to_have_count(2)
+    page.locator("#summarize-result .copy").click()
+    expect(page.locator("#summarize-result .copy")).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == "- First point.\n- Second point."
+
+
+def test_page_runs_under_its_strict_content_security_policy(page, fake):
+    page.evaluate(
+        "window.cspViolations = [];"
+        "document.addEventListener('securitypolicyviolation', (e) => window.cspViolations.push(e.violatedDirective))"
+    )
+    fake.enqueue(FakeReply(output={"bullets": ["Fine."]}), FakeReply(tokens=["Fine", " too."]))
+    page.locator("#summarize-text").fill("Anything.")
+    page.get_by_role("button", name="Summarize").click()
+    expect(page.locator("#summarize-result-list li")).to_have_text(["Fine."])
+    open_tab(page, "Chat")
+    send_chat(page, "Anything?")
+    expect(assistant_messages(page).first).to_have_text("Fine too.")
+    assert "default-src 'self'" in page.locator("meta[http-equiv=Content-Security-Policy]").get_attribute("content")
+    assert page.evaluate("window.cspViolations") == []
+
+
+def test_demo_banner_shows_on_load_before_any_call(page, fake):
+    expect(page.locator("#demo-banner")).to_be_visible()
+    assert fake.requests == []

@@ -181,8 +181,8 @@ def test_demo_mode_marks_every_api_response(client: Client, path: str) -> None:
     assert reply.headers[DEMO_HEADER[0]] == DEMO_HEADER[1]
 
 
-def test_static_files_carry_no_demo_header(client: Client) -> None:
-    assert DEMO_HEADER[0] not in client.request("GET", "/").headers
+def test_page_says_it_is_the_demo_so_the_banner_shows_before_any_call(client: Client) -> None:
+    assert client.request("HEAD", "/").headers[DEMO_HEADER[0]] == DEMO_HEADER[1]
 
 
 def test_handler_receives_a_function_url_v2_event(client: Client, emulator: Emulator) -> None:
