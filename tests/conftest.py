@@ -74,12 +74,15 @@ def configured(secretsmanager: object) -> object:
 
 @pytest.fixture
 def all_output(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]):
-    """Everything the functions wrote: log records and stdout/stderr (Powertools logs and metrics)."""
+    """Everything the functions wrote: formatted log records with every extra field, and stdout/stderr
+    (metrics). Powertools' JSON handler keeps the stdout it found at import, so its lines are read from
+    the records rather than from the captured stream."""
     caplog.set_level(logging.DEBUG)
 
     def collect() -> str:
         captured = capsys.readouterr()
-        return "\n".join([caplog.text, captured.out, captured.err])
+        records = [str(vars(record)) for record in caplog.records]
+        return "\n".join([caplog.text, *records, captured.out, captured.err])
 
     return collect
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,9 +66,6 @@ class ErrorResponse:
     status: int
     body: dict
     headers: dict[str, str] = field(default_factory=dict)
-
-    def json(self) -> str:
-        return json.dumps(self.body)
 
 
 def to_api_error(exc: BaseException) -> ApiError:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
@@ -197,7 +197,7 @@ def with_key_refresh(call: Callable[[], T]) -> T:
         return call()
 
 
-async def with_key_refresh_async(call: Callable[[], T]) -> T:
+async def with_key_refresh_async(call: Callable[[], Awaitable[T]]) -> T:
     try:
         return await call()
     except openai.AuthenticationError:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 import uvicorn
 
+import llm_core
 from infra.fake_openai import FakeReply
 from tests.support import CANARY_KEY, SECRET_ID, load_event
 
@@ -109,8 +110,6 @@ def test_accept_text_plain_streams_bare_text(stream_url, fake_openai):
 
 
 def test_keepalive_comments_flow_while_the_model_is_silent(stream_url, fake_openai, monkeypatch):
-    import llm_core
-
     monkeypatch.setenv("KEEPALIVE_SECONDS", "0.1")
     llm_core.reset_caches()
     fake_openai.enqueue(FakeReply(tokens=["late"], delay_seconds=0.5))
@@ -255,8 +254,6 @@ def test_deeply_nested_json_is_400(stream_url):
 
 
 def test_adapter_deadline_beyond_the_function_timeout_is_capped(stream_url, fake_openai, monkeypatch):
-    import llm_core
-
     monkeypatch.setenv("STREAM_TIMEOUT_SECONDS", "2.5")
     llm_core.reset_caches()
     fake_openai.enqueue(*[FakeReply(delay_seconds=5) for _ in range(3)])

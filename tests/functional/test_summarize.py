@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
+import llm_core
 from infra.fake_openai import FakeReply
 from tests.support import CANARY_KEY, SECRET_ID, FakeLambdaContext, event_with_body, load_event
-
-TEXT = load_event("function_url_summarize")
 
 
 def test_summary_is_the_models_bullets(configured, fake_openai, invoke):
@@ -140,8 +141,6 @@ def test_upstream_500_is_retried_then_502(configured, fake_openai, invoke):
 
 
 def test_slow_upstream_is_504_before_the_function_times_out(configured, fake_openai, invoke):
-    import time
-
     fake_openai.enqueue(FakeReply(delay_seconds=6), FakeReply(delay_seconds=6), FakeReply(delay_seconds=6))
     started = time.monotonic()
     result = invoke("summarize", "function_url_summarize", FakeLambdaContext(remaining_ms=3000))
@@ -197,8 +196,6 @@ def test_json_secret_with_api_key_is_used(secretsmanager, fake_openai, invoke):
 
 
 def test_missing_secret_id_setting_is_503_naming_the_variable(configured, invoke, monkeypatch):
-    import llm_core
-
     monkeypatch.delenv("OPENAI_SECRET_ID")
     llm_core.reset_caches()
     result = invoke("summarize", "function_url_summarize")
@@ -233,14 +230,12 @@ def test_key_never_appears_in_logs_or_responses(configured, fake_openai, invoke,
     bodies.append(invoke("summarize", "function_url_summarize")["body"])
     bodies.append(invoke("summarize", "function_url_summarize")["body"])
     output = all_output()
-    assert "Bearer" in output or "summarize" in output  # the capture did collect the functions' logs
+    assert "request failed" in output  # the functions' own log lines were collected
     assert CANARY_KEY not in output
     assert all(CANARY_KEY not in body for body in bodies)
 
 
 def test_reasoning_effort_is_sent_only_when_configured(configured, fake_openai, invoke, monkeypatch):
-    import llm_core
-
     invoke("summarize", "function_url_summarize")
     assert "reasoning" not in fake_openai.requests[-1].body
     monkeypatch.setenv("OPENAI_REASONING_EFFORT", "low")
