@@ -1,4 +1,4 @@
-"""The request bodies of the public API (DESIGN.md, section 3), validated strictly.
+"""The request bodies of the public API (docs/api.md), validated strictly.
 
 Unknown fields are refused rather than ignored, so nothing the caller sent is dropped silently.
 """
@@ -9,6 +9,8 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+MAX_BULLETS = 10
 
 
 class _Request(BaseModel):
@@ -23,7 +25,7 @@ def _not_blank(value: str) -> str:
 
 class SummarizeRequest(_Request):
     text: str
-    max_bullets: int = Field(3, ge=1, le=10)
+    max_bullets: int = Field(3, ge=1, le=MAX_BULLETS)
 
     _text_not_blank = field_validator("text")(_not_blank)
 

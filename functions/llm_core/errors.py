@@ -11,7 +11,7 @@ import pydantic
 
 
 class ApiError(Exception):
-    """A failure with its place in the public error table (DESIGN.md, section 3)."""
+    """A failure with its place in the public error table (docs/api.md, "Errors")."""
 
     status = 500
     type = "internal_error"
@@ -22,12 +22,31 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
+class InternalError(ApiError):
+    """An unexpected failure: logged with its traceback, answered without one."""
+
+    def __init__(self) -> None:
+        super().__init__("Internal error; see the function's logs for this request id.")
+
+
 class InvalidJson(ApiError):
     status, type = 400, "invalid_json"
 
 
 class InvalidRequest(ApiError):
     status, type = 400, "invalid_request"
+
+
+class Unauthenticated(ApiError):
+    status, type = 401, "unauthenticated"
+
+
+class Forbidden(ApiError):
+    status, type = 403, "forbidden"
+
+
+class NotFound(ApiError):
+    status, type = 404, "not_found"
 
 
 class MethodNotAllowed(ApiError):
@@ -42,12 +61,20 @@ class RateLimited(ApiError):
     status, type = 429, "rate_limited"
 
 
+class QuotaExceeded(ApiError):
+    status, type = 429, "quota_exceeded"
+
+
 class UpstreamError(ApiError):
     status, type = 502, "upstream_error"
 
 
 class NotConfigured(ApiError):
     status, type = 503, "not_configured"
+
+
+class Unavailable(ApiError):
+    status, type = 503, "unavailable"
 
 
 class UpstreamTimeout(ApiError):
@@ -99,7 +126,7 @@ def to_api_error(exc: BaseException) -> ApiError:
         return InvalidJson("The request body is nested too deeply.")
     if isinstance(exc, pydantic.ValidationError):
         return UpstreamError("The model's answer did not match the expected schema.")
-    return ApiError("Internal error; see the function's logs for this request id.")
+    return InternalError()
 
 
 def error_response(exc: BaseException, request_id: str) -> ErrorResponse:

@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupp
 from aws_lambda_powertools.metrics import MetricUnit
 
 from llm_core.errors import (
-    ApiError,
+    InternalError,
     InvalidJson,
     MethodNotAllowed,
     describe_validation_errors,
@@ -55,7 +55,7 @@ def create_resolver() -> LambdaFunctionUrlResolver:
 
     @app.exception_handler(Exception)
     def any_failure(exc: Exception) -> Response:
-        if type(to_api_error(exc)) is ApiError:
+        if isinstance(to_api_error(exc), InternalError):
             logger.exception("unexpected failure")
         return send_error(exc)
 

@@ -164,7 +164,7 @@ def get_client() -> openai.OpenAI:
     settings = get_settings()
     return openai.OpenAI(
         api_key=read_api_key,
-        base_url=settings.base_url,
+        base_url=settings.openai_base_url,
         max_retries=MAX_RETRIES,
         timeout=_timeout(),
         http_client=openai.DefaultHttpx2Client(transport=DeadlineTransport(httpx2.HTTPTransport())),
@@ -181,7 +181,7 @@ def get_async_client() -> openai.AsyncOpenAI:
     settings = get_settings()
     return openai.AsyncOpenAI(
         api_key=_read_api_key_off_loop,
-        base_url=settings.base_url,
+        base_url=settings.openai_base_url,
         max_retries=MAX_RETRIES,
         timeout=_timeout(),
         http_client=openai.DefaultAsyncHttpx2Client(transport=AsyncDeadlineTransport(httpx2.AsyncHTTPTransport())),

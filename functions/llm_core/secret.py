@@ -38,7 +38,7 @@ def read_api_key(force_fetch: bool = False) -> str:
     Cached for SECRET_MAX_AGE_SECONDS; ``force_fetch`` reads it again, as after OpenAI answered 401.
     """
     settings = get_settings()
-    secret_id = settings.secret_id
+    secret_id = settings.openai_secret_id
     try:
         value = _provider().get(secret_id, max_age=settings.secret_max_age_seconds, force_fetch=force_fetch)
     except GetParameterError as exc:

@@ -39,9 +39,13 @@ def usage_of(response: Response) -> dict[str, int]:
 def _common_request_options() -> dict[str, Any]:
     settings = get_settings()
     # store=False: nothing our users send is kept on OpenAI's side for later retrieval.
-    options: dict[str, Any] = {"model": settings.model, "max_output_tokens": settings.max_output_tokens, "store": False}
-    if settings.reasoning_effort:
-        options["reasoning"] = {"effort": settings.reasoning_effort}
+    options: dict[str, Any] = {
+        "model": settings.openai_model,
+        "max_output_tokens": settings.max_output_tokens,
+        "store": False,
+    }
+    if settings.openai_reasoning_effort:
+        options["reasoning"] = {"effort": settings.openai_reasoning_effort}
     return options
 
 

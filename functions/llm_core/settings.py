@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -17,27 +17,17 @@ DEFAULT_MODEL = "gpt-5.4-mini"
 # the environment is set (tools, tests), where a Metrics object without a namespace fails on flush.
 METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "LlmEndpoints")
 
-ENVIRONMENT_VARIABLES = {
-    "secret_id": "OPENAI_SECRET_ID",
-    "model": "OPENAI_MODEL",
-    "reasoning_effort": "OPENAI_REASONING_EFFORT",
-    "base_url": "OPENAI_BASE_URL",
-    "max_input_chars": "MAX_INPUT_CHARS",
-    "max_output_tokens": "MAX_OUTPUT_TOKENS",
-    "secret_max_age_seconds": "SECRET_MAX_AGE_SECONDS",
-    "keepalive_seconds": "KEEPALIVE_SECONDS",
-    "stream_timeout_seconds": "STREAM_TIMEOUT_SECONDS",
-}
-
 
 class Settings(BaseModel):
+    """One field per environment variable, named after it in lower case, so an error names the variable."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    secret_id: str = Field(min_length=1, description="Secrets Manager name or ARN of the OpenAI key")
-    model: str = Field(DEFAULT_MODEL, min_length=1)
+    openai_secret_id: str = Field(min_length=1, description="Secrets Manager name or ARN of the OpenAI key")
+    openai_model: str = Field(DEFAULT_MODEL, min_length=1)
     # Only for reasoning models; a model without reasoning refuses the parameter, so unset sends none.
-    reasoning_effort: Literal["none", "minimal", "low", "medium", "high"] | None = None
-    base_url: str | None = Field(None, pattern=r"^https?://")
+    openai_reasoning_effort: Literal["none", "minimal", "low", "medium", "high"] | None = None
+    openai_base_url: str | None = Field(None, pattern=r"^https?://")
     max_input_chars: int = Field(20_000, ge=1)
     # The Responses API refuses max_output_tokens below 16.
     max_output_tokens: int = Field(1024, ge=16)
@@ -46,9 +36,8 @@ class Settings(BaseModel):
     stream_timeout_seconds: float = Field(120.0, gt=0)
 
 
-def _describe(error: dict) -> str:
-    field = str(error["loc"][0]) if error["loc"] else ""
-    variable = ENVIRONMENT_VARIABLES.get(field, field)
+def _describe(error: dict[str, Any]) -> str:
+    variable = str(error["loc"][0]).upper() if error["loc"] else "configuration"
     if error["type"] == "missing":
         return f"{variable} is not set"
     return f"{variable} is invalid: {error['msg']}"
@@ -57,7 +46,7 @@ def _describe(error: dict) -> str:
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The settings of this process. Raises NotConfigured naming the environment variable to fix."""
-    raw = {field: os.environ[name] for field, name in ENVIRONMENT_VARIABLES.items() if os.environ.get(name)}
+    raw = {field: os.environ[field.upper()] for field in Settings.model_fields if os.environ.get(field.upper())}
     try:
         return Settings(**raw)
     except ValidationError as exc:

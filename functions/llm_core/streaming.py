@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from llm_core.contract import StreamRequest
 from llm_core.errors import (
-    ApiError,
+    InternalError,
     InvalidJson,
     MethodNotAllowed,
     describe_validation_errors,
@@ -179,7 +179,7 @@ async def stream_answer(request: Request) -> Response:
         except Exception as exc:
             error = error_response(exc, request_id)
             _count_error(error.body["error"]["type"])
-            if type(to_api_error(exc)) is ApiError:
+            if isinstance(to_api_error(exc), InternalError):
                 logger.exception("unexpected failure while streaming", extra={"request_id": request_id})
             else:
                 logger.warning(

@@ -46,7 +46,7 @@ def test_base_url_must_be_http(clean_env):
 def test_defaults_apply_when_only_the_secret_id_is_set(clean_env):
     clean_env.setenv("OPENAI_SECRET_ID", "s")
     settings = get_settings()
-    assert (settings.model, settings.max_input_chars, settings.base_url) == ("gpt-5.4-mini", 20_000, None)
+    assert (settings.openai_model, settings.max_input_chars, settings.openai_base_url) == ("gpt-5.4-mini", 20_000, None)
 
 
 def test_bare_key_is_used_as_is():
