@@ -1,34 +1,42 @@
 """POST a prompt or a conversation, get the answer streamed token by token (SSE, or bare text).
 
 Lambda's Python runtime cannot stream a response, so this is an ASGI app that uvicorn serves behind the
-AWS Lambda Web Adapter (see run_stream.sh); the local emulator mounts the same app.
+AWS Lambda Web Adapter (see run_stream.sh); the local emulator runs the same app.
 """
 
-from aws_lambda_powertools import Logger, Tracer
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from aws_lambda_powertools import Logger
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from llm_core.settings import log_configuration_problem
-from llm_core.streaming import refuse_method, stream_answer
+from llm_core.streaming import refuse, stream_answer
+from llm_core.warm_up import warm_up_streaming
 
 logger = Logger()
-# The adapter gives the web process no per-request trace context, so patching clients would only log
-# missing segments; Lambda's own trace of the invocation still covers this function.
-tracer = Tracer(auto_patch=False)
 log_configuration_problem(logger)
 
 
+@asynccontextmanager
+async def lifespan(_: Starlette) -> AsyncIterator[None]:
+    # Before uvicorn listens, so the adapter's readiness check passes only once the first request can
+    # stream like the hundredth.
+    await warm_up_streaming()
+    yield
+
+
 async def healthz(_: Request) -> PlainTextResponse:
-    """The adapter's readiness check."""
+    """The adapter's readiness check (AWS_LWA_READINESS_CHECK_HEALTHY_STATUS=200)."""
     return PlainTextResponse("ok")
 
 
 app = Starlette(
-    routes=[
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/{path:path}", stream_answer, methods=["POST"]),
-        Route("/{path:path}", refuse_method, methods=["GET", "PUT", "PATCH", "DELETE", "OPTIONS"]),
-    ]
+    routes=[Route("/healthz", healthz, methods=["GET"]), Route("/{path:path}", stream_answer, methods=["POST"])],
+    exception_handlers={HTTPException: refuse},
+    lifespan=lifespan,
 )

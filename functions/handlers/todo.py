@@ -1,34 +1,29 @@
 """POST a request in plain words, get back one TODO item as strict JSON."""
 
-from typing import Annotated
+from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from llm_core import service
 from llm_core.contract import TodoRequest
-from llm_core.function_url import create_resolver, json_response
+from llm_core.function_url import answer, create_resolver
 from llm_core.settings import log_configuration_problem
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 app = create_resolver()
 log_configuration_problem(logger)
 
 
 @app.post(".+")
-# Neither the answer (user content) nor upstream errors (which may quote a masked key) go to X-Ray.
-@tracer.capture_method(capture_response=False, capture_error=False)
-def todo(request: Annotated[TodoRequest, Body()]) -> Response[dict]:
-    return json_response(200, service.make_todo(request))
+def todo() -> Response[Any]:
+    return answer(app, TodoRequest, service.make_todo)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.LAMBDA_FUNCTION_URL)
-@tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
-def lambda_handler(event: dict, context: LambdaContext) -> dict:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

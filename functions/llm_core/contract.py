@@ -1,11 +1,13 @@
 """The request bodies of the public API (docs/api.md), validated strictly.
 
-Unknown fields are refused rather than ignored, so nothing the caller sent is dropped silently.
+Unknown fields are refused rather than ignored, so nothing the caller sent is dropped silently. Each field's
+``description`` says what a valid value looks like: error messages quote it, so it is written for the caller.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -16,23 +18,29 @@ MAX_BULLETS = 10
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
+    example: ClassVar[dict[str, Any]] = {}
+
 
 def _not_blank(value: str) -> str:
     if not value.strip():
-        raise ValueError("must not be empty")
+        raise ValueError("must not be empty or only spaces")
     return value
 
 
 class SummarizeRequest(_Request):
-    text: str
-    max_bullets: int = Field(3, ge=1, le=MAX_BULLETS)
+    example: ClassVar[dict[str, Any]] = {"text": "Lambda runs code without servers.", "max_bullets": 3}
+
+    text: str = Field(description="a non-empty string, the text to summarize")
+    max_bullets: int = Field(3, ge=1, le=MAX_BULLETS, description=f"an integer from 1 to {MAX_BULLETS}")
 
     _text_not_blank = field_validator("text")(_not_blank)
 
 
 class TodoRequest(_Request):
-    text: str
-    timezone: str = "UTC"
+    example: ClassVar[dict[str, Any]] = {"text": "Call the dentist next Friday", "timezone": "Europe/Paris"}
+
+    text: str = Field(description="a non-empty string, the request in plain words")
+    timezone: str = Field("UTC", description="an IANA time zone name such as Europe/Paris")
 
     _text_not_blank = field_validator("text")(_not_blank)
 
@@ -48,29 +56,34 @@ class TodoRequest(_Request):
 
 
 class ChatMessage(_Request):
-    role: Literal["user", "assistant"]
-    content: str
+    role: Literal["user", "assistant"] = Field(description='"user" or "assistant"')
+    content: str = Field(description="a non-empty string")
 
     _content_not_blank = field_validator("content")(_not_blank)
 
 
 class StreamRequest(_Request):
-    messages: list[ChatMessage] | None = None
-    prompt: str | None = None
-    system: str | None = None
+    example: ClassVar[dict[str, Any]] = {"prompt": "Write a haiku about Lambda"}
+
+    messages: list[ChatMessage] | None = Field(
+        None, description='a non-empty list of {"role": "user" | "assistant", "content": "..."} objects'
+    )
+    prompt: str | None = Field(None, description="a non-empty string (shorthand for one user message)")
+    system: str | None = Field(None, description="a string of instructions for the model")
+
+    _prompt_not_blank = field_validator("prompt")(lambda value: value if value is None else _not_blank(value))
 
     @model_validator(mode="after")
     def _one_conversation(self) -> StreamRequest:
         if (self.messages is None) == (self.prompt is None):
             raise ValueError('send either "messages" or "prompt", not both and not neither')
         if self.prompt is not None:
-            _not_blank(self.prompt)
             self.messages = [ChatMessage(role="user", content=self.prompt)]
             self.prompt = None
         if not self.messages:
             raise ValueError('"messages" must hold at least one message')
         if self.messages[-1].role != "user":
-            raise ValueError('the last message must have role "user"')
+            raise ValueError('the last message in "messages" must have role "user"')
         return self
 
     @property
@@ -79,3 +92,47 @@ class StreamRequest(_Request):
 
     def input_chars(self) -> int:
         return sum(len(message.content) for message in self.conversation) + len(self.system or "")
+
+
+def example_body(model: type[BaseModel]) -> str:
+    example = getattr(model, "example", None) or {}
+    return json.dumps(example) if example else "{...}"
+
+
+def nested_model(model: type[BaseModel], location: list[Any]) -> type[BaseModel]:
+    """The model that holds the field at ``location`` (list indexes skipped): ``messages.0`` -> ChatMessage."""
+    current = model
+    for part in location:
+        if not isinstance(part, str) or part not in current.model_fields:
+            continue
+        inner = _model_inside(current.model_fields[part].annotation)
+        if inner is None:
+            break
+        current = inner
+    return current
+
+
+def _model_inside(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in getattr(annotation, "__args__", ()):
+        found = _model_inside(argument)
+        if found is not None:
+            return found
+    return None
+
+
+def field_description(model: type[BaseModel], location: list[Any]) -> str:
+    """What a valid value at ``location`` looks like, from the field's description."""
+    names = [part for part in location if isinstance(part, str)]
+    if not names:
+        return f"a JSON object such as {example_body(model)}"
+    if isinstance(location[-1], int):
+        return f"a JSON object with the fields {field_names(nested_model(model, location))}"
+    owner = nested_model(model, location[: location.index(names[-1])])
+    field = owner.model_fields.get(names[-1])
+    return field.description if field is not None and field.description else "a valid value"
+
+
+def field_names(model: type[BaseModel]) -> str:
+    return ", ".join(f'"{name}"' for name in model.model_fields)

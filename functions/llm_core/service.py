@@ -7,18 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import openai
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
 from openai.types.responses import ParsedResponse, Response
 
 from llm_core.contract import StreamRequest, SummarizeRequest, TodoRequest
 from llm_core.errors import TooLarge, UpstreamError
 from llm_core.model_client import get_async_client, get_client, with_key_refresh, with_key_refresh_async
 from llm_core.prompts import Todo, summary_instructions, summary_schema, todo_instructions
-from llm_core.settings import METRICS_NAMESPACE, get_settings
-
-logger = Logger(child=True)
-metrics = Metrics(namespace=METRICS_NAMESPACE)
+from llm_core.settings import get_settings
 
 
 def check_input_size(chars: int) -> None:
@@ -29,11 +24,10 @@ def check_input_size(chars: int) -> None:
 
 def usage_of(response: Response) -> dict[str, int]:
     usage = response.usage
-    input_tokens = usage.input_tokens if usage else 0
-    output_tokens = usage.output_tokens if usage else 0
-    metrics.add_metric(name="InputTokens", unit=MetricUnit.Count, value=input_tokens)
-    metrics.add_metric(name="OutputTokens", unit=MetricUnit.Count, value=output_tokens)
-    return {"input_tokens": input_tokens, "output_tokens": output_tokens}
+    return {
+        "input_tokens": usage.input_tokens if usage else 0,
+        "output_tokens": usage.output_tokens if usage else 0,
+    }
 
 
 def _common_request_options() -> dict[str, Any]:
@@ -117,10 +111,10 @@ async def open_answer_stream(request: StreamRequest) -> AsyncIterator[Delta | Do
             **_common_request_options(),
         )
     )
-    return _answer_events(events)
+    return answer_events(events)
 
 
-async def _answer_events(events: openai.AsyncStream[Any]) -> AsyncIterator[Delta | Done]:
+async def answer_events(events: openai.AsyncStream[Any]) -> AsyncIterator[Delta | Done]:
     async with events:
         async for event in events:
             if event.type in ("response.output_text.delta", "response.refusal.delta"):

@@ -10,31 +10,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import ValidationError
+from aws_lambda_powertools import Metrics
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from llm_core.contract import StreamRequest
-from llm_core.errors import (
-    InternalError,
-    InvalidJson,
-    MethodNotAllowed,
-    describe_validation_errors,
-    error_response,
-    to_api_error,
-)
+from llm_core.errors import MethodNotAllowed, NotFound
 from llm_core.model_client import time_budget
+from llm_core.observability import record_failure, record_latency, record_usage
+from llm_core.request_body import parse_request
 from llm_core.service import Delta, Done, open_answer_stream
 from llm_core.settings import METRICS_NAMESPACE, get_settings
 
-logger = Logger(child=True)
 metrics = Metrics(namespace=METRICS_NAMESPACE)
 
 KEEPALIVE = ": keep-alive\n\n"
@@ -130,38 +124,40 @@ class StreamFormat:
         return f"\n[error: {body['error']['message']}]\n" if self.plain else sse("error", body)
 
 
-async def stream_answer(request: Request) -> Response:
-    context = lambda_context_of(request)
-    request_id = str(context.get("request_id") or uuid.uuid4())
-    started = time.perf_counter()
-    headers = {"x-request-id": request_id, "cache-control": "no-cache", "x-accel-buffering": "no"}
+class Invocation:
+    """Who this request is to the logs: the adapter's request id and the function's name."""
 
-    def fail(exc: BaseException) -> JSONResponse:
-        error = error_response(exc, request_id)
-        _count_error(error.body["error"]["type"])
+    def __init__(self, request: Request) -> None:
+        self.context = lambda_context_of(request)
+        self.request_id = str(self.context.get("request_id") or uuid.uuid4())
+        env_config = self.context.get("env_config")
+        name = env_config.get("function_name") if isinstance(env_config, dict) else None
+        self.function_name = str(name or os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "stream"))
+
+    def fail(self, exc: BaseException) -> JSONResponse:
+        error = record_failure(exc, self.request_id, function_name=self.function_name)
         metrics.flush_metrics()
         return JSONResponse(error.body, status_code=error.status, headers=error.headers)
 
+
+async def stream_answer(request: Request) -> Response:
+    invocation = Invocation(request)
+    request_id = invocation.request_id
+    started = time.perf_counter()
+    headers = {"x-request-id": request_id, "cache-control": "no-cache", "x-accel-buffering": "no"}
+
     try:
         settings = get_settings()
-        body = await request.body()
-        try:
-            payload = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-            raise InvalidJson("The request body is not valid JSON.") from None
-        try:
-            conversation = StreamRequest.model_validate(payload)
-        except ValidationError as exc:
-            raise describe_validation_errors(exc.errors()) from None
-        seconds_left = seconds_until_deadline(context)
+        conversation = parse_request(await request.body(), request.headers, StreamRequest)
+        seconds_left = seconds_until_deadline(invocation.context)
         with time_budget(seconds_left) as budget:
             deadline = time.monotonic() + budget
             opening = asyncio.ensure_future(open_answer_stream(conversation))
         await asyncio.wait({opening}, timeout=min(settings.keepalive_seconds, budget))
-        if opening.done() and opening.exception() is not None:
-            return fail(opening.exception())
+        if opening.done() and (failure := opening.exception()) is not None:
+            return invocation.fail(failure)
     except Exception as exc:
-        return fail(exc)
+        return invocation.fail(exc)
 
     output = StreamFormat(request.headers.get("accept", ""))
 
@@ -175,31 +171,24 @@ async def stream_answer(request: Request) -> Response:
                     if item.text:
                         yield output.delta(item.text)
                 else:
+                    record_usage(item.usage)
                     yield output.done(item)
         except Exception as exc:
-            error = error_response(exc, request_id)
-            _count_error(error.body["error"]["type"])
-            if isinstance(to_api_error(exc), InternalError):
-                logger.exception("unexpected failure while streaming", extra={"request_id": request_id})
-            else:
-                logger.warning(
-                    "stream ended with an error",
-                    extra={"error_type": error.body["error"]["type"], "request_id": request_id},
-                )
+            error = record_failure(exc, request_id, function_name=invocation.function_name)
             yield output.error(error.body)
         finally:
-            elapsed_ms = (time.perf_counter() - started) * 1000
-            metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=elapsed_ms)
+            record_latency((time.perf_counter() - started) * 1000)
             metrics.flush_metrics()
 
     return StreamingResponse(body_chunks(), media_type=output.media_type, headers=headers)
 
 
-async def refuse_method(request: Request) -> JSONResponse:
-    request_id = str(lambda_context_of(request).get("request_id") or uuid.uuid4())
-    error = error_response(MethodNotAllowed("Use POST with a JSON body."), request_id)
-    return JSONResponse(error.body, status_code=error.status, headers=error.headers)
-
-
-def _count_error(error_type: str) -> None:
-    metrics.add_metric(name=f"Error_{error_type}", unit=MetricUnit.Count, value=1)
+async def refuse(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404 and 405 (any method but POST, ``post`` in lower case included), in our envelope."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    error = (
+        NotFound("Nothing here: POST to this function's URL.")
+        if status == 404
+        else MethodNotAllowed("Use POST with a JSON body.")
+    )
+    return Invocation(request).fail(error)

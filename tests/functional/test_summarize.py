@@ -72,7 +72,10 @@ def test_wrong_field_type_is_400_naming_the_field(configured, invoke):
 
 def test_missing_text_is_400(configured, invoke):
     result = invoke("summarize", event_with_body("function_url_summarize", {"max_bullets": 2}))
-    assert (result["statusCode"], result["json"]["error"]["message"]) == (400, "text: required.")
+    assert (result["statusCode"], result["json"]["error"]["message"]) == (
+        400,
+        "text: required, a non-empty string, the text to summarize.",
+    )
 
 
 def test_blank_text_is_400(configured, invoke):
@@ -82,18 +85,22 @@ def test_blank_text_is_400(configured, invoke):
 
 def test_max_bullets_over_ten_is_400(configured, invoke):
     result = invoke("summarize", event_with_body("function_url_summarize", {"text": "Hi.", "max_bullets": 11}))
-    assert result["statusCode"] == 400 and "max_bullets" in result["json"]["error"]["message"]
+    assert (result["statusCode"], result["json"]["error"]["message"]) == (
+        400,
+        "max_bullets: must be an integer from 1 to 10.",
+    )
 
 
 def test_unknown_field_is_refused_not_dropped(configured, invoke):
     result = invoke("summarize", "function_url_summarize_unknown_field")
     assert result["statusCode"] == 400
-    assert result["json"]["error"]["message"] == "language: unknown field."
+    assert result["json"]["error"]["message"] == 'language: unknown field; the fields are "text", "max_bullets".'
 
 
 def test_body_that_is_not_an_object_is_400(configured, invoke):
     result = invoke("summarize", event_with_body("function_url_summarize", "[1, 2]"))
-    assert result["statusCode"] == 400
+    assert (result["statusCode"], result["json"]["error"]["type"]) == (400, "invalid_json")
+    assert result["json"]["error"]["message"].startswith("The request body must be a JSON object, such as {")
 
 
 def test_text_over_the_limit_is_413_and_the_model_is_not_called(configured, fake_openai, invoke):

@@ -1,0 +1,40 @@
+"""What every request records, whichever way it arrived: the error it ended with, its latency, its tokens.
+
+One logger and one Metrics object for the core; the handlers' own Logger and Metrics share their state
+(Powertools keeps it per service), so lines and metrics carry the function's service name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from llm_core.errors import ErrorResponse, InternalError, error_response, to_api_error
+from llm_core.settings import METRICS_NAMESPACE
+
+logger = Logger(child=True)
+metrics = Metrics(namespace=METRICS_NAMESPACE)
+
+
+def record_failure(exc: BaseException, request_id: str, **context: Any) -> ErrorResponse:
+    """The error response for ``exc``, counted once and logged once: an unexpected failure with its
+    traceback (the caller only gets the request id), any other 5xx as a warning."""
+    error = to_api_error(exc)
+    fields = {"error_type": error.type, "status": error.status, "request_id": request_id, **context}
+    if isinstance(error, InternalError):
+        logger.error("unexpected failure", exc_info=exc, extra=fields)
+    elif error.status >= 500:
+        logger.warning("request failed", extra=fields)
+    metrics.add_metric(name=f"Error_{error.type}", unit=MetricUnit.Count, value=1)
+    return error_response(error, request_id)
+
+
+def record_latency(milliseconds: float) -> None:
+    metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=milliseconds)
+
+
+def record_usage(usage: dict[str, int]) -> None:
+    metrics.add_metric(name="InputTokens", unit=MetricUnit.Count, value=usage["input_tokens"])
+    metrics.add_metric(name="OutputTokens", unit=MetricUnit.Count, value=usage["output_tokens"])

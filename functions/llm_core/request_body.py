@@ -1,0 +1,145 @@
+"""From the bytes a caller sent to a validated request model, with the contract's 400s for everything else.
+
+Both request paths (the buffered functions' Function URL events and the stream's ASGI requests) hand their
+raw body and headers here, so every rule about what a body may be lives in this one place (docs/api.md,
+"Requests").
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from llm_core.contract import example_body, field_description, field_names, nested_model
+from llm_core.errors import ApiError, InvalidJson, InvalidRequest
+
+RequestModel = TypeVar("RequestModel", bound=BaseModel)
+
+JSON_MEDIA_TYPES = ("application/json",)
+# The longest field name worth quoting back; the rest of a caller's key is never echoed.
+MAX_QUOTED_NAME = 40
+
+
+def media_type(content_type: str | None) -> str:
+    """``Application/JSON; charset=UTF-8`` -> ``application/json``: media types are case-insensitive."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def _is_json_media_type(value: str) -> bool:
+    return value in JSON_MEDIA_TYPES or (value.startswith("application/") and value.endswith("+json"))
+
+
+def _reject_constant(name: str) -> None:
+    raise InvalidJson(f"The request body is not valid JSON: {name} is not a JSON number.")
+
+
+def _object_without_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            # The last value would silently win: refuse rather than drop one of them.
+            raise InvalidJson(f"The request body has the key {_quote(key)} twice in one object.")
+        result[key] = value
+    return result
+
+
+def _quote(name: str) -> str:
+    """A caller-chosen name, safe to put in a message: ASCII-escaped, shortened."""
+    shown = name if len(name) <= MAX_QUOTED_NAME else name[:MAX_QUOTED_NAME] + "..."
+    return json.dumps(shown)
+
+
+def _unpaired_surrogate_path(value: Any, path: str = "") -> str | None:
+    """The first place holding a lone UTF-16 surrogate, which no UTF-8 encoder (the SDK's included) accepts."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path or "the body"
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if _unpaired_surrogate_path(key) is not None:
+                return f"a key in {path or 'the body'}"
+            found = _unpaired_surrogate_path(item, f"{path}.{key}" if path else key)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _unpaired_surrogate_path(item, f"{path}.{index}" if path else str(index))
+            if found is not None:
+                return found
+    return None
+
+
+def parse_json_object(body: bytes, headers: Mapping[str, str], model: type[BaseModel]) -> dict[str, Any]:
+    """The body as a JSON object. ``headers`` have lower-case names; ``model`` supplies the example."""
+    encoding = (headers.get("content-encoding") or "identity").strip().lower()
+    if encoding != "identity":
+        # Decoding would let a small compressed body expand past every size limit; say what to send instead.
+        raise InvalidRequest(
+            f"Content-Encoding {_quote(encoding)} is not accepted: send the JSON body uncompressed, "
+            "without a Content-Encoding header."
+        )
+    content_type = media_type(headers.get("content-type"))
+    if content_type and not _is_json_media_type(content_type):
+        # curl -d sends a form content type; say so rather than report the JSON as one odd form field.
+        raise InvalidJson("Send the body as JSON, with the header Content-Type: application/json.")
+    if not body.strip():
+        raise InvalidJson(f"The request body is empty: send a JSON object such as {example_body(model)}.")
+    try:
+        text = body.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        raise InvalidJson("The request body is not UTF-8 text: send JSON encoded as UTF-8.") from None
+    try:
+        payload = json.loads(text, object_pairs_hook=_object_without_duplicate_keys, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise InvalidJson(
+            f"The request body is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})."
+        ) from None
+    except RecursionError:
+        raise InvalidJson("The request body is nested too deeply.") from None
+    except ValueError:
+        # Python refuses integer literals of more than 4,300 digits (int_max_str_digits).
+        raise InvalidJson("The request body holds a number with too many digits.") from None
+    if not isinstance(payload, dict):
+        raise InvalidJson(f"The request body must be a JSON object, such as {example_body(model)}.")
+    where = _unpaired_surrogate_path(payload)
+    if where is not None:
+        raise InvalidRequest(f"{where}: holds an unpaired UTF-16 surrogate (\\ud800-\\udfff); send valid Unicode text.")
+    return payload
+
+
+def describe_validation_errors(model: type[BaseModel], errors: list[Any]) -> ApiError:
+    """One message naming each field and what a valid value looks like; the caller's values are never echoed."""
+    problems = []
+    for error in errors:
+        location = [part for part in error["loc"] if part != "body"]
+        field = ".".join(
+            _quote(part) if isinstance(part, str) and not part.isidentifier() else str(part) for part in location
+        )
+        valid = field_description(model, location)
+        kind = error["type"]
+        if kind == "missing":
+            problems.append(f"{field}: required, {valid}")
+        elif kind == "extra_forbidden":
+            problems.append(f"{field}: unknown field; the fields are {field_names(nested_model(model, location[:-1]))}")
+        elif not field:
+            problems.append(error["msg"].removeprefix("Value error, "))
+        elif kind.startswith("value_error"):
+            problems.append(f"{field}: {error['msg'].removeprefix('Value error, ')}")
+        else:
+            problems.append(f"{field}: must be {valid}")
+    return InvalidRequest("; ".join(problems) + ".")
+
+
+def parse_request(body: bytes, headers: Mapping[str, str], model: type[RequestModel]) -> RequestModel:
+    """Parse and validate: the typed request, or an ApiError from the error table."""
+    payload = parse_json_object(body, headers, model)
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise describe_validation_errors(model, exc.errors()) from None
