@@ -49,7 +49,7 @@ def create_resolver() -> LambdaFunctionUrlResolver:
         return str(app.lambda_context.aws_request_id)
 
     def send_error(exc: BaseException) -> Response[Any]:
-        error = record_failure(exc, request_id())
+        error = record_failure(exc, request_id(), function_name=app.lambda_context.function_name)
         return json_response(error.status, error.body, error.headers)
 
     @app.exception_handler(Exception)

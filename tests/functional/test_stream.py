@@ -262,3 +262,65 @@ def test_adapter_deadline_beyond_the_function_timeout_is_capped(stream_url, fake
     body = post(stream_url, CONVERSATION, {"x-amzn-lambda-context": context}).read().decode()
     assert time.monotonic() - started < 2.5
     assert "upstream_timeout" in body
+
+
+@pytest.mark.parametrize("method", ["TRACE", "PROPFIND", "FOO", "post", "PUT", "DELETE"])
+def test_any_method_but_post_gets_the_envelope_and_a_request_id(stream_url, method):
+    connection = http.client.HTTPConnection(*stream_url, timeout=5)
+    connection.request(method, "/api/stream", headers={"x-amzn-lambda-context": json.dumps({"request_id": "req-7"})})
+    response = connection.getresponse()
+    assert (response.status, response.getheader("x-request-id")) == (405, "req-7")
+    assert json.loads(response.read())["error"] == {
+        "type": "invalid_request",
+        "message": "Use POST with a JSON body.",
+        "request_id": "req-7",
+    }
+
+
+def test_array_body_is_400_without_internal_names(stream_url):
+    response = post(stream_url, [{"prompt": "hi"}])
+    error = json.loads(response.read())["error"]
+    assert (response.status, error["type"]) == (400, "invalid_json")
+    assert (
+        error["message"] == 'The request body must be a JSON object, such as {"prompt": "Write a haiku about Lambda"}.'
+    )
+
+
+def test_blank_prompt_names_the_field(stream_url):
+    response = post(stream_url, {"prompt": " "})
+    assert json.loads(response.read())["error"]["message"] == "prompt: must not be empty or only spaces."
+
+
+def test_lone_surrogate_is_400_naming_the_field_and_the_model_is_not_called(stream_url, fake_openai):
+    response = post(stream_url, '{"prompt": "hi \\ud800"}')
+    assert (response.status, json.loads(response.read())["error"]["message"]) == (
+        400,
+        "prompt: holds an unpaired UTF-16 surrogate (\\ud800-\\udfff); send valid Unicode text.",
+    )
+    assert fake_openai.requests == []
+
+
+def test_integer_with_too_many_digits_is_400(stream_url):
+    response = post(stream_url, '{"prompt": "hi", "system": ' + "1" * 5000 + "}")
+    assert (response.status, json.loads(response.read())["error"]["type"]) == (400, "invalid_json")
+
+
+def test_mixed_case_json_media_type_is_accepted(stream_url, fake_openai):
+    response = post(stream_url, CONVERSATION, {"content-type": "Application/JSON; Charset=UTF-8"})
+    assert response.status == 200 and response.read()
+
+
+def test_unexpected_failure_is_logged_once_with_request_id_and_function_name(
+    stream_url, fake_openai, monkeypatch, all_output
+):
+    def broken(_request):
+        raise RuntimeError("a bug in the core")
+
+    monkeypatch.setattr("llm_core.streaming.open_answer_stream", broken)
+    context = {"request_id": "req-500", "env_config": {"function_name": "llm-endpoints-StreamFunction"}}
+    response = post(stream_url, CONVERSATION, {"x-amzn-lambda-context": json.dumps(context)})
+    assert (response.status, json.loads(response.read())["error"]["request_id"]) == (500, "req-500")
+    failures = [line for line in all_output().splitlines() if "unexpected failure" in line and "'levelname'" in line]
+    assert len(failures) == 1
+    assert "req-500" in failures[0] and "llm-endpoints-StreamFunction" in failures[0]
+    assert "a bug in the core" in failures[0]  # the traceback is in the log, never in the response

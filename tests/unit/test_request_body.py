@@ -1,0 +1,150 @@
+"""What a body may be: every case answers with the contract's error, naming what to fix."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+
+from llm_core.contract import StreamRequest, SummarizeRequest, TodoRequest
+from llm_core.errors import InvalidJson, InvalidRequest
+from llm_core.request_body import parse_request
+
+JSON = {"content-type": "application/json"}
+
+
+def message_of(body: bytes, model: type = SummarizeRequest, headers: dict[str, str] | None = None) -> str:
+    with pytest.raises((InvalidJson, InvalidRequest)) as caught:
+        parse_request(body, JSON if headers is None else headers, model)
+    return caught.value.message
+
+
+def test_integer_over_python_digit_limit_is_invalid_json():
+    body = b'{"text": "hi", "max_bullets": ' + b"9" * 5000 + b"}"
+    with pytest.raises(InvalidJson, match="a number with too many digits"):
+        parse_request(body, JSON, SummarizeRequest)
+
+
+def test_lone_surrogate_names_its_field():
+    assert message_of(b'{"text": "hi \\ud800"}') == (
+        "text: holds an unpaired UTF-16 surrogate (\\ud800-\\udfff); send valid Unicode text."
+    )
+
+
+def test_lone_surrogate_inside_a_conversation_names_the_message():
+    body = json.dumps({"messages": [{"role": "user", "content": "ok"}, {"role": "user", "content": "\ud800"}]})
+    assert message_of(body.encode(), StreamRequest).startswith("messages.1.content: holds an unpaired")
+
+
+def test_lone_surrogate_in_a_key_is_refused_without_echoing_the_key():
+    message = message_of(b'{"text": "hi", "\\udfff": 1}')
+    assert message.startswith("a key in the body: holds an unpaired") and '\\udfff"' not in message
+
+
+def test_surrogate_pair_escapes_are_valid_text():
+    assert parse_request(b'{"text": "smile \\ud83d\\ude00"}', JSON, SummarizeRequest).text == "smile \U0001f600"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"text": "caf\u00e9"}'.encode("latin-1"),
+        '{"text": "hi"}'.encode("utf-16"),
+        '{"text": "hi"}'.encode("utf-32"),
+        b'{"text": "\xed\xa0\x80"}',  # CESU-8: a surrogate encoded as if it were a character
+        gzip.compress(b'{"text": "hi"}'),
+    ],
+    ids=["latin-1", "utf-16", "utf-32", "cesu-8", "gzip-without-header"],
+)
+def test_body_that_is_not_utf8_says_so(body):
+    assert message_of(body) == "The request body is not UTF-8 text: send JSON encoded as UTF-8."
+
+
+def test_utf8_byte_order_mark_is_tolerated():
+    assert parse_request(b'\xef\xbb\xbf{"text": "hi"}', JSON, SummarizeRequest).text == "hi"
+
+
+def test_gzip_content_encoding_is_refused_naming_the_header():
+    headers = {**JSON, "content-encoding": "gzip"}
+    with pytest.raises(
+        InvalidRequest, match='Content-Encoding "gzip" is not accepted: send the JSON body uncompressed'
+    ):
+        parse_request(gzip.compress(b'{"text": "hi"}'), headers, SummarizeRequest)
+
+
+def test_array_body_is_refused_not_reduced_to_its_first_element():
+    message = message_of(b'[{"text": "a"}, {"text": "b"}]')
+    assert message == (
+        "The request body must be a JSON object, such as "
+        '{"text": "Lambda runs code without servers.", "max_bullets": 3}.'
+    )
+
+
+@pytest.mark.parametrize(
+    "content_type", ["Application/JSON", "APPLICATION/JSON; charset=UTF-8", "application/problem+json"]
+)
+def test_json_media_type_is_matched_case_insensitively_with_parameters(content_type):
+    assert parse_request(b'{"text": "hi"}', {"content-type": content_type}, SummarizeRequest).text == "hi"
+
+
+def test_form_content_type_is_told_to_send_json():
+    assert message_of(b'{"text": "hi"}', headers={"content-type": "application/x-www-form-urlencoded"}) == (
+        "Send the body as JSON, with the header Content-Type: application/json."
+    )
+
+
+def test_missing_content_type_is_read_as_json():
+    assert parse_request(b'{"text": "hi"}', {}, SummarizeRequest).text == "hi"
+
+
+def test_empty_body_says_what_to_send():
+    assert message_of(b"", TodoRequest) == (
+        'The request body is empty: send a JSON object such as {"text": "Call the dentist next Friday", '
+        '"timezone": "Europe/Paris"}.'
+    )
+
+
+def test_missing_field_names_it_and_what_it_holds():
+    assert message_of(b"{}") == "text: required, a non-empty string, the text to summarize."
+
+
+def test_blank_prompt_names_the_field():
+    assert message_of(b'{"prompt": "   "}', StreamRequest) == "prompt: must not be empty or only spaces."
+
+
+def test_array_body_on_stream_never_names_an_internal_class():
+    message = message_of(b'[{"prompt": "hi"}]', StreamRequest)
+    assert "StreamRequest" not in message and message.startswith("The request body must be a JSON object")
+
+
+def test_wrong_type_names_the_field_and_a_valid_value():
+    assert message_of(b'{"text": "hi", "max_bullets": "3"}') == "max_bullets: must be an integer from 1 to 10."
+
+
+def test_wrong_message_shape_names_the_item_and_its_fields():
+    assert message_of(b'{"messages": ["hi"]}', StreamRequest) == (
+        'messages.0: must be a JSON object with the fields "role", "content".'
+    )
+
+
+def test_duplicate_key_is_refused_rather_than_one_value_dropped():
+    assert message_of(b'{"text": "a", "text": "b"}') == 'The request body has the key "text" twice in one object.'
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_non_standard_number_literals_are_invalid_json(literal):
+    assert message_of(f'{{"text": "hi", "max_bullets": {literal}}}'.encode()) == (
+        f"The request body is not valid JSON: {literal} is not a JSON number."
+    )
+
+
+def test_syntax_error_says_where():
+    assert message_of(b'{"text": "hi",}') == (
+        "The request body is not valid JSON (Expecting property name enclosed in double quotes at line 1, column 15)."
+    )
+
+
+def test_unknown_field_with_a_long_odd_name_is_quoted_short():
+    message = message_of(json.dumps({"text": "hi", "x y" * 100: 1}).encode())
+    assert message.startswith(f'"{("x y" * 100)[:40]}...": unknown field')
