@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import openai
@@ -81,10 +84,19 @@ class UpstreamTimeout(ApiError):
     status, type = 504, "upstream_timeout"
 
 
-def _seconds_from_ms(value: str) -> int | None:
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """The wait a response asks for, in any of the forms the SDK honours (ms, seconds, HTTP date)."""
     try:
-        return math.ceil(float(value) / 1000)
+        if "retry-after-ms" in headers:
+            return float(headers["retry-after-ms"]) / 1000
+        if "retry-after" not in headers:
+            return None
+        return float(headers["retry-after"])
     except ValueError:
+        pass
+    try:
+        return parsedate_to_datetime(headers["retry-after"]).timestamp() - time.time()
+    except (TypeError, ValueError):
         return None
 
 
@@ -103,10 +115,8 @@ def to_api_error(exc: BaseException) -> ApiError:
     if isinstance(exc, openai.APITimeoutError | TimeoutError) or upstream_gateway_timeout:
         return UpstreamTimeout("The model did not answer in the time this function has left.")
     if isinstance(exc, openai.RateLimitError):
-        retry_after = exc.response.headers.get("retry-after")
-        if retry_after is None and "retry-after-ms" in exc.response.headers:
-            seconds = _seconds_from_ms(exc.response.headers["retry-after-ms"])
-            retry_after = str(seconds) if seconds is not None else None
+        wait = retry_after_seconds(exc.response.headers)
+        retry_after = str(max(math.ceil(wait), 1)) if wait is not None else None
         headers = {"retry-after": retry_after} if retry_after else {}
         hint = f" Retry after {retry_after} s." if retry_after else ""
         return RateLimited(f"The model provider is rate limiting this account.{hint}", headers)

@@ -13,23 +13,22 @@ import contextvars
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from typing import TypeVar
 
 import httpx2
 import openai
 
+from llm_core.errors import retry_after_seconds
 from llm_core.secret import read_api_key
 from llm_core.settings import get_settings
-
-MAX_RETRIES = 2
-CONNECT_TIMEOUT_SECONDS = 3.0
-# Left for building the response, flushing metrics and logs after the model answered.
-RESPONSE_MARGIN_SECONDS = 1.0
-# The smallest attempt worth starting after a retry wait.
-MIN_ATTEMPT_SECONDS = 1.0
-DEFAULT_RETRY_WAIT_SECONDS = 1.0
+from llm_core.timeouts import (
+    DEFAULT_RETRY_WAIT_SECONDS,
+    MIN_ATTEMPT_SECONDS,
+    OPENAI_CONNECT_TIMEOUT_SECONDS,
+    OPENAI_MAX_RETRIES,
+    RESPONSE_MARGIN_SECONDS,
+)
 
 _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("llm_deadline", default=None)
 
@@ -82,22 +81,6 @@ def _clamp_timeouts(request: httpx2.Request) -> None:
         current = timeouts.get(phase)
         timeouts[phase] = rest if current is None else min(current, rest)
     request.extensions["timeout"] = timeouts
-
-
-def retry_after_seconds(headers: httpx2.Headers) -> float | None:
-    """The wait a response asks for, in any of the forms the SDK honours (ms, seconds, HTTP date)."""
-    try:
-        if "retry-after-ms" in headers:
-            return float(headers["retry-after-ms"]) / 1000
-        if "retry-after" not in headers:
-            return None
-        return float(headers["retry-after"])
-    except ValueError:
-        pass
-    try:
-        return parsedate_to_datetime(headers["retry-after"]).timestamp() - time.time()
-    except (TypeError, ValueError):
-        return None
 
 
 def _forbid_retry_that_cannot_fit(response: httpx2.Response) -> None:
@@ -155,7 +138,7 @@ class AsyncDeadlineTransport(httpx2.AsyncBaseTransport):
 
 
 def _timeout() -> httpx2.Timeout:
-    return httpx2.Timeout(get_settings().stream_timeout_seconds, connect=CONNECT_TIMEOUT_SECONDS)
+    return httpx2.Timeout(get_settings().stream_timeout_seconds, connect=OPENAI_CONNECT_TIMEOUT_SECONDS)
 
 
 @lru_cache(maxsize=1)
@@ -165,7 +148,7 @@ def get_client() -> openai.OpenAI:
     return openai.OpenAI(
         api_key=read_api_key,
         base_url=settings.openai_base_url,
-        max_retries=MAX_RETRIES,
+        max_retries=OPENAI_MAX_RETRIES,
         timeout=_timeout(),
         http_client=openai.DefaultHttpx2Client(transport=DeadlineTransport(httpx2.HTTPTransport())),
     )
@@ -182,7 +165,7 @@ def get_async_client() -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(
         api_key=_read_api_key_off_loop,
         base_url=settings.openai_base_url,
-        max_retries=MAX_RETRIES,
+        max_retries=OPENAI_MAX_RETRIES,
         timeout=_timeout(),
         http_client=openai.DefaultAsyncHttpx2Client(transport=AsyncDeadlineTransport(httpx2.AsyncHTTPTransport())),
     )

@@ -13,6 +13,7 @@ from botocore.config import Config
 
 from llm_core.errors import NotConfigured
 from llm_core.settings import get_settings
+from llm_core.timeouts import SECRETS_CONNECT_TIMEOUT_SECONDS, SECRETS_MAX_ATTEMPTS, SECRETS_READ_TIMEOUT_SECONDS
 
 # botocore logs whole response bodies at DEBUG, the secret's value included. A function run with
 # ApplicationLogLevel=DEBUG would put the key in CloudWatch, so botocore never logs below INFO here.
@@ -24,7 +25,11 @@ logging.getLogger("httpcore2").setLevel(logging.INFO)
 HEADER_SAFE_KEY = re.compile(r"[\x21-\x7e]+")
 
 # Secrets Manager answers in milliseconds; a stuck call must not eat the model's time budget.
-SECRETS_CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 2, "mode": "standard"})
+SECRETS_CLIENT_CONFIG = Config(
+    connect_timeout=SECRETS_CONNECT_TIMEOUT_SECONDS,
+    read_timeout=SECRETS_READ_TIMEOUT_SECONDS,
+    retries={"max_attempts": SECRETS_MAX_ATTEMPTS, "mode": "standard"},
+)
 
 
 @lru_cache(maxsize=1)

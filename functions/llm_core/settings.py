@@ -11,6 +11,7 @@ from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from llm_core.errors import NotConfigured
+from llm_core.timeouts import KEEPALIVE_SECONDS, STREAM_FUNCTION_TIMEOUT_SECONDS
 
 DEFAULT_MODEL = "gpt-5.4-mini"
 # Read at import like Powertools itself does; the default keeps metrics valid in code imported before
@@ -32,8 +33,9 @@ class Settings(BaseModel):
     # The Responses API refuses max_output_tokens below 16.
     max_output_tokens: int = Field(1024, ge=16)
     secret_max_age_seconds: int = Field(300, ge=0)
-    keepalive_seconds: float = Field(15.0, gt=0)
-    stream_timeout_seconds: float = Field(120.0, gt=0)
+    keepalive_seconds: float = Field(KEEPALIVE_SECONDS, gt=0)
+    # The stream function's own timeout: the adapter's deadline header is never trusted beyond it.
+    stream_timeout_seconds: float = Field(STREAM_FUNCTION_TIMEOUT_SECONDS, gt=0)
 
 
 def _describe(error: dict[str, Any]) -> str:

@@ -169,7 +169,7 @@ def test_upstream_429_is_a_429_with_retry_after(stream_url, fake_openai):
     fake_openai.enqueue(*[FakeReply(status=429, headers={"retry-after": "0.01"}) for _ in range(3)])
     response = post(stream_url, CONVERSATION)
     assert response.status == 429
-    assert response.getheader("retry-after") == "0.01"
+    assert response.getheader("retry-after") == "1"  # whole seconds, as RFC 9110 defines the header
     assert json.loads(response.read())["error"]["type"] == "rate_limited"
 
 

@@ -124,7 +124,7 @@ def test_upstream_429_is_retried_then_surfaced_with_retry_after(configured, fake
     assert len(fake_openai.requests) == 3
     assert result["statusCode"] == 429
     assert result["json"]["error"]["type"] == "rate_limited"
-    assert result["headers"]["retry-after"] == "0.01"
+    assert result["headers"]["retry-after"] == "1"  # whole seconds, as RFC 9110 defines the header
 
 
 def test_upstream_429_that_clears_on_retry_is_a_success(configured, fake_openai, invoke):

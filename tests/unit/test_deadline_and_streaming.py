@@ -6,16 +6,11 @@ import time
 import httpx2
 import pytest
 
-from llm_core.model_client import (
-    RESPONSE_MARGIN_SECONDS,
-    DeadlineTransport,
-    _clamp_timeouts,
-    _forbid_retry_that_cannot_fit,
-    retry_after_seconds,
-    time_budget,
-)
+from llm_core.errors import retry_after_seconds
+from llm_core.model_client import DeadlineTransport, _clamp_timeouts, _forbid_retry_that_cannot_fit, time_budget
 from llm_core.service import Delta, Done
 from llm_core.streaming import StreamFormat, _KeepAlive, with_keepalives
+from llm_core.timeouts import RESPONSE_MARGIN_SECONDS
 
 
 def _request() -> httpx2.Request:

@@ -1,0 +1,74 @@
+"""The timeout chain (llm_core.timeouts): template.yaml agrees with it, and each layer gives up before the
+layer in front of it, so a caller always gets the function's own answer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.decode import decode
+
+from llm_core import timeouts
+from llm_core.settings import Settings
+
+TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    data, errors = decode(str(TEMPLATE_PATH))
+    assert not errors, errors
+    return data
+
+
+def function_timeout(template: dict[str, Any], logical_id: str) -> int:
+    properties = template["Resources"][logical_id]["Properties"]
+    return int(properties.get("Timeout", template["Globals"]["Function"]["Timeout"]))
+
+
+def origin_read_timeouts(template: dict[str, Any]) -> dict[str, int]:
+    origins = template["Resources"]["Distribution"]["Properties"]["DistributionConfig"]["Origins"]
+    return {o["Id"]: int(o["CustomOriginConfig"]["OriginReadTimeout"]) for o in origins if "CustomOriginConfig" in o}
+
+
+@pytest.mark.parametrize("logical_id", ["SummarizeFunction", "TodoFunction"])
+def test_buffered_function_timeout_is_the_one_in_timeouts(template, logical_id):
+    assert function_timeout(template, logical_id) == timeouts.BUFFERED_FUNCTION_TIMEOUT_SECONDS
+
+
+def test_stream_function_timeout_and_its_setting_are_the_one_in_timeouts(template):
+    variables = template["Resources"]["StreamFunction"]["Properties"]["Environment"]["Variables"]
+    assert function_timeout(template, "StreamFunction") == timeouts.STREAM_FUNCTION_TIMEOUT_SECONDS
+    assert float(variables["STREAM_TIMEOUT_SECONDS"]) == timeouts.STREAM_FUNCTION_TIMEOUT_SECONDS
+    assert float(variables["KEEPALIVE_SECONDS"]) == timeouts.KEEPALIVE_SECONDS
+
+
+def test_cloudfront_waits_for_every_origin_as_timeouts_says(template):
+    assert set(origin_read_timeouts(template).values()) == {timeouts.CLOUDFRONT_ORIGIN_READ_TIMEOUT_SECONDS}
+
+
+def test_buffered_answer_with_a_cold_start_arrives_before_cloudfront_gives_up():
+    worst = timeouts.BUFFERED_FUNCTION_TIMEOUT_SECONDS + timeouts.COLD_START_ALLOWANCE_SECONDS
+    assert worst < timeouts.CLOUDFRONT_ORIGIN_READ_TIMEOUT_SECONDS
+
+
+def test_stream_chunks_come_more_often_than_cloudfront_and_its_viewers_time_out():
+    # 30 s: CloudFront's idle timeout towards viewers.
+    assert timeouts.KEEPALIVE_SECONDS * 2 <= min(30, timeouts.CLOUDFRONT_ORIGIN_READ_TIMEOUT_SECONDS)
+
+
+def test_a_stuck_secret_read_leaves_time_for_the_model():
+    left = timeouts.BUFFERED_FUNCTION_TIMEOUT_SECONDS - timeouts.secret_read_worst_case_seconds()
+    assert (
+        left
+        >= timeouts.OPENAI_CONNECT_TIMEOUT_SECONDS + timeouts.MIN_ATTEMPT_SECONDS + timeouts.RESPONSE_MARGIN_SECONDS
+    )
+
+
+def test_settings_default_to_the_timeouts():
+    defaults = Settings(openai_secret_id="s")
+    assert (defaults.keepalive_seconds, defaults.stream_timeout_seconds) == (
+        timeouts.KEEPALIVE_SECONDS,
+        timeouts.STREAM_FUNCTION_TIMEOUT_SECONDS,
+    )
