@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx2
 import openai
@@ -137,20 +137,21 @@ class AsyncDeadlineTransport(httpx2.AsyncBaseTransport):
         await self._inner.aclose()
 
 
-def _timeout() -> httpx2.Timeout:
-    return httpx2.Timeout(get_settings().stream_timeout_seconds, connect=OPENAI_CONNECT_TIMEOUT_SECONDS)
+def _client_options() -> dict[str, Any]:
+    """What both clients share: where to send, how often to retry, and the per-attempt ceiling."""
+    return {
+        "base_url": get_settings().openai_base_url,
+        "max_retries": OPENAI_MAX_RETRIES,
+        "timeout": httpx2.Timeout(get_settings().stream_timeout_seconds, connect=OPENAI_CONNECT_TIMEOUT_SECONDS),
+    }
 
 
 @lru_cache(maxsize=1)
 def get_client() -> openai.OpenAI:
     """The process's synchronous client; the key is read from the secret cache before each request."""
-    settings = get_settings()
+    transport = DeadlineTransport(httpx2.HTTPTransport())
     return openai.OpenAI(
-        api_key=read_api_key,
-        base_url=settings.openai_base_url,
-        max_retries=OPENAI_MAX_RETRIES,
-        timeout=_timeout(),
-        http_client=openai.DefaultHttpx2Client(transport=DeadlineTransport(httpx2.HTTPTransport())),
+        api_key=read_api_key, http_client=openai.DefaultHttpx2Client(transport=transport), **_client_options()
     )
 
 
@@ -161,13 +162,11 @@ async def _read_api_key_off_loop() -> str:
 @lru_cache(maxsize=1)
 def get_async_client() -> openai.AsyncOpenAI:
     """The process's asynchronous client, for the streaming app."""
-    settings = get_settings()
+    transport = AsyncDeadlineTransport(httpx2.AsyncHTTPTransport())
     return openai.AsyncOpenAI(
         api_key=_read_api_key_off_loop,
-        base_url=settings.openai_base_url,
-        max_retries=OPENAI_MAX_RETRIES,
-        timeout=_timeout(),
-        http_client=openai.DefaultAsyncHttpx2Client(transport=AsyncDeadlineTransport(httpx2.AsyncHTTPTransport())),
+        http_client=openai.DefaultAsyncHttpx2Client(transport=transport),
+        **_client_options(),
     )
 
 

@@ -81,8 +81,8 @@ def make_todo(request: TodoRequest) -> dict[str, Any]:
             **_common_request_options(),
         )
     )
-    # The SDK already parsed with this model; validating again applies the checks a JSON schema cannot express.
-    todo = Todo.model_validate(_parsed_output(response).model_dump())
+    # The SDK parsed the answer with Todo itself (pydantic validation), so its validators have run.
+    todo: Todo = _parsed_output(response)
     return {"todo": todo.model_dump(mode="json"), "model": response.model, "usage": usage_of(response)}
 
 

@@ -54,19 +54,32 @@ def test_unknown_timezone_is_400(configured, fake_openai, invoke):
     assert fake_openai.requests == []
 
 
+def assert_schema_break(result: dict) -> None:
+    assert (result["statusCode"], result["json"]["error"]["type"], result["json"]["error"]["message"]) == (
+        502,
+        "upstream_error",
+        "The model's answer did not match the expected schema.",
+    )
+
+
 def test_priority_outside_one_to_five_is_502(configured, fake_openai, invoke):
     fake_openai.enqueue(FakeReply(output={"title": "Do it", "due_date": None, "priority": 9}))
-    assert invoke("todo", "function_url_todo")["statusCode"] == 502
+    assert_schema_break(invoke("todo", "function_url_todo"))
 
 
 def test_date_that_is_not_iso_is_502(configured, fake_openai, invoke):
     fake_openai.enqueue(FakeReply(output={"title": "Do it", "due_date": "next Friday", "priority": 2}))
-    assert invoke("todo", "function_url_todo")["statusCode"] == 502
+    assert_schema_break(invoke("todo", "function_url_todo"))
 
 
 def test_blank_title_is_502(configured, fake_openai, invoke):
     fake_openai.enqueue(FakeReply(output={"title": "  ", "due_date": None, "priority": 2}))
-    assert invoke("todo", "function_url_todo")["statusCode"] == 502
+    assert_schema_break(invoke("todo", "function_url_todo"))
+
+
+def test_title_is_trimmed_by_the_todo_model(configured, fake_openai, invoke):
+    fake_openai.enqueue(FakeReply(output={"title": "  Call mum ", "due_date": None, "priority": 2}))
+    assert invoke("todo", "function_url_todo")["json"]["todo"]["title"] == "Call mum"
 
 
 def test_refusal_is_502_and_not_passed_through(configured, fake_openai, invoke):
