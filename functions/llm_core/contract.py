@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from llm_core.prompts import Todo
+
 MAX_BULLETS = 10
 
 
@@ -92,6 +94,33 @@ class StreamRequest(_Request):
 
     def input_chars(self) -> int:
         return sum(len(message.content) for message in self.conversation) + len(self.system or "")
+
+
+class Usage(BaseModel):
+    input_tokens: int
+    output_tokens: int
+
+
+class SummarizeResponse(BaseModel):
+    bullets: list[str]
+    model: str
+    usage: Usage
+
+
+class TodoResponse(BaseModel):
+    todo: Todo
+    model: str
+    usage: Usage
+
+
+class ErrorDetail(BaseModel):
+    type: str = Field(description="one of the error table's types (docs/api.md)")
+    message: str = Field(description="what went wrong and what to do; never a stack trace or a secret")
+    request_id: str = Field(description="the same as the x-request-id header and the logs")
+
+
+class ErrorEnvelope(BaseModel):
+    error: ErrorDetail
 
 
 def example_body(model: type[BaseModel]) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 import openai
 from openai.types.responses import ParsedResponse, Response
 
-from llm_core.contract import StreamRequest, SummarizeRequest, TodoRequest
+from llm_core.contract import StreamRequest, SummarizeRequest, SummarizeResponse, TodoRequest, TodoResponse, Usage
 from llm_core.errors import TooLarge, UpstreamError
 from llm_core.model_client import get_async_client, get_client, with_key_refresh, with_key_refresh_async
 from llm_core.prompts import Todo, summary_instructions, summary_schema, todo_instructions
@@ -68,7 +68,8 @@ def summarize(request: SummarizeRequest) -> dict[str, Any]:
         )
     )
     summary = _parsed_output(response)
-    return {"bullets": summary.bullets, "model": response.model, "usage": usage_of(response)}
+    usage = Usage(**usage_of(response))
+    return SummarizeResponse(bullets=summary.bullets, model=response.model, usage=usage).model_dump(mode="json")
 
 
 def make_todo(request: TodoRequest) -> dict[str, Any]:
@@ -83,7 +84,8 @@ def make_todo(request: TodoRequest) -> dict[str, Any]:
     )
     # The SDK parsed the answer with Todo itself (pydantic validation), so its validators have run.
     todo: Todo = _parsed_output(response)
-    return {"todo": todo.model_dump(mode="json"), "model": response.model, "usage": usage_of(response)}
+    usage = Usage(**usage_of(response))
+    return TodoResponse(todo=todo, model=response.model, usage=usage).model_dump(mode="json")
 
 
 @dataclass(frozen=True)
