@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from llm_core import snapstart
 from llm_core.settings import log_configuration_problem
 from llm_core.streaming import refuse, stream_answer
 from llm_core.warm_up import warm_up_streaming
@@ -35,8 +36,25 @@ async def healthz(_: Request) -> PlainTextResponse:
     return PlainTextResponse("ok")
 
 
+async def before_checkpoint(_: Request) -> PlainTextResponse:
+    """The adapter's SnapStart hook (AWS_LWA_SNAPSTART_BEFORE_CHECKPOINT_PATH): this process has no runtime hooks."""
+    snapstart.before_snapshot()
+    return PlainTextResponse("ok")
+
+
+async def after_restore(_: Request) -> PlainTextResponse:
+    """The adapter's SnapStart hook (AWS_LWA_SNAPSTART_AFTER_RESTORE_PATH), before any traffic."""
+    snapstart.after_restore()
+    return PlainTextResponse("ok")
+
+
 app = Starlette(
-    routes=[Route("/healthz", healthz, methods=["GET"]), Route("/{path:path}", stream_answer, methods=["POST"])],
+    routes=[
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/_snapstart/before-checkpoint", before_checkpoint, methods=["POST"]),
+        Route("/_snapstart/after-restore", after_restore, methods=["POST"]),
+        Route("/{path:path}", stream_answer, methods=["POST"]),
+    ],
     exception_handlers={HTTPException: refuse},
     lifespan=lifespan,
 )

@@ -11,11 +11,13 @@ from llm_core import service
 from llm_core.contract import TodoRequest
 from llm_core.function_url import answer, create_resolver
 from llm_core.settings import log_configuration_problem
+from llm_core.snapstart import register_runtime_hooks
 
 logger = Logger()
 metrics = Metrics()
 app = create_resolver()
 log_configuration_problem(logger)
+register_runtime_hooks()
 
 
 @app.post(".+")

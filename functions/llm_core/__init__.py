@@ -6,6 +6,5 @@ from llm_core import model_client, secret, settings
 def reset_caches() -> None:
     """Forget settings, clients and the cached key, as a new Lambda execution environment would."""
     settings.get_settings.cache_clear()
-    secret._provider.cache_clear()
-    model_client.get_client.cache_clear()
-    model_client.get_async_client.cache_clear()
+    secret.forget_key()
+    model_client.forget_clients()

@@ -170,6 +170,12 @@ def get_async_client() -> openai.AsyncOpenAI:
     )
 
 
+def forget_clients() -> None:
+    """Drop the process's clients; the next request creates new ones (new connections, new state)."""
+    get_client.cache_clear()
+    get_async_client.cache_clear()
+
+
 def with_key_refresh(call: Callable[[], T]) -> T:
     """Run ``call``; after a 401, read the secret again (the key may have been rotated) and retry once."""
     try:

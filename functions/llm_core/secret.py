@@ -37,6 +37,11 @@ def _provider() -> SecretsProvider:
     return SecretsProvider(boto_config=SECRETS_CLIENT_CONFIG)
 
 
+def forget_key() -> None:
+    """Drop the cached key (and the Secrets Manager client): the next read fetches it again."""
+    _provider.cache_clear()
+
+
 def read_api_key(force_fetch: bool = False) -> str:
     """The key from the secret named by OPENAI_SECRET_ID: the bare key, or JSON ``{"api_key": "..."}``.
 

@@ -324,3 +324,15 @@ def test_unexpected_failure_is_logged_once_with_request_id_and_function_name(
     assert len(failures) == 1
     assert "req-500" in failures[0] and "llm-endpoints-StreamFunction" in failures[0]
     assert "a bug in the core" in failures[0]  # the traceback is in the log, never in the response
+
+
+@pytest.mark.parametrize("hook", ["before-checkpoint", "after-restore"])
+def test_snapstart_hooks_of_the_adapter_drop_the_process_clients(stream_url, hook):
+    from llm_core import model_client
+
+    client = model_client.get_async_client()
+    connection = http.client.HTTPConnection(*stream_url, timeout=5)
+    connection.request("POST", f"/_snapstart/{hook}")
+    response = connection.getresponse()
+    assert (response.status, response.read()) == (200, b"ok")
+    assert model_client.get_async_client() is not client
