@@ -3,26 +3,19 @@
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from llm_core import service
 from llm_core.contract import TodoRequest
-from llm_core.function_url import answer, create_resolver
+from llm_core.function_url import FunctionUrlApp, LambdaContext
 from llm_core.settings import log_configuration_problem
 from llm_core.snapstart import register_runtime_hooks
 
 logger = Logger()
 metrics = Metrics()
-app = create_resolver()
+app = FunctionUrlApp(TodoRequest, service.make_todo)
 log_configuration_problem(logger)
 register_runtime_hooks()
-
-
-@app.post(".+")
-def todo() -> Response[Any]:
-    return answer(app, TodoRequest, service.make_todo)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.LAMBDA_FUNCTION_URL)

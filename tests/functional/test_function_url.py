@@ -85,7 +85,7 @@ def test_unexpected_failure_is_logged_once_with_request_id_and_function_name(
     def broken(_request):
         raise RuntimeError("a bug in the core")
 
-    monkeypatch.setattr(f"llm_core.service.{'summarize' if function == 'summarize' else 'make_todo'}", broken)
+    monkeypatch.setattr(f"handlers.{function}.app.work", broken)
     result = invoke(function, f"function_url_{function}")
     assert (result["statusCode"], result["json"]["error"]["request_id"]) == (500, lambda_context.aws_request_id)
     assert "a bug in the core" not in result["body"]

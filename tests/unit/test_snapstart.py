@@ -14,7 +14,11 @@ from llm_core import model_client, secret, snapstart
 @pytest.fixture
 def settings_env(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("OPENAI_SECRET_ID", "s")
-    for name, value in {"AWS_DEFAULT_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t"}.items():
+    for name, value in {
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_ACCESS_KEY_ID": "t",
+        "AWS_SECRET_ACCESS_KEY": "t",
+    }.items():
         monkeypatch.setenv(name, value)
     llm_core.reset_caches()
     yield
