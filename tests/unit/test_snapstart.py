@@ -25,10 +25,11 @@ def settings_env(monkeypatch: pytest.MonkeyPatch):
     llm_core.reset_caches()
 
 
-def test_before_snapshot_drops_the_cached_key_and_its_client(settings_env):
-    provider = secret._provider()
+def test_before_snapshot_drops_the_cached_key_and_its_client(settings_env, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(secret, "_cached", secret._CachedKey("sk-cached", read_at=0.0))
+    client = secret._client()
     snapstart.before_snapshot()
-    assert secret._provider() is not provider
+    assert secret._cached is None and secret._client() is not client
 
 
 def test_after_restore_gives_new_model_clients(settings_env):
