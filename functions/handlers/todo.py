@@ -6,16 +6,14 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 
 from llm_core import service
+from llm_core.cold_start import initialise
 from llm_core.contract import TodoRequest
 from llm_core.function_url import FunctionUrlApp, LambdaContext
-from llm_core.settings import log_configuration_problem
-from llm_core.snapstart import register_runtime_hooks
 
 logger = Logger()
 metrics = Metrics()
 app = FunctionUrlApp(TodoRequest, service.make_todo)
-log_configuration_problem(logger)
-register_runtime_hooks()
+initialise(logger)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.LAMBDA_FUNCTION_URL)
