@@ -71,28 +71,28 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stdout)
-    try:
-        fake = FakeOpenAI(
-            args.port, host=args.host, pace_words_per_second=args.pace or None, faults=args.fault_menu
-        ).start()
-    except OSError as exc:
-        print(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
-    faults = args.fault_menu
+def _print_banner(fake: FakeOpenAI, faults: Faults, seed: int) -> None:
     print(f"Fake OpenAI model on {fake.base_url}")
     if faults.rate:
-        print(
-            f"  faults: {faults.rate:.0%} of requests, from {', '.join(faults.menu)}; --seed {args.seed} repeats them"
-        )
+        print(f"  faults: {faults.rate:.0%} of requests, from {', '.join(faults.menu)}; --seed {seed} repeats them")
     else:
         print("  faults: none (add some with --fault-rate 0.3)")
     print(f"  try it: OPENAI_API_KEY=sk-fake OPENAI_BASE_URL={fake.base_url} make dev")
     print("  Ctrl-C stops it", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stdout)
+    try:
+        fake = FakeOpenAI(args.port, host=args.host, pace_words_per_second=args.pace or None, faults=args.fault_menu)
+    except OSError as exc:
+        print(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
+        fake.start()
+        _print_banner(fake, args.fault_menu, args.seed)
         threading.Event().wait()
     except KeyboardInterrupt:
         pass
