@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import http.client
 import json
-from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -75,14 +74,8 @@ def assert_matches(name: str, instance: Any) -> None:
     assert not errors, f"{name} breaks OpenAI's schema:\n" + "\n".join(errors[:10])
 
 
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as fake:
-        yield fake
-
-
-def post(fake: FakeOpenAI, body: dict[str, Any], path: str = "/v1/responses") -> tuple[int, str]:
-    connection = http.client.HTTPConnection("127.0.0.1", fake.port, timeout=10)
+def post(fake_model: FakeOpenAI, body: dict[str, Any], path: str = "/v1/responses") -> tuple[int, str]:
+    connection = http.client.HTTPConnection("127.0.0.1", fake_model.port, timeout=10)
     try:
         connection.request("POST", path, json.dumps(body), {"content-type": "application/json"})
         response = connection.getresponse()
@@ -107,19 +100,19 @@ def request_for(kind: str, stream: bool) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("kind", ANSWERS)
-def test_json_answer_is_a_response_object(fake: FakeOpenAI, kind: str) -> None:
+def test_json_answer_is_a_response_object(fake_model: FakeOpenAI, kind: str) -> None:
     if ANSWERS[kind] is not None:
-        fake.enqueue(ANSWERS[kind])
-    status, body = post(fake, request_for(kind, stream=False))
+        fake_model.enqueue(ANSWERS[kind])
+    status, body = post(fake_model, request_for(kind, stream=False))
     assert status == 200
     assert_matches("Response", json.loads(body))
 
 
 @pytest.mark.parametrize("kind", ANSWERS)
-def test_every_stream_event_matches_the_schema_of_its_type(fake: FakeOpenAI, kind: str) -> None:
+def test_every_stream_event_matches_the_schema_of_its_type(fake_model: FakeOpenAI, kind: str) -> None:
     if ANSWERS[kind] is not None:
-        fake.enqueue(ANSWERS[kind])
-    status, body = post(fake, request_for(kind, stream=True))
+        fake_model.enqueue(ANSWERS[kind])
+    status, body = post(fake_model, request_for(kind, stream=True))
     assert status == 200
     events = stream_events(body)
     assert len(events) >= 5
@@ -129,39 +122,41 @@ def test_every_stream_event_matches_the_schema_of_its_type(fake: FakeOpenAI, kin
         assert_matches(event_schema_names()[data["type"]], data)
 
 
-def test_error_event_matches_its_schema(fake: FakeOpenAI) -> None:
-    fake.enqueue(FakeReply(tokens=["lost"], stream_error="The server had an error while processing your request."))
-    _, body = post(fake, request_for("text", stream=True))
+def test_error_event_matches_its_schema(fake_model: FakeOpenAI) -> None:
+    fake_model.enqueue(
+        FakeReply(tokens=["lost"], stream_error="The server had an error while processing your request.")
+    )
+    _, body = post(fake_model, request_for("text", stream=True))
     name, data = stream_events(body)[-1]
     assert name == "error"
     assert_matches("ResponseErrorEvent", data)
 
 
-def test_sequence_numbers_count_up_from_zero(fake: FakeOpenAI) -> None:
-    _, body = post(fake, request_for("demo", stream=True))
+def test_sequence_numbers_count_up_from_zero(fake_model: FakeOpenAI) -> None:
+    _, body = post(fake_model, request_for("demo", stream=True))
     numbers = [data["sequence_number"] for _, data in stream_events(body)]
     assert numbers == list(range(len(numbers)))
 
 
 @pytest.mark.parametrize("status", ERRORS)
-def test_error_status_carries_an_error_body(fake: FakeOpenAI, status: str) -> None:
-    fake.enqueue(ERRORS[status])
-    answered, body = post(fake, request_for("text", stream=False))
+def test_error_status_carries_an_error_body(fake_model: FakeOpenAI, status: str) -> None:
+    fake_model.enqueue(ERRORS[status])
+    answered, body = post(fake_model, request_for("text", stream=False))
     assert answered == int(status)
     assert_matches("ErrorResponse", json.loads(body))
 
 
-def test_rejected_key_gets_the_error_body(fake: FakeOpenAI) -> None:
-    fake.required_key = "sk-the-right-one"
+def test_rejected_key_gets_the_error_body(fake_model: FakeOpenAI) -> None:
+    fake_model.required_key = "sk-the-right-one"
     try:
-        status, body = post(fake, request_for("text", stream=False))
+        status, body = post(fake_model, request_for("text", stream=False))
     finally:
-        fake.required_key = None
+        fake_model.required_key = None
     assert status == 401
     assert_matches("ErrorResponse", json.loads(body))
 
 
-def test_unknown_path_gets_the_error_body(fake: FakeOpenAI) -> None:
-    status, body = post(fake, request_for("text", stream=False), path="/v1/chat/completions")
+def test_unknown_path_gets_the_error_body(fake_model: FakeOpenAI) -> None:
+    status, body = post(fake_model, request_for("text", stream=False), path="/v1/chat/completions")
     assert status == 404
     assert_matches("ErrorResponse", json.loads(body))

@@ -8,7 +8,6 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -17,12 +16,6 @@ from infra.fake_openai import FakeOpenAI, FakeReply, Faults
 STREAM_REQUEST = json.dumps({"model": "m", "input": "Tell me about cold starts.", "stream": True}).encode()
 # Bounds every socket read, so a broken fake fails the test instead of hanging it.
 SOCKET_TIMEOUT_SECONDS = 10
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as fake:
-        yield fake
 
 
 def open_stream(port: int) -> socket.socket:
@@ -48,43 +41,45 @@ def reset(caller: socket.socket) -> None:
     caller.close()
 
 
-def test_caller_that_resets_while_the_last_token_is_held_is_recorded_as_gone(fake: FakeOpenAI) -> None:
+def test_caller_that_resets_while_the_last_token_is_held_is_recorded_as_gone(fake_model: FakeOpenAI) -> None:
     release = threading.Event()
-    fake.enqueue(FakeReply(tokens=["first", " never sent"], hold_last_token=release))
-    caller = open_stream(fake.port)
+    fake_model.enqueue(FakeReply(tokens=["first", " never sent"], hold_last_token=release))
+    caller = open_stream(fake_model.port)
     read_until(caller, b"response.output_text.delta")
     reset(caller)
-    assert fake.requests[-1].finished.wait(SOCKET_TIMEOUT_SECONDS)
-    assert fake.requests[-1].client_gone
+    assert fake_model.requests[-1].finished.wait(SOCKET_TIMEOUT_SECONDS)
+    assert fake_model.requests[-1].client_gone
 
 
-def test_caller_that_closes_while_the_last_token_is_held_is_recorded_as_gone(fake: FakeOpenAI) -> None:
+def test_caller_that_closes_while_the_last_token_is_held_is_recorded_as_gone(fake_model: FakeOpenAI) -> None:
     release = threading.Event()
-    fake.enqueue(FakeReply(tokens=["first", " never sent"], hold_last_token=release))
-    caller = open_stream(fake.port)
+    fake_model.enqueue(FakeReply(tokens=["first", " never sent"], hold_last_token=release))
+    caller = open_stream(fake_model.port)
     read_until(caller, b"response.output_text.delta")
     caller.close()
-    assert fake.requests[-1].finished.wait(SOCKET_TIMEOUT_SECONDS)
-    assert fake.requests[-1].client_gone
+    assert fake_model.requests[-1].finished.wait(SOCKET_TIMEOUT_SECONDS)
+    assert fake_model.requests[-1].client_gone
 
 
-def test_caller_that_resets_mid_stream_prints_no_traceback(fake: FakeOpenAI, capfd: pytest.CaptureFixture[str]) -> None:
-    fake.enqueue(FakeReply(tokens=["word"] * 200, token_delay_seconds=0.005))
-    caller = open_stream(fake.port)
+def test_caller_that_resets_mid_stream_prints_no_traceback(
+    fake_model: FakeOpenAI, capfd: pytest.CaptureFixture[str]
+) -> None:
+    fake_model.enqueue(FakeReply(tokens=["word"] * 200, token_delay_seconds=0.005))
+    caller = open_stream(fake_model.port)
     read_until(caller, b"response.output_text.delta")
     reset(caller)
-    assert fake.requests[-1].finished.wait(SOCKET_TIMEOUT_SECONDS)
-    assert fake.requests[-1].client_gone
+    assert fake_model.requests[-1].finished.wait(SOCKET_TIMEOUT_SECONDS)
+    assert fake_model.requests[-1].client_gone
     assert "Traceback" not in capfd.readouterr().err
 
 
-def test_caller_that_stays_is_not_recorded_as_gone(fake: FakeOpenAI) -> None:
-    fake.enqueue(FakeReply(tokens=["all", " of", " it"]))
-    caller = open_stream(fake.port)
+def test_caller_that_stays_is_not_recorded_as_gone(fake_model: FakeOpenAI) -> None:
+    fake_model.enqueue(FakeReply(tokens=["all", " of", " it"]))
+    caller = open_stream(fake_model.port)
     read_until(caller, b"0\r\n\r\n")
     caller.close()
-    assert fake.requests[-1].finished.wait(SOCKET_TIMEOUT_SECONDS)
-    assert not fake.requests[-1].client_gone
+    assert fake_model.requests[-1].finished.wait(SOCKET_TIMEOUT_SECONDS)
+    assert not fake_model.requests[-1].client_gone
 
 
 def delta_arrival_times(port: int) -> list[tuple[float, str]]:
@@ -112,8 +107,8 @@ def test_demo_answer_streams_word_by_word_at_the_pace_asked() -> None:
     assert elapsed >= 0.9 * (len(arrivals) - 1) / words_per_second
 
 
-def test_demo_answer_without_a_pace_streams_at_once(fake: FakeOpenAI) -> None:
-    arrivals = delta_arrival_times(fake.port)
+def test_demo_answer_without_a_pace_streams_at_once(fake_model: FakeOpenAI) -> None:
+    arrivals = delta_arrival_times(fake_model.port)
     assert arrivals[-1][0] - arrivals[0][0] < (len(arrivals) - 1) / 40
 
 
@@ -131,9 +126,9 @@ def test_pace_must_be_positive() -> None:
         FakeOpenAI(pace_words_per_second=0)
 
 
-def test_dropped_json_answer_ends_halfway_through_the_body(fake: FakeOpenAI) -> None:
-    fake.enqueue(FakeReply(output={"bullets": ["One.", "Two."]}, drop_after_tokens=0))
-    connection = http.client.HTTPConnection("127.0.0.1", fake.port, timeout=SOCKET_TIMEOUT_SECONDS)
+def test_dropped_json_answer_ends_halfway_through_the_body(fake_model: FakeOpenAI) -> None:
+    fake_model.enqueue(FakeReply(output={"bullets": ["One.", "Two."]}, drop_after_tokens=0))
+    connection = http.client.HTTPConnection("127.0.0.1", fake_model.port, timeout=SOCKET_TIMEOUT_SECONDS)
     connection.request("POST", "/v1/responses", b"{}", {"content-type": "application/json"})
     response = connection.getresponse()
     with pytest.raises(http.client.IncompleteRead):
@@ -141,9 +136,9 @@ def test_dropped_json_answer_ends_halfway_through_the_body(fake: FakeOpenAI) -> 
     connection.close()
 
 
-def test_failed_answer_streams_response_failed_with_the_message(fake: FakeOpenAI) -> None:
-    fake.enqueue(FakeReply(tokens=["half"], failed="The model failed to generate a response."))
-    connection = http.client.HTTPConnection("127.0.0.1", fake.port, timeout=SOCKET_TIMEOUT_SECONDS)
+def test_failed_answer_streams_response_failed_with_the_message(fake_model: FakeOpenAI) -> None:
+    fake_model.enqueue(FakeReply(tokens=["half"], failed="The model failed to generate a response."))
+    connection = http.client.HTTPConnection("127.0.0.1", fake_model.port, timeout=SOCKET_TIMEOUT_SECONDS)
     connection.request("POST", "/v1/responses", STREAM_REQUEST, {"content-type": "application/json"})
     last = [line for line in connection.getresponse() if line.startswith(b"data: ")][-1]
     connection.close()
