@@ -21,7 +21,22 @@ and with ``faults`` some of those answers turn into failures drawn at random. Fr
 """
 
 from infra.fake_openai.faults import FAULTS, Faults
-from infra.fake_openai.replies import DEMO_MODEL, FakeReply, RecordedRequest, demo_reply
+from infra.fake_openai.replies import (
+    DEMO_MODEL,
+    HUMAN_PACE_WORDS_PER_SECOND,
+    FakeReply,
+    RecordedRequest,
+    demo_reply,
+)
 from infra.fake_openai.server import FakeOpenAI
 
-__all__ = ["DEMO_MODEL", "FAULTS", "FakeOpenAI", "FakeReply", "Faults", "RecordedRequest", "demo_reply"]
+__all__ = [
+    "DEMO_MODEL",
+    "FAULTS",
+    "HUMAN_PACE_WORDS_PER_SECOND",
+    "FakeOpenAI",
+    "FakeReply",
+    "Faults",
+    "RecordedRequest",
+    "demo_reply",
+]

@@ -17,10 +17,10 @@ import threading
 from types import FrameType
 
 from infra.fake_openai.faults import FAULTS, Faults
+from infra.fake_openai.replies import HUMAN_PACE_WORDS_PER_SECOND
 from infra.fake_openai.server import FakeOpenAI
 
 DEFAULT_PORT = 8787
-DEFAULT_PACE_WORDS_PER_SECOND = 30.0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -44,7 +44,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--pace",
         type=float,
-        default=DEFAULT_PACE_WORDS_PER_SECOND,
+        default=HUMAN_PACE_WORDS_PER_SECOND,
         help="words a second of the streamed demo answer; 0 is as fast as possible; default %(default)g",
     )
     parser.add_argument("--slow-seconds", type=float, default=20.0, help="how long a slow answer waits; default 20")

@@ -10,6 +10,8 @@ from datetime import date
 from typing import Any
 
 DEMO_MODEL = "fake-demo-model"
+# What a person reading along sees as a model writing: the pace for `make dev`'s demo and the command line.
+HUMAN_PACE_WORDS_PER_SECOND = 30.0
 QUOTE_LIMIT_CHARS = 200
 
 
