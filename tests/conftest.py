@@ -22,16 +22,16 @@ os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 
 
 @pytest.fixture(scope="module")
-def fake() -> Iterator[FakeOpenAI]:
-    """The fake model shared by a module's tests that drive the local emulator."""
+def emulator_fake_model() -> Iterator[FakeOpenAI]:
+    """The fake model behind the local emulator, shared by a module's tests that drive the emulator."""
     with FakeOpenAI() as fake:
         yield fake
 
 
 @pytest.fixture(scope="module")
-def emulator(fake: FakeOpenAI) -> Iterator[Emulator]:
-    """The local emulator (`make dev`) on a free loopback port, in demo mode with ``fake``."""
-    with Emulator(fake=fake) as emulator:
+def emulator(emulator_fake_model: FakeOpenAI) -> Iterator[Emulator]:
+    """The local emulator (`make dev`) on a free loopback port, in demo mode with ``emulator_fake_model``."""
+    with Emulator(fake=emulator_fake_model) as emulator:
         yield emulator
 
 
@@ -41,16 +41,17 @@ def lambda_context() -> FakeLambdaContext:
 
 
 @pytest.fixture
-def fake_openai() -> Iterator[FakeOpenAI]:
+def fake_model() -> Iterator[FakeOpenAI]:
+    """A fresh fake model for one test (the functional tests), named in OPENAI_BASE_URL by ``environment``."""
     with FakeOpenAI() as fake:
         yield fake
 
 
 @pytest.fixture
-def environment(monkeypatch: pytest.MonkeyPatch, fake_openai: FakeOpenAI) -> Iterator[dict[str, str]]:
+def environment(monkeypatch: pytest.MonkeyPatch, fake_model: FakeOpenAI) -> Iterator[dict[str, str]]:
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
-    values = {**BASE_ENVIRONMENT, "OPENAI_BASE_URL": fake_openai.base_url}
+    values = {**BASE_ENVIRONMENT, "OPENAI_BASE_URL": fake_model.base_url}
     for name, value in values.items():
         monkeypatch.setenv(name, value)
     llm_core.reset_caches()

@@ -31,8 +31,8 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def page(browser: Browser, emulator: Emulator, fake: FakeOpenAI) -> Iterator[Page]:
-    fake.reset()
+def page(browser: Browser, emulator: Emulator, emulator_fake_model: FakeOpenAI) -> Iterator[Page]:
+    emulator_fake_model.reset()
     context = browser.new_context(timezone_id="Europe/Paris", viewport={"width": 1100, "height": 900})
     context.set_default_timeout(10_000)
     page = context.new_page()
@@ -41,7 +41,7 @@ def page(browser: Browser, emulator: Emulator, fake: FakeOpenAI) -> Iterator[Pag
     page.goto(emulator.url + "/")
     yield page
     context.close()
-    fake.reset()
+    emulator_fake_model.reset()
 
 
 @pytest.fixture

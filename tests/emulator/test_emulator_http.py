@@ -80,9 +80,9 @@ def test_todo_error_is_the_json_envelope(client: Client) -> None:
     assert error["request_id"] == reply.headers["x-request-id"]
 
 
-def test_upstream_failure_is_a_502_envelope(client: Client, fake: FakeOpenAI) -> None:
+def test_upstream_failure_is_a_502_envelope(client: Client, emulator_fake_model: FakeOpenAI) -> None:
     # The SDK retries a 500 twice, so script three failures.
-    fake.enqueue(*(FakeReply(status=500) for _ in range(3)))
+    emulator_fake_model.enqueue(*(FakeReply(status=500) for _ in range(3)))
 
     reply = client.post_json("/api/summarize", VALID_BODIES["/api/summarize"])
 
@@ -90,8 +90,8 @@ def test_upstream_failure_is_a_502_envelope(client: Client, fake: FakeOpenAI) ->
     assert reply.json()["error"]["type"] == "upstream_error"
 
 
-def test_stream_sends_deltas_then_done(client: Client, fake: FakeOpenAI) -> None:
-    fake.enqueue(FakeReply(tokens=["Hel", "lo", "!"]))
+def test_stream_sends_deltas_then_done(client: Client, emulator_fake_model: FakeOpenAI) -> None:
+    emulator_fake_model.enqueue(FakeReply(tokens=["Hel", "lo", "!"]))
     connection = client.connection()
     connection.request("POST", "/api/stream", json.dumps({"prompt": "Hi"}), {"content-type": "application/json"})
     response = connection.getresponse()
@@ -108,9 +108,11 @@ def test_stream_sends_deltas_then_done(client: Client, fake: FakeOpenAI) -> None
     assert json.loads(events[-1][1])["finish_reason"] == "completed"
 
 
-def test_stream_first_delta_arrives_before_the_model_has_finished(client: Client, fake: FakeOpenAI) -> None:
+def test_stream_first_delta_arrives_before_the_model_has_finished(
+    client: Client, emulator_fake_model: FakeOpenAI
+) -> None:
     release_last_token = threading.Event()
-    fake.enqueue(FakeReply(tokens=["first", " second", " last"], hold_last_token=release_last_token))
+    emulator_fake_model.enqueue(FakeReply(tokens=["first", " second", " last"], hold_last_token=release_last_token))
     connection = client.connection()
     try:
         connection.request("POST", "/api/stream", json.dumps({"prompt": "Hi"}), {"content-type": "application/json"})

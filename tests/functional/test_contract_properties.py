@@ -92,16 +92,16 @@ def assert_in_contract(status: int, headers: dict[str, str], body: bytes) -> dic
     return error
 
 
-def sent_to_model(fake_openai) -> list[dict[str, Any]]:
-    return [request.body for request in fake_openai.requests]
+def sent_to_model(fake_model) -> list[dict[str, Any]]:
+    return [request.body for request in fake_model.requests]
 
 
 @pytest.mark.parametrize("function", ["summarize", "todo"])
 @given(body=bodies, content_type=st.just("application/json") | content_types, method=methods)
 def test_buffered_functions_answer_any_request_within_the_contract(
-    configured, fake_openai, invoke, function, body, content_type, method
+    configured, fake_model, invoke, function, body, content_type, method
 ):
-    fake_openai.reset()
+    fake_model.reset()
     request = event_with_body(f"function_url_{function}", "")
     request["body"], request["isBase64Encoded"] = base64.b64encode(body).decode(), True
     request["requestContext"]["http"]["method"] = method
@@ -116,7 +116,7 @@ def test_buffered_functions_answer_any_request_within_the_contract(
     if result["statusCode"] == 200:
         # Nothing dropped: the model saw the caller's text, whole.
         text = json.loads(body)["text"]
-        assert [request["input"][0]["content"] for request in sent_to_model(fake_openai)] == [text]
+        assert [request["input"][0]["content"] for request in sent_to_model(fake_model)] == [text]
 
 
 valid_texts = st.text(min_size=1, max_size=300).filter(str.strip)
@@ -124,12 +124,12 @@ valid_texts = st.text(min_size=1, max_size=300).filter(str.strip)
 
 @pytest.mark.parametrize("function", ["summarize", "todo"])
 @given(text=valid_texts, ascii_only=st.booleans())
-def test_any_valid_text_reaches_the_model_whole(configured, fake_openai, invoke, function, text, ascii_only):
-    fake_openai.reset()
+def test_any_valid_text_reaches_the_model_whole(configured, fake_model, invoke, function, text, ascii_only):
+    fake_model.reset()
     body = json.dumps({"text": text}, ensure_ascii=ascii_only)
     result = invoke(function, event_with_body(f"function_url_{function}", body))
     assert result["statusCode"] == 200, result["body"]
-    assert [request["input"][0]["content"] for request in sent_to_model(fake_openai)] == [text]
+    assert [request["input"][0]["content"] for request in sent_to_model(fake_model)] == [text]
 
 
 async def call_stream_app(body: bytes, content_type: str, method: str) -> tuple[int, dict[str, str], bytes]:
@@ -171,8 +171,8 @@ async def call_stream_app(body: bytes, content_type: str, method: str) -> tuple[
 
 
 @given(body=bodies, content_type=st.just("application/json") | content_types, method=methods)
-def test_stream_answers_any_request_within_the_contract(configured, fake_openai, body, content_type, method):
-    fake_openai.reset()
+def test_stream_answers_any_request_within_the_contract(configured, fake_model, body, content_type, method):
+    fake_model.reset()
     status, headers, content = asyncio.run(call_stream_app(body, content_type, method))
     event(f"status {status}")
     assert_in_contract(status, headers, content)
@@ -181,14 +181,14 @@ def test_stream_answers_any_request_within_the_contract(configured, fake_openai,
         assert b"event: done" in content or b"event: error" in content
         request = json.loads(body)
         conversation = [{"role": "user", "content": request["prompt"]}] if "prompt" in request else request["messages"]
-        assert [item["input"] for item in sent_to_model(fake_openai)] == [conversation]
+        assert [item["input"] for item in sent_to_model(fake_model)] == [conversation]
 
 
 @given(prompt=valid_texts, system=st.none() | valid_texts)
-def test_any_valid_prompt_reaches_the_model_whole(configured, fake_openai, prompt, system):
-    fake_openai.reset()
+def test_any_valid_prompt_reaches_the_model_whole(configured, fake_model, prompt, system):
+    fake_model.reset()
     body = json.dumps({"prompt": prompt} if system is None else {"prompt": prompt, "system": system}).encode()
     status, _, content = asyncio.run(call_stream_app(body, "application/json", "POST"))
     assert (status, b"event: done" in content) == (200, True)
-    [sent] = sent_to_model(fake_openai)
+    [sent] = sent_to_model(fake_model)
     assert (sent["input"], sent.get("instructions")) == ([{"role": "user", "content": prompt}], system)

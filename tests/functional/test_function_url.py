@@ -27,13 +27,13 @@ def test_integer_over_python_digit_limit_is_400(configured, invoke, function):
 
 
 @pytest.mark.parametrize("function", HANDLERS)
-def test_lone_surrogate_is_400_and_the_model_is_not_called(configured, fake_openai, invoke, function):
+def test_lone_surrogate_is_400_and_the_model_is_not_called(configured, fake_model, invoke, function):
     result = invoke(function, event_with_body(f"function_url_{function}", '{"text": "hi \\ud800"}'))
     assert (result["statusCode"], result["json"]["error"]["message"]) == (
         400,
         "text: holds an unpaired UTF-16 surrogate (\\ud800-\\udfff); send valid Unicode text.",
     )
-    assert fake_openai.requests == []
+    assert fake_model.requests == []
 
 
 @pytest.mark.parametrize("function", HANDLERS)
@@ -54,11 +54,11 @@ def test_gzip_body_is_400_naming_content_encoding(configured, invoke, function):
 
 
 @pytest.mark.parametrize("function", HANDLERS)
-def test_array_body_is_400_not_its_first_element(configured, fake_openai, invoke, function):
+def test_array_body_is_400_not_its_first_element(configured, fake_model, invoke, function):
     result = invoke(function, event_with_body(f"function_url_{function}", '[{"text": "a"}, {"text": "b"}]'))
     assert (result["statusCode"], result["json"]["error"]["type"]) == (400, "invalid_json")
     assert result["json"]["error"]["message"].startswith("The request body must be a JSON object")
-    assert fake_openai.requests == []
+    assert fake_model.requests == []
 
 
 @pytest.mark.parametrize("function", HANDLERS)

@@ -56,8 +56,8 @@ def sse_events(response: http.client.HTTPResponse) -> Iterator[tuple[str, object
             event, data = "message", []
 
 
-def test_answer_streams_as_delta_events_then_done(stream_url, fake_openai):
-    fake_openai.enqueue(FakeReply(tokens=["Cold", " starts", " fade."]))
+def test_answer_streams_as_delta_events_then_done(stream_url, fake_model):
+    fake_model.enqueue(FakeReply(tokens=["Cold", " starts", " fade."]))
     response = post(stream_url, CONVERSATION)
     assert response.status == 200
     assert response.getheader("content-type").startswith("text/event-stream")
@@ -69,9 +69,9 @@ def test_answer_streams_as_delta_events_then_done(stream_url, fake_openai):
     assert done["usage"]["output_tokens"] > 0
 
 
-def test_first_delta_arrives_while_the_model_is_still_answering(stream_url, fake_openai):
+def test_first_delta_arrives_while_the_model_is_still_answering(stream_url, fake_model):
     release = threading.Event()
-    fake_openai.enqueue(FakeReply(tokens=["first", " last"], hold_last_token=release))
+    fake_model.enqueue(FakeReply(tokens=["first", " last"], hold_last_token=release))
     events = sse_events(post(stream_url, CONVERSATION))
     assert next(events) == ("delta", {"text": "first"})
     assert not release.is_set()
@@ -79,7 +79,7 @@ def test_first_delta_arrives_while_the_model_is_still_answering(stream_url, fake
     assert next(events) == ("delta", {"text": " last"})
 
 
-def test_conversation_and_system_are_sent_with_truncation_auto(stream_url, fake_openai):
+def test_conversation_and_system_are_sent_with_truncation_auto(stream_url, fake_model):
     body = {
         "system": "Answer in French.",
         "messages": [
@@ -89,43 +89,43 @@ def test_conversation_and_system_are_sent_with_truncation_auto(stream_url, fake_
         ],
     }
     post(stream_url, body).read()
-    sent = fake_openai.requests[-1].body
+    sent = fake_model.requests[-1].body
     assert sent["input"] == body["messages"]
     assert sent["instructions"] == "Answer in French."
     assert sent["truncation"] == "auto" and sent["stream"] is True and sent["store"] is False
 
 
-def test_prompt_shorthand_is_one_user_message(stream_url, fake_openai):
+def test_prompt_shorthand_is_one_user_message(stream_url, fake_model):
     post(stream_url, {"prompt": "Say hello."}).read()
-    sent = fake_openai.requests[-1].body
+    sent = fake_model.requests[-1].body
     assert sent["input"] == [{"role": "user", "content": "Say hello."}]
     assert "instructions" not in sent
 
 
-def test_accept_text_plain_streams_bare_text(stream_url, fake_openai):
-    fake_openai.enqueue(FakeReply(tokens=["Hello", " there"]))
+def test_accept_text_plain_streams_bare_text(stream_url, fake_model):
+    fake_model.enqueue(FakeReply(tokens=["Hello", " there"]))
     response = post(stream_url, {"prompt": "hi"}, {"accept": "text/plain"})
     assert response.getheader("content-type").startswith("text/plain")
     assert response.read().decode() == "Hello there\n"
 
 
-def test_keepalive_comments_flow_while_the_model_is_silent(stream_url, fake_openai, monkeypatch):
+def test_keepalive_comments_flow_while_the_model_is_silent(stream_url, fake_model, monkeypatch):
     monkeypatch.setenv("KEEPALIVE_SECONDS", "0.1")
     llm_core.reset_caches()
-    fake_openai.enqueue(FakeReply(tokens=["late"], delay_seconds=0.5))
+    fake_model.enqueue(FakeReply(tokens=["late"], delay_seconds=0.5))
     events = list(sse_events(post(stream_url, CONVERSATION)))
     assert events[0] == ("comment", "keep-alive")
     assert ("delta", {"text": "late"}) in events and events[-1][0] == "done"
 
 
-def test_max_output_tokens_ends_with_that_finish_reason(stream_url, fake_openai):
-    fake_openai.enqueue(FakeReply(tokens=["cut"], incomplete=True))
+def test_max_output_tokens_ends_with_that_finish_reason(stream_url, fake_model):
+    fake_model.enqueue(FakeReply(tokens=["cut"], incomplete=True))
     events = list(sse_events(post(stream_url, CONVERSATION)))
     assert events[-1][0] == "done" and events[-1][1]["finish_reason"] == "max_output_tokens"
 
 
-def test_drop_mid_stream_is_an_error_event_then_a_clean_end(stream_url, fake_openai):
-    fake_openai.enqueue(FakeReply(tokens=["a", " b", " c", " d"], drop_after_tokens=2))
+def test_drop_mid_stream_is_an_error_event_then_a_clean_end(stream_url, fake_model):
+    fake_model.enqueue(FakeReply(tokens=["a", " b", " c", " d"], drop_after_tokens=2))
     response = post(stream_url, CONVERSATION)
     events = list(sse_events(response))  # reading to the end raises if the stream is not ended cleanly
     assert events[:2] == [("delta", {"text": "a"}), ("delta", {"text": " b"})]
@@ -135,7 +135,7 @@ def test_drop_mid_stream_is_an_error_event_then_a_clean_end(stream_url, fake_ope
     assert len(events) == 3
 
 
-def test_invalid_json_is_400(stream_url, fake_openai):
+def test_invalid_json_is_400(stream_url, fake_model):
     response = post(stream_url, "{nope")
     assert response.status == 400
     assert json.loads(response.read())["error"]["type"] == "invalid_json"
@@ -158,30 +158,30 @@ def test_system_role_inside_messages_is_400(stream_url):
     assert json.loads(response.read())["error"]["message"].startswith("messages.0.role:")
 
 
-def test_conversation_over_the_limit_is_413_and_the_model_is_not_called(stream_url, fake_openai):
+def test_conversation_over_the_limit_is_413_and_the_model_is_not_called(stream_url, fake_model):
     messages = [{"role": "user", "content": "x" * 1500}, {"role": "assistant", "content": "y" * 400}]
     response = post(stream_url, {"messages": [*messages, {"role": "user", "content": "z" * 200}]})
     assert response.status == 413
-    assert fake_openai.requests == []
+    assert fake_model.requests == []
 
 
-def test_upstream_429_is_a_429_with_retry_after(stream_url, fake_openai):
-    fake_openai.enqueue(*[FakeReply(status=429, headers={"retry-after": "0.01"}) for _ in range(3)])
+def test_upstream_429_is_a_429_with_retry_after(stream_url, fake_model):
+    fake_model.enqueue(*[FakeReply(status=429, headers={"retry-after": "0.01"}) for _ in range(3)])
     response = post(stream_url, CONVERSATION)
     assert response.status == 429
     assert response.getheader("retry-after") == "1"  # whole seconds, as RFC 9110 defines the header
     assert json.loads(response.read())["error"]["type"] == "rate_limited"
 
 
-def test_upstream_500_after_retries_is_502(stream_url, fake_openai):
-    fake_openai.enqueue(*[FakeReply(status=500, headers={"retry-after": "0.01"}) for _ in range(3)])
+def test_upstream_500_after_retries_is_502(stream_url, fake_model):
+    fake_model.enqueue(*[FakeReply(status=500, headers={"retry-after": "0.01"}) for _ in range(3)])
     response = post(stream_url, CONVERSATION)
     assert response.status == 502
-    assert len(fake_openai.requests) == 3
+    assert len(fake_model.requests) == 3
 
 
-def test_adapter_deadline_bounds_a_slow_upstream(stream_url, fake_openai):
-    fake_openai.enqueue(*[FakeReply(delay_seconds=5) for _ in range(3)])
+def test_adapter_deadline_bounds_a_slow_upstream(stream_url, fake_model):
+    fake_model.enqueue(*[FakeReply(delay_seconds=5) for _ in range(3)])
     context = json.dumps({"request_id": "req-from-adapter", "deadline": int((time.time() + 2.5) * 1000)})
     started = time.monotonic()
     response = post(stream_url, CONVERSATION, {"x-amzn-lambda-context": context})
@@ -198,10 +198,10 @@ def test_missing_secret_is_503(stream_url, configured):
     assert "OPENAI_SECRET_ID" in json.loads(response.read())["error"]["message"]
 
 
-def test_rotated_key_is_fetched_again_after_a_401(stream_url, configured, fake_openai):
+def test_rotated_key_is_fetched_again_after_a_401(stream_url, configured, fake_model):
     post(stream_url, CONVERSATION).read()
     configured.put_secret_value(SecretId=SECRET_ID, SecretString="sk-rotated")
-    fake_openai.required_key = "sk-rotated"
+    fake_model.required_key = "sk-rotated"
     response = post(stream_url, CONVERSATION)
     assert response.status == 200
     assert list(sse_events(response))[-1][0] == "done"
@@ -213,10 +213,10 @@ def test_healthz_answers_the_adapters_readiness_check(stream_url):
     assert connection.getresponse().status == 200
 
 
-def test_key_never_appears_in_stream_output_or_logs(stream_url, fake_openai, all_output):
-    fake_openai.required_key = "sk-other"
+def test_key_never_appears_in_stream_output_or_logs(stream_url, fake_model, all_output):
+    fake_model.required_key = "sk-other"
     bodies = [post(stream_url, CONVERSATION).read().decode()]
-    fake_openai.required_key = None
+    fake_model.required_key = None
     bodies.append(post(stream_url, CONVERSATION).read().decode())
     assert all(CANARY_KEY not in body for body in bodies)
     assert CANARY_KEY not in all_output()
@@ -230,13 +230,13 @@ def test_get_is_refused_with_the_error_envelope(stream_url):
     assert json.loads(response.read())["error"]["type"] == "invalid_request"
 
 
-def test_client_that_leaves_closes_the_upstream_request(stream_url, fake_openai):
+def test_client_that_leaves_closes_the_upstream_request(stream_url, fake_model):
     release = threading.Event()
-    fake_openai.enqueue(FakeReply(tokens=["first", " never sent"], hold_last_token=release))
+    fake_model.enqueue(FakeReply(tokens=["first", " never sent"], hold_last_token=release))
     response = post(stream_url, CONVERSATION)
     assert next(sse_events(response)) == ("delta", {"text": "first"})
     response.close()  # the caller goes away mid-answer; the model must stop generating (and billing)
-    upstream = fake_openai.requests[-1]
+    upstream = fake_model.requests[-1]
     assert upstream.finished.wait(10)
     assert upstream.client_gone and not release.is_set()
 
@@ -253,10 +253,10 @@ def test_deeply_nested_json_is_400(stream_url):
     assert response.status == 400
 
 
-def test_adapter_deadline_beyond_the_function_timeout_is_capped(stream_url, fake_openai, monkeypatch):
+def test_adapter_deadline_beyond_the_function_timeout_is_capped(stream_url, fake_model, monkeypatch):
     monkeypatch.setenv("STREAM_TIMEOUT_SECONDS", "2.5")
     llm_core.reset_caches()
-    fake_openai.enqueue(*[FakeReply(delay_seconds=5) for _ in range(3)])
+    fake_model.enqueue(*[FakeReply(delay_seconds=5) for _ in range(3)])
     context = json.dumps({"request_id": "r", "deadline": int((time.time() + 3600) * 1000)})
     started = time.monotonic()
     body = post(stream_url, CONVERSATION, {"x-amzn-lambda-context": context}).read().decode()
@@ -291,13 +291,13 @@ def test_blank_prompt_names_the_field(stream_url):
     assert json.loads(response.read())["error"]["message"] == "prompt: must not be empty or only spaces."
 
 
-def test_lone_surrogate_is_400_naming_the_field_and_the_model_is_not_called(stream_url, fake_openai):
+def test_lone_surrogate_is_400_naming_the_field_and_the_model_is_not_called(stream_url, fake_model):
     response = post(stream_url, '{"prompt": "hi \\ud800"}')
     assert (response.status, json.loads(response.read())["error"]["message"]) == (
         400,
         "prompt: holds an unpaired UTF-16 surrogate (\\ud800-\\udfff); send valid Unicode text.",
     )
-    assert fake_openai.requests == []
+    assert fake_model.requests == []
 
 
 def test_integer_with_too_many_digits_is_400(stream_url):
@@ -305,13 +305,13 @@ def test_integer_with_too_many_digits_is_400(stream_url):
     assert (response.status, json.loads(response.read())["error"]["type"]) == (400, "invalid_json")
 
 
-def test_mixed_case_json_media_type_is_accepted(stream_url, fake_openai):
+def test_mixed_case_json_media_type_is_accepted(stream_url, fake_model):
     response = post(stream_url, CONVERSATION, {"content-type": "Application/JSON; Charset=UTF-8"})
     assert response.status == 200 and response.read()
 
 
 def test_unexpected_failure_is_logged_once_with_request_id_and_function_name(
-    stream_url, fake_openai, monkeypatch, all_output
+    stream_url, fake_model, monkeypatch, all_output
 ):
     def broken(_request):
         raise RuntimeError("a bug in the core")

@@ -9,8 +9,8 @@ from infra.fake_openai import FakeReply
 from tests.support import CANARY_KEY, SECRET_ID, FakeLambdaContext, event_with_body, load_event
 
 
-def test_summary_is_the_models_bullets(configured, fake_openai, invoke):
-    fake_openai.enqueue(FakeReply(output={"bullets": ["Trial of cycling lanes from March.", "Vote in June."]}))
+def test_summary_is_the_models_bullets(configured, fake_model, invoke):
+    fake_model.enqueue(FakeReply(output={"bullets": ["Trial of cycling lanes from March.", "Vote in June."]}))
     result = invoke("summarize", "function_url_summarize")
     assert result["statusCode"] == 200
     assert result["json"]["bullets"] == ["Trial of cycling lanes from March.", "Vote in June."]
@@ -18,9 +18,9 @@ def test_summary_is_the_models_bullets(configured, fake_openai, invoke):
     assert result["json"]["usage"]["input_tokens"] > 0 and result["json"]["usage"]["output_tokens"] > 0
 
 
-def test_request_asks_for_strict_structured_output_capped_at_max_bullets(configured, fake_openai, invoke):
+def test_request_asks_for_strict_structured_output_capped_at_max_bullets(configured, fake_model, invoke):
     invoke("summarize", "function_url_summarize")
-    sent = fake_openai.requests[-1].body
+    sent = fake_model.requests[-1].body
     text_format = sent["text"]["format"]
     assert text_format["type"] == "json_schema" and text_format["strict"] is True
     assert text_format["schema"]["properties"]["bullets"]["maxItems"] == 3
@@ -30,9 +30,9 @@ def test_request_asks_for_strict_structured_output_capped_at_max_bullets(configu
     assert sent["input"][0]["content"].startswith("The city council met")
 
 
-def test_key_from_secret_is_sent_as_bearer_token(configured, fake_openai, invoke):
+def test_key_from_secret_is_sent_as_bearer_token(configured, fake_model, invoke):
     invoke("summarize", "function_url_summarize")
-    assert fake_openai.requests[-1].headers["authorization"] == f"Bearer {CANARY_KEY}"
+    assert fake_model.requests[-1].headers["authorization"] == f"Bearer {CANARY_KEY}"
 
 
 def test_every_response_carries_the_request_id(configured, invoke, lambda_context):
@@ -48,11 +48,11 @@ def test_base64_encoded_body_is_decoded(configured, invoke):
     assert invoke("summarize", "function_url_summarize_base64")["statusCode"] == 200
 
 
-def test_invalid_json_is_400_invalid_json(configured, fake_openai, invoke):
+def test_invalid_json_is_400_invalid_json(configured, fake_model, invoke):
     result = invoke("summarize", "function_url_summarize_invalid_json")
     assert result["statusCode"] == 400
     assert result["json"]["error"]["type"] == "invalid_json"
-    assert fake_openai.requests == []
+    assert fake_model.requests == []
 
 
 def test_form_content_type_is_told_to_send_json(configured, invoke):
@@ -103,11 +103,11 @@ def test_body_that_is_not_an_object_is_400(configured, invoke):
     assert result["json"]["error"]["message"].startswith("The request body must be a JSON object, such as {")
 
 
-def test_text_over_the_limit_is_413_and_the_model_is_not_called(configured, fake_openai, invoke):
+def test_text_over_the_limit_is_413_and_the_model_is_not_called(configured, fake_model, invoke):
     result = invoke("summarize", event_with_body("function_url_summarize", {"text": "x" * 2001}))
     assert result["statusCode"] == 413
     assert result["json"]["error"]["type"] == "too_large"
-    assert fake_openai.requests == []
+    assert fake_model.requests == []
 
 
 def test_get_is_refused_with_the_error_envelope(configured, invoke):
@@ -118,37 +118,37 @@ def test_get_is_refused_with_the_error_envelope(configured, invoke):
     assert result["json"]["error"]["type"] == "invalid_request"
 
 
-def test_upstream_429_is_retried_then_surfaced_with_retry_after(configured, fake_openai, invoke):
-    fake_openai.enqueue(*[FakeReply(status=429, headers={"retry-after": "0.01"}) for _ in range(3)])
+def test_upstream_429_is_retried_then_surfaced_with_retry_after(configured, fake_model, invoke):
+    fake_model.enqueue(*[FakeReply(status=429, headers={"retry-after": "0.01"}) for _ in range(3)])
     result = invoke("summarize", "function_url_summarize")
-    assert len(fake_openai.requests) == 3
+    assert len(fake_model.requests) == 3
     assert result["statusCode"] == 429
     assert result["json"]["error"]["type"] == "rate_limited"
     assert result["headers"]["retry-after"] == "1"  # whole seconds, as RFC 9110 defines the header
 
 
-def test_upstream_429_that_clears_on_retry_is_a_success(configured, fake_openai, invoke):
-    fake_openai.enqueue(FakeReply(status=429, headers={"retry-after": "0.01"}))
+def test_upstream_429_that_clears_on_retry_is_a_success(configured, fake_model, invoke):
+    fake_model.enqueue(FakeReply(status=429, headers={"retry-after": "0.01"}))
     assert invoke("summarize", "function_url_summarize")["statusCode"] == 200
-    assert len(fake_openai.requests) == 2
+    assert len(fake_model.requests) == 2
 
 
-def test_retry_after_longer_than_the_time_left_is_not_waited_for(configured, fake_openai, invoke):
-    fake_openai.enqueue(FakeReply(status=429, headers={"retry-after": "60"}))
+def test_retry_after_longer_than_the_time_left_is_not_waited_for(configured, fake_model, invoke):
+    fake_model.enqueue(FakeReply(status=429, headers={"retry-after": "60"}))
     result = invoke("summarize", "function_url_summarize")
     assert result["statusCode"] == 429 and result["headers"]["retry-after"] == "60"
-    assert len(fake_openai.requests) == 1
+    assert len(fake_model.requests) == 1
 
 
-def test_upstream_500_is_retried_then_502(configured, fake_openai, invoke):
-    fake_openai.enqueue(*[FakeReply(status=500, headers={"retry-after": "0.01"}) for _ in range(3)])
+def test_upstream_500_is_retried_then_502(configured, fake_model, invoke):
+    fake_model.enqueue(*[FakeReply(status=500, headers={"retry-after": "0.01"}) for _ in range(3)])
     result = invoke("summarize", "function_url_summarize")
-    assert len(fake_openai.requests) == 3
+    assert len(fake_model.requests) == 3
     assert (result["statusCode"], result["json"]["error"]["type"]) == (502, "upstream_error")
 
 
-def test_slow_upstream_is_504_before_the_function_times_out(configured, fake_openai, invoke):
-    fake_openai.enqueue(FakeReply(delay_seconds=6), FakeReply(delay_seconds=6), FakeReply(delay_seconds=6))
+def test_slow_upstream_is_504_before_the_function_times_out(configured, fake_model, invoke):
+    fake_model.enqueue(FakeReply(delay_seconds=6), FakeReply(delay_seconds=6), FakeReply(delay_seconds=6))
     started = time.monotonic()
     result = invoke("summarize", "function_url_summarize", FakeLambdaContext(remaining_ms=3000))
     elapsed = time.monotonic() - started
@@ -156,30 +156,30 @@ def test_slow_upstream_is_504_before_the_function_times_out(configured, fake_ope
     assert elapsed < 3.0
 
 
-def test_refusal_is_502(configured, fake_openai, invoke):
-    fake_openai.enqueue(FakeReply(refusal="I can't help with that."))
+def test_refusal_is_502(configured, fake_model, invoke):
+    fake_model.enqueue(FakeReply(refusal="I can't help with that."))
     result = invoke("summarize", "function_url_summarize")
     assert (result["statusCode"], result["json"]["error"]["type"]) == (502, "upstream_error")
     assert "refused" in result["json"]["error"]["message"]
 
 
-def test_output_that_breaks_the_schema_is_502(configured, fake_openai, invoke):
-    fake_openai.enqueue(FakeReply(raw_output_text='{"summary": "not bullets"}'))
+def test_output_that_breaks_the_schema_is_502(configured, fake_model, invoke):
+    fake_model.enqueue(FakeReply(raw_output_text='{"summary": "not bullets"}'))
     result = invoke("summarize", "function_url_summarize")
     assert (result["statusCode"], result["json"]["error"]["type"]) == (502, "upstream_error")
 
 
-def test_answer_cut_off_by_max_output_tokens_is_502(configured, fake_openai, invoke):
-    fake_openai.enqueue(FakeReply(raw_output_text='{"bullets": ["unfinis', incomplete=True))
+def test_answer_cut_off_by_max_output_tokens_is_502(configured, fake_model, invoke):
+    fake_model.enqueue(FakeReply(raw_output_text='{"bullets": ["unfinis', incomplete=True))
     result = invoke("summarize", "function_url_summarize")
     assert result["statusCode"] == 502
 
 
-def test_missing_secret_is_503_naming_the_setting(secretsmanager, fake_openai, invoke):
+def test_missing_secret_is_503_naming_the_setting(secretsmanager, fake_model, invoke):
     result = invoke("summarize", "function_url_summarize")
     assert (result["statusCode"], result["json"]["error"]["type"]) == (503, "not_configured")
     assert "OPENAI_SECRET_ID" in result["json"]["error"]["message"]
-    assert fake_openai.requests == []
+    assert fake_model.requests == []
 
 
 def test_placeholder_secret_without_a_key_is_503(secretsmanager, invoke):
@@ -196,10 +196,10 @@ def test_malformed_json_secret_is_503(secretsmanager, invoke):
     assert "not valid JSON" in result["json"]["error"]["message"]
 
 
-def test_json_secret_with_api_key_is_used(secretsmanager, fake_openai, invoke):
+def test_json_secret_with_api_key_is_used(secretsmanager, fake_model, invoke):
     secretsmanager.create_secret(Name=SECRET_ID, SecretString='{"api_key": "sk-from-json"}')
     assert invoke("summarize", "function_url_summarize")["statusCode"] == 200
-    assert fake_openai.requests[-1].headers["authorization"] == "Bearer sk-from-json"
+    assert fake_model.requests[-1].headers["authorization"] == "Bearer sk-from-json"
 
 
 def test_missing_secret_id_setting_is_503_naming_the_variable(configured, invoke, monkeypatch):
@@ -210,30 +210,30 @@ def test_missing_secret_id_setting_is_503_naming_the_variable(configured, invoke
     assert "OPENAI_SECRET_ID is not set" in result["json"]["error"]["message"]
 
 
-def test_rotated_key_is_fetched_again_after_a_401(configured, fake_openai, invoke):
+def test_rotated_key_is_fetched_again_after_a_401(configured, fake_model, invoke):
     assert invoke("summarize", "function_url_summarize")["statusCode"] == 200  # the old key is now cached
     configured.put_secret_value(SecretId=SECRET_ID, SecretString="sk-rotated")
-    fake_openai.required_key = "sk-rotated"
+    fake_model.required_key = "sk-rotated"
     result = invoke("summarize", "function_url_summarize")
     assert result["statusCode"] == 200
-    assert [r.headers["authorization"] for r in fake_openai.requests[1:]] == [
+    assert [r.headers["authorization"] for r in fake_model.requests[1:]] == [
         f"Bearer {CANARY_KEY}",
         "Bearer sk-rotated",
     ]
 
 
-def test_key_rejected_even_after_refetch_is_503(configured, fake_openai, invoke):
-    fake_openai.required_key = "sk-something-else"
+def test_key_rejected_even_after_refetch_is_503(configured, fake_model, invoke):
+    fake_model.required_key = "sk-something-else"
     result = invoke("summarize", "function_url_summarize")
     assert (result["statusCode"], result["json"]["error"]["type"]) == (503, "not_configured")
-    assert len(fake_openai.requests) == 2
+    assert len(fake_model.requests) == 2
 
 
-def test_key_never_appears_in_logs_or_responses(configured, fake_openai, invoke, all_output):
-    fake_openai.required_key = "sk-other"  # a 401 path, where SDK errors describe the request
+def test_key_never_appears_in_logs_or_responses(configured, fake_model, invoke, all_output):
+    fake_model.required_key = "sk-other"  # a 401 path, where SDK errors describe the request
     bodies = [invoke("summarize", "function_url_summarize")["body"]]
-    fake_openai.required_key = None
-    fake_openai.enqueue(FakeReply(status=500), FakeReply(status=500), FakeReply(status=500))
+    fake_model.required_key = None
+    fake_model.enqueue(FakeReply(status=500), FakeReply(status=500), FakeReply(status=500))
     bodies.append(invoke("summarize", "function_url_summarize")["body"])
     bodies.append(invoke("summarize", "function_url_summarize")["body"])
     output = all_output()
@@ -242,20 +242,20 @@ def test_key_never_appears_in_logs_or_responses(configured, fake_openai, invoke,
     assert all(CANARY_KEY not in body for body in bodies)
 
 
-def test_reasoning_effort_is_sent_only_when_configured(configured, fake_openai, invoke, monkeypatch):
+def test_reasoning_effort_is_sent_only_when_configured(configured, fake_model, invoke, monkeypatch):
     invoke("summarize", "function_url_summarize")
-    assert "reasoning" not in fake_openai.requests[-1].body
+    assert "reasoning" not in fake_model.requests[-1].body
     monkeypatch.setenv("OPENAI_REASONING_EFFORT", "low")
     llm_core.reset_caches()
     invoke("summarize", "function_url_summarize")
-    assert fake_openai.requests[-1].body["reasoning"] == {"effort": "low"}
+    assert fake_model.requests[-1].body["reasoning"] == {"effort": "low"}
 
 
-def test_retry_after_in_milliseconds_longer_than_the_time_left_is_passed_on_in_seconds(configured, fake_openai, invoke):
-    fake_openai.enqueue(FakeReply(status=429, headers={"retry-after-ms": "45000"}))
+def test_retry_after_in_milliseconds_longer_than_the_time_left_is_passed_on_in_seconds(configured, fake_model, invoke):
+    fake_model.enqueue(FakeReply(status=429, headers={"retry-after-ms": "45000"}))
     result = invoke("summarize", "function_url_summarize")
     assert (result["statusCode"], result["headers"]["retry-after"]) == (429, "45")
-    assert len(fake_openai.requests) == 1
+    assert len(fake_model.requests) == 1
 
 
 def test_deeply_nested_json_is_400(configured, invoke):
@@ -263,9 +263,9 @@ def test_deeply_nested_json_is_400(configured, invoke):
     assert (result["statusCode"], result["json"]["error"]["type"]) == (400, "invalid_json")
 
 
-def test_key_with_a_line_break_is_503_and_never_logged(secretsmanager, fake_openai, invoke, all_output):
+def test_key_with_a_line_break_is_503_and_never_logged(secretsmanager, fake_model, invoke, all_output):
     secretsmanager.create_secret(Name=SECRET_ID, SecretString="sk-canary-part1\npart2-secret")
     result = invoke("summarize", "function_url_summarize")
     assert (result["statusCode"], result["json"]["error"]["type"]) == (503, "not_configured")
-    assert fake_openai.requests == []
+    assert fake_model.requests == []
     assert "part2-secret" not in all_output() + result["body"]

@@ -11,23 +11,23 @@ from infra.fake_openai import FakeReply
 from tests.support import event_with_body
 
 
-def test_todo_is_the_models_item(configured, fake_openai, invoke):
-    fake_openai.enqueue(FakeReply(output={"title": "Call the plumber", "due_date": "2026-11-27", "priority": 1}))
+def test_todo_is_the_models_item(configured, fake_model, invoke):
+    fake_model.enqueue(FakeReply(output={"title": "Call the plumber", "due_date": "2026-11-27", "priority": 1}))
     result = invoke("todo", "function_url_todo")
     assert result["statusCode"] == 200
     assert result["json"]["todo"] == {"title": "Call the plumber", "due_date": "2026-11-27", "priority": 1}
     assert set(result["json"]) == {"todo", "model", "usage"}
 
 
-def test_no_date_is_null_not_missing(configured, fake_openai, invoke):
-    fake_openai.enqueue(FakeReply(output={"title": "Water the plants", "due_date": None, "priority": 3}))
+def test_no_date_is_null_not_missing(configured, fake_model, invoke):
+    fake_model.enqueue(FakeReply(output={"title": "Water the plants", "due_date": None, "priority": 3}))
     result = invoke("todo", "function_url_todo")
     assert result["json"]["todo"]["due_date"] is None
 
 
-def test_schema_is_strict_with_every_property_required(configured, fake_openai, invoke):
+def test_schema_is_strict_with_every_property_required(configured, fake_model, invoke):
     invoke("todo", "function_url_todo")
-    text_format = fake_openai.requests[-1].body["text"]["format"]
+    text_format = fake_model.requests[-1].body["text"]["format"]
     schema = text_format["schema"]
     assert text_format["strict"] is True and schema["additionalProperties"] is False
     assert sorted(schema["required"]) == sorted(schema["properties"]) == ["due_date", "priority", "title"]
@@ -35,23 +35,23 @@ def test_schema_is_strict_with_every_property_required(configured, fake_openai, 
     assert (schema["properties"]["priority"]["minimum"], schema["properties"]["priority"]["maximum"]) == (1, 5)
 
 
-def test_prompt_states_today_in_the_callers_timezone(configured, fake_openai, invoke):
+def test_prompt_states_today_in_the_callers_timezone(configured, fake_model, invoke):
     invoke("todo", "function_url_todo")
     today_in_paris = datetime.now(ZoneInfo("Europe/Paris")).date().isoformat()
-    instructions = fake_openai.requests[-1].body["instructions"]
+    instructions = fake_model.requests[-1].body["instructions"]
     assert f"{today_in_paris} in the time zone Europe/Paris" in instructions
 
 
-def test_timezone_defaults_to_utc(configured, fake_openai, invoke):
+def test_timezone_defaults_to_utc(configured, fake_model, invoke):
     invoke("todo", event_with_body("function_url_todo", {"text": "Renew the passport"}))
-    assert "in the time zone UTC" in fake_openai.requests[-1].body["instructions"]
+    assert "in the time zone UTC" in fake_model.requests[-1].body["instructions"]
 
 
-def test_unknown_timezone_is_400(configured, fake_openai, invoke):
+def test_unknown_timezone_is_400(configured, fake_model, invoke):
     result = invoke("todo", "function_url_todo_bad_timezone")
     assert result["statusCode"] == 400
     assert result["json"]["error"]["message"].startswith("timezone:")
-    assert fake_openai.requests == []
+    assert fake_model.requests == []
 
 
 def assert_schema_break(result: dict) -> None:
@@ -62,28 +62,28 @@ def assert_schema_break(result: dict) -> None:
     )
 
 
-def test_priority_outside_one_to_five_is_502(configured, fake_openai, invoke):
-    fake_openai.enqueue(FakeReply(output={"title": "Do it", "due_date": None, "priority": 9}))
+def test_priority_outside_one_to_five_is_502(configured, fake_model, invoke):
+    fake_model.enqueue(FakeReply(output={"title": "Do it", "due_date": None, "priority": 9}))
     assert_schema_break(invoke("todo", "function_url_todo"))
 
 
-def test_date_that_is_not_iso_is_502(configured, fake_openai, invoke):
-    fake_openai.enqueue(FakeReply(output={"title": "Do it", "due_date": "next Friday", "priority": 2}))
+def test_date_that_is_not_iso_is_502(configured, fake_model, invoke):
+    fake_model.enqueue(FakeReply(output={"title": "Do it", "due_date": "next Friday", "priority": 2}))
     assert_schema_break(invoke("todo", "function_url_todo"))
 
 
-def test_blank_title_is_502(configured, fake_openai, invoke):
-    fake_openai.enqueue(FakeReply(output={"title": "  ", "due_date": None, "priority": 2}))
+def test_blank_title_is_502(configured, fake_model, invoke):
+    fake_model.enqueue(FakeReply(output={"title": "  ", "due_date": None, "priority": 2}))
     assert_schema_break(invoke("todo", "function_url_todo"))
 
 
-def test_title_is_trimmed_by_the_todo_model(configured, fake_openai, invoke):
-    fake_openai.enqueue(FakeReply(output={"title": "  Call mum ", "due_date": None, "priority": 2}))
+def test_title_is_trimmed_by_the_todo_model(configured, fake_model, invoke):
+    fake_model.enqueue(FakeReply(output={"title": "  Call mum ", "due_date": None, "priority": 2}))
     assert invoke("todo", "function_url_todo")["json"]["todo"]["title"] == "Call mum"
 
 
-def test_refusal_is_502_and_not_passed_through(configured, fake_openai, invoke):
-    fake_openai.enqueue(FakeReply(refusal="I won't do that."))
+def test_refusal_is_502_and_not_passed_through(configured, fake_model, invoke):
+    fake_model.enqueue(FakeReply(refusal="I won't do that."))
     result = invoke("todo", "function_url_todo")
     assert result["statusCode"] == 502
     assert "I won't" not in result["body"]

@@ -1,0 +1,146 @@
+"""What the fake model answers: scripted replies, the offline demo's answers, and the record of each request."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+DEMO_MODEL = "fake-demo-model"
+# What a person reading along sees as a model writing: the pace for `make dev`'s demo and the command line.
+HUMAN_PACE_WORDS_PER_SECOND = 30.0
+QUOTE_LIMIT_CHARS = 200
+
+
+@dataclass
+class FakeReply:
+    """One scripted answer. Every field is optional; the defaults give a normal, successful answer.
+
+    status / headers / error_message / error_code: a non-200 answer with OpenAI's error body.
+    text: the answer text (free text); tokens: the exact deltas to stream instead of splitting ``text``.
+    output: an object serialised as the structured output; raw_output_text: literal output text
+    (for output that breaks the schema).
+    refusal: the model refuses with this message.
+    failed: the model fails after its deltas with this message (status "failed"; streaming: ``response.failed``).
+    stream_error: streaming only: an ``error`` event with this message after the deltas ends the stream.
+    delay_seconds: wait before sending the response headers (a slow upstream).
+    hold_last_token: streaming only: send every delta but the last, then wait for this event.
+    drop_after_tokens: close the connection mid-answer: streaming, after this many deltas, mid-chunk; JSON,
+    halfway through the body.
+    token_delay_seconds: streaming only: pause between deltas.
+    incomplete: the answer stops with status "incomplete", reason "max_output_tokens".
+    """
+
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    error_message: str = "scripted failure"
+    error_code: str = "scripted"
+    text: str | None = None
+    tokens: list[str] | None = None
+    output: dict[str, Any] | None = None
+    raw_output_text: str | None = None
+    refusal: str | None = None
+    failed: str | None = None
+    stream_error: str | None = None
+    delay_seconds: float = 0.0
+    hold_last_token: threading.Event | None = None
+    drop_after_tokens: int | None = None
+    token_delay_seconds: float = 0.0
+    incomplete: bool = False
+
+    @property
+    def answer_text(self) -> str:
+        """The whole text the model writes, whichever field scripts it."""
+        if self.refusal is not None:
+            return self.refusal
+        if self.raw_output_text is not None:
+            return self.raw_output_text
+        if self.output is not None:
+            return json.dumps(self.output)
+        return "".join(self.tokens) if self.tokens is not None else (self.text or "")
+
+    @property
+    def deltas(self) -> list[str]:
+        """The pieces the answer streams in: ``tokens`` as scripted, otherwise one per word."""
+        return self.tokens if self.tokens is not None else split_words(self.answer_text)
+
+
+@dataclass
+class RecordedRequest:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    fault: str | None = None
+    """The name of the fault drawn for this request, when the fake injects faults at random."""
+    first_delta_at: float | None = None
+    """``time.perf_counter()`` when the first text delta was written (streaming only)."""
+    client_gone: bool = False
+    """The caller closed or reset its connection before the fake had written its whole answer."""
+    finished: threading.Event = field(default_factory=threading.Event)
+    """Set when the fake has written its whole answer, or given up on a caller that left."""
+
+
+def split_words(text: str) -> list[str]:
+    """Word-sized deltas, each carrying the whitespace before it, as a model's tokens roughly do."""
+    return re.findall(r"\s*\S+", text) or [text]
+
+
+def is_structured(body: dict[str, Any]) -> bool:
+    """The request asks for structured output (a JSON schema) rather than free text."""
+    return _text_format(body).get("type") == "json_schema"
+
+
+def demo_reply(body: dict[str, Any], words_per_second: float | None = None) -> FakeReply:
+    """What the offline demo model answers: plausible, schema-valid, and clearly fake.
+
+    ``words_per_second``: free text streams one word at a time at this pace, as a person sees a real model
+    write; None streams it as fast as the socket allows.
+    """
+    user_text = _last_user_text(body)
+    if is_structured(body):
+        return FakeReply(output=_demo_structured_output(_text_format(body).get("schema") or {}, user_text))
+    quoted = user_text if len(user_text) <= QUOTE_LIMIT_CHARS else user_text[:QUOTE_LIMIT_CHARS] + "…"
+    return FakeReply(
+        text=(
+            "This is the offline demo model, so this answer is canned, but it streams the way a real model does: "
+            f'a word at a time, while you watch. You said: "{quoted}". Nothing you type here leaves your machine. '
+            "To talk to a real model, put OPENAI_API_KEY in .env and start make dev again. Until then, press Stop "
+            "while an answer is still being written to keep what has arrived, or ask again to continue the "
+            "conversation."
+        ),
+        token_delay_seconds=1 / words_per_second if words_per_second else 0.0,
+    )
+
+
+def _text_format(body: dict[str, Any]) -> dict[str, Any]:
+    text = body.get("text")
+    text_format = text.get("format") if isinstance(text, dict) else None
+    return text_format if isinstance(text_format, dict) else {}
+
+
+def _last_user_text(body: dict[str, Any]) -> str:
+    items = body.get("input")
+    if isinstance(items, str):
+        return items
+    for item in reversed(items if isinstance(items, list) else []):
+        if isinstance(item, dict) and item.get("role") == "user":
+            content = item.get("content")
+            if isinstance(content, str):
+                return content
+            return " ".join(part.get("text", "") for part in content or [] if isinstance(part, dict))
+    return ""
+
+
+def _demo_structured_output(schema: dict[str, Any], user_text: str) -> dict[str, Any]:
+    properties = schema.get("properties", {})
+    if "bullets" in properties:
+        limit = properties["bullets"].get("maxItems", 3)
+        sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", user_text) if s.strip()]
+        return {"bullets": sentences[:limit] or ["(empty)"]}
+    if "priority" in properties:
+        title = user_text.strip().splitlines()[0][:80] if user_text.strip() else "Untitled"
+        return {"title": title, "due_date": date.today().isoformat() if "today" in user_text else None, "priority": 3}
+    return {name: None for name in properties}
