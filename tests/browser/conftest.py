@@ -50,7 +50,9 @@ def page(browser: Browser, emulator: Emulator, fake: FakeOpenAI) -> Iterator[Pag
     page = context.new_page()
     page.dialogs = []  # type: ignore[attr-defined]
     page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))  # type: ignore[attr-defined]
-    page.goto(emulator.url + "/")
+    # Ready as a person finds it: the server's limits have arrived (and no fetch is cut off at teardown).
+    with page.expect_response("**/config.json"):
+        page.goto(emulator.url + "/")
     yield page
     context.close()
     fake.reset()
