@@ -245,6 +245,7 @@ export function setupChat() {
       log.append(messageNode('user', { text: settled.text }).node);
       log.lastElementChild.classList.add('is-unsent');
       host = messageNode('assistant').node;
+      host.querySelector('.msg-text').remove(); // no answer: only the note below says why
       host.classList.add('is-empty');
       log.append(host);
       if (!input.value.trim()) setValue(input, settled.text);
