@@ -1,9 +1,9 @@
 // What the server tells the page at start, from /config.json (served by the local emulator, written by
-// the publish step from the stack's parameters): its input limits and how people sign in. The page
-// hard-codes none of it. Until the document arrives, or if it never does, every limit is null: the
-// counters show no limit and the server's own 413 still explains what is too long.
+// the publish step from the stack's parameters): its input limits. The page hard-codes none of them.
+// Until the document arrives, or if it never does, every limit is null: the counters show no limit and
+// the server's own 413 still explains what is too long.
 
-const UNKNOWN = Object.freeze({ maxInputChars: null, maxBullets: null, authMode: 'none' });
+const UNKNOWN = Object.freeze({ maxInputChars: null, maxBullets: null });
 
 let current = UNKNOWN;
 const listeners = new Set();
@@ -13,18 +13,12 @@ function positiveInteger(value) {
 }
 
 /** The config document as the page uses it; anything missing or malformed stays unknown (null). */
-export function parseConfig(document) {
+function parseConfig(document) {
   const limits = (document && typeof document.limits === 'object' && document.limits) || {};
-  const auth = (document && typeof document.auth === 'object' && document.auth) || {};
   return Object.freeze({
     maxInputChars: positiveInteger(limits.max_input_chars),
     maxBullets: positiveInteger(limits.max_bullets),
-    authMode: typeof auth.mode === 'string' && auth.mode ? auth.mode : UNKNOWN.authMode,
   });
-}
-
-export function pageConfig() {
-  return current;
 }
 
 /** Call `listener(config)` now, and again once the server's config has arrived. */

@@ -58,6 +58,19 @@ def page(browser: Browser, emulator: Emulator, fake: FakeOpenAI) -> Iterator[Pag
     fake.reset()
 
 
+@pytest.fixture(scope="module")
+def module_page(browser: Browser, emulator: Emulator) -> Iterator[Page]:
+    """One page for a module's tests of pure modules, which leave nothing behind in it."""
+    context = browser.new_context()
+    context.set_default_timeout(10_000)
+    context.route("**/config.json", serve_page_config)
+    page = context.new_page()
+    with page.expect_response("**/config.json"):
+        page.goto(emulator.url + "/")
+    yield page
+    context.close()
+
+
 @pytest.fixture
 def screenshot(page: Page):
     """Save what the page shows now as tests/browser/artifacts/<name>.png (kept for people to look at)."""

@@ -24,8 +24,8 @@ EXPECTED = [
 ]
 
 
-def test_sse_parser_reads_a_whole_stream_in_one_chunk(page: Page) -> None:
-    events = page.evaluate(
+def test_sse_parser_reads_a_whole_stream_in_one_chunk(module_page: Page) -> None:
+    events = module_page.evaluate(
         """async (stream) => {
             const { SseParser } = await import('/js/sse.js');
             return new SseParser().push(stream);
@@ -35,8 +35,8 @@ def test_sse_parser_reads_a_whole_stream_in_one_chunk(page: Page) -> None:
     assert events == EXPECTED
 
 
-def test_sse_parser_gives_the_same_events_wherever_the_network_cuts_the_stream(page: Page) -> None:
-    result = page.evaluate(
+def test_sse_parser_gives_the_same_events_wherever_the_network_cuts_the_stream(module_page: Page) -> None:
+    result = module_page.evaluate(
         """async (stream) => {
             const { SseParser } = await import('/js/sse.js');
             const parse = (chunks) => { const p = new SseParser(); return chunks.flatMap((c) => p.push(c)); };
@@ -50,8 +50,8 @@ def test_sse_parser_gives_the_same_events_wherever_the_network_cuts_the_stream(p
     assert result["oneCharAtATime"] == EXPECTED
 
 
-def test_event_stream_reader_keeps_characters_split_across_byte_chunks(page: Page) -> None:
-    events = page.evaluate(
+def test_event_stream_reader_keeps_characters_split_across_byte_chunks(module_page: Page) -> None:
+    events = module_page.evaluate(
         """async () => {
             const { readEventStream } = await import('/js/sse.js');
             const bytes = new TextEncoder().encode('event: delta\\ndata: {"text": "héllo 🚀"}\\n\\n');
