@@ -56,7 +56,7 @@ def test_chat_answer_appears_while_the_model_still_holds_the_rest(page, fake, sc
 
 def test_answer_grows_in_many_steps_while_it_streams(page, fake):
     words = [f"word{i} " for i in range(40)]
-    fake.enqueue(FakeReply(tokens=words, token_delay_seconds=0.03))
+    fake.enqueue(FakeReply(tokens=words, token_delay_seconds=0.05))
     open_tab(page, "Chat")
     page.evaluate(WATCH_THE_ANSWER)
     send_chat(page, "Count to forty")
