@@ -12,9 +12,15 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 versions="$here/versions.txt"
 
-# package name -> "file in the package:name here" for the module and for its licence
-declare -A MODULE=([marked]="lib/marked.esm.js:marked.js" [dompurify]="dist/purify.es.mjs:dompurify.js")
-declare -A LICENCE=([marked]="LICENSE:marked.LICENSE.txt" [dompurify]="LICENSE:dompurify.LICENSE.txt")
+# What to copy out of each package, as "file in the package:name here" (the module, then its licence).
+# A function, not an associative array, so the bash 3 that macOS ships runs it too.
+files_of() {
+  case "$1" in
+    marked) echo "lib/marked.esm.js:marked.js LICENSE:marked.LICENSE.txt" ;;
+    dompurify) echo "dist/purify.es.mjs:dompurify.js LICENSE:dompurify.LICENSE.txt" ;;
+    *) echo "no files listed for $1 in $0" >&2; exit 1 ;;
+  esac
+}
 
 command -v npm >/dev/null || { echo "npm is needed (Debian: apt-get install npm)" >&2; exit 1; }
 
@@ -36,7 +42,8 @@ while read -r name version; do
   tarball="$(cd "$work" && npm pack --silent "$name@$version")"
   mkdir "$work/$name"
   tar -xzf "$work/$tarball" -C "$work/$name"
-  for entry in "${MODULE[$name]}" "${LICENCE[$name]}"; do
+  entries="$(files_of "$name")" # an assignment, so `set -e` stops on a package with no files listed
+  for entry in $entries; do
     cp "$work/$name/package/${entry%%:*}" "$here/${entry##*:}"
   done
   echo "$name $version"
