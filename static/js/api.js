@@ -1,5 +1,6 @@
 // Talking to /api/*: JSON bodies signed with their SHA-256, the error envelope turned into ApiError,
-// and the offline-demo header reported to whoever listens.
+// and the offline-demo header reported to whoever listens. The server's error messages are the ones
+// shown (functions/llm_core/errors.py holds the table); the page adds only what it alone can say.
 
 import { sha256Hex } from './hash.js';
 
@@ -67,11 +68,13 @@ export async function postJson(path, payload, { signal, accept = 'application/js
   // Hash and send the very same bytes: re-serialising would risk a digest that no longer matches.
   const body = new TextEncoder().encode(JSON.stringify(payload));
   const digest = await sha256Hex(body);
+  const headers = { 'content-type': 'application/json', accept };
+  if (digest) headers['x-amz-content-sha256'] = digest;
   let response;
   try {
     response = await fetch(path, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept, 'x-amz-content-sha256': digest },
+      headers,
       body,
       signal,
       credentials: 'same-origin',
@@ -124,40 +127,40 @@ function describeWait(seconds) {
   return `Try again in about ${plural(Math.round(seconds / 60), 'minute')} (after ${time}).`;
 }
 
+/** The error of an in-stream `error` event, {"error": {"type","message","request_id"}}, as an ApiError. */
+export function errorFromEvent(payload) {
+  const error = (payload && typeof payload.error === 'object' && payload.error) || {};
+  return new ApiError({
+    status: 200, // the stream had started: the HTTP status no longer tells anything
+    type: typeof error.type === 'string' ? error.type : '',
+    message: typeof error.message === 'string' ? error.message : '',
+    requestId: typeof error.request_id === 'string' ? error.request_id : '',
+  });
+}
+
 /**
- * What to tell a person about an error: {title, detail, hint, requestId}. `context` tunes the
- * advice for 413 ("shorten the text" vs "start a new chat").
+ * What to tell a person about an error: {title, hint, requestId}. The title is the server's own message;
+ * the hint is what only the page knows: when to retry, and what to do in this view (`context` "chat"
+ * suggests a new chat when the conversation has outgrown the limit).
  */
-export function describeError(err, { limit, context = 'text' } = {}) {
+export function describeError(err, { context = 'text' } = {}) {
   if (!(err instanceof ApiError)) {
-    return { title: 'Something went wrong', detail: String((err && err.message) || err), hint: '', requestId: '' };
+    return { title: 'Something went wrong.', hint: String((err && err.message) || err), requestId: '' };
   }
-  const detail = err.serverMessage || '';
-  const base = { detail, requestId: err.requestId };
-  const limitText = limit ? ` The limit is ${limit.toLocaleString()} characters.` : '';
-  switch (err.status) {
-    case 0:
-      return { ...base, title: 'Could not reach the server', hint: 'Check your connection and try again.' };
-    case 400:
-      return { ...base, title: 'The request was not accepted', hint: 'Check the input and try again.' };
-    case 413:
-      return {
-        ...base,
-        title: context === 'chat' ? 'This conversation is too long' : 'This text is too long',
-        hint: (context === 'chat' ? 'Start a new chat or send a shorter message.' : 'Shorten the text and try again.') + limitText,
-      };
-    case 429:
-      return { ...base, title: 'Too many requests right now', hint: describeWait(err.retryAfterSeconds) };
-    case 502:
-      return { ...base, title: 'The model could not give an answer', hint: 'Try again, or rephrase the request.' };
-    case 503:
-      return { ...base, title: 'The service is not set up yet', hint: 'The person who runs it needs to fix the setting above.' };
-    case 504:
-      return { ...base, title: 'The model took too long', hint: 'Try again, perhaps with a shorter request.' };
+  const base = { title: err.serverMessage || `The server answered HTTP ${err.status}.`, hint: '', requestId: err.requestId };
+  switch (err.type) {
+    case 'network_error':
+      return { ...base, title: 'Could not reach the server.', hint: 'Check your connection and try again.' };
+    case 'bad_response':
+      return { ...base, title: 'The server sent an answer the page could not read.', hint: 'Try again.' };
+    case 'rate_limited':
+    case 'quota_exceeded':
+      return { ...base, hint: describeWait(err.retryAfterSeconds) };
+    case 'too_large':
+      return { ...base, hint: context === 'chat' ? 'Start a new chat or send a shorter message.' : 'Shorten the text and try again.' };
+    case 'unauthenticated':
+      return { ...base, hint: 'Sign in, then try again.' };
     default:
-      if (err.type === 'bad_response') {
-        return { ...base, title: 'The server sent an answer the page could not read', hint: 'Try again.' };
-      }
-      return { ...base, title: `Something went wrong (HTTP ${err.status})`, hint: 'Try again in a moment.' };
+      return base;
   }
 }

@@ -1,7 +1,9 @@
-// Entry point: wires the tabs, the three views, the demo banner and the example texts.
+// Entry point: wires the tabs, the three views, the demo banner and the example texts, then asks the
+// server for its limits (the views work before they arrive, and without them).
 
 import { DEMO_EVENT, probeDemoMode } from './api.js';
 import { setupChat } from './chat.js';
+import { loadConfig } from './config.js';
 import { setupSummarize } from './summarize.js';
 import { setupTabs } from './tabs.js';
 import { setupTodo } from './todo.js';
@@ -42,6 +44,7 @@ function start() {
   setupExamples();
   setupTabs(document.querySelector('[role="tablist"]'));
   document.documentElement.classList.add('js-ready');
+  loadConfig();
 }
 
 start();

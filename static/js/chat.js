@@ -1,17 +1,37 @@
-// Chat: the conversation lives in this page and goes to /api/stream as `messages` on every turn; the
-// answer is read from the SSE stream as it arrives. A turn that produced no answer text (refused, failed
-// before streaming, stopped before the first token) is taken back out of the history and its text put
-// back in the box, so what the model is sent next time is exactly what the person sees as answered.
+// Chat: the conversation (conversation.js) lives in this tab's sessionStorage, so a reload keeps it, and
+// goes to /api/stream on every turn; the answer is read from the SSE stream and rendered as Markdown as
+// it arrives. The history is redrawn when a turn starts or ends, never on a delta: while it streams,
+// only the answer being written is re-rendered, at most once per animation frame.
+//
+// Screen readers hear "Answering…" when a turn starts and the whole answer once it is complete, through
+// the page's polite status region; the log itself is not live, so no one hears every token.
 
-import { ApiError, describeError, postJson } from './api.js';
+import { ApiError, describeError, errorFromEvent, postJson } from './api.js';
+import {
+  askTurn, editTurn, emptyConversation, inputChars, isAnswer, lastExchange, regenerateTurn, requestBody,
+  restoreConversation, settleTurn, toMarkdown, withSystem,
+} from './conversation.js';
+import { renderMarkdown } from './markdown.js';
 import { readEventStream } from './sse.js';
-import { announce, attachCounter, charCount, copyWithFeedback, el, maxChars, submitOnModEnter } from './ui.js';
+import { announce, attachCounter, copyWithFeedback, el, setValue, submitOnModEnter } from './ui.js';
 
-// The error types of the contract, so an in-stream `error` event reads like the HTTP error would.
-const STATUS_OF_TYPE = {
-  invalid_request: 400, too_large: 413, rate_limited: 429, upstream_error: 502,
-  not_configured: 503, upstream_timeout: 504,
-};
+const STORAGE_KEY = 'llm-chat:conversation';
+
+function loadConversation() {
+  try {
+    return restoreConversation(JSON.parse(sessionStorage.getItem(STORAGE_KEY)));
+  } catch {
+    return null; // storage disabled, or not JSON: start afresh
+  }
+}
+
+function saveConversation(conversation) {
+  try {
+    sessionStorage.setItem(STORAGE_KEY, JSON.stringify(conversation));
+  } catch {
+    // Storage full or disabled: the chat still works, it just will not survive a reload.
+  }
+}
 
 function parseJson(data) {
   try {
@@ -21,6 +41,47 @@ function parseJson(data) {
   }
 }
 
+function button(label, action, className = 'button ghost small') {
+  return el('button', { className, text: label, attrs: { type: 'button', 'data-action': action } });
+}
+
+/** An answer's Markdown into `body`. Tables scroll on their own; a finished answer's code blocks get Copy. */
+function fillAnswer(body, text, { finished }) {
+  body.replaceChildren(renderMarkdown(text));
+  for (const table of body.querySelectorAll('table')) {
+    const scroller = el('div', { className: 'table-scroll', attrs: { tabindex: '0' } });
+    table.replaceWith(scroller);
+    scroller.append(table);
+  }
+  if (!finished) return;
+  for (const pre of body.querySelectorAll('pre')) {
+    const block = el('div', { className: 'code-block' });
+    pre.replaceWith(block);
+    block.append(button('Copy code', 'copy-code', 'button ghost small code-copy'), pre);
+  }
+}
+
+/** Re-render `body` from the latest text at most once per animation frame; finish() draws the last one. */
+function progressiveAnswer(body, afterDraw) {
+  let text = '';
+  let frame = 0;
+  const draw = () => {
+    frame = 0;
+    fillAnswer(body, text, { finished: false });
+    afterDraw();
+  };
+  return {
+    update(value) {
+      text = value;
+      if (!frame) frame = requestAnimationFrame(draw);
+    },
+    cancel() {
+      cancelAnimationFrame(frame);
+      frame = 0;
+    },
+  };
+}
+
 export function setupChat() {
   const log = document.getElementById('chat-log');
   const empty = document.getElementById('chat-empty');
@@ -28,19 +89,27 @@ export function setupChat() {
   const input = document.getElementById('chat-input');
   const send = document.getElementById('chat-send');
   const stop = document.getElementById('chat-stop');
-  const newChat = document.getElementById('chat-new');
+  const system = document.getElementById('chat-system');
+  const systemState = document.getElementById('chat-system-state');
+  const copyChat = document.getElementById('chat-copy');
   const panel = document.getElementById('panel-chat');
 
-  const history = [];
+  let conversation = loadConversation() ?? emptyConversation();
+  let turn = null;       // the turn being answered
   let controller = null;
-  let conversation = 0; // bumped by New chat, so a turn still unwinding leaves the new chat alone
+  let generation = 0;    // bumped by New chat, so a turn still unwinding leaves the new chat alone
 
-  const historyChars = () => history.reduce((sum, m) => sum + charCount(m.content), 0);
   const updateCounter = attachCounter(input, document.getElementById('chat-count'), {
-    extra: historyChars,
+    count: () => inputChars(turn ? turn.sent : conversation, input.value),
     suffix: ' in this chat',
   });
   submitOnModEnter(input);
+
+  function commit(next) {
+    conversation = next;
+    saveConversation(conversation);
+    updateCounter();
+  }
 
   // Follow the answer as it grows, unless the person scrolled up to read something earlier.
   let stickToBottom = true;
@@ -49,37 +118,49 @@ export function setupChat() {
   });
   const follow = () => { if (stickToBottom) log.scrollTop = log.scrollHeight; };
 
-  function addMessage(role, text = '') {
-    empty.hidden = true;
-    const body = el('div', { className: 'msg-text' });
-    const textNode = document.createTextNode(text);
-    body.append(textNode);
-    const message = el(
+  function messageNode(role, { text = '', actions = [] } = {}) {
+    const body = el('div', { className: role === 'user' ? 'msg-text' : 'msg-text markdown' });
+    if (role === 'user') body.textContent = text;
+    else if (text) fillAnswer(body, text, { finished: true });
+    const node = el(
       'article',
       { className: `msg msg-${role}`, attrs: { 'aria-label': role === 'user' ? 'You said' : 'Assistant said' } },
       el('p', { className: 'msg-role', text: role === 'user' ? 'You' : 'Assistant' }),
       body,
+      actions.length ? el('div', { className: 'msg-actions' }, ...actions) : null,
     );
-    log.append(message);
+    return { node, body };
+  }
+
+  /** Draw the history; `actions` adds Copy to each answer, Regenerate to the last and Edit to its question. */
+  function renderHistory(shown, { actions }) {
+    const last = actions ? lastExchange(shown) : null;
+    const nodes = shown.messages.map((message, index) => {
+      const isLast = last && index >= shown.messages.length - 2;
+      const buttons = [];
+      if (message.role === 'assistant' && actions) {
+        buttons.push(button('Copy', 'copy-answer'));
+        if (isLast) buttons.push(button('Regenerate', 'regenerate'));
+      } else if (isLast) {
+        buttons.push(button('Edit', 'edit'));
+      }
+      const { node } = messageNode(message.role, { text: message.content, actions: buttons });
+      node.dataset.index = String(index);
+      return node;
+    });
+    log.replaceChildren(empty, ...nodes);
+    empty.hidden = nodes.length > 0;
+    copyChat.disabled = shown.messages.length === 0;
     stickToBottom = true;
     follow();
-    return { message, body, textNode };
   }
 
-  function addNote(message, className, info) {
-    const note = el('div', { className: `msg-note ${className}`, attrs: { role: className === 'is-error' ? 'alert' : 'status' } },
+  function addNote(host, className, info) {
+    host.append(el('div', { className: `msg-note ${className}`, attrs: { role: className === 'is-error' ? 'alert' : 'status' } },
       el('p', { className: 'note-title', text: info.title }),
-      info.detail ? el('p', { className: 'note-detail', text: info.detail }) : null,
       info.hint ? el('p', { className: 'note-hint', text: info.hint }) : null,
-      info.requestId ? el('p', { className: 'note-id', text: `Request ID: ${info.requestId}` }) : null);
-    message.append(note);
+      info.requestId ? el('p', { className: 'note-id', text: `Request ID: ${info.requestId}` }) : null));
     follow();
-  }
-
-  function addCopy(message, text) {
-    const button = el('button', { className: 'button ghost small copy', text: 'Copy', attrs: { type: 'button' } });
-    button.addEventListener('click', () => copyWithFeedback(button, text));
-    message.append(el('div', { className: 'msg-actions' }, button));
   }
 
   function setRunning(running) {
@@ -90,113 +171,170 @@ export function setupChat() {
     form.setAttribute('aria-busy', String(running));
   }
 
-  async function runTurn(text) {
-    const turnOf = conversation;
-    history.push({ role: 'user', content: text });
-    addMessage('user', text);
-    const answer = addMessage('assistant');
-    answer.message.classList.add('is-streaming');
+  /** Stream the answer to `next` (a turn from conversation.js), then settle it into the conversation. */
+  async function runTurn(next, { regenerating = false } = {}) {
+    const turnOf = generation;
+    turn = next;
+    renderHistory(turn.sent, { actions: false });
+    const answer = messageNode('assistant');
+    answer.node.classList.add('is-streaming');
     answer.body.setAttribute('aria-busy', 'true');
-    const thinking = el('span', { className: 'typing', attrs: { 'aria-hidden': 'true' } },
-      el('span'), el('span'), el('span'));
-    answer.body.append(thinking);
+    answer.body.append(el('span', { className: 'typing', attrs: { 'aria-hidden': 'true' } }, el('span'), el('span'), el('span')));
+    log.append(answer.node);
+    follow();
+    const view = progressiveAnswer(answer.body, follow);
 
     controller = new AbortController();
     setRunning(true);
     updateCounter();
+    announce('Answering…');
     let received = '';
     let finished = null;   // the `done` event's data
-    let failure = null;    // {info, beforeStream}
+    let failure = null;    // describeError()'s {title, hint, requestId}
     let stopped = false;
 
     try {
-      const response = await postJson('/api/stream', { messages: history.slice() }, {
+      const response = await postJson('/api/stream', requestBody(turn.sent), {
         signal: controller.signal,
         accept: 'text/event-stream',
       });
-      const type = response.headers.get('content-type') || '';
-      if (!type.startsWith('text/event-stream')) {
+      if (!(response.headers.get('content-type') || '').startsWith('text/event-stream')) {
         throw new ApiError({ status: response.status, type: 'bad_response', message: '' });
       }
       await readEventStream(response, ({ event, data }) => {
         const payload = parseJson(data);
         if (event === 'delta' && payload && typeof payload.text === 'string') {
-          if (!received) thinking.remove();
           received += payload.text;
-          answer.textNode.appendData(payload.text);
-          follow();
+          view.update(received);
         } else if (event === 'done') {
           finished = payload || {};
         } else if (event === 'error') {
-          const error = (payload && payload.error) || {};
-          const status = STATUS_OF_TYPE[error.type] || 502;
-          failure = {
-            info: describeError(new ApiError({
-              status, type: error.type || '', message: error.message || '', requestId: error.request_id || '',
-            }), { limit: maxChars(), context: 'chat' }),
-          };
+          failure = describeError(errorFromEvent(payload), { context: 'chat' });
         }
       });
       if (!finished && !failure) {
-        failure = { info: {
-          title: 'The answer was cut off',
-          hint: 'The connection closed before the answer was finished. Try again.',
-        } };
+        failure = { title: 'The answer was cut off.', hint: 'The connection closed before the answer was finished. Try again.' };
       }
     } catch (err) {
       if (err && err.name === 'AbortError') {
         stopped = true;
       } else if (err instanceof ApiError) {
-        failure = { info: describeError(err, { limit: maxChars(), context: 'chat' }), beforeStream: true };
+        failure = describeError(err, { context: 'chat' });
       } else {
         // A TypeError from reader.read(): the network dropped mid-answer.
-        failure = { info: {
-          title: 'The connection was interrupted',
-          hint: 'Part of the answer may be missing. Try again.',
-        } };
+        failure = { title: 'The connection was interrupted.', hint: 'Part of the answer may be missing. Try again.' };
       }
     } finally {
+      view.cancel();
       controller = null;
-      thinking.remove();
-      answer.message.classList.remove('is-streaming');
-      answer.body.removeAttribute('aria-busy');
     }
-    if (turnOf !== conversation) {
+    const settled = turn;
+    turn = null;
+    if (turnOf !== generation) {
       setRunning(false);
       return;
     }
 
-    if (received) {
-      history.push({ role: 'assistant', content: received });
-    } else {
-      // Nothing came back: the turn leaves the history and the text goes back in the box to retry.
-      history.pop();
-      answer.body.remove();
-      answer.message.classList.add('is-empty');
-      answer.message.previousElementSibling?.classList.add('is-unsent');
-      if (!input.value.trim()) {
-        input.value = text;
-      }
+    commit(settleTurn(settled, received));
+    renderHistory(conversation, { actions: true });
+    const answered = isAnswer(received);
+    let host = log.lastElementChild;
+    let backInTheBox = '';
+    if (!answered && !regenerating) {
+      // The turn left the history: show what was not sent, and give the text back to retry.
+      log.append(messageNode('user', { text: settled.text }).node);
+      log.lastElementChild.classList.add('is-unsent');
+      host = messageNode('assistant').node;
+      host.querySelector('.msg-text').remove(); // no answer: only the note below says why
+      host.classList.add('is-empty');
+      log.append(host);
+      if (!input.value.trim()) setValue(input, settled.text);
+      backInTheBox = 'Your message is back in the box.';
+    } else if (!answered) {
+      backInTheBox = 'The previous answer is kept.';
     }
 
     if (stopped) {
-      addNote(answer.message, 'is-stopped', {
-        title: received ? 'Stopped. The text above is what arrived.' : 'Stopped before any answer arrived.',
-        hint: received ? '' : 'Your message is back in the box.',
+      addNote(host, 'is-stopped', {
+        title: answered ? 'Stopped. The text above is what arrived.' : 'Stopped before any answer arrived.',
+        hint: backInTheBox,
       });
       announce('Stopped');
     } else if (failure) {
-      const hint = [failure.info.hint, received ? '' : 'Your message is back in the box.'].filter(Boolean).join(' ');
-      addNote(answer.message, 'is-error', { ...failure.info, hint });
-    } else if (finished && finished.finish_reason === 'max_output_tokens') {
-      addNote(answer.message, 'is-info', { title: 'The answer reached its length limit and was cut short.' });
+      addNote(host, 'is-error', { ...failure, hint: [failure.hint, backInTheBox].filter(Boolean).join(' ') });
+    } else {
+      if (finished && finished.finish_reason === 'max_output_tokens') {
+        addNote(host, 'is-info', { title: 'The answer reached its length limit and was cut short.' });
+      }
+      announce(`Answer complete: ${renderMarkdown(received).textContent.trim()}`);
     }
-    if (received) addCopy(answer.message, received);
 
     setRunning(false);
     updateCounter();
-    if (document.activeElement === document.body || document.activeElement === stop) input.focus();
+    if (document.activeElement === document.body || document.activeElement === null || document.activeElement === stop) {
+      input.focus();
+    }
   }
+
+  function startEditing(node) {
+    const text = lastExchange(conversation).user.content;
+    const editor = el('textarea', { attrs: { id: 'chat-edit', rows: '3', 'aria-label': 'Edit your message' } });
+    editor.value = text;
+    const editForm = el('form', { className: 'msg-edit', attrs: { 'aria-label': 'Edit your message' } },
+      editor,
+      el('div', { className: 'msg-actions' },
+        button('Cancel', 'cancel-edit'),
+        el('button', { className: 'button primary small', text: 'Send', attrs: { type: 'submit' } })));
+    node.querySelector(':scope > .msg-actions')?.remove();
+    node.querySelector('.msg-text').replaceWith(editForm);
+    node.classList.add('is-editing');
+    submitOnModEnter(editor);
+    editor.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape') {
+        event.preventDefault();
+        event.stopPropagation();
+        renderHistory(conversation, { actions: true });
+        input.focus();
+      }
+    });
+    editForm.addEventListener('submit', (event) => {
+      event.preventDefault();
+      if (controller) return;
+      if (!editor.value.trim()) {
+        editor.focus();
+        return;
+      }
+      runTurn(editTurn(conversation, editor.value));
+    });
+    editor.focus();
+    editor.setSelectionRange(editor.value.length, editor.value.length);
+  }
+
+  log.addEventListener('click', (event) => {
+    const target = event.target.closest('button[data-action]');
+    if (!target || controller) return;
+    const message = target.closest('.msg');
+    switch (target.dataset.action) {
+      case 'copy-answer':
+        copyWithFeedback(target, conversation.messages[Number(message.dataset.index)].content);
+        break;
+      case 'copy-code':
+        copyWithFeedback(target, target.closest('.code-block').querySelector('pre').textContent);
+        break;
+      case 'regenerate': {
+        const next = regenerateTurn(conversation);
+        if (next) runTurn(next, { regenerating: true });
+        break;
+      }
+      case 'edit':
+        startEditing(message);
+        break;
+      case 'cancel-edit':
+        renderHistory(conversation, { actions: true });
+        input.focus();
+        break;
+    }
+  });
 
   form.addEventListener('submit', (event) => {
     event.preventDefault();
@@ -206,8 +344,8 @@ export function setupChat() {
       input.focus();
       return;
     }
-    input.value = '';
-    runTurn(text);
+    setValue(input, '');
+    runTurn(askTurn(conversation, text));
   });
 
   stop.addEventListener('click', () => controller?.abort());
@@ -218,14 +356,27 @@ export function setupChat() {
     }
   });
 
-  newChat.addEventListener('click', () => {
-    conversation++;
+  function showSystemState() {
+    systemState.textContent = conversation.system.trim() ? 'on' : 'off';
+  }
+  system.value = conversation.system;
+  showSystemState();
+  system.addEventListener('input', () => {
+    commit(withSystem(conversation, system.value));
+    showSystemState();
+  });
+
+  copyChat.addEventListener('click', () => copyWithFeedback(copyChat, toMarkdown(conversation)));
+
+  document.getElementById('chat-new').addEventListener('click', () => {
+    generation++;
     controller?.abort();
-    history.length = 0;
-    log.replaceChildren(empty);
-    empty.hidden = false;
-    updateCounter();
+    turn = null;
+    commit(emptyConversation(conversation.system));
+    renderHistory(conversation, { actions: true });
     input.focus();
     announce('New chat started');
   });
+
+  renderHistory(conversation, { actions: true });
 }

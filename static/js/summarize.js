@@ -1,66 +1,42 @@
-// Summarize: text in, bullet points out.
+// Summarize: text in, bullet points out (each may use inline Markdown).
 
-import { callJson, describeError } from './api.js';
-import {
-  attachCounter, clearError, copyWithFeedback, el, maxChars, renderError, setBusy, submitOnModEnter,
-} from './ui.js';
+import { onConfig } from './config.js';
+import { formatUsage, handleJsonForm } from './form.js';
+import { renderInlineMarkdown } from './markdown.js';
+import { attachCounter, copyWithFeedback, el } from './ui.js';
 
-export function formatUsage(data) {
-  const parts = [];
-  if (typeof data.model === 'string' && data.model) parts.push(data.model);
-  const usage = data.usage;
-  if (usage && Number.isFinite(usage.input_tokens) && Number.isFinite(usage.output_tokens)) {
-    parts.push(`${usage.input_tokens.toLocaleString()} tokens in, ${usage.output_tokens.toLocaleString()} out`);
-  }
-  return parts.join(' · ');
+/** The choices 1..max, keeping the current one; the page starts with what the contract's default allows. */
+function offerBulletCounts(select, max) {
+  const chosen = select.value;
+  select.replaceChildren(...Array.from({ length: max }, (_, i) => el('option', { text: String(i + 1) })));
+  select.value = Number(chosen) <= max ? chosen : String(max);
 }
 
 export function setupSummarize() {
   const form = document.getElementById('summarize-form');
   const text = document.getElementById('summarize-text');
   const bullets = document.getElementById('summarize-bullets');
-  const errorBox = document.getElementById('summarize-error');
   const result = document.getElementById('summarize-result');
   const list = document.getElementById('summarize-result-list');
-  const meta = document.getElementById('summarize-result-meta');
   const copy = result.querySelector('.copy');
-  let running = false;
+  let sources = []; // the bullets as the model wrote them, for the clipboard
 
   attachCounter(text, document.getElementById('summarize-count'));
-  submitOnModEnter(text);
+  onConfig(({ maxBullets }) => { if (maxBullets) offerBulletCounts(bullets, maxBullets); });
+  copy.addEventListener('click', () => copyWithFeedback(copy, sources.map((item) => `- ${item}`).join('\n')));
 
-  copy.addEventListener('click', () => {
-    const lines = [...list.children].map((li) => `- ${li.textContent}`);
-    copyWithFeedback(copy, lines.join('\n'));
-  });
-
-  form.addEventListener('submit', async (event) => {
-    event.preventDefault();
-    if (running) return;
-    clearError(errorBox);
-    if (!text.value.trim()) {
-      renderError(errorBox, { title: 'Nothing to summarize yet', hint: 'Paste or type some text first.' });
-      text.focus();
-      return;
-    }
-    running = true;
-    const done = setBusy(form);
-    result.setAttribute('aria-busy', 'true');
-    try {
-      const { data } = await callJson('/api/summarize', {
-        text: text.value,
-        max_bullets: Number(bullets.value),
-      });
-      const items = Array.isArray(data.bullets) ? data.bullets : [];
-      list.replaceChildren(...items.map((item) => el('li', { text: String(item) })));
-      meta.textContent = formatUsage(data);
-      result.hidden = false;
-    } catch (err) {
-      renderError(errorBox, describeError(err, { limit: maxChars() }));
-    } finally {
-      result.removeAttribute('aria-busy');
-      running = false;
-      done();
-    }
+  handleJsonForm({
+    form,
+    input: text,
+    errorBox: document.getElementById('summarize-error'),
+    result,
+    empty: { title: 'Nothing to summarize yet.', hint: 'Paste or type some text first.' },
+    path: '/api/summarize',
+    payload: (value) => ({ text: value, max_bullets: Number(bullets.value) }),
+    show(data) {
+      sources = Array.isArray(data.bullets) ? data.bullets.map(String) : [];
+      list.replaceChildren(...sources.map((item) => el('li', {}, renderInlineMarkdown(item))));
+      document.getElementById('summarize-result-meta').textContent = formatUsage(data);
+    },
   });
 }

@@ -1,10 +1,7 @@
 // TODO: a free-text request in, one structured TODO item out.
 
-import { callJson, describeError } from './api.js';
-import { formatUsage } from './summarize.js';
-import {
-  attachCounter, clearError, copyWithFeedback, el, maxChars, renderError, setBusy, submitOnModEnter,
-} from './ui.js';
+import { formatUsage, handleJsonForm } from './form.js';
+import { attachCounter, copyWithFeedback, el } from './ui.js';
 
 /** The browser's IANA time zone, so "next Friday" is resolved where the person is. */
 export function browserTimeZone() {
@@ -41,55 +38,34 @@ function priorityNode(value) {
 }
 
 export function setupTodo() {
-  const form = document.getElementById('todo-form');
   const text = document.getElementById('todo-text');
-  const errorBox = document.getElementById('todo-error');
   const result = document.getElementById('todo-result');
-  const title = document.getElementById('todo-result-title');
   const due = document.getElementById('todo-result-due');
-  const priority = document.getElementById('todo-result-priority');
   const raw = document.getElementById('todo-raw');
-  const meta = document.getElementById('todo-result-meta');
   const copy = result.querySelector('.copy');
   const timeZone = browserTimeZone();
-  let running = false;
 
   document.getElementById('todo-tz-name').textContent = timeZone || 'unknown (the server will assume UTC)';
   attachCounter(text, document.getElementById('todo-count'));
-  submitOnModEnter(text);
   copy.addEventListener('click', () => copyWithFeedback(copy, raw.textContent));
 
-  form.addEventListener('submit', async (event) => {
-    event.preventDefault();
-    if (running) return;
-    clearError(errorBox);
-    if (!text.value.trim()) {
-      renderError(errorBox, { title: 'Nothing to turn into a TODO yet', hint: 'Describe the task first.' });
-      text.focus();
-      return;
-    }
-    running = true;
-    const done = setBusy(form);
-    result.setAttribute('aria-busy', 'true');
-    try {
-      const payload = { text: text.value };
-      if (timeZone) payload.timezone = timeZone;
-      const { data } = await callJson('/api/todo', payload);
-      const todo = data && typeof data.todo === 'object' && data.todo ? data.todo : {};
-      title.textContent = String(todo.title ?? '');
+  handleJsonForm({
+    form: document.getElementById('todo-form'),
+    input: text,
+    errorBox: document.getElementById('todo-error'),
+    result,
+    empty: { title: 'Nothing to turn into a TODO yet.', hint: 'Describe the task first.' },
+    path: '/api/todo',
+    payload: (value) => (timeZone ? { text: value, timezone: timeZone } : { text: value }),
+    show(data) {
+      const todo = typeof data.todo === 'object' && data.todo ? data.todo : {};
+      document.getElementById('todo-result-title').textContent = String(todo.title ?? '');
       const dueLabel = formatDue(todo.due_date, timeZone);
       due.textContent = dueLabel || 'No date';
       due.classList.toggle('muted', !dueLabel);
-      priority.replaceChildren(priorityNode(todo.priority));
+      document.getElementById('todo-result-priority').replaceChildren(priorityNode(todo.priority));
       raw.textContent = JSON.stringify(todo, null, 2);
-      meta.textContent = formatUsage(data);
-      result.hidden = false;
-    } catch (err) {
-      renderError(errorBox, describeError(err, { limit: maxChars() }));
-    } finally {
-      result.removeAttribute('aria-busy');
-      running = false;
-      done();
-    }
+      document.getElementById('todo-result-meta').textContent = formatUsage(data);
+    },
   });
 }

@@ -1,20 +1,8 @@
-// Small DOM helpers shared by the views. Server and model text only ever goes in through
-// textContent / createTextNode: nothing here parses a string as HTML.
+// Small DOM helpers shared by the views. Server text only ever goes in through textContent /
+// createTextNode, and model Markdown only through markdown.js: nothing here parses a string as HTML.
 
-const DEFAULT_MAX_CHARS = 20000;
-
-/** The server's input limit, from <body data-max-chars>; the default matches MAX_INPUT_CHARS. */
-export function maxChars() {
-  const value = Number.parseInt(document.body.dataset.maxChars || '', 10);
-  return Number.isFinite(value) && value > 0 ? value : DEFAULT_MAX_CHARS;
-}
-
-/** Length in Unicode code points, the way the Python server counts len(text). */
-export function charCount(text) {
-  let n = 0;
-  for (const _ of text) n++;
-  return n;
-}
+import { onConfig } from './config.js';
+import { charCount } from './text.js';
 
 /** Build an element: el('p', {className: 'x', text: 'hi', attrs: {id: 'a'}}, child, ...). */
 export function el(tag, { className, text, attrs } = {}, ...children) {
@@ -34,11 +22,10 @@ export function announce(message) {
   requestAnimationFrame(() => { status.textContent = message; });
 }
 
-/** Fill an error box from describeError()'s {title, detail, hint, requestId}. */
+/** Fill an error box from describeError()'s {title, hint, requestId}. */
 export function renderError(box, info) {
   box.replaceChildren(
     el('p', { className: 'error-title', text: info.title }),
-    info.detail ? el('p', { className: 'error-detail', text: info.detail }) : null,
     info.hint ? el('p', { className: 'error-hint', text: info.hint }) : null,
     info.requestId ? el('p', { className: 'error-id', text: `Request ID: ${info.requestId}` }) : null,
   );
@@ -85,18 +72,26 @@ export function submitOnModEnter(textarea) {
 
 export const isMac = /Mac|iPhone|iPad/.test(navigator.platform || navigator.userAgent);
 
-/** A live "n / limit" counter; `extra()` adds characters counted elsewhere (the chat history). */
-export function attachCounter(textarea, counter, { extra = () => 0, suffix = '' } = {}) {
-  const limit = maxChars();
+/**
+ * A live character counter: "n / limit" once the server's limit is known, "n characters" before.
+ * `count()` says what counts (the chat adds its history); returns a function that refreshes it.
+ */
+export function attachCounter(textarea, counter, { count = () => charCount(textarea.value), suffix = '' } = {}) {
+  let limit = null;
   const update = () => {
-    const used = charCount(textarea.value) + extra();
-    const over = used > limit;
-    counter.textContent = `${used.toLocaleString()} / ${limit.toLocaleString()}${suffix}` + (over ? ' · over the limit' : '');
+    const used = count();
+    const over = limit !== null && used > limit;
+    counter.textContent = limit === null
+      ? `${used.toLocaleString()} ${used === 1 ? 'character' : 'characters'}${suffix}`
+      : `${used.toLocaleString()} / ${limit.toLocaleString()}${suffix}${over ? ' · over the limit' : ''}`;
     counter.classList.toggle('is-over', over);
-    counter.classList.toggle('is-near', !over && used > limit * 0.9);
+    counter.classList.toggle('is-near', limit !== null && !over && used > limit * 0.9);
   };
   textarea.addEventListener('input', update);
-  update();
+  onConfig((config) => {
+    limit = config.maxInputChars;
+    update();
+  });
   return update;
 }
 

@@ -1,10 +1,8 @@
-"""The page's own building blocks (SSE parser, SHA-256 fallback) run inside Chromium, the engine that uses them."""
+"""The page's own building blocks (SSE parser, request signing) run inside Chromium, the engine that uses them."""
 
 from __future__ import annotations
 
-import hashlib
-
-from playwright.sync_api import Page
+from playwright.sync_api import Page, Request, Route
 
 # Every line-ending style, a CRLF, comments (keep-alives), multi-line data, a field without the optional space,
 # an event with no data (never dispatched) and a last event cut off before its blank line (dropped).
@@ -26,8 +24,8 @@ EXPECTED = [
 ]
 
 
-def test_sse_parser_reads_a_whole_stream_in_one_chunk(page: Page) -> None:
-    events = page.evaluate(
+def test_sse_parser_reads_a_whole_stream_in_one_chunk(module_page: Page) -> None:
+    events = module_page.evaluate(
         """async (stream) => {
             const { SseParser } = await import('/js/sse.js');
             return new SseParser().push(stream);
@@ -37,8 +35,8 @@ def test_sse_parser_reads_a_whole_stream_in_one_chunk(page: Page) -> None:
     assert events == EXPECTED
 
 
-def test_sse_parser_gives_the_same_events_wherever_the_network_cuts_the_stream(page: Page) -> None:
-    result = page.evaluate(
+def test_sse_parser_gives_the_same_events_wherever_the_network_cuts_the_stream(module_page: Page) -> None:
+    result = module_page.evaluate(
         """async (stream) => {
             const { SseParser } = await import('/js/sse.js');
             const parse = (chunks) => { const p = new SseParser(); return chunks.flatMap((c) => p.push(c)); };
@@ -52,8 +50,8 @@ def test_sse_parser_gives_the_same_events_wherever_the_network_cuts_the_stream(p
     assert result["oneCharAtATime"] == EXPECTED
 
 
-def test_event_stream_reader_keeps_characters_split_across_byte_chunks(page: Page) -> None:
-    events = page.evaluate(
+def test_event_stream_reader_keeps_characters_split_across_byte_chunks(module_page: Page) -> None:
+    events = module_page.evaluate(
         """async () => {
             const { readEventStream } = await import('/js/sse.js');
             const bytes = new TextEncoder().encode('event: delta\\ndata: {"text": "héllo 🚀"}\\n\\n');
@@ -71,13 +69,22 @@ def test_event_stream_reader_keeps_characters_split_across_byte_chunks(page: Pag
     assert events == [{"event": "delta", "data": '{"text": "héllo 🚀"}', "id": ""}]
 
 
-def test_sha256_fallback_matches_hashlib_at_every_padding_edge(page: Page) -> None:
-    sizes = [0, 1, 3, 55, 56, 63, 64, 65, 119, 120, 1000, 100_000]
-    digests = page.evaluate(
-        """async (sizes) => {
-            const { sha256HexSync } = await import('/js/sha256.js');
-            return sizes.map((n) => sha256HexSync(Uint8Array.from({ length: n }, (_, i) => (i * 31 + 7) & 255)));
-        }""",
-        sizes,
+def test_a_post_goes_unsigned_where_the_page_has_no_crypto_subtle(page: Page) -> None:
+    sent: list[Request] = []
+
+    def answer(route: Route) -> None:
+        sent.append(route.request)
+        route.fulfill(json={"ok": True})
+
+    page.route("**/api/echo", answer)
+    # What a page served over plain http from another machine sees: no SubtleCrypto at all.
+    page.evaluate("Object.defineProperty(Crypto.prototype, 'subtle', { get: () => undefined })")
+    result = page.evaluate(
+        """async () => {
+            const { callJson } = await import('/js/api.js');
+            return (await callJson('/api/echo', { text: 'hi' })).data;
+        }"""
     )
-    assert digests == [hashlib.sha256(bytes((i * 31 + 7) & 255 for i in range(n))).hexdigest() for n in sizes]
+    assert result == {"ok": True}
+    assert "x-amz-content-sha256" not in sent[0].headers
+    assert sent[0].post_data_json == {"text": "hi"}

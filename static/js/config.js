@@ -1,0 +1,41 @@
+// What the server tells the page at start, from /config.json (served by the local emulator, written by
+// the publish step from the stack's parameters): its input limits. The page hard-codes none of them.
+// Until the document arrives, or if it never does, every limit is null: the counters show no limit and
+// the server's own 413 still explains what is too long.
+
+const UNKNOWN = Object.freeze({ maxInputChars: null, maxBullets: null });
+
+let current = UNKNOWN;
+const listeners = new Set();
+
+function positiveInteger(value) {
+  return Number.isInteger(value) && value > 0 ? value : null;
+}
+
+/** The config document as the page uses it; anything missing or malformed stays unknown (null). */
+function parseConfig(document) {
+  const limits = (document && typeof document.limits === 'object' && document.limits) || {};
+  return Object.freeze({
+    maxInputChars: positiveInteger(limits.max_input_chars),
+    maxBullets: positiveInteger(limits.max_bullets),
+  });
+}
+
+/** Call `listener(config)` now, and again once the server's config has arrived. */
+export function onConfig(listener) {
+  listeners.add(listener);
+  listener(current);
+}
+
+/** Fetch /config.json once; resolves with the config (unknown limits when the fetch fails). */
+export async function loadConfig(url = '/config.json') {
+  try {
+    const response = await fetch(url, { cache: 'no-cache', credentials: 'same-origin' });
+    if (!response.ok) return current;
+    current = parseConfig(await response.json());
+  } catch {
+    return current; // offline, or not JSON: the page works on, without limits of its own
+  }
+  for (const listener of listeners) listener(current);
+  return current;
+}

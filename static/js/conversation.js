@@ -1,0 +1,106 @@
+// The chat's conversation as plain data, {system, messages: [{role, content}]}, so it can be stored,
+// sent and tested without a page. Nothing here changes a conversation in place: each step returns a
+// new one.
+//
+// The rule it keeps: the history holds only turns that got an answer. A turn is what is sent (`sent`)
+// and what to go back to when no answer text comes (`fallback`: refused, failed before streaming,
+// stopped before the first token), so what the model is sent next time is exactly what the person
+// sees answered.
+
+import { charCount } from './text.js';
+
+const ROLES = new Set(['user', 'assistant']);
+
+export function emptyConversation(system = '') {
+  return { system, messages: [] };
+}
+
+/** A conversation read back from storage, or null when it is not one (old format, hand-edited, ...). */
+export function restoreConversation(value) {
+  if (!value || typeof value !== 'object' || typeof value.system !== 'string' || !Array.isArray(value.messages)) {
+    return null;
+  }
+  const wellFormed = value.messages.every(
+    (m) => m && typeof m === 'object' && ROLES.has(m.role) && typeof m.content === 'string',
+  );
+  if (!wellFormed) return null;
+  return {
+    system: value.system,
+    messages: value.messages.map(({ role, content }) => ({ role, content })),
+  };
+}
+
+export function withSystem(conversation, system) {
+  return { ...conversation, system };
+}
+
+/** Blank text is no answer: the server refuses a blank message in the history. */
+export function isAnswer(text) {
+  return typeof text === 'string' && text.trim() !== '';
+}
+
+/** The last user message and its answer, when the conversation ends with one (it always does, but empty). */
+export function lastExchange(conversation) {
+  const [user, assistant] = conversation.messages.slice(-2);
+  if (user?.role === 'user' && assistant?.role === 'assistant') return { user, assistant };
+  return null;
+}
+
+/** A new question after the history. */
+export function askTurn(conversation, text) {
+  return {
+    text,
+    sent: { ...conversation, messages: [...conversation.messages, { role: 'user', content: text }] },
+    fallback: conversation,
+  };
+}
+
+/** The last question again, without its answer; the old answer comes back if the new one gets nothing. */
+export function regenerateTurn(conversation) {
+  const last = lastExchange(conversation);
+  if (!last) return null;
+  return {
+    text: last.user.content,
+    sent: { ...conversation, messages: conversation.messages.slice(0, -1) },
+    fallback: conversation,
+  };
+}
+
+/** The last question replaced by `text`, its answer dropped; both come back if the new one gets nothing. */
+export function editTurn(conversation, text) {
+  if (!lastExchange(conversation)) return null;
+  return {
+    text,
+    sent: { ...conversation, messages: [...conversation.messages.slice(0, -2), { role: 'user', content: text }] },
+    fallback: conversation,
+  };
+}
+
+/** The conversation after a turn: the answer joins the history, or the turn leaves it entirely. */
+export function settleTurn(turn, answer) {
+  if (!isAnswer(answer)) return turn.fallback;
+  return { ...turn.sent, messages: [...turn.sent.messages, { role: 'assistant', content: answer }] };
+}
+
+/** The /api/stream request body. */
+export function requestBody(conversation) {
+  const body = { messages: conversation.messages.map(({ role, content }) => ({ role, content })) };
+  if (conversation.system.trim()) body.system = conversation.system;
+  return body;
+}
+
+/** Characters the server counts against its limit: the system prompt, the history and the draft. */
+export function inputChars(conversation, draft = '') {
+  const system = conversation.system.trim() ? charCount(conversation.system) : 0;
+  return conversation.messages.reduce((sum, m) => sum + charCount(m.content), system + charCount(draft));
+}
+
+/** The whole conversation as Markdown, for the clipboard. */
+export function toMarkdown(conversation) {
+  const parts = [];
+  if (conversation.system.trim()) parts.push(`## Instructions\n\n${conversation.system.trim()}`);
+  for (const m of conversation.messages) {
+    parts.push(`## ${m.role === 'user' ? 'You' : 'Assistant'}\n\n${m.content.trim()}`);
+  }
+  return parts.join('\n\n') + (parts.length ? '\n' : '');
+}

@@ -1,0 +1,48 @@
+// The summarize and TODO forms share one life cycle: one request at a time, a clear word for an empty
+// box, the busy state, and the server's error in the view's own error box.
+
+import { callJson, describeError } from './api.js';
+import { clearError, renderError, setBusy, submitOnModEnter } from './ui.js';
+
+export function formatUsage(data) {
+  const parts = [];
+  if (typeof data.model === 'string' && data.model) parts.push(data.model);
+  const usage = data.usage;
+  if (usage && Number.isFinite(usage.input_tokens) && Number.isFinite(usage.output_tokens)) {
+    parts.push(`${usage.input_tokens.toLocaleString()} tokens in, ${usage.output_tokens.toLocaleString()} out`);
+  }
+  return parts.join(' · ');
+}
+
+/**
+ * On submit, POST `payload(text)` to `path` and hand the JSON answer to `show(data)`.
+ * `empty` is the {title, hint} shown when the box holds only whitespace.
+ */
+export function handleJsonForm({ form, input, errorBox, result, empty, path, payload, show }) {
+  let running = false;
+  submitOnModEnter(input);
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    if (running) return;
+    clearError(errorBox);
+    if (!input.value.trim()) {
+      renderError(errorBox, empty);
+      input.focus();
+      return;
+    }
+    running = true;
+    const done = setBusy(form);
+    result.setAttribute('aria-busy', 'true');
+    try {
+      const { data } = await callJson(path, payload(input.value));
+      show(data && typeof data === 'object' ? data : {});
+      result.hidden = false;
+    } catch (err) {
+      renderError(errorBox, describeError(err));
+    } finally {
+      result.removeAttribute('aria-busy');
+      running = false;
+      done();
+    }
+  });
+}

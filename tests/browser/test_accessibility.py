@@ -1,0 +1,193 @@
+"""Accessibility, audited: axe-core on every view at desktop and phone widths in light and dark, keyboard-only use
+of every control with a visible focus ring. Each audited view is saved to tests/browser/artifacts/ to look at."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Locator, Page, expect
+
+from infra.fake_openai import FakeReply
+from tests.browser.support import assistant_messages, open_tab, send_chat, wait_until_answered
+
+AXE = Axe()
+VIEWPORTS = {"desktop": {"width": 1100, "height": 900}, "phone": {"width": 390, "height": 844}}
+SERIOUS = {"serious", "critical"}
+
+ANSWER = """Three things matter for **cold starts**:
+
+1. Package size
+2. Imports at module level
+3. [Provisioned concurrency](https://docs.example.invalid/pc)
+
+| Setting | Effect |
+|---------|--------|
+| Memory  | more CPU |
+
+```python
+import boto3  # at module level
+```"""
+
+# Every control a person can reach with Tab, in the order the page offers them.
+FOCUSABLE = "a[href], button:not(:disabled), textarea:not(:disabled), select:not(:disabled), summary, [tabindex='0']"
+
+DESCRIBE_FOCUS = """() => {
+    const e = document.activeElement;
+    const style = getComputedStyle(e);
+    const ring = style.boxShadow !== 'none' || (style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0);
+    return { key: e.dataset.a11yKey || null, ring };
+}"""
+
+
+def serious_violations(page: Page) -> list[str]:
+    results = AXE.run(page)
+    return [
+        f"{violation['id']} ({violation['impact']}): {[node['target'] for node in violation['nodes']]}"
+        for violation in results.response["violations"]
+        if violation["impact"] in SERIOUS
+    ]
+
+
+def show_summary(page: Page, emulator_fake_model) -> None:
+    emulator_fake_model.enqueue(
+        FakeReply(output={"bullets": ["Routes open in *March*.", "A review after six months."]})
+    )
+    page.locator("#panel-summarize").get_by_role("button", name="Try an example").click()
+    page.get_by_role("button", name="Summarize").click()
+    expect(page.locator("#summarize-result-list li")).to_have_count(2)
+
+
+def show_summary_error(page: Page, emulator_fake_model) -> None:
+    emulator_fake_model.enqueue(FakeReply(status=429, headers={"retry-after": "30"}))
+    page.locator("#summarize-text").fill("Some text.")
+    page.get_by_role("button", name="Summarize").click()
+    expect(page.locator("#summarize-error")).to_be_visible()
+
+
+def show_todo(page: Page, emulator_fake_model) -> None:
+    emulator_fake_model.enqueue(
+        FakeReply(output={"title": "Send the report to Dana", "due_date": "2026-11-27", "priority": 2})
+    )
+    open_tab(page, "TODO")
+    page.locator("#panel-todo").get_by_role("button", name="Try an example").click()
+    page.locator("#todo-form button[type=submit]").click()
+    expect(page.locator("#todo-result-title")).to_be_visible()
+    page.locator("#todo-result summary").click()
+
+
+def show_chat(page: Page, emulator_fake_model) -> None:
+    emulator_fake_model.enqueue(
+        FakeReply(tokens=[ANSWER[i : i + 9] for i in range(0, len(ANSWER), 9)]),
+        FakeReply(status=429, headers={"retry-after": "600"}),
+    )
+    open_tab(page, "Chat")
+    page.locator(".instructions summary").click()
+    page.locator("#chat-system").fill("Answer briefly.")
+    send_chat(page, "What makes a Lambda cold start slow?")
+    wait_until_answered(page)
+    send_chat(page, "And warm starts?")
+    expect(page.locator("#chat-log .msg-note.is-error")).to_be_visible()
+
+
+def show_chat_editing(page: Page, emulator_fake_model) -> None:
+    show_chat(page, emulator_fake_model)
+    page.get_by_role("button", name="Edit").click()
+    expect(page.get_by_role("textbox", name="Edit your message")).to_be_focused()
+
+
+VIEWS: dict[str, Callable[[Page, object], None]] = {
+    "start": lambda page, emulator_fake_model: None,
+    "summarize": show_summary,
+    "summarize-error": show_summary_error,
+    "todo": show_todo,
+    "chat": show_chat,
+    "chat-editing": show_chat_editing,
+}
+
+
+@pytest.mark.parametrize("view", list(VIEWS))
+def test_axe_finds_nothing_serious_at_any_width_or_colour_scheme(page, emulator_fake_model, screenshot, view):
+    page.emulate_media(reduced_motion="reduce")
+    VIEWS[view](page, emulator_fake_model)
+    found = {}
+    for viewport, size in VIEWPORTS.items():
+        for scheme in ("light", "dark"):
+            page.set_viewport_size(size)
+            page.emulate_media(color_scheme=scheme)
+            screenshot(f"a11y-{view}-{viewport}-{scheme}")
+            found[f"{viewport}-{scheme}"] = serious_violations(page)
+    assert found == {key: [] for key in found}
+
+
+def tab_order(page: Page, presses: int) -> list[dict]:
+    """Press Tab `presses` times from the top of the page; what had focus after each press."""
+    page.evaluate(f"document.querySelectorAll({FOCUSABLE!r}).forEach((e, i) => {{ e.dataset.a11yKey = String(i); }})")
+    page.locator("body").focus()
+    seen = []
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        seen.append(page.evaluate(DESCRIBE_FOCUS))
+    return seen
+
+
+def reachable(page: Page) -> set[str]:
+    """Keys of the visible controls Tab should reach."""
+    return set(
+        page.evaluate(
+            f"""() => [...document.querySelectorAll({FOCUSABLE!r})]
+                .filter((e) => e.checkVisibility() && e.closest('[role=tablist]') === null)
+                .map((e) => e.dataset.a11yKey)"""
+        )
+    )
+
+
+@pytest.mark.parametrize("view", ["summarize", "todo", "chat"])
+def test_tab_reaches_every_control_with_a_visible_focus_ring(page, emulator_fake_model, view):
+    page.emulate_media(reduced_motion="reduce")
+    VIEWS[view](page, emulator_fake_model)
+    seen = tab_order(page, presses=60)
+    expected = reachable(page)
+    assert len(expected) >= 6, expected  # the controls of a filled-in view, at the least
+    assert expected - {step["key"] for step in seen} == set()
+    assert [step for step in seen if step["key"] in expected and not step["ring"]] == []
+
+
+def tab_to(page: Page, target: Locator, limit: int = 40) -> None:
+    for _ in range(limit):
+        if target.evaluate("(e) => e === document.activeElement"):
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"Tab never reached {target}")
+
+
+def test_a_chat_can_be_held_with_the_keyboard_alone(page, emulator_fake_model):
+    emulator_fake_model.enqueue(
+        FakeReply(tokens=["One."]), FakeReply(tokens=["One, again."]), FakeReply(tokens=["Two."])
+    )
+    tab_to(page, page.get_by_role("tab", name="Summarize"))
+    page.keyboard.press("End")
+    expect(page.get_by_role("tab", name="Chat")).to_be_focused()
+    tab_to(page, page.locator("#chat-input"))
+    page.keyboard.type("First?")
+    page.keyboard.press("Control+Enter")
+    wait_until_answered(page)
+    expect(page.locator("#chat-input")).to_be_focused()
+
+    page.keyboard.press("Shift+Tab")  # back into the log: the answer's buttons are the nearest
+    tab_to(page, page.get_by_role("button", name="Regenerate"))
+    page.keyboard.press("Enter")
+    wait_until_answered(page)
+    expect(assistant_messages(page)).to_have_text(["One, again."])
+
+    page.locator("body").focus()
+    tab_to(page, page.get_by_role("button", name="Edit"))
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("textbox", name="Edit your message")).to_be_focused()
+    page.keyboard.press("Control+A")
+    page.keyboard.type("Second?")
+    page.keyboard.press("Control+Enter")
+    wait_until_answered(page)
+    expect(assistant_messages(page)).to_have_text(["Two."])
+    assert emulator_fake_model.requests[-1].body["input"] == [{"role": "user", "content": "Second?"}]

@@ -1,0 +1,310 @@
+"""The chat view (static/js/chat.js) in Chromium, against the emulator and the fake model: streaming, Stop, errors,
+history, reload, instructions, regenerate, edit, copy."""
+
+from __future__ import annotations
+
+import threading
+
+from playwright.sync_api import Page, expect
+
+from infra.fake_openai import FakeReply
+from tests.browser.support import (
+    XSS_TOKENS,
+    assistant_messages,
+    error_message_of,
+    open_tab,
+    send_chat,
+    user_messages,
+    wait_until_answered,
+)
+
+# Records every render of the answer being written: the length of its text each time its children change.
+WATCH_THE_ANSWER = """() => {
+    window.answerRenders = [];
+    new MutationObserver((records) => {
+        for (const record of records) {
+            if (record.type === 'childList' && record.target.matches('.msg-assistant.is-streaming .msg-text')) {
+                window.answerRenders.push(record.target.textContent.length);
+            }
+        }
+    }).observe(document.getElementById('chat-log'), { childList: true, subtree: true });
+}"""
+
+
+def chat_with(page: Page, emulator_fake_model, *exchanges: tuple[str, str]) -> None:
+    """Ask each question and wait for its scripted answer."""
+    emulator_fake_model.enqueue(*(FakeReply(tokens=[answer]) for _, answer in exchanges))
+    open_tab(page, "Chat")
+    for question, _ in exchanges:
+        send_chat(page, question)
+        wait_until_answered(page)
+
+
+def test_chat_answer_appears_while_the_model_still_holds_the_rest(page, emulator_fake_model, screenshot):
+    release = threading.Event()
+    emulator_fake_model.enqueue(FakeReply(tokens=["Cold starts", " fade", " away."], hold_last_token=release))
+    open_tab(page, "Chat")
+    send_chat(page, "Write a haiku about Lambda")
+    expect(assistant_messages(page).first).to_contain_text("Cold starts fade")
+    assert not release.is_set()
+    expect(page.locator("#chat-stop")).to_be_enabled()
+    release.set()
+    expect(assistant_messages(page).first).to_have_text("Cold starts fade away.")
+    expect(page.locator("#chat-send")).to_be_enabled()
+    screenshot("chat")
+
+
+def test_answer_grows_in_many_steps_while_it_streams(page, emulator_fake_model):
+    words = [f"word{i} " for i in range(40)]
+    emulator_fake_model.enqueue(FakeReply(tokens=words, token_delay_seconds=0.05))
+    open_tab(page, "Chat")
+    page.evaluate(WATCH_THE_ANSWER)
+    send_chat(page, "Count to forty")
+    expect(assistant_messages(page).first).to_have_text("".join(words).strip())
+    renders = page.evaluate("window.answerRenders")
+    assert len(set(renders)) >= 10, renders
+    assert renders == sorted(renders)
+
+
+def test_answer_is_rendered_at_most_once_per_animation_frame(page, emulator_fake_model):
+    tokens = ["x "] * 300
+    emulator_fake_model.enqueue(FakeReply(tokens=tokens))
+    open_tab(page, "Chat")
+    page.evaluate(WATCH_THE_ANSWER)
+    send_chat(page, "Be quick")
+    wait_until_answered(page)
+    expect(assistant_messages(page).first).to_have_text(" ".join(["x"] * 300))
+    assert len(page.evaluate("window.answerRenders")) < len(tokens) / 5
+
+
+def test_stop_keeps_the_partial_answer_and_ends_the_upstream_request(page, emulator_fake_model):
+    release = threading.Event()
+    emulator_fake_model.enqueue(FakeReply(tokens=["Partial", " answer", " never"], hold_last_token=release))
+    open_tab(page, "Chat")
+    send_chat(page, "Tell me a long story")
+    expect(assistant_messages(page).first).to_contain_text("Partial answer")
+    page.locator("#chat-stop").click()
+    expect(page.locator("#chat-log .msg-note.is-stopped")).to_be_visible()
+    expect(assistant_messages(page).first).to_contain_text("Partial answer")
+    upstream = emulator_fake_model.requests[-1]
+    assert upstream.finished.wait(10) and upstream.client_gone
+    release.set()
+
+
+def test_escape_stops_the_answer(page, emulator_fake_model):
+    release = threading.Event()
+    emulator_fake_model.enqueue(FakeReply(tokens=["Started", " but", " never finished"], hold_last_token=release))
+    open_tab(page, "Chat")
+    send_chat(page, "Tell me everything")
+    expect(assistant_messages(page).first).to_contain_text("Started but")
+    page.locator("#chat-input").press("Escape")
+    expect(page.locator("#chat-log .msg-note.is-stopped")).to_be_visible()
+    expect(page.locator("#chat-send")).to_be_enabled()
+    release.set()
+
+
+def test_second_turn_sends_the_first_turns_history(page, emulator_fake_model):
+    chat_with(
+        page,
+        emulator_fake_model,
+        ("What is the capital of France?", "Paris."),
+        ("How many people live there?", "About 2M."),
+    )
+    expect(assistant_messages(page).nth(1)).to_have_text("About 2M.")
+    assert emulator_fake_model.requests[-1].body["input"] == [
+        {"role": "user", "content": "What is the capital of France?"},
+        {"role": "assistant", "content": "Paris."},
+        {"role": "user", "content": "How many people live there?"},
+    ]
+
+
+def test_new_chat_clears_the_history(page, emulator_fake_model):
+    chat_with(page, emulator_fake_model, ("What is the capital of France?", "Paris."))
+    page.locator("#chat-new").click()
+    expect(assistant_messages(page)).to_have_count(0)
+    emulator_fake_model.enqueue(FakeReply(tokens=["Hello."]))
+    send_chat(page, "Hi")
+    expect(assistant_messages(page).first).to_have_text("Hello.")
+    assert emulator_fake_model.requests[-1].body["input"] == [{"role": "user", "content": "Hi"}]
+
+
+def test_error_event_mid_stream_shows_under_the_partial_answer(page, emulator_fake_model, screenshot):
+    emulator_fake_model.enqueue(FakeReply(tokens=["Half", " an", " answer", " lost"], drop_after_tokens=2))
+    open_tab(page, "Chat")
+    send_chat(page, "Explain cold starts")
+    expect(page.locator("#chat-log .msg-note.is-error")).to_be_visible()
+    expect(assistant_messages(page).first).to_contain_text("Half an")
+    screenshot("chat-error")
+
+
+def test_rate_limit_in_chat_shows_the_servers_message_and_gives_the_message_back(page, emulator_fake_model):
+    # Longer than the function has left, so the SDK does not retry and the 429 reaches the page.
+    emulator_fake_model.enqueue(FakeReply(status=429, headers={"retry-after": "600"}))
+    open_tab(page, "Chat")
+    with page.expect_response("**/api/stream") as answer:
+        send_chat(page, "Are you there?")
+    note = page.locator("#chat-log .msg-note.is-error")
+    expect(note.locator(".note-title")).to_have_text(error_message_of(answer.value.json()))
+    expect(note).to_contain_text("Try again in about 10 minutes")
+    expect(page.locator("#chat-input")).to_have_value("Are you there?")
+
+
+def test_a_turn_that_got_no_answer_is_not_sent_as_history(page, emulator_fake_model):
+    emulator_fake_model.enqueue(FakeReply(status=429, headers={"retry-after": "600"}), FakeReply(tokens=["Yes."]))
+    open_tab(page, "Chat")
+    send_chat(page, "Are you there?")
+    expect(page.locator("#chat-input")).to_have_value("Are you there?")
+    page.locator("#chat-send").click()
+    expect(assistant_messages(page).last).to_have_text("Yes.")
+    assert emulator_fake_model.requests[-1].body["input"] == [{"role": "user", "content": "Are you there?"}]
+
+
+def test_model_output_is_shown_as_text_never_run_as_html(page, emulator_fake_model):
+    emulator_fake_model.enqueue(FakeReply(tokens=XSS_TOKENS))
+    open_tab(page, "Chat")
+    send_chat(page, "Say something dangerous")
+    answer = assistant_messages(page).first
+    expect(answer).to_contain_text("<script>alert(2)</script>")
+    expect(answer).to_contain_text("<img src=x onerror=alert(1)>")
+    expect(answer).to_contain_text('<a href="javascript:alert(3)">link</a>')
+    assert page.locator("#chat-log img, #chat-log script, #chat-log a[href^='javascript']").count() == 0
+    assert page.dialogs == []
+
+
+def test_streaming_is_announced_once_per_turn_not_per_token(page, emulator_fake_model):
+    release = threading.Event()
+    emulator_fake_model.enqueue(FakeReply(tokens=["Heard", " you", " loud and clear."], hold_last_token=release))
+    open_tab(page, "Chat")
+    send_chat(page, "Can a screen reader follow this?")
+    expect(assistant_messages(page).first).to_contain_text("Heard you")
+    status = page.locator("#status")
+    expect(status).to_have_text("Answering…")
+    release.set()
+    expect(status).to_have_text("Answer complete: Heard you loud and clear.")
+    expect(status).to_have_attribute("role", "status")
+    log = page.locator("#chat-log")
+    assert log.get_attribute("aria-live") is None and log.get_attribute("role") != "log"
+
+
+def test_reload_keeps_the_chat(page, emulator_fake_model):
+    chat_with(page, emulator_fake_model, ("What is the capital of France?", "**Paris**."))
+    page.reload()
+    expect(user_messages(page)).to_have_text(["What is the capital of France?"])
+    expect(assistant_messages(page)).to_have_text(["Paris."])
+    expect(assistant_messages(page).first.locator("strong")).to_have_text("Paris")
+    emulator_fake_model.enqueue(FakeReply(tokens=["About 2M."]))
+    send_chat(page, "How many people live there?")
+    wait_until_answered(page)
+    assert emulator_fake_model.requests[-1].body["input"] == [
+        {"role": "user", "content": "What is the capital of France?"},
+        {"role": "assistant", "content": "**Paris**."},
+        {"role": "user", "content": "How many people live there?"},
+    ]
+
+
+def test_new_chat_survives_a_reload_empty(page, emulator_fake_model):
+    chat_with(page, emulator_fake_model, ("Hello", "Hi."))
+    page.locator("#chat-new").click()
+    page.reload()
+    open_tab(page, "Chat")
+    expect(page.locator("#chat-empty")).to_be_visible()
+    expect(assistant_messages(page)).to_have_count(0)
+
+
+def test_instructions_are_sent_as_system_and_kept_over_a_reload(page, emulator_fake_model):
+    open_tab(page, "Chat")
+    page.locator(".instructions summary").click()
+    page.locator("#chat-system").fill("Answer like a pirate.")
+    expect(page.locator("#chat-system-state")).to_have_text("on")
+    chat_with(page, emulator_fake_model, ("Hello", "Ahoy."))
+    assert emulator_fake_model.requests[-1].body["instructions"] == "Answer like a pirate."
+    page.reload()
+    expect(page.locator("#chat-system")).to_have_value("Answer like a pirate.")
+    page.locator("#chat-new").click()
+    emulator_fake_model.enqueue(FakeReply(tokens=["Arr."]))
+    send_chat(page, "Again")
+    wait_until_answered(page)
+    assert emulator_fake_model.requests[-1].body["instructions"] == "Answer like a pirate."
+
+
+def test_instructions_count_against_the_chat_limit(page):
+    open_tab(page, "Chat")
+    counter = page.locator("#chat-count")
+    expect(counter).to_have_text("0 / 20,000 in this chat")
+    page.locator(".instructions summary").click()
+    page.locator("#chat-system").fill("Be brief.")
+    page.locator("#chat-input").fill("Hi")
+    expect(counter).to_have_text("11 / 20,000 in this chat")
+
+
+def test_regenerate_replaces_only_the_last_answer(page, emulator_fake_model, screenshot):
+    chat_with(page, emulator_fake_model, ("First?", "One."), ("Second?", "Two."))
+    emulator_fake_model.enqueue(FakeReply(tokens=["Two, again."]))
+    page.get_by_role("button", name="Regenerate").click()
+    wait_until_answered(page)
+    expect(assistant_messages(page)).to_have_text(["One.", "Two, again."])
+    expect(user_messages(page)).to_have_text(["First?", "Second?"])
+    assert emulator_fake_model.requests[-1].body["input"] == [
+        {"role": "user", "content": "First?"},
+        {"role": "assistant", "content": "One."},
+        {"role": "user", "content": "Second?"},
+    ]
+    screenshot("chat-regenerated")
+
+
+def test_regenerate_that_gets_no_answer_keeps_the_previous_one(page, emulator_fake_model):
+    chat_with(page, emulator_fake_model, ("First?", "One."))
+    emulator_fake_model.enqueue(FakeReply(status=429, headers={"retry-after": "600"}))
+    page.get_by_role("button", name="Regenerate").click()
+    expect(page.locator("#chat-log .msg-note.is-error")).to_contain_text("The previous answer is kept.")
+    expect(assistant_messages(page)).to_have_text(["One."])
+    expect(page.locator("#chat-input")).to_have_value("")
+
+
+def test_edit_the_last_message_and_resend(page, emulator_fake_model, screenshot):
+    chat_with(page, emulator_fake_model, ("First?", "One."), ("Secnd?", "Pardon?"))
+    page.get_by_role("button", name="Edit").click()
+    editor = page.get_by_role("textbox", name="Edit your message")
+    expect(editor).to_be_focused()
+    expect(editor).to_have_value("Secnd?")
+    editor.fill("Second?")
+    screenshot("chat-editing")
+    emulator_fake_model.enqueue(FakeReply(tokens=["Two."]))
+    editor.press("Control+Enter")
+    wait_until_answered(page)
+    expect(user_messages(page)).to_have_text(["First?", "Second?"])
+    expect(assistant_messages(page)).to_have_text(["One.", "Two."])
+    assert emulator_fake_model.requests[-1].body["input"] == [
+        {"role": "user", "content": "First?"},
+        {"role": "assistant", "content": "One."},
+        {"role": "user", "content": "Second?"},
+    ]
+
+
+def test_escape_cancels_an_edit(page, emulator_fake_model):
+    chat_with(page, emulator_fake_model, ("First?", "One."))
+    page.get_by_role("button", name="Edit").click()
+    page.get_by_role("textbox", name="Edit your message").press("Escape")
+    expect(user_messages(page)).to_have_text(["First?"])
+    expect(page.locator("#chat-input")).to_be_focused()
+    assert len(emulator_fake_model.requests) == 1
+
+
+def test_copy_chat_puts_the_conversation_on_the_clipboard_as_markdown(page, emulator_fake_model):
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    open_tab(page, "Chat")
+    page.locator(".instructions summary").click()
+    page.locator("#chat-system").fill("Be brief.")
+    chat_with(page, emulator_fake_model, ("List two fruits", "- apple\n- pear"))
+    page.locator("#chat-copy").click()
+    expect(page.locator("#chat-copy")).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == (
+        "## Instructions\n\nBe brief.\n\n## You\n\nList two fruits\n\n## Assistant\n\n- apple\n- pear\n"
+    )
+
+
+def test_copy_under_an_answer_copies_its_markdown(page, emulator_fake_model):
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    chat_with(page, emulator_fake_model, ("Bold?", "**Bold.**"))
+    page.locator("#chat-log .msg-assistant").get_by_role("button", name="Copy", exact=True).click()
+    assert page.evaluate("navigator.clipboard.readText()") == "**Bold.**"

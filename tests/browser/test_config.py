@@ -1,0 +1,62 @@
+"""The page learns its limits from the server's /config.json (static/js/config.js) and hard-codes none."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Page, Route, expect
+
+from infra.fake_openai import FakeReply
+from llm_core.page_config import page_config
+from tests.browser.support import error_message_of, open_tab
+
+
+def serve(page: Page, handler) -> None:
+    """Answer /config.json with `handler` from now on, and load the page again so it asks."""
+    page.route("**/config.json", handler)
+    page.reload()
+
+
+def test_counter_shows_the_servers_limit(page):
+    counter = page.locator("#summarize-count")
+    expect(counter).to_have_text("0 / 20,000")
+    page.locator("#summarize-text").fill("é" * 20_001)  # counted in characters, as the server counts them
+    expect(counter).to_have_text("20,001 / 20,000 · over the limit")
+
+
+def test_counters_use_the_limit_from_config_json(page):
+    serve(page, lambda route: route.fulfill(json=page_config(500)))
+    expect(page.locator("#summarize-count")).to_have_text("0 / 500")
+    page.locator("#summarize-text").fill("x" * 501)
+    expect(page.locator("#summarize-count")).to_have_text("501 / 500 · over the limit")
+    open_tab(page, "Chat")
+    expect(page.locator("#chat-count")).to_have_text("0 / 500 in this chat")
+
+
+def test_bullet_choices_come_from_config_json(page):
+    document = page_config(20_000)
+    document["limits"]["max_bullets"] = 5
+    serve(page, lambda route: route.fulfill(json=document))
+    options = page.locator("#summarize-bullets option")
+    expect(options).to_have_text(["1", "2", "3", "4", "5"])
+    expect(page.locator("#summarize-bullets")).to_have_value("3")
+
+
+def test_without_config_the_page_shows_no_limit_and_the_server_still_explains(page, emulator_fake_model):
+    serve(page, lambda route: route.fulfill(status=404, body="not here"))
+    counter = page.locator("#summarize-count")
+    page.locator("#summarize-text").fill("x" * 20_001)
+    expect(counter).to_have_text("20,001 characters")
+    with page.expect_response("**/api/summarize") as answer:
+        page.get_by_role("button", name="Summarize").click()
+    expect(page.locator("#summarize-error .error-title")).to_have_text(error_message_of(answer.value.json()))
+    assert emulator_fake_model.requests == []
+
+
+def test_the_page_works_while_config_json_has_not_arrived(page, emulator_fake_model):
+    held: list[Route] = []
+    serve(page, lambda route: held.append(route))  # never answered while the test runs
+    expect(page.locator("#summarize-count")).to_have_text("0 characters")
+    emulator_fake_model.enqueue(FakeReply(output={"bullets": ["Works without it."]}))
+    page.locator("#summarize-text").fill("Some text.")
+    page.get_by_role("button", name="Summarize").click()
+    expect(page.locator("#summarize-result-list li")).to_have_text(["Works without it."])
+    assert held, "the page asked for /config.json"
