@@ -1,6 +1,6 @@
 """The shared core of the three functions: settings, the key, the OpenAI client, prompts, errors."""
 
-from llm_core import model_client, secret, settings
+from llm_core import identity, model_client, secret, settings
 
 
 def reset_caches() -> None:
@@ -9,3 +9,5 @@ def reset_caches() -> None:
     secret._provider.cache_clear()
     model_client.get_client.cache_clear()
     model_client.get_async_client.cache_clear()
+    identity._verifier.cache_clear()
+    identity._ssm.cache_clear()

@@ -34,6 +34,15 @@ class Settings(BaseModel):
     secret_max_age_seconds: int = Field(300, ge=0)
     keepalive_seconds: float = Field(15.0, gt=0)
     stream_timeout_seconds: float = Field(120.0, gt=0)
+    # Who may call (llm_core.identity); "none" is one person on their own machine, never a deployment.
+    access_mode: Literal["cognito", "iam", "public", "none"] = "none"
+    cognito_user_pool_id: str | None = Field(None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d_[0-9a-zA-Z]+$")
+    cognito_client_id: str | None = Field(None, pattern=r"^[\w+]+$")
+    # The stack cannot hand the client id to the functions directly (the client's callback URL needs the
+    # distribution, which needs the functions' URLs), so it stores the id in this SSM parameter.
+    cognito_client_id_parameter: str | None = Field(None, min_length=1)
+    cognito_jwks_url: str | None = Field(None, pattern=r"^https?://")
+    safety_identifier_salt: str = ""
 
 
 def _describe(error: dict[str, Any]) -> str:
