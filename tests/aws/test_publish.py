@@ -1,4 +1,4 @@
-"""infra.publish against moto: CloudFormation outputs, S3 and CloudFront."""
+"""infra.deploy.publish against moto: CloudFormation outputs, S3 and CloudFront."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from infra import publish
+from infra.deploy import publish
 
 REGION = "us-east-1"
 STACK = "llm-endpoints-test"

@@ -1,7 +1,7 @@
 """Publish static/ to the stack's S3 bucket and refresh CloudFront.
 
-    python -m infra.publish [--stack-name llm-endpoints] [--region eu-west-1] [--static-dir static]
-    python -m infra.publish --empty                  # before `sam delete`
+    python -m infra.deploy.publish [--stack-name llm-endpoints] [--region eu-west-1] [--static-dir static]
+    python -m infra.deploy.publish --empty                  # before `sam delete`
 
 Stack name and region default to the ones `sam deploy` used (samconfig.toml, config env
 "default"); without a region there, the AWS profile's region applies.
@@ -252,7 +252,7 @@ def samconfig_defaults(path: Path) -> dict[str, str]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m infra.publish",
+        prog="python -m infra.deploy.publish",
         description="Upload static/ to the stack's bucket, delete stale files, invalidate CloudFront.",
     )
     parser.add_argument("--stack-name", help="default: stack_name in samconfig.toml")
