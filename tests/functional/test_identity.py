@@ -23,7 +23,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from moto import mock_aws
-from moto.server import ThreadedMotoServer
 
 import llm_core
 from infra.local_signin import LocalPool, add_local_user, create_local_pool
@@ -108,15 +107,6 @@ def closed_port() -> int:
     port = probe.getsockname()[1]
     probe.close()
     return port
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture(scope="module")
