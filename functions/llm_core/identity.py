@@ -115,7 +115,8 @@ def identify(headers: Mapping[str, str], request_context: Mapping[str, Any]) -> 
 def _direct_iam_principal(headers: Mapping[str, str], request_context: Mapping[str, Any]) -> str | None:
     """The IAM principal of a SigV4 call made straight to the function URL; None for a request CloudFront
     signed on a viewer's behalf, or one without IAM context (the local emulator). Either sign of CloudFront
-    is enough, so a change on AWS's side can only make a direct call look like a viewer's, never the reverse."""
+    is enough: a viewer's request could pass for a direct call only if CloudFront stopped sending its request
+    id and renamed the OAC's role at once."""
     authorizer = request_context.get("authorizer")
     iam = authorizer.get("iam") if isinstance(authorizer, Mapping) else None
     if not isinstance(iam, Mapping):
