@@ -6,9 +6,11 @@ this ASGI app and the user pool is moto's, so the tokens are real JWTs signed by
 the functions against moto's JWKS (``<moto>/<pool id>/.well-known/jwks.json``), through the same code as on
 AWS (llm_core.identity). Only the login page and the code exchange are stood in for.
 
-    pool = create_local_pool(moto_url, ["http://127.0.0.1:3000/"])
-    add_local_user(pool, "you@example.com", "a long local password")
-    app = SignInStandIn(pool)          # mount at the login domain's root
+    pool = create_local_pool(moto_url, [site_url])      # callback and sign-out URL
+    add_local_user(pool, "you@example.com", "A long local password 1")
+    app = SignInStandIn(pool)                           # serve at the login domain's root
+    pool.functions_environment()                        # ACCESS_MODE=cognito, the pool, moto's JWKS URL
+    pool.page_auth(login_url, site_url)                 # the "auth" of the page's config.json
 
 Endpoints, as Cognito names them: ``GET|POST /oauth2/authorize`` (a sign-in form; no script),
 ``POST /oauth2/token`` (``authorization_code`` with PKCE, ``refresh_token``), ``POST /oauth2/revoke``,
@@ -35,6 +37,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route, Router
+
+from llm_core.page_config import cognito_auth
 
 CODE_LIFETIME_SECONDS = 300
 # RFC 7636: 43 to 128 characters from the unreserved set.
@@ -70,6 +74,19 @@ class LocalPool:
 
     def client(self) -> Any:
         return _cognito(self.endpoint_url, self.region)
+
+    def functions_environment(self) -> dict[str, str]:
+        """What the functions need to accept this pool's tokens (llm_core.identity's settings)."""
+        return {
+            "ACCESS_MODE": "cognito",
+            "COGNITO_USER_POOL_ID": self.user_pool_id,
+            "COGNITO_CLIENT_ID": self.client_id,
+            "COGNITO_JWKS_URL": self.jwks_url,
+        }
+
+    def page_auth(self, login_url: str, site_url: str) -> dict[str, Any]:
+        """The ``auth`` part of the page's config.json, as the publish step writes it for a stack."""
+        return cognito_auth(self.user_pool_id, self.client_id, login_url, site_url)
 
 
 def _cognito(endpoint_url: str, region: str) -> Any:

@@ -132,7 +132,8 @@ def _direct_iam_principal(headers: Mapping[str, str], request_context: Mapping[s
 def _viewer_address(headers: Mapping[str, str], request_context: Mapping[str, Any]) -> str:
     """The viewer's IP address as CloudFront saw it, else the connection's source address."""
     host, _, _port = headers.get(VIEWER_ADDRESS_HEADER, "").strip().rpartition(":")
-    for candidate in (host.strip("[]"), (request_context.get("http") or {}).get("sourceIp")):
+    source = (request_context.get("http") or {}).get("sourceIp")
+    for candidate in (host.strip("[]"), source if isinstance(source, str) else ""):
         try:
             return str(ipaddress.ip_address(candidate))
         except ValueError:

@@ -52,8 +52,7 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 
-from llm_core.identity import TOKEN_HEADER
-from llm_core.page_config import page_config
+from llm_core.page_config import cognito_auth, page_config
 
 HTML_CACHE = "no-cache"
 IMMUTABLE_CACHE = "public, max-age=31536000, immutable"
@@ -176,17 +175,9 @@ def site_config(outputs: Mapping[str, str]) -> dict[str, Any]:
     auth: dict[str, Any]
     if mode == "cognito":
         _require(outputs, "UserPoolId", "UserPoolClientId", "LoginDomain", "SiteUrl")
-        auth = {
-            "mode": "cognito",
-            "region": outputs["UserPoolId"].split("_", 1)[0],
-            "user_pool_id": outputs["UserPoolId"],
-            "client_id": outputs["UserPoolClientId"],
-            "domain": outputs["LoginDomain"],
-            "redirect_uri": outputs["SiteUrl"],
-            "logout_uri": outputs["SiteUrl"],
-            "scopes": ["openid", "email"],
-            "header": TOKEN_HEADER,
-        }
+        auth = cognito_auth(
+            outputs["UserPoolId"], outputs["UserPoolClientId"], outputs["LoginDomain"], outputs["SiteUrl"]
+        )
     elif mode == "iam":
         # No API through CloudFront: the page shows that the tools are for signed (SigV4) calls only.
         auth = {"mode": "iam"}

@@ -74,17 +74,7 @@ def world(moto_url: str) -> Iterator[World]:
         pool = create_local_pool(moto_url, [f"{site}/harness.html"])
         add_local_user(pool, EMAIL, PASSWORD)
         with serve(SignInStandIn(pool)) as login:
-            auth.update(
-                mode="cognito",
-                region=pool.region,
-                user_pool_id=pool.user_pool_id,
-                client_id=pool.client_id,
-                domain=login,
-                redirect_uri=f"{site}/harness.html",
-                logout_uri=f"{site}/harness.html",
-                scopes=["openid", "email"],
-                header="x-auth-token",
-            )
+            auth.update(pool.page_auth(login, f"{site}/harness.html"))
             csp["value"] = f"default-src 'self'; connect-src 'self' {login}; base-uri 'none'; object-src 'none'"
             yield World(site, login, pool)
 
@@ -102,10 +92,8 @@ def page(browser: Browser) -> Iterator[Page]:
 def functions_trust(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The functions' settings for this pool, as `make dev` with sign-in sets them."""
     monkeypatch.setenv("OPENAI_SECRET_ID", "unused")
-    monkeypatch.setenv("ACCESS_MODE", "cognito")
-    monkeypatch.setenv("COGNITO_USER_POOL_ID", world.pool.user_pool_id)
-    monkeypatch.setenv("COGNITO_CLIENT_ID", world.pool.client_id)
-    monkeypatch.setenv("COGNITO_JWKS_URL", world.pool.jwks_url)
+    for name, value in world.pool.functions_environment().items():
+        monkeypatch.setenv(name, value)
     llm_core.reset_caches()
     yield
     llm_core.reset_caches()

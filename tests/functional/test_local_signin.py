@@ -130,10 +130,8 @@ def redeem(login: str, pool: LocalPool, code: str, verifier: str, redirect_uri: 
 def functions_trust(pool: LocalPool, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The functions' settings in `make dev` with sign-in: moto's pool, its JWKS on moto's server."""
     monkeypatch.setenv("OPENAI_SECRET_ID", "unused")
-    monkeypatch.setenv("ACCESS_MODE", "cognito")
-    monkeypatch.setenv("COGNITO_USER_POOL_ID", pool.user_pool_id)
-    monkeypatch.setenv("COGNITO_CLIENT_ID", pool.client_id)
-    monkeypatch.setenv("COGNITO_JWKS_URL", pool.jwks_url)
+    for name, value in pool.functions_environment().items():
+        monkeypatch.setenv(name, value)
     llm_core.reset_caches()
     yield
     llm_core.reset_caches()
