@@ -60,10 +60,10 @@ build: $(SAM_VENV)/.installed  ## sam build (no Docker; set LAYER_ARCH=x86_64 wi
 
 deploy: build $(VENV)/.installed  ## sam deploy (guided the first time), then publish static/ to the site bucket
 	@if grep -qs '^region *=' samconfig.toml; then $(SAM) deploy; else $(SAM) deploy --guided --stack-name $(STACK); fi
-	$(PY) -m infra.publish
+	$(PY) -m infra.deploy.publish
 
 publish: $(VENV)/.installed  ## Upload static/ to the deployed bucket and invalidate CloudFront
-	$(PY) -m infra.publish
+	$(PY) -m infra.deploy.publish
 
 bench: $(VENV)/.installed  ## Measure cold import, warm overhead, stream first byte, memory, layer size
 	$(PY) -m infra.bench

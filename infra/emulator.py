@@ -100,6 +100,10 @@ FUNCTIONS = (
 # Environment variables the emulator wires itself, or that only make sense inside Lambda.
 NOT_FROM_TEMPLATE = {
     "OPENAI_SECRET_ID",
+    # The stack's sign-in (a Cognito pool, an SSM parameter) does not exist here: one person, no sign-in.
+    "ACCESS_MODE",
+    "COGNITO_CLIENT_ID_PARAMETER",
+    "SAFETY_IDENTIFIER_SALT",
     "AWS_LAMBDA_EXEC_WRAPPER",
     "PORT",
     "POWERTOOLS_SERVICE_NAME",

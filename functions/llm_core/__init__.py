@@ -1,6 +1,6 @@
 """The shared core of the three functions: settings, the key, the OpenAI client, prompts, errors."""
 
-from llm_core import model_client, secret, settings
+from llm_core import identity, model_client, secret, settings
 
 
 def reset_caches() -> None:
@@ -8,3 +8,4 @@ def reset_caches() -> None:
     settings.get_settings.cache_clear()
     secret.forget_key()
     model_client.forget_clients()
+    identity.forget_verifier()

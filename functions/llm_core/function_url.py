@@ -19,6 +19,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from pydantic import BaseModel
 
 from llm_core.errors import InvalidJson, MethodNotAllowed
+from llm_core.identity import Caller, identify
 from llm_core.model_client import time_budget
 from llm_core.observability import record_failure, record_latency, record_usage
 from llm_core.request_body import parse_request
@@ -58,29 +59,34 @@ def event_body(event: dict[str, Any]) -> bytes:
 
 
 class FunctionUrlApp(Generic[RequestModel]):
-    """POST a JSON body of ``model`` to any path; ``work`` turns the request into the 200's body."""
+    """POST a JSON body of ``model`` to any path; ``work`` turns the request and its caller into the 200's body."""
 
-    def __init__(self, model: type[RequestModel], work: Callable[[RequestModel], dict[str, Any]]) -> None:
+    def __init__(self, model: type[RequestModel], work: Callable[[RequestModel, Caller], dict[str, Any]]) -> None:
         self.model = model
         self.work = work
 
     def resolve(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         started = time.perf_counter()
         request_id = context.aws_request_id
+        caller: Caller | None = None
         try:
             with time_budget(context.get_remaining_time_in_millis() / 1000):
-                result = self._answer(event)
+                caller, request = self._admit(event)
+                result = self.work(request, caller)
             record_usage(result["usage"])
             return json_result(200, result, {"x-request-id": request_id})
         except Exception as exc:
-            error = record_failure(exc, request_id, function_name=context.function_name)
+            who = caller.id if caller else "not identified"
+            error = record_failure(exc, request_id, function_name=context.function_name, caller=who)
             return json_result(error.status, error.body, error.headers)
         finally:
             record_latency((time.perf_counter() - started) * 1000)
 
-    def _answer(self, event: dict[str, Any]) -> dict[str, Any]:
+    def _admit(self, event: dict[str, Any]) -> tuple[Caller, RequestModel]:
+        """Who is asking, and what: the method, then the caller (a 401 before anything is read), then the body."""
         method = ((event.get("requestContext") or {}).get("http") or {}).get("method")
         if method != "POST":
             raise MethodNotAllowed("Use POST with a JSON body.")
         headers = {str(name).lower(): str(value) for name, value in (event.get("headers") or {}).items()}
-        return self.work(parse_request(event_body(event), headers, self.model))
+        caller = identify(headers, event.get("requestContext") or {})
+        return caller, parse_request(event_body(event), headers, self.model)

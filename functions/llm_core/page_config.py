@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from llm_core.contract import MAX_BULLETS
+from llm_core.identity import TOKEN_HEADER
 
 
 def page_config(max_input_chars: int, auth: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -13,4 +14,20 @@ def page_config(max_input_chars: int, auth: dict[str, Any] | None = None) -> dic
     return {
         "limits": {"max_input_chars": max_input_chars, "max_bullets": MAX_BULLETS},
         "auth": auth or {"mode": "none"},
+    }
+
+
+def cognito_auth(user_pool_id: str, client_id: str, login_domain: str, site_url: str) -> dict[str, Any]:
+    """``auth`` for a page that signs in with authorization code + PKCE at ``login_domain`` and comes back to
+    ``site_url`` (also where sign-out lands)."""
+    return {
+        "mode": "cognito",
+        "region": user_pool_id.split("_", 1)[0],
+        "user_pool_id": user_pool_id,
+        "client_id": client_id,
+        "domain": login_domain,
+        "redirect_uri": site_url,
+        "logout_uri": site_url,
+        "scopes": ["openid", "email"],
+        "header": TOKEN_HEADER,
     }

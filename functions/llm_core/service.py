@@ -11,6 +11,7 @@ from openai.types.responses import ParsedResponse, Response
 
 from llm_core.contract import StreamRequest, SummarizeRequest, SummarizeResponse, TodoRequest, TodoResponse, Usage
 from llm_core.errors import TooLarge, UpstreamError
+from llm_core.identity import Caller
 from llm_core.model_client import get_async_client, get_client, with_key_refresh, with_key_refresh_async
 from llm_core.prompts import Todo, summary_instructions, summary_schema, todo_instructions
 from llm_core.settings import get_settings
@@ -30,13 +31,15 @@ def usage_of(response: Response) -> dict[str, int]:
     }
 
 
-def _common_request_options() -> dict[str, Any]:
+def _common_request_options(caller: Caller) -> dict[str, Any]:
     settings = get_settings()
     # store=False: nothing our users send is kept on OpenAI's side for later retrieval.
     options: dict[str, Any] = {
         "model": settings.openai_model,
         "max_output_tokens": settings.max_output_tokens,
         "store": False,
+        # OpenAI's abuse monitoring can tell one user from another without learning who they are.
+        "safety_identifier": caller.safety_identifier,
     }
     if settings.openai_reasoning_effort:
         options["reasoning"] = {"effort": settings.openai_reasoning_effort}
@@ -56,7 +59,7 @@ def _parsed_output(response: ParsedResponse[Any]) -> Any:
     return response.output_parsed
 
 
-def summarize(request: SummarizeRequest) -> dict[str, Any]:
+def summarize(request: SummarizeRequest, caller: Caller) -> dict[str, Any]:
     check_input_size(len(request.text))
     schema = summary_schema(request.max_bullets)
     response = with_key_refresh(
@@ -64,7 +67,7 @@ def summarize(request: SummarizeRequest) -> dict[str, Any]:
             instructions=summary_instructions(request.max_bullets),
             input=[{"role": "user", "content": request.text}],
             text_format=schema,
-            **_common_request_options(),
+            **_common_request_options(caller),
         )
     )
     summary = _parsed_output(response)
@@ -72,14 +75,14 @@ def summarize(request: SummarizeRequest) -> dict[str, Any]:
     return SummarizeResponse(bullets=summary.bullets, model=response.model, usage=usage).model_dump(mode="json")
 
 
-def make_todo(request: TodoRequest) -> dict[str, Any]:
+def make_todo(request: TodoRequest, caller: Caller) -> dict[str, Any]:
     check_input_size(len(request.text))
     response = with_key_refresh(
         lambda: get_client().responses.parse(
             instructions=todo_instructions(request.timezone),
             input=[{"role": "user", "content": request.text}],
             text_format=Todo,
-            **_common_request_options(),
+            **_common_request_options(caller),
         )
     )
     # The SDK parsed the answer with Todo itself (pydantic validation), so its validators have run.
@@ -100,7 +103,7 @@ class Done:
     finish_reason: str
 
 
-async def open_answer_stream(request: StreamRequest) -> AsyncIterator[Delta | Done]:
+async def open_answer_stream(request: StreamRequest, caller: Caller) -> AsyncIterator[Delta | Done]:
     """Start the model's answer. Returns once OpenAI accepted the request, so HTTP-level failures
     (429, 5xx, a bad key) raise here, before the caller has committed to a 200."""
     check_input_size(request.input_chars())
@@ -110,7 +113,7 @@ async def open_answer_stream(request: StreamRequest) -> AsyncIterator[Delta | Do
             input=[{"role": message.role, "content": message.content} for message in request.conversation],
             stream=True,
             truncation="auto",
-            **_common_request_options(),
+            **_common_request_options(caller),
         )
     )
     return answer_events(events)

@@ -36,6 +36,15 @@ class Settings(BaseModel):
     keepalive_seconds: float = Field(KEEPALIVE_SECONDS, gt=0)
     # The stream function's own timeout: the adapter's deadline header is never trusted beyond it.
     stream_timeout_seconds: float = Field(STREAM_FUNCTION_TIMEOUT_SECONDS, gt=0)
+    # Who may call (llm_core.identity); "none" is one person on their own machine, never a deployment.
+    access_mode: Literal["cognito", "iam", "public", "none"] = "none"
+    cognito_user_pool_id: str | None = Field(None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d_[0-9a-zA-Z]+$")
+    cognito_client_id: str | None = Field(None, pattern=r"^[\w+]+$")
+    # The stack cannot hand the client id to the functions directly (the client's callback URL needs the
+    # distribution, which needs the functions' URLs), so it stores the id in this SSM parameter.
+    cognito_client_id_parameter: str | None = Field(None, min_length=1)
+    cognito_jwks_url: str | None = Field(None, pattern=r"^https?://")
+    safety_identifier_salt: str = ""
 
 
 def _describe(error: dict[str, Any]) -> str:

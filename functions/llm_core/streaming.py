@@ -22,7 +22,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from llm_core.contract import StreamRequest
-from llm_core.errors import MethodNotAllowed, NotFound
+from llm_core.errors import ErrorResponse, MethodNotAllowed, NotFound
+from llm_core.identity import identify
 from llm_core.model_client import time_budget
 from llm_core.observability import record_failure, record_latency, record_usage
 from llm_core.request_body import parse_request
@@ -38,13 +39,23 @@ class _KeepAlive:
     """Marks a quiet interval in the merged stream."""
 
 
-def lambda_context_of(request: Request) -> dict[str, Any]:
-    """The invocation context the Lambda Web Adapter forwards as JSON in ``x-amzn-lambda-context``."""
+def _json_header(request: Request, name: str) -> dict[str, Any]:
     try:
-        context = json.loads(request.headers.get("x-amzn-lambda-context") or "{}")
+        value = json.loads(request.headers.get(name) or "{}")
     except json.JSONDecodeError:
         return {}
-    return context if isinstance(context, dict) else {}
+    return value if isinstance(value, dict) else {}
+
+
+def lambda_context_of(request: Request) -> dict[str, Any]:
+    """The invocation context the Lambda Web Adapter forwards as JSON in ``x-amzn-lambda-context``."""
+    return _json_header(request, "x-amzn-lambda-context")
+
+
+def request_context_of(request: Request) -> dict[str, Any]:
+    """The Function URL event's ``requestContext`` (the IAM caller among it), which the adapter forwards as JSON
+    in ``x-amzn-request-context``."""
+    return _json_header(request, "x-amzn-request-context")
 
 
 def seconds_until_deadline(context: dict[str, Any]) -> float:
@@ -133,9 +144,13 @@ class Invocation:
         env_config = self.context.get("env_config")
         name = env_config.get("function_name") if isinstance(env_config, dict) else None
         self.function_name = str(name or os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "stream"))
+        self.caller = "not identified"
+
+    def record_failure(self, exc: BaseException) -> ErrorResponse:
+        return record_failure(exc, self.request_id, function_name=self.function_name, caller=self.caller)
 
     def fail(self, exc: BaseException) -> JSONResponse:
-        error = record_failure(exc, self.request_id, function_name=self.function_name)
+        error = self.record_failure(exc)
         metrics.flush_metrics()
         return JSONResponse(error.body, status_code=error.status, headers=error.headers)
 
@@ -148,11 +163,14 @@ async def stream_answer(request: Request) -> Response:
 
     try:
         settings = get_settings()
+        # In a thread: the first sign-in check of an environment fetches the user pool's keys.
+        caller = await asyncio.to_thread(identify, request.headers, request_context_of(request))
+        invocation.caller = caller.id
         conversation = parse_request(await request.body(), request.headers, StreamRequest)
         seconds_left = seconds_until_deadline(invocation.context)
         with time_budget(seconds_left) as budget:
             deadline = time.monotonic() + budget
-            opening = asyncio.ensure_future(open_answer_stream(conversation))
+            opening = asyncio.ensure_future(open_answer_stream(conversation, caller))
         await asyncio.wait({opening}, timeout=min(settings.keepalive_seconds, budget))
         if opening.done() and (failure := opening.exception()) is not None:
             return invocation.fail(failure)
@@ -174,7 +192,7 @@ async def stream_answer(request: Request) -> Response:
                     record_usage(item.usage)
                     yield output.done(item)
         except Exception as exc:
-            error = record_failure(exc, request_id, function_name=invocation.function_name)
+            error = invocation.record_failure(exc)
             yield output.error(error.body)
         finally:
             record_latency((time.perf_counter() - started) * 1000)

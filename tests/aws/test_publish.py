@@ -1,4 +1,4 @@
-"""infra.publish against moto: CloudFormation outputs, S3 and CloudFront."""
+"""infra.deploy.publish against moto: CloudFormation outputs, S3 and CloudFront."""
 
 from __future__ import annotations
 
@@ -12,10 +12,21 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from infra import publish
+from infra.deploy import publish
+from llm_core.contract import MAX_BULLETS
 
 REGION = "us-east-1"
 STACK = "llm-endpoints-test"
+SITE_URL = "https://d111111abcdef8.cloudfront.net/"
+PUBLIC_OUTPUTS = {"AccessMode": "public", "MaxInputChars": "20000", "SiteUrl": SITE_URL}
+COGNITO_OUTPUTS = {
+    "AccessMode": "cognito",
+    "MaxInputChars": "12000",
+    "SiteUrl": SITE_URL,
+    "UserPoolId": "us-east-1_AbCdEf123",
+    "UserPoolClientId": "1example23456789abcdefghij",
+    "LoginDomain": "https://login-3f9a2c1d.auth.us-east-1.amazoncognito.com",
+}
 
 
 @dataclass
@@ -87,7 +98,7 @@ def account(aws_env: None) -> Iterator[FakeAccount]:
             }
         )
         fake = FakeAccount(s3, cloudfront, cloudformation, "site-bucket", distribution["Distribution"]["Id"])
-        fake.create_stack(STACK, {"BucketName": fake.bucket, "DistributionId": fake.distribution_id})
+        fake.create_stack(STACK, {**PUBLIC_OUTPUTS, "BucketName": fake.bucket, "DistributionId": fake.distribution_id})
         yield fake
 
 
@@ -162,6 +173,7 @@ def test_content_type_rule(name: str, expected: str) -> None:
 def test_uploads_every_visible_file(account: FakeAccount, static_dir: Path) -> None:
     assert run_publish(static_dir) == 0
     assert account.object_keys() == [
+        "config.json",
         "css/site.css",
         "favicon.svg",
         "index.html",
@@ -208,7 +220,68 @@ def test_one_invalidation_covers_everything(account: FakeAccount, static_dir: Pa
 def test_success_prints_a_summary(account: FakeAccount, static_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run_publish(static_dir)
     out = capsys.readouterr().out
-    assert f"published 5 files to s3://{account.bucket}" in out
+    assert f"published 6 files to s3://{account.bucket}" in out
+
+
+def config_of(account: FakeAccount) -> dict[str, Any]:
+    return json.loads(account.s3.get_object(Bucket=account.bucket, Key="config.json")["Body"].read())
+
+
+def with_outputs(account: FakeAccount, name: str, outputs: dict[str, str]) -> str:
+    account.create_stack(name, {**outputs, "BucketName": account.bucket, "DistributionId": account.distribution_id})
+    return name
+
+
+def test_config_json_tells_the_page_how_to_sign_in_with_cognito(account: FakeAccount, static_dir: Path) -> None:
+    assert run_publish(static_dir, stack=with_outputs(account, "signed", COGNITO_OUTPUTS)) == 0
+    assert config_of(account) == {
+        "limits": {"max_input_chars": 12000, "max_bullets": MAX_BULLETS},
+        "auth": {
+            "mode": "cognito",
+            "region": "us-east-1",
+            "user_pool_id": "us-east-1_AbCdEf123",
+            "client_id": "1example23456789abcdefghij",
+            "domain": "https://login-3f9a2c1d.auth.us-east-1.amazoncognito.com",
+            "redirect_uri": SITE_URL,
+            "logout_uri": SITE_URL,
+            "scopes": ["openid", "email"],
+            "header": "x-auth-token",
+        },
+    }
+
+
+def test_config_json_of_a_public_stack_needs_no_sign_in(account: FakeAccount, static_dir: Path) -> None:
+    run_publish(static_dir)
+    assert config_of(account) == {
+        "limits": {"max_input_chars": 20000, "max_bullets": MAX_BULLETS},
+        "auth": {"mode": "none"},
+    }
+
+
+def test_config_json_of_an_iam_stack_says_iam(account: FakeAccount, static_dir: Path) -> None:
+    run_publish(static_dir, stack=with_outputs(account, "closed", {**PUBLIC_OUTPUTS, "AccessMode": "iam"}))
+    assert config_of(account)["auth"] == {"mode": "iam"}
+
+
+def test_config_json_is_uncached_json(account: FakeAccount, static_dir: Path) -> None:
+    run_publish(static_dir)
+    head = account.head("config.json")
+    assert (head["ContentType"], head["CacheControl"]) == ("application/json", "no-cache")
+
+
+def test_local_config_json_never_replaces_the_stacks(account: FakeAccount, static_dir: Path) -> None:
+    (static_dir / "config.json").write_text('{"auth": {"mode": "none"}, "local": true}')
+    run_publish(static_dir, stack=with_outputs(account, "signed", COGNITO_OUTPUTS))
+    assert config_of(account)["auth"]["mode"] == "cognito"
+
+
+def test_cognito_stack_without_pool_outputs_is_one_line_error(
+    account: FakeAccount, static_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outputs = {key: value for key, value in COGNITO_OUTPUTS.items() if key != "UserPoolClientId"}
+    assert run_publish(static_dir, stack=with_outputs(account, "half", outputs)) == 1
+    assert_one_line_error(capsys.readouterr().err, "UserPoolClientId")
+    assert account.object_keys() == []
 
 
 def test_empty_deletes_every_object(account: FakeAccount, static_dir: Path) -> None:
@@ -230,13 +303,17 @@ def test_missing_stack_is_one_line_error(
 def test_missing_bucket_is_one_line_error(
     account: FakeAccount, static_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    account.create_stack("gone", {"BucketName": "deleted-bucket", "DistributionId": account.distribution_id})
+    account.create_stack(
+        "gone", {**PUBLIC_OUTPUTS, "BucketName": "deleted-bucket", "DistributionId": account.distribution_id}
+    )
     assert run_publish(static_dir, stack="gone") == 1
     assert_one_line_error(capsys.readouterr().err, "deleted-bucket", "does not exist")
 
 
 def test_missing_bucket_invalidates_nothing(account: FakeAccount, static_dir: Path) -> None:
-    account.create_stack("gone", {"BucketName": "deleted-bucket", "DistributionId": account.distribution_id})
+    account.create_stack(
+        "gone", {**PUBLIC_OUTPUTS, "BucketName": "deleted-bucket", "DistributionId": account.distribution_id}
+    )
     run_publish(static_dir, stack="gone")
     assert account.invalidations() == []
 

@@ -1,4 +1,4 @@
-"""infra.sigv4_client: the SigV4 signature and body hash it sends, and how it prints answers.
+"""infra.deploy.sigv4_client: the SigV4 signature and body hash it sends, and how it prints answers.
 
 The server is a tiny http.server on 127.0.0.1 that checks each request's signature the way a
 function URL would (recomputed with botocore from fixed credentials), then answers as scripted.
@@ -23,7 +23,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import ReadOnlyCredentials
 
-from infra import sigv4_client
+from infra.deploy import sigv4_client
 
 CREDS = ReadOnlyCredentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", None)
 REGION = "eu-west-1"

@@ -54,7 +54,7 @@ def test_summarize_error_is_the_json_envelope(client: Client) -> None:
     assert reply.json() == {
         "error": {
             "type": "invalid_json",
-            "message": "The request body is not valid JSON.",
+            "message": "The request body is not valid JSON (Expecting value at line 1, column 10).",
             "request_id": reply.headers["x-request-id"],
         }
     }

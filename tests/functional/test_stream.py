@@ -313,7 +313,7 @@ def test_mixed_case_json_media_type_is_accepted(stream_url, fake_model):
 def test_unexpected_failure_is_logged_once_with_request_id_and_function_name(
     stream_url, fake_model, monkeypatch, all_output
 ):
-    def broken(_request):
+    def broken(_request, _caller):
         raise RuntimeError("a bug in the core")
 
     monkeypatch.setattr("llm_core.streaming.open_answer_stream", broken)

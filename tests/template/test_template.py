@@ -239,8 +239,13 @@ def test_stack_secret_is_created_without_a_value(template: dict[str, Any]) -> No
 
 
 @pytest.mark.parametrize("name", list(FUNCTIONS.values()))
-def test_function_policies_are_the_secret_policy_only(template: dict[str, Any], name: str) -> None:
-    assert props(template, name)["Policies"] == [{"Ref": "SecretReadPolicy"}]
+def test_function_policies_are_the_secret_policy_and_in_cognito_mode_the_client_id(
+    template: dict[str, Any], name: str
+) -> None:
+    assert props(template, name)["Policies"] == [
+        {"Ref": "SecretReadPolicy"},
+        {"Fn::If": ["CognitoMode", {"Ref": "ClientIdReadPolicy"}, {"Ref": "AWS::NoValue"}]},
+    ]
 
 
 def test_no_policy_grants_resource_star(template: dict[str, Any]) -> None:
@@ -382,9 +387,11 @@ def test_stream_behaviour_is_not_compressed(template: dict[str, Any]) -> None:
 def test_origin_request_policy_forwards_body_hash_but_not_host(template: dict[str, Any]) -> None:
     headers = props(template, "ApiOriginRequestPolicy")["OriginRequestPolicyConfig"]["HeadersConfig"]
     assert headers["HeaderBehavior"] == "whitelist"
-    names = {h.lower() for h in headers["Headers"]}
-    assert {"x-amz-content-sha256", "content-type", "accept", "x-request-id"} <= names
-    assert not names & {"host", "accept-encoding", "authorization"}
+    _condition, *per_mode = headers["Headers"]["Fn::If"]  # the list differs by AccessMode
+    for listed in per_mode:
+        names = {h.lower() for h in listed}
+        assert {"x-amz-content-sha256", "content-type", "accept", "x-request-id"} <= names
+        assert not names & {"host", "accept-encoding", "authorization"}
 
 
 def test_security_headers_policy_sets_csp_hsts_nosniff_referrer(template: dict[str, Any]) -> None:

@@ -1,8 +1,8 @@
 """Call an IAM-auth Lambda function URL, signed with your own AWS credentials.
 
-    python -m infra.sigv4_client "$STREAM_URL" --json '{"prompt": "Write a haiku about Lambda"}'
-    python -m infra.sigv4_client "$SUMMARIZE_URL" --json @article.json
-    python -m infra.sigv4_client "$STREAM_URL" --text --json '{"prompt": "hi"}'   # Accept: text/plain
+    python -m infra.deploy.sigv4_client "$STREAM_URL" --json '{"prompt": "Write a haiku about Lambda"}'
+    python -m infra.deploy.sigv4_client "$SUMMARIZE_URL" --json @article.json
+    python -m infra.deploy.sigv4_client "$STREAM_URL" --text --json '{"prompt": "hi"}'   # Accept: text/plain
 
 The request is a POST signed with SigV4 for service "lambda" (botocore's signer, the credentials
 of your AWS profile), with x-amz-content-sha256 set to the body's SHA-256 as function URLs and the
@@ -205,7 +205,7 @@ def _read_body(value: str) -> bytes:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m infra.sigv4_client",
+        prog="python -m infra.deploy.sigv4_client",
         description="POST JSON to an IAM-auth Lambda function URL, signed with your AWS credentials.",
     )
     parser.add_argument("url", help="function URL (the stack outputs list them)")

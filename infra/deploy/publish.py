@@ -1,14 +1,16 @@
 """Publish static/ to the stack's S3 bucket and refresh CloudFront.
 
-    python -m infra.publish [--stack-name llm-endpoints] [--region eu-west-1] [--static-dir static]
-    python -m infra.publish --empty                  # before `sam delete`
+    python -m infra.deploy.publish [--stack-name llm-endpoints] [--region eu-west-1] [--static-dir static]
+    python -m infra.deploy.publish --empty                  # before `sam delete`
 
 Stack name and region default to the ones `sam deploy` used (samconfig.toml, config env
 "default"); without a region there, the AWS profile's region applies.
 
 Reads the stack outputs BucketName and DistributionId, uploads every file under static/ with its
-Content-Type and Cache-Control, deletes objects that are no longer in static/, and creates one
-CloudFront invalidation for "/*" (one path, so it stays inside the free 1,000 paths a month).
+Content-Type and Cache-Control, writes the page's config.json from the stack outputs (limits, and how
+to sign in: AccessMode, UserPoolId, UserPoolClientId, LoginDomain, SiteUrl), deletes objects that are
+no longer in static/, and creates one CloudFront invalidation for "/*" (one path, so it stays inside
+the free 1,000 paths a month).
 
 Cache-Control rule (browsers; CloudFront itself is refreshed by the invalidation):
   * *.html                                   -> "no-cache": revalidated on every load, so a deploy
@@ -21,6 +23,7 @@ Cache-Control rule (browsers; CloudFront itself is refreshed by the invalidation
   * anything else (js/sse.js, favicon.svg)   -> "public, max-age=60": the name stays when the
                                                 content changes, so keep the window in which a new
                                                 index.html can meet an old script short.
+  * config.json (written, never taken from static/) -> "no-cache", like the page that reads it.
 
 Every failure (no credentials, stack or bucket missing, ...) is one line on stderr and exit code 1.
 """
@@ -28,12 +31,13 @@ Every failure (no credentials, stack or bucket missing, ...) is one line on stde
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 import tomllib
 import uuid
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,9 +52,12 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 
+from llm_core.page_config import cognito_auth, page_config
+
 HTML_CACHE = "no-cache"
 IMMUTABLE_CACHE = "public, max-age=31536000, immutable"
 SHORT_CACHE = "public, max-age=60"
+CONFIG_KEY = "config.json"
 
 _FINGERPRINT = re.compile(r"[.-][0-9a-fA-F]{8,}\.[A-Za-z0-9]+$")
 
@@ -87,6 +94,7 @@ class PublishError(Exception):
 class StackTargets:
     bucket: str
     distribution_id: str
+    outputs: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -124,7 +132,7 @@ def local_files(static_dir: Path) -> list[LocalFile]:
     files = []
     for path in sorted(static_dir.rglob("*")):
         rel = path.relative_to(static_dir)
-        if not path.is_file() or any(part.startswith(".") for part in rel.parts):
+        if not path.is_file() or any(part.startswith(".") for part in rel.parts) or rel.as_posix() == CONFIG_KEY:
             continue
         key = rel.as_posix()
         files.append(LocalFile(key, path, content_type_for(key), cache_control_for(key)))
@@ -149,7 +157,35 @@ def stack_targets(cloudformation: Any, stack_name: str) -> StackTargets:
             f"stack {stack_name!r} has no output {', '.join(missing)} "
             f"(status {stacks[0].get('StackStatus', '?')}; was it deployed from this template?)"
         )
-    return StackTargets(outputs["BucketName"], outputs["DistributionId"])
+    return StackTargets(outputs["BucketName"], outputs["DistributionId"], outputs)
+
+
+def _require(outputs: Mapping[str, str], *names: str) -> None:
+    missing = [name for name in names if not outputs.get(name)]
+    if missing:
+        raise PublishError(
+            f"the stack has no output {', '.join(missing)} (deployed from an older template? run `sam deploy`)"
+        )
+
+
+def site_config(outputs: Mapping[str, str]) -> dict[str, Any]:
+    """The page's config.json: its limits, and how it signs in, from the stack outputs."""
+    _require(outputs, "AccessMode", "MaxInputChars")
+    mode = outputs["AccessMode"]
+    auth: dict[str, Any]
+    if mode == "cognito":
+        _require(outputs, "UserPoolId", "UserPoolClientId", "LoginDomain", "SiteUrl")
+        auth = cognito_auth(
+            outputs["UserPoolId"], outputs["UserPoolClientId"], outputs["LoginDomain"], outputs["SiteUrl"]
+        )
+    elif mode == "iam":
+        # No API through CloudFront: the page shows that the tools are for signed (SigV4) calls only.
+        auth = {"mode": "iam"}
+    elif mode == "public":
+        auth = {"mode": "none"}
+    else:
+        raise PublishError(f"the stack's AccessMode output {mode!r} is none of cognito, iam, public")
+    return page_config(int(outputs["MaxInputChars"]), auth)
 
 
 def remote_keys(s3: Any, bucket: str) -> set[str]:
@@ -184,6 +220,7 @@ def delete_keys(s3: Any, bucket: str, keys: Iterable[str]) -> list[str]:
 
 def publish(s3: Any, cloudfront: Any, targets: StackTargets, static_dir: Path) -> PublishResult:
     files = local_files(static_dir)
+    config = json.dumps(site_config(targets.outputs), indent=2).encode("utf-8")
     # Listing first fails fast on a missing bucket, before anything is uploaded.
     existing = remote_keys(s3, targets.bucket)
     for f in files:
@@ -193,7 +230,11 @@ def publish(s3: Any, cloudfront: Any, targets: StackTargets, static_dir: Path) -
             f.key,
             ExtraArgs={"ContentType": f.content_type, "CacheControl": f.cache_control},
         )
-    deleted = delete_keys(s3, targets.bucket, existing - {f.key for f in files})
+    s3.put_object(
+        Bucket=targets.bucket, Key=CONFIG_KEY, Body=config, ContentType="application/json", CacheControl=HTML_CACHE
+    )
+    uploaded = [f.key for f in files] + [CONFIG_KEY]
+    deleted = delete_keys(s3, targets.bucket, existing - set(uploaded))
     invalidation = cloudfront.create_invalidation(
         DistributionId=targets.distribution_id,
         InvalidationBatch={
@@ -201,7 +242,7 @@ def publish(s3: Any, cloudfront: Any, targets: StackTargets, static_dir: Path) -
             "CallerReference": f"publish-{uuid.uuid4()}",
         },
     )
-    return PublishResult([f.key for f in files], deleted, invalidation["Invalidation"]["Id"])
+    return PublishResult(uploaded, deleted, invalidation["Invalidation"]["Id"])
 
 
 def empty_bucket(s3: Any, bucket: str) -> list[str]:
@@ -252,7 +293,7 @@ def samconfig_defaults(path: Path) -> dict[str, str]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m infra.publish",
+        prog="python -m infra.deploy.publish",
         description="Upload static/ to the stack's bucket, delete stale files, invalidate CloudFront.",
     )
     parser.add_argument("--stack-name", help="default: stack_name in samconfig.toml")

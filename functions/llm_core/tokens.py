@@ -1,0 +1,143 @@
+"""Verifying a Cognito access token with PyJWT: the pool's signing keys (JWKS) and the token's claims.
+
+A module of its own because PyJWT and cryptography cost about 90 ms to import: only ACCESS_MODE=cognito loads
+them (llm_core.identity imports this module on first use).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+import jwt
+
+from llm_core.errors import Unauthenticated, Unavailable
+
+logger = logging.getLogger(__name__)
+
+JWKS_TIMEOUT_SECONDS = 2.0  # per connect and per read; Cognito answers in milliseconds
+JWKS_REFETCH_FLOOR_SECONDS = 30.0  # so a flood of made-up key ids costs at most one fetch per floor
+JWKS_MAX_BYTES = 64 * 1024
+TOKEN_MAX_CHARS = 8 * 1024  # Cognito access tokens are about 1 KB
+LEEWAY_SECONDS = 30
+SIGN_IN_MISSING = "Sign-in required: send your access token in the x-auth-token header. Sign in and try again."
+SIGN_IN_EXPIRED = "Your sign-in has expired: sign in again."
+SIGN_IN_INVALID = "The access token is invalid: sign in again."
+SIGN_IN_NOT_RS256 = "The access token is not signed with RS256: sign in again."
+SIGN_IN_UNKNOWN_KEY = "The access token is signed with a key this user pool does not have: sign in again."
+SIGN_IN_WRONG_ISSUER = "The access token was not issued by this deployment's user pool: sign in again."
+SIGN_IN_WRONG_CLIENT = "The access token was issued to another app client: sign in again."
+SIGN_IN_NOT_ACCESS_TOKEN = "Send the access token, not the ID token: sign in again."  # noqa: S105
+JWKS_UNREACHABLE = "The user pool's signing keys could not be fetched, so no sign-in can be checked: try again shortly."
+
+
+class KeySet:
+    """A user pool's signing keys (JWKS), fetched once per execution environment and again only for a key id
+    it does not know, at most once per ``refetch_floor_seconds``."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout_seconds: float = JWKS_TIMEOUT_SECONDS,
+        refetch_floor_seconds: float = JWKS_REFETCH_FLOOR_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.url = url
+        self._timeout = timeout_seconds
+        self._floor = refetch_floor_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at: float | None = None
+        self._last_fetch_failed = False
+
+    def get(self, kid: str) -> jwt.PyJWK | None:
+        """The key with this id; None if the pool has none. Raises Unavailable when the keys cannot be fetched."""
+        with self._lock:
+            if kid in self._keys:
+                return self._keys[kid]
+            if self._fetched_at is not None and self._clock() - self._fetched_at < self._floor:
+                if self._last_fetch_failed:
+                    raise Unavailable(JWKS_UNREACHABLE)
+                return None
+            self._fetched_at = self._clock()
+            try:
+                self._keys = self._fetch()
+            except Unavailable:
+                self._last_fetch_failed = True
+                raise
+            self._last_fetch_failed = False
+            return self._keys.get(kid)
+
+    def _fetch(self) -> dict[str, jwt.PyJWK]:
+        request = urllib.request.Request(self.url, headers={"Accept": "application/json"})  # noqa: S310 - http(s) only, checked in Settings
+        try:
+            with urllib.request.urlopen(request, timeout=self._timeout) as response:  # noqa: S310
+                body = response.read(JWKS_MAX_BYTES + 1)
+        except (OSError, ValueError) as exc:  # URLError, HTTPError, timeouts and resets are all OSError
+            logger.warning("JWKS fetch from %s failed: %s", self.url, type(exc).__name__)
+            raise Unavailable(JWKS_UNREACHABLE) from None
+        try:
+            if len(body) > JWKS_MAX_BYTES:
+                raise jwt.PyJWKSetError("larger than any key set")
+            keys = jwt.PyJWKSet.from_json(body.decode("utf-8")).keys
+        except (jwt.PyJWKSetError, jwt.PyJWKError, UnicodeDecodeError, ValueError) as exc:
+            logger.warning("JWKS from %s is not a usable key set: %s", self.url, exc)
+            raise Unavailable(JWKS_UNREACHABLE) from None
+        return {key.key_id: key for key in keys if key.key_id}
+
+
+class TokenVerifier:
+    """Checks a Cognito access token: RS256 signature by one of the pool's keys, issuer, ``token_use``,
+    client id, expiry. Access tokens, not ID tokens: an access token is the one meant for a resource server
+    (an ID token's audience is the app itself), and it names its app client in ``client_id``."""
+
+    def __init__(self, issuer: str, client_id: Callable[[], str], keys: KeySet) -> None:
+        self.issuer = issuer
+        self._client_id = client_id
+        self.keys = keys
+
+    def verify(self, token: str | None) -> dict[str, Any]:
+        """The token's claims. Raises Unauthenticated, whose message never quotes the token."""
+        if not token:
+            raise Unauthenticated(SIGN_IN_MISSING)
+        if len(token) > TOKEN_MAX_CHARS:
+            raise Unauthenticated(SIGN_IN_INVALID)
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError:
+            raise Unauthenticated(SIGN_IN_INVALID) from None
+        # Decided before any key is chosen, so neither "none" nor an HMAC keyed with the public key can pass.
+        if header.get("alg") != "RS256":
+            raise Unauthenticated(SIGN_IN_NOT_RS256)
+        kid = header.get("kid")
+        key = self.keys.get(kid) if isinstance(kid, str) else None
+        if key is None:
+            raise Unauthenticated(SIGN_IN_UNKNOWN_KEY)
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=["RS256"],
+                issuer=self.issuer,
+                leeway=LEEWAY_SECONDS,
+                options={"require": ["exp", "iat", "iss", "sub", "token_use"], "verify_aud": False},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthenticated(SIGN_IN_EXPIRED) from None
+        except jwt.InvalidIssuerError:
+            raise Unauthenticated(SIGN_IN_WRONG_ISSUER) from None
+        except jwt.InvalidTokenError:
+            raise Unauthenticated(SIGN_IN_INVALID) from None
+        if claims["token_use"] != "access":  # noqa: S105 - a claim value
+            raise Unauthenticated(SIGN_IN_NOT_ACCESS_TOKEN)
+        if not isinstance(claims["sub"], str) or not claims["sub"]:
+            raise Unauthenticated(SIGN_IN_INVALID)
+        if claims.get("client_id") != self._client_id():
+            raise Unauthenticated(SIGN_IN_WRONG_CLIENT)
+        return claims

@@ -1,0 +1,346 @@
+"""A local stand-in for Cognito's managed login and its OAuth 2.0 endpoints, on top of moto's user pool.
+
+The page signs in locally exactly as it does on AWS: authorization code with PKCE (S256) against a login
+domain, tokens from ``/oauth2/token``, renewal with the refresh token, ``/logout``. Here the login domain is
+this ASGI app and the user pool is moto's, so the tokens are real JWTs signed by moto's key and checked by
+the functions against moto's JWKS (``<moto>/<pool id>/.well-known/jwks.json``), through the same code as on
+AWS (llm_core.identity). Only the login page and the code exchange are stood in for.
+
+    pool = create_local_pool(moto_url, [site_url])      # callback and sign-out URL
+    add_local_user(pool, "you@example.com", "A long local password 1")
+    app = SignInStandIn(pool)                           # serve at the login domain's root
+    pool.functions_environment()                        # ACCESS_MODE=cognito, the pool, moto's JWKS URL
+    pool.page_auth(login_url, site_url)                 # the "auth" of the page's config.json
+
+Endpoints, as Cognito names them: ``GET|POST /oauth2/authorize`` (a sign-in form; no script),
+``POST /oauth2/token`` (``authorization_code`` with PKCE, ``refresh_token``), ``POST /oauth2/revoke``,
+``GET /logout``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import re
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route, Router
+
+from llm_core.page_config import cognito_auth
+
+CODE_LIFETIME_SECONDS = 300
+# RFC 7636: 43 to 128 characters from the unreserved set.
+CODE_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
+# The template's policy, so a password that works here works there.
+PASSWORD_POLICY = {
+    "MinimumLength": 12,
+    "RequireLowercase": True,
+    "RequireUppercase": True,
+    "RequireNumbers": True,
+    "RequireSymbols": False,
+}
+FORM_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+MOTO_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}  # moto takes any
+# moto answers some refusals (an unknown refresh token) with a 500, which botocore would retry.
+MOTO_CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 1})
+
+
+@dataclass(frozen=True)
+class LocalPool:
+    """A user pool and its public app client in moto's Cognito."""
+
+    endpoint_url: str
+    region: str
+    user_pool_id: str
+    client_id: str
+    redirect_uris: tuple[str, ...]
+
+    @property
+    def jwks_url(self) -> str:
+        """Where moto serves the pool's keys: the functions' COGNITO_JWKS_URL."""
+        return f"{self.endpoint_url}/{self.user_pool_id}/.well-known/jwks.json"
+
+    def client(self) -> Any:
+        return _cognito(self.endpoint_url, self.region)
+
+    def functions_environment(self) -> dict[str, str]:
+        """What the functions need to accept this pool's tokens (llm_core.identity's settings)."""
+        return {
+            "ACCESS_MODE": "cognito",
+            "COGNITO_USER_POOL_ID": self.user_pool_id,
+            "COGNITO_CLIENT_ID": self.client_id,
+            "COGNITO_JWKS_URL": self.jwks_url,
+        }
+
+    def page_auth(self, login_url: str, site_url: str) -> dict[str, Any]:
+        """The ``auth`` part of the page's config.json, as the publish step writes it for a stack."""
+        return cognito_auth(self.user_pool_id, self.client_id, login_url, site_url)
+
+
+def _cognito(endpoint_url: str, region: str) -> Any:
+    return boto3.client(
+        "cognito-idp", endpoint_url=endpoint_url, region_name=region, config=MOTO_CLIENT_CONFIG, **MOTO_CREDENTIALS
+    )
+
+
+def create_local_pool(endpoint_url: str, redirect_uris: Sequence[str], region: str = "eu-west-1") -> LocalPool:
+    """A pool that signs in by e-mail, with a public client (no secret) whose callback and sign-out URLs
+    are ``redirect_uris``, as the template creates on AWS."""
+    cognito = _cognito(endpoint_url, region)
+    pool_id = cognito.create_user_pool(
+        PoolName="llm-endpoints-local",
+        UsernameAttributes=["email"],
+        AutoVerifiedAttributes=["email"],
+        AdminCreateUserConfig={"AllowAdminCreateUserOnly": True},
+        Policies={"PasswordPolicy": PASSWORD_POLICY},
+    )["UserPool"]["Id"]
+    client_id = cognito.create_user_pool_client(
+        UserPoolId=pool_id,
+        ClientName="page",
+        GenerateSecret=False,
+        # USER_PASSWORD_AUTH is how this stand-in checks the password; the page never uses it.
+        ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+        AllowedOAuthFlowsUserPoolClient=True,
+        AllowedOAuthFlows=["code"],
+        AllowedOAuthScopes=["openid", "email"],
+        CallbackURLs=list(redirect_uris),
+        LogoutURLs=list(redirect_uris),
+        SupportedIdentityProviders=["COGNITO"],
+    )["UserPoolClient"]["ClientId"]
+    return LocalPool(endpoint_url, region, pool_id, client_id, tuple(redirect_uris))
+
+
+def add_local_user(pool: LocalPool, email: str, password: str) -> None:
+    """A confirmed user with a permanent password, as after the owner's ``admin-create-user`` and the
+    person's first sign-in."""
+    cognito = pool.client()
+    cognito.admin_create_user(
+        UserPoolId=pool.user_pool_id,
+        Username=email,
+        UserAttributes=[{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}],
+        MessageAction="SUPPRESS",
+    )
+    cognito.admin_set_user_password(UserPoolId=pool.user_pool_id, Username=email, Password=password, Permanent=True)
+
+
+@dataclass
+class _Grant:
+    """What an authorization code stands for until the page redeems it, once."""
+
+    redirect_uri: str
+    code_challenge: str
+    tokens: dict[str, Any]
+    issued_at: float
+
+
+@dataclass
+class _State:
+    grants: dict[str, _Grant] = field(default_factory=dict)
+    revoked: set[str] = field(default_factory=set)
+
+
+def _pkce_challenge(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def _with_query(url: str, params: dict[str, str]) -> str:
+    parts = urlsplit(url)
+    query = urlencode([*parse_qsl(parts.query, keep_blank_values=True), *params.items()])
+    return urlunsplit(parts._replace(query=query))
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """An application/x-www-form-urlencoded body (the only kind OAuth uses); the last value of a name wins."""
+    return dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
+
+
+class SignInStandIn:
+    """The ASGI app. ``clock`` is for tests that need a code to expire."""
+
+    def __init__(self, pool: LocalPool, clock: Callable[[], float] = time.time) -> None:
+        self.pool = pool
+        self._clock = clock
+        self._cognito = pool.client()
+        self._state = _State()
+        self._router = Router(
+            routes=[
+                Route("/oauth2/authorize", self._authorize, methods=["GET", "POST"]),
+                Route("/oauth2/token", self._token, methods=["POST", "OPTIONS"]),
+                Route("/oauth2/revoke", self._revoke, methods=["POST", "OPTIONS"]),
+                Route("/logout", self._logout, methods=["GET"]),
+            ]
+        )
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self._router(scope, receive, send)
+
+    # ------------------------------------------------------------------ login page
+
+    def _authorize_problem(self, params: dict[str, str]) -> str | None:
+        """Why these authorize parameters cannot be served; None when they can. Cognito shows an error page
+        rather than redirect to a URL it does not know, and so does this."""
+        if params.get("client_id") != self.pool.client_id:
+            return "Unknown client_id."
+        if params.get("redirect_uri") not in self.pool.redirect_uris:
+            return "redirect_uri is not a callback URL of this app client."
+        if params.get("response_type") != "code":
+            return "response_type must be code."
+        if params.get("code_challenge_method") != "S256" or not params.get("code_challenge"):
+            return "PKCE is required here: send code_challenge with code_challenge_method=S256."
+        return None
+
+    async def _authorize(self, request: Request) -> Response:
+        params = dict(request.query_params)
+        problem = self._authorize_problem(params)
+        if problem:
+            return self._page("Sign-in cannot start", f"<p role='alert'>{html.escape(problem)}</p>", 400)
+        if request.method == "GET":
+            return self._login_form(params.get("login_hint", ""), None)
+        form = await _form(request)
+        email, password = form.get("email", "").strip(), form.get("password", "")
+        try:
+            tokens = await run_in_threadpool(self._password_sign_in, email, password)
+        except ClientError:
+            return self._login_form(email, "Incorrect username or password.")
+        code = secrets.token_urlsafe(32)
+        self._state.grants[code] = _Grant(params["redirect_uri"], params["code_challenge"], tokens, self._clock())
+        back = {"code": code, **({"state": params["state"]} if "state" in params else {})}
+        return RedirectResponse(_with_query(params["redirect_uri"], back), status_code=302)
+
+    def _password_sign_in(self, email: str, password: str) -> dict[str, Any]:
+        result = self._cognito.initiate_auth(
+            ClientId=self.pool.client_id,
+            AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": email, "PASSWORD": password},
+        )
+        return dict(result["AuthenticationResult"])
+
+    def _login_form(self, email: str, error: str | None) -> Response:
+        # No action attribute: the form posts back to this very URL, OAuth parameters included.
+        alert = f"<p role='alert'>{html.escape(error)}</p>" if error else ""
+        body = (
+            f"{alert}<form method='post'>"
+            f"<p><label>E-mail <input name='email' type='email' autocomplete='username' required "
+            f"value='{html.escape(email, quote=True)}'></label></p>"
+            "<p><label>Password <input name='password' type='password' autocomplete='current-password' "
+            "required></label></p>"
+            "<p><button type='submit'>Sign in</button></p></form>"
+        )
+        return self._page("Sign in (local stand-in for Cognito)", body, 200)
+
+    @staticmethod
+    def _page(title: str, body: str, status: int) -> Response:
+        document = (
+            "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+            f"<title>{html.escape(title)}</title></head><body><h1>{html.escape(title)}</h1>{body}</body></html>"
+        )
+        return HTMLResponse(
+            document, status, headers={"content-security-policy": FORM_CSP, "cache-control": "no-store"}
+        )
+
+    # ------------------------------------------------------------------ token endpoint
+
+    def _cors(self, request: Request) -> dict[str, str]:
+        """The page calls the token endpoint from its own origin, as it does Cognito's."""
+        origin = request.headers.get("origin")
+        if origin and origin in {_origin(uri) for uri in self.pool.redirect_uris}:
+            return {"access-control-allow-origin": origin, "vary": "Origin"}
+        return {}
+
+    def _oauth_error(self, request: Request, error: str, status: int = 400) -> Response:
+        return JSONResponse({"error": error}, status, headers={**self._cors(request), "cache-control": "no-store"})
+
+    async def _token(self, request: Request) -> Response:
+        if request.method == "OPTIONS":
+            return Response(status_code=204, headers={**self._cors(request), "access-control-allow-methods": "POST"})
+        form = await _form(request)
+        if form.get("client_id") != self.pool.client_id:
+            return self._oauth_error(request, "invalid_client")
+        grant_type = form.get("grant_type")
+        if grant_type == "authorization_code":
+            tokens = self._redeem_code(form)
+        elif grant_type == "refresh_token":
+            tokens = await run_in_threadpool(self._refresh, form.get("refresh_token", ""))
+        else:
+            return self._oauth_error(request, "unsupported_grant_type")
+        if tokens is None:
+            return self._oauth_error(request, "invalid_grant")
+        return JSONResponse(tokens, headers={**self._cors(request), "cache-control": "no-store"})
+
+    def _redeem_code(self, form: dict[str, str]) -> dict[str, Any] | None:
+        grant = self._state.grants.pop(form.get("code", ""), None)  # a code works once, right or wrong
+        verifier = form.get("code_verifier", "")
+        if (
+            grant is None
+            or self._clock() - grant.issued_at > CODE_LIFETIME_SECONDS
+            or form.get("redirect_uri") != grant.redirect_uri
+            or not CODE_VERIFIER.fullmatch(verifier)
+            or not secrets.compare_digest(_pkce_challenge(verifier), grant.code_challenge)
+        ):
+            return None
+        return {
+            "access_token": grant.tokens["AccessToken"],
+            "id_token": grant.tokens["IdToken"],
+            "refresh_token": grant.tokens["RefreshToken"],
+            "token_type": "Bearer",
+            "expires_in": grant.tokens["ExpiresIn"],
+        }
+
+    def _refresh(self, refresh_token: str) -> dict[str, Any] | None:
+        if not refresh_token or refresh_token in self._state.revoked:
+            return None
+        try:
+            result = self._cognito.initiate_auth(
+                ClientId=self.pool.client_id,
+                AuthFlow="REFRESH_TOKEN_AUTH",
+                AuthParameters={"REFRESH_TOKEN": refresh_token},
+            )["AuthenticationResult"]
+        except ClientError:
+            return None
+        # Without refresh token rotation, as the template's app client: no new refresh token.
+        return {
+            "access_token": result["AccessToken"],
+            "id_token": result["IdToken"],
+            "token_type": "Bearer",
+            "expires_in": result["ExpiresIn"],
+        }
+
+    async def _revoke(self, request: Request) -> Response:
+        if request.method == "OPTIONS":
+            return Response(status_code=204, headers={**self._cors(request), "access-control-allow-methods": "POST"})
+        form = await _form(request)
+        if form.get("client_id") != self.pool.client_id:
+            return self._oauth_error(request, "invalid_client")
+        # moto has no RevokeToken; the stand-in remembers the revoked refresh tokens itself.
+        self._state.revoked.add(form.get("token", ""))
+        return Response(status_code=200, headers=self._cors(request))
+
+    # ------------------------------------------------------------------ sign-out
+
+    async def _logout(self, request: Request) -> Response:
+        params = dict(request.query_params)
+        if params.get("client_id") != self.pool.client_id:
+            return self._page("Sign-out failed", "<p role='alert'>Unknown client_id.</p>", 400)
+        if params.get("logout_uri") not in self.pool.redirect_uris:
+            return self._page(
+                "Sign-out failed", "<p role='alert'>logout_uri is not a sign-out URL of this app client.</p>", 400
+            )
+        return RedirectResponse(params["logout_uri"], status_code=302)

@@ -1,0 +1,96 @@
+"""Sign-in on the request path: in cognito mode no request without a valid token reaches the model, and the
+model is told only a hash of who is asking (OpenAI's safety_identifier)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from typing import Any
+
+import boto3
+import pytest
+
+import llm_core
+from infra.local_signin import LocalPool, add_local_user, create_local_pool
+from tests.functional.test_stream import CONVERSATION, post, stream_url  # noqa: F401 - the fixture
+from tests.support import CANARY_KEY, SECRET_ID, event_with_body
+
+EMAIL, PASSWORD = "ana@example.com", "Correct-Horse-9"
+SALT = "stack-guid"
+
+
+@pytest.fixture(scope="module")
+def pool(moto_url: str) -> LocalPool:
+    created = create_local_pool(moto_url, ["http://127.0.0.1:3000/"])
+    add_local_user(created, EMAIL, PASSWORD)
+    return created
+
+
+@pytest.fixture
+def cognito_mode(environment, moto_url: str, pool: LocalPool, monkeypatch: pytest.MonkeyPatch) -> LocalPool:
+    """The key in moto's server rather than in-process moto: starting in-process moto would reset the server's
+    user pool too (they share moto's state)."""
+    secrets = boto3.client("secretsmanager", endpoint_url=moto_url, region_name="eu-west-1")
+    try:
+        secrets.create_secret(Name=SECRET_ID, SecretString=CANARY_KEY)
+    except secrets.exceptions.ResourceExistsException:
+        pass
+    variables = {
+        **pool.functions_environment(),
+        "SAFETY_IDENTIFIER_SALT": SALT,
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto_url,
+    }
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    llm_core.reset_caches()
+    return pool
+
+
+@pytest.fixture(scope="module")
+def user_token(pool: LocalPool) -> tuple[str, str]:
+    """A signed-in person's access token and ``sub``, from moto's server (before any in-process moto starts)."""
+    result = pool.client().initiate_auth(
+        ClientId=pool.client_id, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": EMAIL, "PASSWORD": PASSWORD}
+    )["AuthenticationResult"]
+    claims = json.loads(base64.urlsafe_b64decode(result["AccessToken"].split(".")[1] + "=="))
+    return result["AccessToken"], claims["sub"]
+
+
+@pytest.mark.parametrize("function", ["summarize", "todo"])
+def test_buffered_request_without_a_token_is_401_and_never_reaches_the_model(
+    cognito_mode, fake_model, invoke, function
+):
+    result = invoke(function, f"function_url_{function}")
+    assert (result["statusCode"], result["json"]["error"]["type"]) == (401, "unauthenticated")
+    assert "x-auth-token" in result["json"]["error"]["message"]
+    assert fake_model.requests == []
+
+
+def test_buffered_request_with_a_valid_token_sends_only_a_hash_of_the_user(
+    cognito_mode, user_token, fake_model, invoke
+):
+    token, sub = user_token
+    event = event_with_body("function_url_summarize", {"text": "Lambda runs code without servers."})
+    event["headers"]["x-auth-token"] = token
+    result = invoke("summarize", event)
+    assert result["statusCode"] == 200
+    expected = hmac.new(SALT.encode(), f"user:{sub}".encode(), hashlib.sha256).hexdigest()
+    [sent] = fake_model.requests
+    assert sent.body["safety_identifier"] == expected
+    assert sub not in json.dumps(sent.body) and token not in json.dumps(sent.body)
+
+
+def test_stream_without_a_token_is_401_and_never_reaches_the_model(cognito_mode, fake_model, stream_url):  # noqa: F811
+    response = post(stream_url, CONVERSATION)
+    body: dict[str, Any] = json.loads(response.read())
+    assert (response.status, body["error"]["type"]) == (401, "unauthenticated")
+    assert fake_model.requests == []
+
+
+def test_stream_with_a_valid_token_answers(cognito_mode, user_token, fake_model, stream_url):  # noqa: F811
+    token, _ = user_token
+    response = post(stream_url, CONVERSATION, {"x-auth-token": token})
+    assert response.status == 200 and b"event: done" in response.read()
+    assert fake_model.requests[-1].body["safety_identifier"]
