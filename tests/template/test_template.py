@@ -345,13 +345,14 @@ def test_origin_read_timeout_outlasts_buffered_functions(template: dict[str, Any
 
 @pytest.mark.parametrize("name", list(FUNCTIONS.values()))
 def test_cloudfront_gets_exactly_two_permissions_per_function(template: dict[str, Any], name: str) -> None:
+    # On the alias, where AutoPublishAlias puts the function URL.
     granted = [
         p["Properties"]
         for p in resources(template, "AWS::Lambda::Permission").values()
-        if p["Properties"]["FunctionName"] == {"Ref": name}
+        if p["Properties"]["FunctionName"] == {"Ref": f"{name}.Alias"}
     ]
     common = {
-        "FunctionName": {"Ref": name},
+        "FunctionName": {"Ref": f"{name}.Alias"},
         "Principal": "cloudfront.amazonaws.com",
         "SourceArn": DISTRIBUTION_ARN,
     }
@@ -421,3 +422,20 @@ def test_outputs_name_everything_publish_and_users_need(template: dict[str, Any]
         "StreamFunctionUrl",
         "SecretArn",
     } <= set(template["Outputs"])
+
+
+@pytest.mark.parametrize("name", ["SummarizeFunction", "TodoFunction", "StreamFunction"])
+def test_snapstart_is_off_unless_the_parameter_turns_it_on(template: dict[str, Any], name: str) -> None:
+    properties = template["Resources"][name]["Properties"]
+    assert template["Parameters"]["SnapStart"]["Default"] == "false"
+    assert properties["AutoPublishAlias"] == "live"
+    assert properties["SnapStart"] == {"ApplyOn": {"Fn::If": ["SnapStartOn", "PublishedVersions", "None"]}}
+
+
+def test_stream_adapter_calls_the_apps_snapstart_hooks(template: dict[str, Any]) -> None:
+    from handlers.stream import app
+
+    variables = template["Resources"]["StreamFunction"]["Properties"]["Environment"]["Variables"]
+    paths = {route.path for route in app.routes}
+    hooks = [variables["AWS_LWA_SNAPSTART_BEFORE_CHECKPOINT_PATH"], variables["AWS_LWA_SNAPSTART_AFTER_RESTORE_PATH"]]
+    assert set(hooks) <= paths
