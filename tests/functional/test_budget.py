@@ -412,6 +412,20 @@ def test_a_throttled_table_refuses_the_request(configure, table, monkeypatch):
         budget.reserve("alice", 1_000, now=AFTERNOON)
 
 
+def test_a_failed_read_after_reserving_keeps_the_reservation_without_a_remaining_count(configure, table, monkeypatch):
+    configure(per_user=10_000, total=100_000)
+
+    def throttled(self: DynamoHandler) -> None:
+        raise DynamodbException("ThrottlingException", "Rate of requests exceeds the allowed throughput.")
+
+    monkeypatch.setattr(DynamoHandler, "batch_get_item", throttled)
+    reservation = budget.reserve("alice", 1_000, now=AFTERNOON)
+    assert reservation.remaining is None
+    assert (table.used(ALICE_ROW), table.used(TOTAL_ROW)) == (1_000, 1_000)
+    reservation.settle(400)
+    assert reservation.remaining == 9_600
+
+
 def test_a_missing_table_names_the_setting_to_fix(configure, table):
     configure(per_user=10_000, total=100_000, table="no-such-table")
     with pytest.raises(NotConfigured) as refused:
