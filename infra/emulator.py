@@ -63,6 +63,7 @@ FUNCTIONS_DIR = REPO_ROOT / "functions"
 
 DEMO_HEADER = ("x-llm-demo", "fake-model")
 SECRET_ID = "local/openai-api-key"  # noqa: S105 - a name, not a secret
+BUDGET_TABLE = "local-budgets"
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
 DEFAULT_TIMEOUT_SECONDS = 30
@@ -313,15 +314,19 @@ class MotoServer:
         self._thread.join()
 
 
-def seed_secret(endpoint_url: str, secret_id: str, value: str, region: str = REGION) -> None:
-    """Create the secret, or give it a new value if an earlier run in this process created it."""
-    client = boto3.client(
-        "secretsmanager",
+def moto_client(service: str, endpoint_url: str, region: str = REGION) -> Any:
+    return boto3.client(
+        service,
         endpoint_url=endpoint_url,
         region_name=region,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",  # noqa: S106 - moto accepts any credentials
     )
+
+
+def seed_secret(endpoint_url: str, secret_id: str, value: str, region: str = REGION) -> None:
+    """Create the secret, or give it a new value if an earlier run in this process created it."""
+    client = moto_client("secretsmanager", endpoint_url, region)
     try:
         client.create_secret(Name=secret_id, SecretString=value)
     except client.exceptions.ResourceExistsException:
@@ -751,6 +756,10 @@ class Emulator:
         self._configure_environment(facts)
         if str(FUNCTIONS_DIR) not in sys.path:
             sys.path.insert(0, str(FUNCTIONS_DIR))
+        # The table's key names come from the functions' own budget module, importable only from here on.
+        from infra.budget_table import create_budget_table
+
+        create_budget_table(moto_client("dynamodb", self.moto.url), BUDGET_TABLE)
         handlers, stream_app = self._load_functions()
 
         app = EmulatorApp(handlers, stream_app, facts, self.static_dir, self.model.demo, self.events)
@@ -803,6 +812,8 @@ class Emulator:
                 "AWS_REGION": REGION,
                 "AWS_DEFAULT_REGION": REGION,
                 "AWS_ENDPOINT_URL_SECRETS_MANAGER": self.moto.url,
+                "AWS_ENDPOINT_URL_DYNAMODB": self.moto.url,
+                "BUDGET_TABLE_NAME": BUDGET_TABLE,
                 "OPENAI_SECRET_ID": SECRET_ID,
                 "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
             }

@@ -1,6 +1,6 @@
-"""The shared core of the three functions: settings, the key, the OpenAI client, prompts, errors."""
+"""The shared core of the three functions: settings, the key, the OpenAI client, prompts, errors, budgets."""
 
-from llm_core import identity, model_client, secret, settings
+from llm_core import budget, identity, model_client, secret, settings
 
 
 def reset_caches() -> None:
@@ -9,3 +9,4 @@ def reset_caches() -> None:
     secret.forget_key()
     model_client.forget_clients()
     identity.forget_verifier()
+    budget.forget_client()

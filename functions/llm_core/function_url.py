@@ -18,11 +18,13 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
+from llm_core.budget import REMAINING_HEADER
 from llm_core.errors import InvalidJson, MethodNotAllowed
 from llm_core.identity import Caller, identify
 from llm_core.model_client import time_budget
 from llm_core.observability import record_failure, record_latency, record_usage
 from llm_core.request_body import parse_request
+from llm_core.service import Answer
 
 RequestModel = TypeVar("RequestModel", bound=BaseModel)
 
@@ -61,7 +63,7 @@ def event_body(event: dict[str, Any]) -> bytes:
 class FunctionUrlApp(Generic[RequestModel]):
     """POST a JSON body of ``model`` to any path; ``work`` turns the request and its caller into the 200's body."""
 
-    def __init__(self, model: type[RequestModel], work: Callable[[RequestModel, Caller], dict[str, Any]]) -> None:
+    def __init__(self, model: type[RequestModel], work: Callable[[RequestModel, Caller], Answer]) -> None:
         self.model = model
         self.work = work
 
@@ -72,9 +74,12 @@ class FunctionUrlApp(Generic[RequestModel]):
         try:
             with time_budget(context.get_remaining_time_in_millis() / 1000):
                 caller, request = self._admit(event)
-                result = self.work(request, caller)
-            record_usage(result["usage"])
-            return json_result(200, result, {"x-request-id": request_id})
+                answer = self.work(request, caller)
+            record_usage(answer.body["usage"])
+            headers = {"x-request-id": request_id}
+            if answer.tokens_remaining is not None:
+                headers[REMAINING_HEADER] = str(answer.tokens_remaining)
+            return json_result(200, answer.body, headers)
         except Exception as exc:
             who = caller.id if caller else "not identified"
             error = record_failure(exc, request_id, function_name=context.function_name, caller=who)

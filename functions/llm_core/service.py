@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass, replace
 from typing import Any
 
 import openai
 from openai.types.responses import ParsedResponse, Response
 
+from llm_core import budget
+from llm_core.budget import Reservation, estimate_tokens
 from llm_core.contract import StreamRequest, SummarizeRequest, SummarizeResponse, TodoRequest, TodoResponse, Usage
 from llm_core.errors import TooLarge, UpstreamError
 from llm_core.identity import Caller
@@ -59,36 +62,69 @@ def _parsed_output(response: ParsedResponse[Any]) -> Any:
     return response.output_parsed
 
 
-def summarize(request: SummarizeRequest, caller: Caller) -> dict[str, Any]:
-    check_input_size(len(request.text))
-    schema = summary_schema(request.max_bullets)
-    response = with_key_refresh(
-        lambda: get_client().responses.parse(
-            instructions=summary_instructions(request.max_bullets),
-            input=[{"role": "user", "content": request.text}],
-            text_format=schema,
-            **_common_request_options(caller),
-        )
+@dataclass(frozen=True)
+class Answer:
+    """A buffered endpoint's 200: its body, and what is left of the caller's daily budget (None: no cap)."""
+
+    body: dict[str, Any]
+    tokens_remaining: int | None
+
+
+def reserve_budget(caller: Caller, input_chars: int, messages: int = 1) -> Reservation:
+    """Check the size, then reserve the request's worst case against the caller's and the deployment's day
+    (a 429 or 503 here means the model is never called)."""
+    check_input_size(input_chars)
+    worst_case = estimate_tokens(input_chars, get_settings().max_output_tokens, messages=messages)
+    return budget.reserve(caller.id, worst_case)
+
+
+def settle_failure(reservation: Reservation, exc: BaseException) -> None:
+    """After a failed model call: an error answer from the provider generated nothing; anything else (a
+    timeout, a dropped connection) may have, so the reservation stands."""
+    reservation.settle(0 if isinstance(exc, openai.APIStatusError) else None)
+
+
+def _parse(reservation: Reservation, caller: Caller, **request: Any) -> ParsedResponse[Any]:
+    """One structured answer, its real usage settled against the reservation, whatever came of it."""
+    try:
+        response = with_key_refresh(lambda: get_client().responses.parse(**request, **_common_request_options(caller)))
+    except BaseException as exc:
+        settle_failure(reservation, exc)
+        raise
+    usage = usage_of(response)
+    reservation.settle(usage["input_tokens"] + usage["output_tokens"])
+    return response
+
+
+def summarize(request: SummarizeRequest, caller: Caller) -> Answer:
+    reservation = reserve_budget(caller, len(request.text))
+    response = _parse(
+        reservation,
+        caller,
+        instructions=summary_instructions(request.max_bullets),
+        input=[{"role": "user", "content": request.text}],
+        text_format=summary_schema(request.max_bullets),
     )
     summary = _parsed_output(response)
     usage = Usage(**usage_of(response))
-    return SummarizeResponse(bullets=summary.bullets, model=response.model, usage=usage).model_dump(mode="json")
+    body = SummarizeResponse(bullets=summary.bullets, model=response.model, usage=usage)
+    return Answer(body.model_dump(mode="json"), reservation.remaining)
 
 
-def make_todo(request: TodoRequest, caller: Caller) -> dict[str, Any]:
-    check_input_size(len(request.text))
-    response = with_key_refresh(
-        lambda: get_client().responses.parse(
-            instructions=todo_instructions(request.timezone),
-            input=[{"role": "user", "content": request.text}],
-            text_format=Todo,
-            **_common_request_options(caller),
-        )
+def make_todo(request: TodoRequest, caller: Caller) -> Answer:
+    reservation = reserve_budget(caller, len(request.text))
+    response = _parse(
+        reservation,
+        caller,
+        instructions=todo_instructions(request.timezone),
+        input=[{"role": "user", "content": request.text}],
+        text_format=Todo,
     )
     # The SDK parsed the answer with Todo itself (pydantic validation), so its validators have run.
     todo: Todo = _parsed_output(response)
     usage = Usage(**usage_of(response))
-    return TodoResponse(todo=todo, model=response.model, usage=usage).model_dump(mode="json")
+    body = TodoResponse(todo=todo, model=response.model, usage=usage)
+    return Answer(body.model_dump(mode="json"), reservation.remaining)
 
 
 @dataclass(frozen=True)
@@ -101,25 +137,53 @@ class Done:
     model: str
     usage: dict[str, int]
     finish_reason: str
+    tokens_remaining: int | None = None
 
 
-async def open_answer_stream(request: StreamRequest, caller: Caller) -> AsyncIterator[Delta | Done]:
+@dataclass(frozen=True)
+class AnswerStream:
+    """An answer the provider has accepted: its events, and the caller's budget left after the reservation."""
+
+    events: AsyncIterator[Delta | Done]
+    tokens_remaining: int | None
+
+
+async def open_answer_stream(request: StreamRequest, caller: Caller) -> AnswerStream:
     """Start the model's answer. Returns once OpenAI accepted the request, so HTTP-level failures
-    (429, 5xx, a bad key) raise here, before the caller has committed to a 200."""
-    check_input_size(request.input_chars())
-    events = await with_key_refresh_async(
-        lambda: get_async_client().responses.create(
-            instructions=request.system or openai.omit,
-            input=[{"role": message.role, "content": message.content} for message in request.conversation],
-            stream=True,
-            truncation="auto",
-            **_common_request_options(caller),
+    (429, 5xx, a bad key, a spent budget) raise here, before the caller has committed to a 200."""
+    reservation = await asyncio.to_thread(reserve_budget, caller, request.input_chars(), len(request.conversation))
+    try:
+        events = await with_key_refresh_async(
+            lambda: get_async_client().responses.create(
+                instructions=request.system or openai.omit,
+                input=[{"role": message.role, "content": message.content} for message in request.conversation],
+                stream=True,
+                truncation="auto",
+                **_common_request_options(caller),
+            )
         )
-    )
-    return answer_events(events)
+    except BaseException as exc:
+        await asyncio.to_thread(settle_failure, reservation, exc)
+        raise
+    return AnswerStream(_settled(answer_events(events), reservation), reservation.remaining)
 
 
-async def answer_events(events: openai.AsyncStream[Any]) -> AsyncIterator[Delta | Done]:
+async def _settled(events: AsyncGenerator[Delta | Done], reservation: Reservation) -> AsyncIterator[Delta | Done]:
+    """The events, with the reservation settled to the real usage when the answer completes. An answer that
+    ends any other way (the caller left, the stream broke) keeps its reservation: what it cost is unknown."""
+    try:
+        async for item in events:
+            if isinstance(item, Done):
+                total = item.usage["input_tokens"] + item.usage["output_tokens"]
+                await asyncio.to_thread(reservation.settle, total)
+                item = replace(item, tokens_remaining=reservation.remaining)
+            yield item
+    finally:
+        await events.aclose()  # closes the request to the model, so a caller who left stops the bill
+        await asyncio.to_thread(reservation.settle, None)
+
+
+async def answer_events(events: openai.AsyncStream[Any]) -> AsyncGenerator[Delta | Done]:
     async with events:
         async for event in events:
             if event.type in ("response.output_text.delta", "response.refusal.delta"):

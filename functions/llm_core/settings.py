@@ -8,7 +8,8 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from aws_lambda_powertools import Logger
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from llm_core.errors import NotConfigured
 from llm_core.timeouts import KEEPALIVE_SECONDS, STREAM_FUNCTION_TIMEOUT_SECONDS
@@ -45,6 +46,21 @@ class Settings(BaseModel):
     cognito_client_id_parameter: str | None = Field(None, min_length=1)
     cognito_jwks_url: str | None = Field(None, pattern=r"^https?://")
     safety_identifier_salt: str = ""
+    # Daily token budgets (docs/budgets.md); 0 is no limit. The caps come first: the table name is checked
+    # against them.
+    daily_tokens_per_user: int = Field(0, ge=0)
+    daily_tokens_total: int = Field(0, ge=0)
+    budget_table_name: str | None = Field(None, min_length=1, validate_default=True)
+
+    @field_validator("budget_table_name")
+    @classmethod
+    def _table_for_caps(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and (info.data.get("daily_tokens_per_user") or info.data.get("daily_tokens_total")):
+            raise PydanticCustomError(
+                "budget_table_missing",
+                "must name the budget table when DAILY_TOKENS_PER_USER or DAILY_TOKENS_TOTAL is set",
+            )
+        return value
 
 
 def _describe(error: dict[str, Any]) -> str:

@@ -21,13 +21,14 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from llm_core.budget import REMAINING_HEADER
 from llm_core.contract import StreamRequest
 from llm_core.errors import ErrorResponse, MethodNotAllowed, NotFound
 from llm_core.identity import identify
 from llm_core.model_client import time_budget
 from llm_core.observability import record_failure, record_latency, record_usage
 from llm_core.request_body import parse_request
-from llm_core.service import Delta, Done, open_answer_stream
+from llm_core.service import AnswerStream, Delta, Done, open_answer_stream
 from llm_core.settings import METRICS_NAMESPACE, get_settings
 
 metrics = Metrics(namespace=METRICS_NAMESPACE)
@@ -71,8 +72,8 @@ def sse(event: str, data: dict[str, Any]) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-async def _answer(opening: Awaitable[AsyncIterator[Delta | Done]]) -> AsyncIterator[Delta | Done]:
-    events = await opening
+async def _answer(opening: Awaitable[AnswerStream]) -> AsyncIterator[Delta | Done]:
+    events = (await opening).events
     try:
         async for item in events:
             yield item
@@ -125,7 +126,10 @@ class StreamFormat:
     def done(self, done: Done) -> str:
         if self.plain:
             return "\n"
-        return sse("done", {"model": done.model, "usage": done.usage, "finish_reason": done.finish_reason})
+        data = {"model": done.model, "usage": done.usage, "finish_reason": done.finish_reason}
+        if done.tokens_remaining is not None:
+            data["tokens_remaining"] = done.tokens_remaining
+        return sse("done", data)
 
     def keepalive(self) -> str:
         # A plain-text stream has no comment syntax; an empty chunk would end a chunked response.
@@ -172,8 +176,11 @@ async def stream_answer(request: Request) -> Response:
             deadline = time.monotonic() + budget
             opening = asyncio.ensure_future(open_answer_stream(conversation, caller))
         await asyncio.wait({opening}, timeout=min(settings.keepalive_seconds, budget))
-        if opening.done() and (failure := opening.exception()) is not None:
-            return invocation.fail(failure)
+        if opening.done():
+            if (failure := opening.exception()) is not None:
+                return invocation.fail(failure)
+            if (remaining := opening.result().tokens_remaining) is not None:
+                headers[REMAINING_HEADER] = str(remaining)
     except Exception as exc:
         return invocation.fail(exc)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import re
 import sys
@@ -13,6 +14,8 @@ from typing import Any
 import pytest
 from cfnlint.api import lint_file
 from cfnlint.decode import decode
+
+from llm_core.budget import DEPLOYMENT_TOKENS_METRIC, KEY_ATTRIBUTE, TTL_ATTRIBUTE
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "template.yaml"
@@ -239,11 +242,12 @@ def test_stack_secret_is_created_without_a_value(template: dict[str, Any]) -> No
 
 
 @pytest.mark.parametrize("name", list(FUNCTIONS.values()))
-def test_function_policies_are_the_secret_policy_and_in_cognito_mode_the_client_id(
+def test_function_policies_are_the_secret_and_budget_policies_and_in_cognito_mode_the_client_id(
     template: dict[str, Any], name: str
 ) -> None:
     assert props(template, name)["Policies"] == [
         {"Ref": "SecretReadPolicy"},
+        {"Ref": "BudgetTablePolicy"},
         {"Fn::If": ["CognitoMode", {"Ref": "ClientIdReadPolicy"}, {"Ref": "AWS::NoValue"}]},
     ]
 
@@ -439,3 +443,193 @@ def test_stream_adapter_calls_the_apps_snapstart_hooks(template: dict[str, Any])
     paths = {route.path for route in app.routes}
     hooks = [variables["AWS_LWA_SNAPSTART_BEFORE_CHECKPOINT_PATH"], variables["AWS_LWA_SNAPSTART_AFTER_RESTORE_PATH"]]
     assert set(hooks) <= paths
+
+
+# ------------------------------------------------------------------ what deploys for given parameters
+
+NO_VALUE = object()
+
+
+def evaluate(template: dict[str, Any], node: Any, parameters: dict[str, str]) -> Any:
+    """The value of a condition or of an Fn::If / Ref for these parameter values (defaults otherwise)."""
+    if not isinstance(node, dict) or len(node) != 1:
+        return node
+    ((function, arguments),) = node.items()
+    if function == "Ref":
+        if arguments == "AWS::NoValue":
+            return NO_VALUE
+        if arguments in template["Parameters"]:
+            return parameters.get(arguments, str(template["Parameters"][arguments].get("Default", "")))
+        return node
+    if function == "Condition":
+        return evaluate(template, template["Conditions"][arguments], parameters)
+    if function == "Fn::Equals":
+        left, right = (evaluate(template, argument, parameters) for argument in arguments)
+        return str(left) == str(right)
+    if function == "Fn::Not":
+        return not evaluate(template, arguments[0], parameters)
+    if function == "Fn::And":
+        return all(evaluate(template, argument, parameters) for argument in arguments)
+    if function == "Fn::If":
+        condition, when_true, when_false = arguments
+        chosen = when_true if evaluate(template, template["Conditions"][condition], parameters) else when_false
+        return evaluate(template, chosen, parameters)
+    return node
+
+
+def deployed(template: dict[str, Any], **parameters: str) -> dict[str, dict[str, Any]]:
+    """The resources CloudFormation creates for these parameter values."""
+    return {
+        name: resource
+        for name, resource in template["Resources"].items()
+        if "Condition" not in resource or evaluate(template, {"Condition": resource["Condition"]}, parameters)
+    }
+
+
+def of_type(found: dict[str, dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in found.items() if r["Type"] == kind}
+
+
+# ------------------------------------------------------------------ budgets
+
+
+def test_budget_table_is_on_demand(template: dict[str, Any]) -> None:
+    assert props(template, "BudgetTable")["BillingMode"] == "PAY_PER_REQUEST"
+
+
+def test_budget_table_expires_rows_on_the_attribute_the_code_writes(template: dict[str, Any]) -> None:
+    ttl = props(template, "BudgetTable")["TimeToLiveSpecification"]
+    assert ttl == {"AttributeName": TTL_ATTRIBUTE, "Enabled": True}
+
+
+def test_budget_table_key_is_the_one_the_code_uses(template: dict[str, Any]) -> None:
+    table = props(template, "BudgetTable")
+    assert table["KeySchema"] == [{"AttributeName": KEY_ATTRIBUTE, "KeyType": "HASH"}]
+    assert table["AttributeDefinitions"] == [{"AttributeName": KEY_ATTRIBUTE, "AttributeType": "S"}]
+
+
+def test_budget_policy_names_only_the_budget_table(template: dict[str, Any]) -> None:
+    statements = props(template, "BudgetTablePolicy")["PolicyDocument"]["Statement"]
+    assert statements == [
+        {
+            "Effect": "Allow",
+            "Action": ["dynamodb:UpdateItem", "dynamodb:BatchGetItem"],
+            "Resource": {"Fn::GetAtt": ["BudgetTable", "Arn"]},
+        }
+    ]
+
+
+@pytest.mark.parametrize("name", list(FUNCTIONS.values()))
+def test_functions_read_the_budget_settings_from_the_stack(template: dict[str, Any], name: str) -> None:
+    env = function_env(template, name)
+    assert env["BUDGET_TABLE_NAME"] == {"Ref": "BudgetTable"}
+    assert env["DAILY_TOKENS_PER_USER"] == {"Ref": "DailyTokensPerUser"}
+    assert env["DAILY_TOKENS_TOTAL"] == {"Ref": "DailyTokensTotal"}
+
+
+def test_default_budgets_suit_a_small_team_and_zero_means_no_limit(template: dict[str, Any]) -> None:
+    per_user, total = template["Parameters"]["DailyTokensPerUser"], template["Parameters"]["DailyTokensTotal"]
+    assert (per_user["Default"], total["Default"]) == (200000, 2000000)
+    assert per_user["MinValue"] == total["MinValue"] == 0
+
+
+# ------------------------------------------------------------------ concurrency and WAF
+
+
+@pytest.mark.parametrize("name", list(FUNCTIONS.values()))
+def test_reserved_concurrency_is_left_out_by_default(template: dict[str, Any], name: str) -> None:
+    value = props(template, name)["ReservedConcurrentExecutions"]
+    assert evaluate(template, value, {}) is NO_VALUE
+
+
+@pytest.mark.parametrize("name", list(FUNCTIONS.values()))
+def test_reserved_concurrency_applies_when_set(template: dict[str, Any], name: str) -> None:
+    value = props(template, name)["ReservedConcurrentExecutions"]
+    assert evaluate(template, value, {"ReservedConcurrency": "5"}) == "5"
+
+
+def test_distribution_has_no_web_acl_by_default(template: dict[str, Any]) -> None:
+    assert evaluate(template, distribution(template)["WebACLId"], {}) is NO_VALUE
+
+
+def test_distribution_uses_the_web_acl_given(template: dict[str, Any]) -> None:
+    arn = "arn:aws:wafv2:us-east-1:123456789012:global/webacl/rate/a1b2c3d4-5678-90ab-cdef-EXAMPLE11111"
+    assert evaluate(template, distribution(template)["WebACLId"], {"WebAclArn": arn}) == arn
+    assert re.fullmatch(template["Parameters"]["WebAclArn"]["AllowedPattern"], arn)
+
+
+def test_web_acl_must_be_a_cloudfront_acl_from_us_east_1(template: dict[str, Any]) -> None:
+    regional = "arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/rate/a1b2c3d4"
+    assert not re.fullmatch(template["Parameters"]["WebAclArn"]["AllowedPattern"], regional)
+
+
+# ------------------------------------------------------------------ alarms and dashboard
+
+EMAIL = "owner@example.com"
+
+
+def test_no_topic_and_no_alarms_without_an_address(template: dict[str, Any]) -> None:
+    found = deployed(template)
+    assert of_type(found, "AWS::SNS::Topic") == {}
+    assert of_type(found, "AWS::CloudWatch::Alarm") == {}
+
+
+def test_an_address_gets_a_topic_that_mails_it(template: dict[str, Any]) -> None:
+    (topic,) = of_type(deployed(template, AlarmEmail=EMAIL), "AWS::SNS::Topic").values()
+    (subscription,) = topic["Properties"]["Subscription"]
+    assert subscription["Protocol"] == "email"
+    assert evaluate(template, subscription["Endpoint"], {"AlarmEmail": EMAIL}) == EMAIL
+
+
+def test_an_address_gets_the_four_alarms_on_its_topic(template: dict[str, Any]) -> None:
+    alarms = of_type(deployed(template, AlarmEmail=EMAIL), "AWS::CloudWatch::Alarm")
+    assert set(alarms) == {"BudgetAlarm", "QuotaExceededAlarm", "UpstreamErrorRateAlarm", "InternalErrorAlarm"}
+    assert all(alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}] for alarm in alarms.values())
+
+
+def test_no_budget_alarm_when_the_total_budget_is_unlimited(template: dict[str, Any]) -> None:
+    alarms = of_type(deployed(template, AlarmEmail=EMAIL, DailyTokensTotal="0"), "AWS::CloudWatch::Alarm")
+    assert "BudgetAlarm" not in alarms
+    assert "QuotaExceededAlarm" in alarms
+
+
+def test_budget_alarm_fires_at_80_percent_of_the_total(template: dict[str, Any]) -> None:
+    alarm = props(template, "BudgetAlarm")
+    (percent,) = [m for m in alarm["Metrics"] if m.get("ReturnData")]
+    assert percent["Expression"] == {"Fn::Sub": "100 * MAX(FILL([summarize, todo, stream], 0)) / ${DailyTokensTotal}"}
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanOrEqualToThreshold", 80)
+
+
+def emf_metrics(alarm: dict[str, Any]) -> list[dict[str, Any]]:
+    return [m["MetricStat"]["Metric"] for m in alarm["Properties"]["Metrics"] if "MetricStat" in m]
+
+
+@pytest.mark.parametrize(
+    ("alarm", "metric_names"),
+    [
+        ("BudgetAlarm", {DEPLOYMENT_TOKENS_METRIC}),
+        ("QuotaExceededAlarm", {"Error_quota_exceeded"}),
+        ("UpstreamErrorRateAlarm", {"Error_upstream_error", "Error_upstream_timeout"}),
+        ("InternalErrorAlarm", {"Error_internal_error", "Error_unavailable", "Error_not_configured"}),
+    ],
+)
+def test_alarm_adds_up_each_metric_over_all_three_functions(
+    template: dict[str, Any], alarm: str, metric_names: set[str]
+) -> None:
+    namespace = template["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"]
+    emitted = [m for m in emf_metrics(template["Resources"][alarm]) if m["Namespace"] == namespace]
+    seen = {(m["MetricName"], d["Value"]) for m in emitted for d in m["Dimensions"] if d["Name"] == "service"}
+    assert seen == {(name, service) for name in metric_names for service in FUNCTIONS}
+
+
+@pytest.mark.parametrize("name", ["BudgetAlarm", "QuotaExceededAlarm", "UpstreamErrorRateAlarm", "InternalErrorAlarm"])
+def test_alarm_stays_within_ten_metrics(template: dict[str, Any], name: str) -> None:
+    # CloudWatch's hard limit for an alarm on metric math.
+    assert len(emf_metrics(template["Resources"][name])) <= 10
+
+
+def test_dashboard_body_is_json_with_the_five_views(template: dict[str, Any]) -> None:
+    body = props(template, "Dashboard")["DashboardBody"]["Fn::Sub"]
+    rendered = re.sub(r"\$\{([^}]+)\}", lambda m: "2000000" if m.group(1) == "DailyTokensTotal" else "x", body)
+    titles = [widget["properties"]["title"] for widget in json.loads(rendered)["widgets"]]
+    assert [title.split()[0] for title in titles] == ["Requests", "Latency", "Tokens", "Errors", "Deployment's"]

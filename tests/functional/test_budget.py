@@ -1,0 +1,497 @@
+"""llm_core.budget against moto's DynamoDB: reservation, settlement, refusals, concurrency, the UTC day, outages."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.dynamodb.exceptions import DynamodbException, TransactionCanceledException
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.responses import DynamoHandler
+
+import llm_core
+from infra.budget_table import create_budget_table
+from llm_core import budget
+from llm_core.errors import NotConfigured, QuotaExceeded, TooLarge, Unavailable
+from tests.support import BASE_ENVIRONMENT
+
+TABLE = "llm-endpoints-budgets-test"
+REGION = BASE_ENVIRONMENT["AWS_DEFAULT_REGION"]
+# A Sunday afternoon, UTC; the day's rows are keyed by its date.
+AFTERNOON = datetime(2026, 11, 22, 15, 0, tzinfo=UTC)
+DAY = "2026-11-22"
+ALICE_ROW = f"caller#alice#{DAY}"
+BOB_ROW = f"caller#bob#{DAY}"
+TOTAL_ROW = f"total#{DAY}"
+
+
+class BudgetTable:
+    """Reads the rows the way the owner would in the console."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def row(self, key: str) -> dict[str, Any] | None:
+        return self.client.get_item(TableName=TABLE, Key={"pk": {"S": key}}, ConsistentRead=True).get("Item")
+
+    def used(self, key: str) -> int | None:
+        row = self.row(key)
+        return int(row["used"]["N"]) if row else None
+
+
+Configure = Callable[..., None]
+
+
+@pytest.fixture
+def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Configure]:
+    """Set the budget settings as the template would, then start from a fresh process's caches."""
+    for name, value in BASE_ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+
+    def apply(per_user: int = 0, total: int = 0, table: str = TABLE) -> None:
+        monkeypatch.setenv("BUDGET_TABLE_NAME", table)
+        monkeypatch.setenv("DAILY_TOKENS_PER_USER", str(per_user))
+        monkeypatch.setenv("DAILY_TOKENS_TOTAL", str(total))
+        llm_core.reset_caches()
+
+    yield apply
+    llm_core.reset_caches()
+
+
+@pytest.fixture
+def table(configure: Configure, monkeypatch: pytest.MonkeyPatch) -> Iterator[BudgetTable]:
+    """moto's DynamoDB with the budget table. DynamoDB applies each request atomically; moto's backend does
+    not (a transaction copies the table and restores the copy when it fails, undoing writes made meanwhile),
+    so requests are applied one at a time here, as DynamoDB would order them."""
+    one_at_a_time = threading.Lock()
+    call_action = DynamoHandler.call_action
+
+    def serialized(handler: DynamoHandler) -> Any:
+        with one_at_a_time:
+            return call_action(handler)
+
+    monkeypatch.setattr(DynamoHandler, "call_action", serialized)
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name=REGION)
+        create_budget_table(client, TABLE)
+        yield BudgetTable(client)
+
+
+# ------------------------------------------------------------------ reservation and settlement arithmetic
+
+
+def test_reservation_adds_the_tokens_to_the_callers_row_and_the_deployments_row(configure, table):
+    configure(per_user=10_000, total=100_000)
+    budget.reserve("alice", 1_200, now=AFTERNOON)
+    assert (table.used(ALICE_ROW), table.used(TOTAL_ROW)) == (1_200, 1_200)
+
+
+def test_reservations_of_two_callers_share_the_deployments_row(configure, table):
+    configure(per_user=10_000, total=100_000)
+    budget.reserve("alice", 1_200, now=AFTERNOON)
+    budget.reserve("bob", 800, now=AFTERNOON)
+    assert (table.used(ALICE_ROW), table.used(BOB_ROW), table.used(TOTAL_ROW)) == (1_200, 800, 2_000)
+
+
+def test_remaining_is_what_the_callers_budget_leaves_when_it_is_the_tighter(configure, table):
+    configure(per_user=10_000, total=100_000)
+    reservation = budget.reserve("alice", 1_200, now=AFTERNOON)
+    assert reservation.remaining == 8_800
+
+
+def test_remaining_is_what_the_deployments_budget_leaves_when_it_is_the_tighter(configure, table):
+    configure(per_user=10_000, total=5_000)
+    budget.reserve("bob", 3_000, now=AFTERNOON)
+    reservation = budget.reserve("alice", 1_500, now=AFTERNOON)
+    assert reservation.remaining == 500
+
+
+def test_settlement_replaces_the_reservation_with_the_reported_usage(configure, table):
+    configure(per_user=10_000, total=100_000)
+    reservation = budget.reserve("alice", 5_000, now=AFTERNOON)
+    reservation.settle(1_234)
+    assert (table.used(ALICE_ROW), table.used(TOTAL_ROW)) == (1_234, 1_234)
+    assert reservation.remaining == 10_000 - 1_234
+
+
+def test_settlement_records_usage_above_the_reservation(configure, table):
+    configure(per_user=10_000, total=100_000)
+    reservation = budget.reserve("alice", 1_000, now=AFTERNOON)
+    reservation.settle(1_300)
+    assert (table.used(ALICE_ROW), table.used(TOTAL_ROW)) == (1_300, 1_300)
+
+
+def test_settling_twice_changes_nothing_the_second_time(configure, table):
+    configure(per_user=10_000, total=100_000)
+    reservation = budget.reserve("alice", 5_000, now=AFTERNOON)
+    reservation.settle(1_000)
+    reservation.settle(200)
+    assert (table.used(ALICE_ROW), table.used(TOTAL_ROW)) == (1_000, 1_000)
+
+
+def test_unknown_usage_keeps_the_whole_reservation(configure, table):
+    configure(per_user=10_000, total=100_000)
+    reservation = budget.reserve("alice", 5_000, now=AFTERNOON)
+    reservation.settle(None)
+    assert (table.used(ALICE_ROW), table.used(TOTAL_ROW)) == (5_000, 5_000)
+    assert reservation.remaining == 5_000
+
+
+def test_abandoned_stream_settles_to_what_was_produced(configure, table):
+    configure(per_user=10_000, total=100_000)
+    reservation = budget.reserve("alice", 5_000, now=AFTERNOON)
+    # The caller hung up after 40 output tokens of a 300-token prompt.
+    reservation.settle(340)
+    assert (table.used(ALICE_ROW), table.used(TOTAL_ROW)) == (340, 340)
+
+
+def test_negative_usage_keeps_the_reservation(configure, table):
+    configure(per_user=10_000, total=100_000)
+    reservation = budget.reserve("alice", 5_000, now=AFTERNOON)
+    reservation.settle(-4_000)
+    assert (table.used(ALICE_ROW), table.used(TOTAL_ROW)) == (5_000, 5_000)
+
+
+def test_rows_expire_two_days_after_their_day(configure, table):
+    configure(per_user=10_000, total=100_000)
+    budget.reserve("alice", 1, now=AFTERNOON)
+    expected = int(datetime(2026, 11, 24, tzinfo=UTC).timestamp())
+    assert int(table.row(ALICE_ROW)["expires_at"]["N"]) == expected
+    assert int(table.row(TOTAL_ROW)["expires_at"]["N"]) == expected
+
+
+# ------------------------------------------------------------------ which caps apply
+
+
+def test_without_caps_nothing_is_reserved_and_nothing_is_left_to_report(configure, monkeypatch):
+    configure(per_user=0, total=0)
+    # No table and no moto: any DynamoDB call would fail.
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", f"http://127.0.0.1:{closed_port()}")
+    reservation = budget.reserve("alice", 1_000_000, now=AFTERNOON)
+    reservation.settle(10)
+    assert reservation.remaining is None
+
+
+def test_only_a_per_person_cap_leaves_the_deployments_row_alone(configure, table):
+    configure(per_user=10_000, total=0)
+    reservation = budget.reserve("alice", 1_000, now=AFTERNOON)
+    assert (table.used(ALICE_ROW), table.row(TOTAL_ROW)) == (1_000, None)
+    assert reservation.remaining == 9_000
+
+
+def test_only_a_total_cap_leaves_the_callers_row_alone(configure, table):
+    configure(per_user=0, total=50_000)
+    reservation = budget.reserve("alice", 1_000, now=AFTERNOON)
+    assert (table.row(ALICE_ROW), table.used(TOTAL_ROW)) == (None, 1_000)
+    assert reservation.remaining == 49_000
+
+
+def test_an_empty_caller_id_is_a_programming_error(configure, table):
+    configure(per_user=10_000, total=100_000)
+    with pytest.raises(ValueError, match="caller_id"):
+        budget.reserve("", 1_000, now=AFTERNOON)
+
+
+# ------------------------------------------------------------------ refusals
+
+
+def test_a_caller_past_their_cap_is_refused_with_a_message_about_their_budget(configure, table):
+    configure(per_user=10_000, total=100_000)
+    budget.reserve("alice", 9_500, now=AFTERNOON)
+    with pytest.raises(QuotaExceeded) as refused:
+        budget.reserve("alice", 600, now=AFTERNOON)
+    assert refused.value.message.startswith("Your daily budget of 10,000 tokens is spent.")
+    assert "the model was not called" in refused.value.message
+
+
+def test_a_refused_caller_leaves_both_rows_as_they_were(configure, table):
+    configure(per_user=10_000, total=100_000)
+    budget.reserve("alice", 9_500, now=AFTERNOON)
+    with pytest.raises(QuotaExceeded):
+        budget.reserve("alice", 600, now=AFTERNOON)
+    assert (table.used(ALICE_ROW), table.used(TOTAL_ROW)) == (9_500, 9_500)
+
+
+def test_other_callers_go_on_when_one_caller_is_refused(configure, table):
+    configure(per_user=10_000, total=100_000)
+    budget.reserve("alice", 10_000, now=AFTERNOON)
+    assert budget.reserve("bob", 10_000, now=AFTERNOON).remaining == 0
+
+
+def test_the_deployments_cap_refuses_a_caller_with_budget_left(configure, table):
+    configure(per_user=10_000, total=12_000)
+    budget.reserve("bob", 9_000, now=AFTERNOON)
+    with pytest.raises(QuotaExceeded) as refused:
+        budget.reserve("alice", 4_000, now=AFTERNOON)
+    assert refused.value.message.startswith("This deployment's daily token budget, shared by everyone")
+    # The transaction is all or nothing: Alice's own row did not keep the tokens the deployment refused.
+    assert (table.row(ALICE_ROW), table.used(TOTAL_ROW)) == (None, 9_000)
+
+
+def test_both_caps_spent_names_both_budgets(configure, table):
+    configure(per_user=10_000, total=10_000)
+    budget.reserve("alice", 10_000, now=AFTERNOON)
+    with pytest.raises(QuotaExceeded) as refused:
+        budget.reserve("alice", 1, now=AFTERNOON)
+    assert refused.value.message.startswith(
+        "Your daily budget of 10,000 tokens and this deployment's daily budget are both spent."
+    )
+
+
+def test_a_settled_reservation_frees_what_it_did_not_use(configure, table):
+    configure(per_user=10_000, total=100_000)
+    budget.reserve("alice", 9_000, now=AFTERNOON).settle(2_000)
+    assert budget.reserve("alice", 8_000, now=AFTERNOON).remaining == 0
+
+
+def test_retry_after_counts_the_seconds_to_utc_midnight(configure, table):
+    configure(per_user=1_000, total=0)
+    late = datetime(2026, 11, 22, 21, 59, 29, 250_000, tzinfo=UTC)
+    budget.reserve("alice", 1_000, now=late)
+    with pytest.raises(QuotaExceeded) as refused:
+        budget.reserve("alice", 1, now=late)
+    assert refused.value.headers == {"retry-after": str(2 * 3600 + 31)}
+
+
+def test_refusal_says_when_the_budget_resets(configure, table):
+    configure(per_user=1_000, total=0)
+    late = datetime(2026, 11, 22, 21, 59, 29, tzinfo=UTC)
+    budget.reserve("alice", 1_000, now=late)
+    with pytest.raises(QuotaExceeded) as refused:
+        budget.reserve("alice", 1, now=late)
+    assert "It resets at midnight UTC (2026-11-23 00:00 UTC), in 2 h 01 min;" in refused.value.message
+
+
+def test_a_request_larger_than_a_whole_days_budget_is_too_large(configure, table):
+    configure(per_user=10_000, total=100_000)
+    with pytest.raises(TooLarge) as refused:
+        budget.reserve("alice", 10_001, now=AFTERNOON)
+    assert refused.value.message == (
+        "This request could use up to 10,001 tokens, more than your whole daily budget of 10,000: "
+        "send a shorter text or conversation."
+    )
+    assert table.row(TOTAL_ROW) is None
+
+
+# ------------------------------------------------------------------ the UTC day
+
+
+def test_the_budget_comes_back_at_utc_midnight(configure, table):
+    configure(per_user=10_000, total=100_000)
+    last_second = datetime(2026, 11, 22, 23, 59, 59, 999_000, tzinfo=UTC)
+    budget.reserve("alice", 10_000, now=last_second)
+    with pytest.raises(QuotaExceeded):
+        budget.reserve("alice", 1, now=last_second)
+    reservation = budget.reserve("alice", 1, now=last_second + timedelta(milliseconds=1))
+    assert reservation.remaining == 9_999
+    assert table.used("caller#alice#2026-11-23") == 1
+
+
+def test_the_day_is_the_utc_day_whatever_the_clocks_zone(configure, table):
+    configure(per_user=10_000, total=0)
+    from zoneinfo import ZoneInfo
+
+    # 01:00 in Paris on the 23rd is still the 22nd in UTC.
+    budget.reserve("alice", 7, now=datetime(2026, 11, 23, 0, 30, tzinfo=ZoneInfo("Europe/Paris")))
+    assert table.used(ALICE_ROW) == 7
+
+
+def test_settlement_after_midnight_corrects_the_day_that_was_reserved(configure, table):
+    configure(per_user=10_000, total=100_000)
+    reservation = budget.reserve("alice", 5_000, now=datetime(2026, 11, 22, 23, 59, 50, tzinfo=UTC))
+    reservation.settle(700)
+    assert (table.used(ALICE_ROW), table.used(TOTAL_ROW)) == (700, 700)
+    assert table.row("caller#alice#2026-11-23") is None
+
+
+# ------------------------------------------------------------------ concurrency
+
+
+def in_parallel(count: int, work: Callable[[int], Any]) -> list[Any]:
+    """Run work(0..count-1) on count threads released together."""
+    start = threading.Barrier(count)
+
+    def run(index: int) -> Any:
+        start.wait()
+        return work(index)
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(run, range(count)))
+
+
+def reserve_or_none(caller: str, tokens: int) -> budget.Reservation | None:
+    try:
+        return budget.reserve(caller, tokens, now=AFTERNOON)
+    except QuotaExceeded:
+        return None
+
+
+def test_fifty_parallel_reservations_never_pass_the_deployments_cap(configure, table):
+    configure(per_user=0, total=10_000)
+    granted = [r for r in in_parallel(50, lambda i: reserve_or_none(f"caller-{i}", 700)) if r]
+    # 14 x 700 = 9,800 fit; a 15th would pass 10,000.
+    assert len(granted) == 14
+    assert table.used(TOTAL_ROW) == 9_800
+
+
+def test_fifty_parallel_reservations_of_one_caller_never_pass_their_cap(configure, table):
+    configure(per_user=5_000, total=1_000_000)
+    granted = [r for r in in_parallel(50, lambda i: reserve_or_none("alice", 300)) if r]
+    assert len(granted) == 16
+    assert (table.used(ALICE_ROW), table.used(TOTAL_ROW)) == (4_800, 4_800)
+
+
+def test_fifty_parallel_requests_with_settlement_spend_no_more_than_the_cap(configure, table):
+    configure(per_user=0, total=10_000)
+
+    def request(index: int) -> int:
+        reservation = reserve_or_none(f"caller-{index}", 700)
+        if reservation is None:
+            return 0
+        used = 150 + 37 * (index % 10)  # never more than reserved, as the model's max_output_tokens ensures
+        reservation.settle(used)
+        return used
+
+    spent = sum(in_parallel(50, request))
+    assert table.used(TOTAL_ROW) == spent
+    assert spent <= 10_000
+    # Settlement gave tokens back, so more requests got through than the 14 worst cases that fit at once.
+    assert spent > 14 * 150
+
+
+# ------------------------------------------------------------------ the table fails
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_an_unreachable_table_refuses_the_request_quickly(configure, monkeypatch, caplog):
+    configure(per_user=10_000, total=100_000)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", f"http://127.0.0.1:{closed_port()}")
+    started = time.monotonic()
+    with pytest.raises(Unavailable) as refused:
+        budget.reserve("alice", 1_000, now=AFTERNOON)
+    assert time.monotonic() - started < 3
+    assert refused.value.message == (
+        "The budget table cannot be reached; no model call was made. Try again in a moment."
+    )
+
+
+def test_an_unreachable_table_is_logged(configure, monkeypatch, caplog):
+    configure(per_user=10_000, total=100_000)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", f"http://127.0.0.1:{closed_port()}")
+    with caplog.at_level(logging.ERROR), pytest.raises(Unavailable):
+        budget.reserve("alice", 1_000, now=AFTERNOON)
+    (record,) = [r for r in caplog.records if r.getMessage() == "budget table failed; the request was refused"]
+    assert record.error == "EndpointConnectionError"
+
+
+def test_a_throttled_table_refuses_the_request(configure, table, monkeypatch):
+    configure(per_user=10_000, total=100_000)
+
+    def throttled(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+        raise DynamodbException("ThrottlingException", "Rate of requests exceeds the allowed throughput.")
+
+    monkeypatch.setattr(DynamoDBBackend, "transact_write_items", throttled)
+    with pytest.raises(Unavailable, match="cannot be reached; no model call was made"):
+        budget.reserve("alice", 1_000, now=AFTERNOON)
+
+
+def test_a_failed_read_after_reserving_keeps_the_reservation_without_a_remaining_count(configure, table, monkeypatch):
+    configure(per_user=10_000, total=100_000)
+
+    def throttled(self: DynamoHandler) -> None:
+        raise DynamodbException("ThrottlingException", "Rate of requests exceeds the allowed throughput.")
+
+    monkeypatch.setattr(DynamoHandler, "batch_get_item", throttled)
+    reservation = budget.reserve("alice", 1_000, now=AFTERNOON)
+    assert reservation.remaining is None
+    assert (table.used(ALICE_ROW), table.used(TOTAL_ROW)) == (1_000, 1_000)
+    reservation.settle(400)
+    assert reservation.remaining == 9_600
+
+
+def test_a_missing_table_names_the_setting_to_fix(configure, table):
+    configure(per_user=10_000, total=100_000, table="no-such-table")
+    with pytest.raises(NotConfigured) as refused:
+        budget.reserve("alice", 1_000, now=AFTERNOON)
+    assert refused.value.message == (
+        "The budget table 'no-such-table' (BUDGET_TABLE_NAME) does not exist; no model call was made."
+    )
+
+
+def conflicting(times: int) -> Callable[..., None]:
+    """A transact_write_items that loses to a concurrent transaction ``times`` times, then succeeds."""
+    real = DynamoDBBackend.transact_write_items
+    calls = {"count": 0}
+
+    def transact(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+        calls["count"] += 1
+        if calls["count"] <= times:
+            raise TransactionCanceledException(
+                [("TransactionConflict", "Transaction is ongoing for the item", None)] * len(transact_items)
+            )
+        real(self, transact_items)
+
+    return transact
+
+
+def test_a_transaction_conflict_is_retried(configure, table, monkeypatch):
+    configure(per_user=10_000, total=100_000)
+    monkeypatch.setattr(DynamoDBBackend, "transact_write_items", conflicting(times=2))
+    budget.reserve("alice", 1_000, now=AFTERNOON)
+    assert (table.used(ALICE_ROW), table.used(TOTAL_ROW)) == (1_000, 1_000)
+
+
+def test_conflicts_that_do_not_clear_refuse_the_request_as_busy(configure, table, monkeypatch):
+    configure(per_user=10_000, total=100_000)
+    monkeypatch.setattr(DynamoDBBackend, "transact_write_items", conflicting(times=budget.CONFLICT_ATTEMPTS))
+    with pytest.raises(Unavailable) as refused:
+        budget.reserve("alice", 1_000, now=AFTERNOON)
+    assert refused.value.message.startswith("The budget table is busy with other requests; no model call was made.")
+    assert refused.value.headers == {"retry-after": "1"}
+
+
+def test_a_failed_settlement_is_logged_and_not_raised(configure, table, caplog):
+    configure(per_user=10_000, total=100_000)
+    reservation = budget.reserve("alice", 5_000, now=AFTERNOON)
+    table.client.delete_table(TableName=TABLE)
+    with caplog.at_level(logging.ERROR):
+        reservation.settle(100)
+    message = "budget settlement failed; the row keeps the reservation"
+    failures = [r for r in caplog.records if r.getMessage() == message]
+    assert [(r.budget, r.error) for r in failures] == [
+        ("caller", "ResourceNotFoundException"),
+        ("deployment", "ResourceNotFoundException"),
+    ]
+    # What the caller is told stays what the table last held: the reservation.
+    assert reservation.remaining == 5_000
+
+
+# ------------------------------------------------------------------ the metric behind the alarm
+
+
+def test_settlement_reports_the_deployments_tokens_today(configure, table, capsys):
+    configure(per_user=10_000, total=100_000)
+    budget.metrics.clear_metrics()
+    budget.reserve("bob", 2_000, now=AFTERNOON).settle(1_500)
+    budget.reserve("alice", 3_000, now=AFTERNOON).settle(500)
+    capsys.readouterr()
+    budget.metrics.flush_metrics()
+    emitted = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert emitted[budget.DEPLOYMENT_TOKENS_METRIC] == [1_500.0, 2_000.0]

@@ -1,0 +1,134 @@
+"""Budgets on the request path: a spent budget stops the model call, every answer says what is left, an
+unreachable table fails closed, and streams settle what they used."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import boto3
+import pytest
+
+import llm_core
+from infra.budget_table import create_budget_table
+from infra.fake_openai import FakeReply
+from llm_core import budget
+from tests.functional.test_stream import CONVERSATION, post, sse_events, stream_url  # noqa: F401 - the fixture
+from tests.support import BASE_ENVIRONMENT, event_with_body
+
+TABLE = "budgets"
+TODAY_TOTAL_PREFIX = "total#"
+
+
+@pytest.fixture
+def budgets(configured, monkeypatch: pytest.MonkeyPatch):
+    """The budget table in moto (inside the same in-process moto as the secret); caps set per test."""
+    create_budget_table(boto3.client("dynamodb", region_name=BASE_ENVIRONMENT["AWS_DEFAULT_REGION"]), TABLE)
+
+    def caps(per_user: int, total: int = 0) -> None:
+        monkeypatch.setenv("BUDGET_TABLE_NAME", TABLE)
+        monkeypatch.setenv("DAILY_TOKENS_PER_USER", str(per_user))
+        monkeypatch.setenv("DAILY_TOKENS_TOTAL", str(total))
+        llm_core.reset_caches()
+
+    return caps
+
+
+def total_used() -> int:
+    client = boto3.client("dynamodb", region_name=BASE_ENVIRONMENT["AWS_DEFAULT_REGION"])
+    rows = client.scan(TableName=TABLE)["Items"]
+    return sum(int(row["used"]["N"]) for row in rows if row["pk"]["S"].startswith(TODAY_TOTAL_PREFIX))
+
+
+def summarize_event(text: str = "Lambda runs code without servers.") -> dict:
+    return event_with_body("function_url_summarize", {"text": text})
+
+
+def test_answer_says_how_many_tokens_are_left_today(budgets, fake_model, invoke):
+    budgets(per_user=100_000)
+    result = invoke("summarize", summarize_event())
+    usage = result["json"]["usage"]
+    assert result["statusCode"] == 200
+    assert int(result["headers"]["x-tokens-remaining"]) == 100_000 - usage["input_tokens"] - usage["output_tokens"]
+
+
+def spend_today(tokens: int) -> None:
+    """What earlier requests of the local caller used today."""
+    budget.reserve("local", tokens).settle(tokens)
+
+
+def test_spent_personal_budget_is_429_with_retry_after_and_the_model_is_not_called(budgets, fake_model, invoke):
+    budgets(per_user=10_000)
+    spend_today(9_500)  # what is left is less than one request's worst case
+    result = invoke("summarize", summarize_event())
+    assert (result["statusCode"], result["json"]["error"]["type"]) == (429, "quota_exceeded")
+    assert "resets at midnight UTC" in result["json"]["error"]["message"]
+    assert 0 < int(result["headers"]["retry-after"]) <= 86_400
+    assert fake_model.requests == []
+
+
+def test_failed_model_call_that_generated_nothing_gives_the_reservation_back(budgets, fake_model, invoke):
+    budgets(per_user=100_000, total=1_000_000)
+    fake_model.enqueue(*[FakeReply(status=500) for _ in range(3)])
+    assert invoke("summarize", summarize_event())["statusCode"] == 502
+    assert total_used() == 0
+
+
+def test_unreachable_budget_table_is_503_and_the_model_is_not_called(budgets, fake_model, invoke, monkeypatch):
+    budgets(per_user=100_000)
+    monkeypatch.setenv("BUDGET_TABLE_NAME", "no-such-table")
+    llm_core.reset_caches()
+    result = invoke("todo", event_with_body("function_url_todo", {"text": "Call Ana"}))
+    assert result["statusCode"] == 503 and result["json"]["error"]["type"] in {"unavailable", "not_configured"}
+    assert "BUDGET_TABLE_NAME" in result["json"]["error"]["message"] or "budget" in result["json"]["error"]["message"]
+    assert fake_model.requests == []
+
+
+def test_parallel_requests_never_spend_past_the_total_cap(budgets, fake_model, invoke):
+    budgets(per_user=0, total=5_000)
+    results: list[int] = []
+    lock = threading.Lock()
+
+    def one() -> None:
+        status = invoke("summarize", summarize_event())["statusCode"]
+        with lock:
+            results.append(status)
+
+    threads = [threading.Thread(target=one) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert set(results) <= {200, 429} and 429 in results
+    assert total_used() <= 5_000
+
+
+def test_stream_done_event_says_what_is_left_after_settling(budgets, fake_model, stream_url):  # noqa: F811
+    budgets(per_user=100_000)
+    fake_model.enqueue(FakeReply(tokens=["Hi", " there."]))
+    response = post(stream_url, CONVERSATION)
+    remaining_at_start = int(response.getheader("x-tokens-remaining"))
+    done = next(data for kind, data in sse_events(response) if kind == "done")
+    used = done["usage"]["input_tokens"] + done["usage"]["output_tokens"]
+    assert done["tokens_remaining"] == 100_000 - used > remaining_at_start
+
+
+def test_spent_budget_on_stream_is_429_before_any_event(budgets, fake_model, stream_url):  # noqa: F811
+    budgets(per_user=10_000)
+    spend_today(9_500)
+    response = post(stream_url, CONVERSATION)
+    assert (response.status, json.loads(response.read())["error"]["type"]) == (429, "quota_exceeded")
+    assert fake_model.requests == []
+
+
+def test_abandoned_stream_keeps_its_reservation(budgets, fake_model, stream_url):  # noqa: F811
+    budgets(per_user=0, total=1_000_000)
+    release = threading.Event()
+    fake_model.enqueue(FakeReply(tokens=["first", " never sent"], hold_last_token=release))
+    response = post(stream_url, CONVERSATION)
+    assert next(sse_events(response)) == ("delta", {"text": "first"})
+    reserved = total_used()
+    response.close()
+    assert fake_model.requests[-1].finished.wait(10)
+    release.set()
+    assert reserved > 500 and total_used() == reserved
