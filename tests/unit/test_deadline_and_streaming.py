@@ -50,12 +50,12 @@ def test_timeout_at_the_deadline_becomes_a_504_the_sdk_will_not_retry():
     assert response.status_code == 504 and response.headers["x-should-retry"] == "false"
 
 
-def test_connect_and_read_together_fit_in_the_time_left():
+def test_connecting_may_take_at_most_half_of_the_time_left():
     request = _request()
+    request.extensions["timeout"] = {"connect": 60.0, "read": 600.0, "write": 600.0, "pool": 600.0}
     with time_budget(RESPONSE_MARGIN_SECONDS + 4.0):
         _clamp_timeouts(request)
-    timeouts = request.extensions["timeout"]
-    assert timeouts["connect"] + timeouts["read"] <= 4.0
+    assert request.extensions["timeout"]["connect"] <= 2.0
 
 
 @pytest.mark.parametrize(
