@@ -1,0 +1,63 @@
+"""AWS for the functions, with no account: moto's server on a loopback port, holding the OpenAI key's secret."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import boto3
+
+from infra.emulator.runtime import REGION
+
+SECRET_ID = "local/openai-api-key"  # noqa: S105 - a name, not a secret
+# moto accepts any credentials; these keep every client off a real account's.
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+class MotoServer:
+    """moto's Secrets Manager (and every other moto service) on ``host:port``, in a thread of this process.
+
+    moto's own ThreadedMotoServer binds inside its thread and waits forever when the port is taken; this one
+    binds in the caller so a taken port is an immediate OSError.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server
+
+        class QuietHandler(MotoRequestHandler):  # type: ignore[misc]
+            def log_request(self, *args: Any, **kwargs: Any) -> None:
+                """One access line per GetSecretValue would drown the emulator's own console."""
+
+        app = DomainDispatcherApplication(create_backend_app)
+        self._server = make_server(host, port, app, threaded=True, request_handler=QuietHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto-server", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> MotoServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+
+def seed_secret(endpoint_url: str, secret_id: str, value: str, region: str = REGION) -> None:
+    """Create the secret, or give it a new value if an earlier run in this process created it."""
+    client = boto3.client(
+        "secretsmanager",
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+    try:
+        client.create_secret(Name=secret_id, SecretString=value)
+    except client.exceptions.ResourceExistsException:
+        client.put_secret_value(SecretId=secret_id, SecretString=value)
