@@ -236,6 +236,13 @@ class EnvironmentPool:
                 else:
                     self._discard(environment)
 
+    async def warm(self) -> None:
+        """Start one environment ahead of the first request, as provisioned concurrency would. A failed cold
+        start is only logged (by the environment): the first request tries again and answers 502."""
+        async with self._slots:
+            with contextlib.suppress(EnvironmentFailed):
+                self._idle.append(await self._start())
+
     def _take_idle(self) -> ExecutionEnvironment | None:
         while self._idle:
             environment = self._idle.pop()  # the most recently used: the warmest

@@ -16,6 +16,7 @@ fails its cold start gets 502 ``{"Message": "Internal Server Error"}``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -241,6 +242,9 @@ class EmulatorApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                # One warm environment per function before the server listens, so the first requests are as
+                # quick as the next ones (the old in-process emulator imported every handler at start, too).
+                await asyncio.gather(*(pool.warm() for _, pool in self.functions.values()))
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.close()
@@ -382,6 +386,7 @@ class Emulator:
     from ``env_file`` or the environment, and with no key the emulator starts its own fake model.
     ``events``: the latest Function URL events the functions received (at most EVENT_HISTORY).
     ``log_sink``: where the functions' log lines go (the console by default).
+    ``functions``: what to serve under ``/api/`` (tests serve handlers of their own).
     """
 
     def __init__(
@@ -396,6 +401,7 @@ class Emulator:
         log_level: str = "warning",
         log_sink: LogSink = print_log_line,
         environments_per_function: int = 4,
+        functions: Iterable[Function] = FUNCTIONS,
     ) -> None:
         self.host = host
         self.port = port
@@ -406,6 +412,7 @@ class Emulator:
         self.log_level = log_level
         self.log_sink = log_sink
         self.environments_per_function = environments_per_function
+        self.function_table = tuple(functions)
         self.events: deque[dict[str, Any]] = deque(maxlen=EVENT_HISTORY)
         self.model: ModelConfig | None = None
         self.moto: MotoServer | None = None
@@ -456,7 +463,7 @@ class Emulator:
         seed_secret(self.moto.url, SECRET_ID, self.model.api_key or "sk-local-demo-not-a-real-key")
 
         wiring = self._wiring()
-        for function in FUNCTIONS:
+        for function in self.function_table:
             settings = facts.function(function.logical_id)
             self.functions[function.route] = FunctionConfig(
                 name=function.logical_id,
@@ -469,7 +476,7 @@ class Emulator:
         page = page_config(max_input_chars(config.environment for config in self.functions.values()))
         pools = {
             function: EnvironmentPool(self.functions[function.route], self.log_sink, self.environments_per_function)
-            for function in FUNCTIONS
+            for function in self.function_table
         }
         self._app = EmulatorApp(
             pools,
