@@ -219,6 +219,7 @@ class EnvironmentPool:
         self._idle: list[ExecutionEnvironment] = []
         self._all: set[ExecutionEnvironment] = set()
         self._closing: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     @contextlib.asynccontextmanager
     async def environment(self) -> AsyncIterator[ExecutionEnvironment]:
@@ -231,7 +232,7 @@ class EnvironmentPool:
             try:
                 yield environment
             finally:
-                if environment.reusable:
+                if environment.reusable and not self._closed:
                     self._idle.append(environment)
                 else:
                     self._discard(environment)
@@ -253,6 +254,9 @@ class EnvironmentPool:
 
     async def _start(self) -> ExecutionEnvironment:
         environment = await ExecutionEnvironment.start(self.function, self._log_sink)
+        if self._closed:  # the emulator stopped during this cold start
+            await environment.close()
+            raise EnvironmentFailed(f"{self.function.name}: the emulator is stopping")
         self._all.add(environment)
         return environment
 
@@ -267,7 +271,8 @@ class EnvironmentPool:
         return [environment.pid for environment in self._all]
 
     async def close(self) -> None:
-        """End every environment, idle or busy."""
+        """End every environment, idle or busy; none starts after this."""
+        self._closed = True
         environments, self._all, self._idle = list(self._all), set(), []
         await asyncio.gather(*(environment.close() for environment in environments), *self._closing)
 
