@@ -1,29 +1,14 @@
-"""The emulator's translations, without a server: events, results, the Lambda context, template and key lookup."""
+"""Lambda's shapes, without a server: Function URL events and results, the context, the Web Adapter's headers."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
+import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from infra.emulator import (
-    KEY_SOURCE_NONE,
-    ConfigError,
-    EmulatorApp,
-    LambdaContext,
-    TemplateFacts,
-    build_event,
-    read_template,
-    resolve_model_config,
-    response_from_result,
-)
-
-REPO = Path(__file__).resolve().parents[2]
+from infra.emulator.runtime import LambdaContext, build_event, response_from_result, web_adapter_headers
 
 
 def scope(**overrides: Any) -> dict[str, Any]:
@@ -99,102 +84,29 @@ def test_lambda_context_counts_down_from_the_timeout() -> None:
     assert context.memory_limit_in_mb == "512"
 
 
-def test_template_timeouts_are_read_per_function() -> None:
-    facts = read_template(REPO / "template.yaml")
+def test_lambda_context_counts_down_to_a_given_deadline() -> None:
+    context = LambdaContext("SummarizeFunction", deadline_ms=int(time.time() * 1000) + 2_000)
 
-    assert facts.function("SummarizeFunction").timeout_seconds == 30
-    assert facts.function("StreamFunction").timeout_seconds == 120
-
-
-def test_missing_template_gives_the_default_timeout(tmp_path: Path) -> None:
-    assert read_template(tmp_path / "none.yaml").function("SummarizeFunction").timeout_seconds == 30
+    assert 1_000 < context.get_remaining_time_in_millis() <= 2_000
 
 
-def test_template_variables_that_differ_per_function_are_not_shared(tmp_path: Path) -> None:
-    template = tmp_path / "template.yaml"
-    template.write_text(
-        "Parameters:\n  Level: {Type: String, Default: INFO}\n"
-        "Globals:\n  Function:\n    Environment:\n      Variables:\n        LOG: !Ref Level\n"
-        "Resources:\n"
-        "  A:\n    Type: AWS::Serverless::Function\n    Properties:\n"
-        "      Environment: {Variables: {TOKENS: '1', ONLY_A: x}}\n"
-        "  B:\n    Type: AWS::Serverless::Function\n    Properties:\n"
-        "      Environment: {Variables: {TOKENS: '2', ARN: !GetAtt A.Arn}}\n"
-    )
+def test_lambda_context_never_has_negative_time_left() -> None:
+    context = LambdaContext(deadline_ms=int(time.time() * 1000) - 5_000)
 
-    assert read_template(template).shared_environment() == {"LOG": "INFO", "ONLY_A": "x"}
+    assert context.get_remaining_time_in_millis() == 0
 
 
-def test_key_from_env_file_wins_over_the_environment(tmp_path: Path) -> None:
-    env_file = tmp_path / ".env"
-    env_file.write_text("OPENAI_API_KEY=sk-file\nUNRELATED=1\n")
-
-    config = resolve_model_config(env_file, {"OPENAI_API_KEY": "sk-shell"})
-
-    assert (config.api_key, config.key_source) == ("sk-file", ".env")
+def test_each_lambda_context_gets_its_own_request_id() -> None:
+    assert LambdaContext().aws_request_id != LambdaContext().aws_request_id
 
 
-def test_key_from_the_environment_when_the_env_file_has_none(tmp_path: Path) -> None:
-    config = resolve_model_config(tmp_path / "absent.env", {"OPENAI_API_KEY": "sk-shell"})
+def test_web_adapter_headers_carry_the_invocation_and_the_request_context() -> None:
+    event = build_event(scope(), b"{}", request_id="r-1", url_id="u" * 32)
+    context = LambdaContext("StreamFunction", "r-1", timeout_seconds=120, memory_mb=512)
 
-    assert (config.api_key, config.key_source, config.demo) == ("sk-shell", "environment", False)
+    headers = dict(web_adapter_headers(event, context))
 
-
-def test_no_key_anywhere_means_the_offline_demo(tmp_path: Path) -> None:
-    config = resolve_model_config(tmp_path / "absent.env", {})
-
-    assert (config.demo, config.key_source) == (True, KEY_SOURCE_NONE)
-
-
-def test_base_url_without_scheme_is_a_config_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="OPENAI_BASE_URL"):
-        resolve_model_config(None, {"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": "api.example"})
-
-
-def call_app(app: EmulatorApp, body: bytes) -> list[dict[str, Any]]:
-    sent: list[dict[str, Any]] = []
-    delivered = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal delivered
-        if delivered:
-            return {"type": "http.disconnect"}
-        delivered = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    asyncio.run(app(scope(path="/api/summarize"), receive, send))
-    return sent
-
-
-def app_with_handler(handler: Any, tmp_path: Path) -> EmulatorApp:
-    async def no_stream(*_: Any) -> None:
-        raise AssertionError("not called")
-
-    return EmulatorApp({"summarize": handler, "todo": handler}, no_stream, TemplateFacts({}, []), tmp_path, False, [])
-
-
-def test_unhandled_handler_exception_is_a_502_like_lambda(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    def crash(event: dict, context: Any) -> dict:
-        raise RuntimeError("boom")
-
-    start = call_app(app_with_handler(crash, tmp_path), b"{}")[0]
-
-    assert start["status"] == 502
-    assert "RuntimeError: boom" in capsys.readouterr().err
-
-
-def test_handler_gets_the_context_and_event_of_one_invocation(tmp_path: Path) -> None:
-    seen: list[tuple[dict, Any]] = []
-
-    def record(event: dict, context: Any) -> dict:
-        seen.append((event, context))
-        return {"statusCode": 200, "body": "ok"}
-
-    call_app(app_with_handler(record, tmp_path), b"{}")
-
-    event, context = seen[0]
-    assert context.aws_request_id == event["requestContext"]["requestId"]
-    assert context.function_name == "SummarizeFunction"
+    lambda_context = json.loads(headers[b"x-amzn-lambda-context"])
+    assert (lambda_context["request_id"], lambda_context["deadline"]) == ("r-1", context.deadline_ms)
+    assert lambda_context["env_config"]["function_name"] == "StreamFunction"
+    assert json.loads(headers[b"x-amzn-request-context"]) == event["requestContext"]

@@ -4,13 +4,28 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import re
+import socket
+import struct
 import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from infra.emulator import DEMO_HEADER, Emulator
+from infra.emulator.runtime import MAX_REQUEST_BYTES
+from infra.emulator.server import EVENT_HISTORY, FUNCTIONS, RECORDED_BODY_CHARS, Function
+from infra.emulator.template import read_template
 from infra.fake_openai import FakeOpenAI, FakeReply
-from tests.emulator.conftest import Client, read_sse_event
+from llm_core.contract import MAX_BULLETS
+from tests.emulator.conftest import Client, LogCollector, read_sse_event
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPLATE = read_template(REPO / "template.yaml")
 
 API_PATHS = ["/api/summarize", "/api/todo", "/api/stream"]
 VALID_BODIES = {
@@ -260,12 +275,208 @@ def test_key_comes_from_the_secret_seeded_from_the_env_file(tmp_path, monkeypatc
     assert DEMO_HEADER[0] not in reply.headers
 
 
-def test_emulator_restores_the_environment_when_it_stops(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_emulator_leaves_its_own_process_environment_alone(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    import os
-
     before = dict(os.environ)
-    with FakeOpenAI() as server, Emulator(fake=server, env_file=tmp_path / "missing.env"):
-        assert os.environ["AWS_ENDPOINT_URL_SECRETS_MANAGER"].startswith("http://127.0.0.1:")
 
-    assert dict(os.environ) == before
+    with FakeOpenAI() as server, Emulator(fake=server, env_file=tmp_path / "missing.env") as emulator:
+        during = dict(os.environ)
+        wired = emulator.function_environment("summarize")["AWS_ENDPOINT_URL_SECRETS_MANAGER"]
+
+    assert during == before == dict(os.environ)
+    assert wired.startswith("http://127.0.0.1:")
+
+
+# ---------------------------------------------------------------------------------------------- paths
+
+
+@pytest.mark.parametrize("path", ["/api/summarize/", "//api/summarize", "/api/unknown", "/api", "/api/todo/extra"])
+def test_unknown_api_path_is_a_404_envelope_naming_the_endpoints(client: Client, path: str) -> None:
+    reply = client.post_json(path, VALID_BODIES["/api/summarize"])
+
+    assert reply.status == 404
+    error = reply.json()["error"]
+    assert error["type"] == "not_found"
+    assert all(endpoint in error["message"] for endpoint in API_PATHS)
+    assert error["request_id"] == reply.headers["x-request-id"]
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "OPTIONS", "PROPFIND"])
+def test_unknown_api_path_is_a_404_whatever_the_method(client: Client, method: str) -> None:
+    reply = client.request(method, "/api/summarize/")
+
+    assert (reply.status, reply.json()["error"]["type"]) == (404, "not_found")
+
+
+def test_unknown_api_path_invokes_no_function(client: Client, emulator: Emulator) -> None:
+    before = list(emulator.events)
+
+    client.post_json("/api/summarize/", VALID_BODIES["/api/summarize"])
+
+    assert list(emulator.events) == before
+
+
+def test_other_paths_still_serve_the_page(client: Client) -> None:
+    reply = client.request("GET", "/index.html")
+
+    assert (reply.status, reply.headers["content-type"].split(";")[0]) == (200, "text/html")
+
+
+# ---------------------------------------------------------------------------------------------- the page's config
+
+
+def test_config_json_gives_the_page_the_limits_the_functions_enforce(client: Client) -> None:
+    reply = client.request("GET", "/config.json")
+
+    assert reply.status == 200
+    assert reply.json() == {
+        "limits": {
+            "max_input_chars": int(TEMPLATE.function("SummarizeFunction").environment["MAX_INPUT_CHARS"]),
+            "max_bullets": MAX_BULLETS,
+        },
+        "auth": {"mode": "none"},
+    }
+
+
+def test_max_input_chars_from_the_environment_reaches_the_page_and_the_functions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MAX_INPUT_CHARS", "1234")
+    with FakeOpenAI() as fake, Emulator(fake=fake) as emulator:
+        client = Client(emulator.url)
+        page_limit = client.request("GET", "/config.json").json()["limits"]["max_input_chars"]
+        at_the_limit = client.post_json("/api/summarize", {"text": "x" * 1234})
+        over_the_limit = client.post_json("/api/summarize", {"text": "x" * 1235})
+
+    assert page_limit == 1234
+    assert at_the_limit.status == 200
+    assert (over_the_limit.status, over_the_limit.json()["error"]["type"]) == (413, "too_large")
+
+
+# ---------------------------------------------------------------------------------------------- Lambda's limits
+
+
+def test_body_over_6_mb_gets_lambdas_own_413_not_the_envelope(client: Client, emulator: Emulator) -> None:
+    before = list(emulator.events)
+
+    reply = client.request("POST", "/api/summarize", b"x" * (MAX_REQUEST_BYTES + 1), {"content-type": "text/plain"})
+
+    assert reply.status == 413
+    assert set(reply.json()) == {"Message"}
+    assert list(emulator.events) == before
+
+
+# ---------------------------------------------------------------------------------------------- history
+
+
+def test_history_keeps_only_the_latest_events(client: Client, emulator: Emulator) -> None:
+    sent = [f"request {index}" for index in range(EVENT_HISTORY + 5)]
+
+    for text in sent:
+        client.request("POST", "/api/summarize", text.encode(), {"content-type": "text/plain"})
+
+    assert [event["body"] for event in emulator.events] == sent[-EVENT_HISTORY:]
+
+
+def test_history_keeps_large_bodies_cut_short(client: Client, emulator: Emulator) -> None:
+    text = "y" * (RECORDED_BODY_CHARS * 8)
+
+    client.request("POST", "/api/summarize", text.encode(), {"content-type": "text/plain"})
+
+    recorded = emulator.events[-1]["body"]
+    assert recorded.startswith("y" * RECORDED_BODY_CHARS)
+    assert len(recorded) < RECORDED_BODY_CHARS + 100
+    assert str(len(text)) in recorded
+
+
+# ---------------------------------------------------------------------------------------------- hang-ups
+
+
+def test_caller_who_leaves_mid_upload_invokes_no_function(client: Client, emulator: Emulator) -> None:
+    before = len(emulator.fake.requests) if emulator.fake else 0
+    with socket.create_connection((client.host, client.port)) as caller:
+        caller.sendall(
+            b"POST /api/summarize HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100000\r\n\r\n" + b'{"text": "' + b"z" * 1000
+        )
+        caller.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    # A request after the hang-up: once it is answered, the emulator has dealt with the one before.
+    marker = f"after-{uuid.uuid4().hex}"
+    client.post_json("/api/summarize", {"text": f"{marker}."})
+
+    assert marker in emulator.events[-1]["body"]
+    assert not any(event.get("body", "").startswith('{"text": "zzz') for event in emulator.events)
+    assert emulator.fake is not None and len(emulator.fake.requests) == before + 1
+
+
+def test_caller_who_leaves_mid_stream_closes_the_model_request(client: Client, fake: FakeOpenAI) -> None:
+    release = threading.Event()
+    fake.enqueue(FakeReply(tokens=["first", " second", " last"], hold_last_token=release))
+    connection = client.connection()
+    try:
+        connection.request("POST", "/api/stream", json.dumps({"prompt": "Hi"}), {"content-type": "application/json"})
+        response = connection.getresponse()
+        assert read_sse_event(response) == ("delta", json.dumps({"text": "first"}))
+        upstream = fake.requests[-1]
+    finally:
+        connection.close()
+
+    # The fake holds the last token until the caller goes: only the emulator closing the model's connection
+    # (the stream app in its environment, told by the emulator that its caller left) ends the wait this early.
+    assert upstream.finished.wait(10)
+    assert upstream.client_gone and not release.is_set()
+
+
+# ---------------------------------------------------------------------------------------------- per function
+
+
+@pytest.mark.parametrize("function", FUNCTIONS, ids=lambda function: function.route)
+def test_each_function_runs_with_its_own_output_limit(client: Client, fake: FakeOpenAI, function: Function) -> None:
+    client.post_json(function.path, VALID_BODIES[function.path])
+
+    expected = int(TEMPLATE.function(function.logical_id).environment["MAX_OUTPUT_TOKENS"])
+    assert fake.requests[-1].body["max_output_tokens"] == expected
+
+
+# ---------------------------------------------------------------------------------------------- Lambda's execution
+
+
+def marked_request(path: str, marker: str) -> dict[str, Any]:
+    """A valid body for ``path`` that the demo model quotes back, marker included."""
+    if path == "/api/summarize":
+        return {"text": f"First point {marker}. Second point {marker}."}
+    if path == "/api/todo":
+        return {"text": f"Call {marker} today", "timezone": "Europe/Paris"}
+    return {"prompt": f"Repeat {marker}"}
+
+
+MARKER = re.compile(r"mk\d{3}x[0-9a-f]{8}")
+
+
+def test_concurrent_requests_never_see_each_others_input_or_request_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Powertools then logs each event, with the invocation's function name and request id.
+    monkeypatch.setenv("POWERTOOLS_LOGGER_LOG_EVENT", "true")
+    logs = LogCollector()
+    requests = [(API_PATHS[index % 3], f"mk{index:03d}x{uuid.uuid4().hex[:8]}") for index in range(120)]
+    with FakeOpenAI() as fake, Emulator(fake=fake, log_sink=logs) as emulator:
+        client = Client(emulator.url)
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            replies = list(pool.map(lambda request: client.post_json(request[0], marked_request(*request)), requests))
+        buffered = [reply for (path, _), reply in zip(requests, replies, strict=True) if path != "/api/stream"]
+        buffered_ids = {reply.headers["x-request-id"] for reply in buffered}
+        lines = logs.wait_for(
+            lambda lines: buffered_ids <= {json.loads(line.text).get("function_request_id") for line in lines}
+        )
+
+    records = [json.loads(line.text) for line in lines if not line.stderr]  # every stdout line is whole JSON
+    logged_events = {record["function_request_id"]: record for record in records if "function_request_id" in record}
+    functions = {function.path: function for function in FUNCTIONS}
+    for (path, marker), reply in zip(requests, replies, strict=True):
+        assert reply.status == 200
+        assert set(MARKER.findall(reply.body.decode())) == {marker}
+        request_id = reply.headers["x-request-id"]
+        assert request_id == reply.headers["x-amzn-requestid"]
+        if path != "/api/stream":
+            logged = logged_events[request_id]
+            assert (logged["function_name"], logged["service"]) == (functions[path].logical_id, functions[path].route)
+            assert set(MARKER.findall(logged["message"]["body"])) == {marker}
