@@ -55,7 +55,14 @@ def main(argv: list[str] | None = None) -> int:
     # Before anything starts, so a Ctrl-C at any moment ends in a clean stop rather than a traceback.
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    emulator = Emulator(args.host, args.port, static_dir=args.static, env_file=args.env_file, log_level=args.log_level)
+    emulator = Emulator(
+        args.host,
+        args.port,
+        static_dir=args.static,
+        env_file=args.env_file,
+        log_level=args.log_level,
+        wait_until_warm=False,
+    )
     try:
         emulator.start()
     except ConfigError as exc:

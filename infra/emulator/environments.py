@@ -220,6 +220,7 @@ class EnvironmentPool:
         self._all: set[ExecutionEnvironment] = set()
         self._closing: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._warming: asyncio.Task[None] | None = None
 
     @contextlib.asynccontextmanager
     async def environment(self) -> AsyncIterator[ExecutionEnvironment]:
@@ -228,6 +229,9 @@ class EnvironmentPool:
         Raises EnvironmentFailed when a new one fails its cold start.
         """
         async with self._slots:
+            if not self._idle and self._warming is not None:
+                # A cold start is under way already: wait for it rather than pay for a second one.
+                await asyncio.wait([self._warming])
             environment = self._take_idle() or await self._start()
             try:
                 yield environment
@@ -237,12 +241,17 @@ class EnvironmentPool:
                 else:
                     self._discard(environment)
 
-    async def warm(self) -> None:
-        """Start one environment ahead of the first request, as provisioned concurrency would. A failed cold
-        start is only logged (by the environment): the first request tries again and answers 502."""
+    def start_warming(self) -> asyncio.Task[None]:
+        """Start one environment ahead of the first request, as provisioned concurrency would."""
+        self._warming = asyncio.create_task(self._warm())
+        return self._warming
+
+    async def _warm(self) -> None:
+        # A failed cold start is only logged (by the environment): the first request tries again, answers 502.
         async with self._slots:
             with contextlib.suppress(EnvironmentFailed):
                 self._idle.append(await self._start())
+        self._warming = None
 
     def _take_idle(self) -> ExecutionEnvironment | None:
         while self._idle:
@@ -273,6 +282,8 @@ class EnvironmentPool:
     async def close(self) -> None:
         """End every environment, idle or busy; none starts after this."""
         self._closed = True
+        if self._warming is not None:
+            self._warming.cancel()
         environments, self._all, self._idle = list(self._all), set(), []
         await asyncio.gather(*(environment.close() for environment in environments), *self._closing)
 

@@ -200,7 +200,9 @@ class EmulatorApp:
         page: dict[str, Any],
         events: deque[dict[str, Any]],
         log_sink: LogSink,
+        wait_until_warm: bool,
     ) -> None:
+        self.wait_until_warm = wait_until_warm
         self.functions = {function.path: (function, pool) for function, pool in functions.items()}
         self.response_headers = response_headers
         self.demo_headers = [DEMO_HEADER] if demo else []
@@ -242,9 +244,10 @@ class EmulatorApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                # One warm environment per function before the server listens, so the first requests are as
-                # quick as the next ones (the old in-process emulator imported every handler at start, too).
-                await asyncio.gather(*(pool.warm() for _, pool in self.functions.values()))
+                # One warm environment per function, so the first requests are as quick as the next ones.
+                warming = [pool.start_warming() for _, pool in self.functions.values()]
+                if self.wait_until_warm:
+                    await asyncio.wait(warming)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.close()
@@ -387,6 +390,8 @@ class Emulator:
     ``events``: the latest Function URL events the functions received (at most EVENT_HISTORY).
     ``log_sink``: where the functions' log lines go (the console by default).
     ``functions``: what to serve under ``/api/`` (tests serve handlers of their own).
+    ``wait_until_warm``: whether ``start()`` also waits for one environment per function to finish its cold
+    start (a test's first request is then as quick as the next; the command line shows its URL at once).
     """
 
     def __init__(
@@ -402,6 +407,7 @@ class Emulator:
         log_sink: LogSink = print_log_line,
         environments_per_function: int = 4,
         functions: Iterable[Function] = FUNCTIONS,
+        wait_until_warm: bool = True,
     ) -> None:
         self.host = host
         self.port = port
@@ -413,6 +419,7 @@ class Emulator:
         self.log_sink = log_sink
         self.environments_per_function = environments_per_function
         self.function_table = tuple(functions)
+        self.wait_until_warm = wait_until_warm
         self.events: deque[dict[str, Any]] = deque(maxlen=EVENT_HISTORY)
         self.model: ModelConfig | None = None
         self.moto: MotoServer | None = None
@@ -486,6 +493,7 @@ class Emulator:
             page=page,
             events=self.events,
             log_sink=self.log_sink,
+            wait_until_warm=self.wait_until_warm,
         )
         config = uvicorn.Config(
             self._app,

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import os
+import re
+import select
 import signal
 import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.emulator.conftest import Client
 
 REPO = Path(__file__).resolve().parents[2]
 READY_LINE = "Ctrl-C stops."
@@ -41,13 +46,11 @@ def run_to_exit(*args: str, **extra_env: str) -> subprocess.CompletedProcess[str
     )
 
 
-@pytest.fixture
-def console():
-    """Start the emulator, collect its console until it says it is ready, then stop it with Ctrl-C."""
-    processes: list[subprocess.Popen[str]] = []
+class RunningEmulator:
+    """`python -m infra.emulator --port 0` in a child process, started until it says it is ready."""
 
-    def start(*args: str, **extra_env: str) -> str:
-        process = subprocess.Popen(
+    def __init__(self, *args: str, **extra_env: str) -> None:
+        self.process = subprocess.Popen(
             [sys.executable, "-m", "infra.emulator", "--port", "0", *args],
             cwd=REPO,
             env=emulator_environment(**extra_env),
@@ -55,27 +58,87 @@ def console():
             stderr=subprocess.STDOUT,
             text=True,
         )
-        processes.append(process)
-        watchdog = threading.Timer(STARTUP_LIMIT_SECONDS, process.kill)
+        watchdog = threading.Timer(STARTUP_LIMIT_SECONDS, self.process.kill)
         watchdog.start()
-        lines = []
+        self.lines: list[str] = []
         try:
-            assert process.stdout is not None
-            for line in process.stdout:
-                lines.append(line)
+            assert self.process.stdout is not None
+            for line in self.process.stdout:
+                self.lines.append(line)
                 if line.strip() == READY_LINE:
                     break
         finally:
             watchdog.cancel()
-        process.send_signal(signal.SIGINT)
-        rest, _ = process.communicate(timeout=STARTUP_LIMIT_SECONDS)
-        return "".join(lines) + rest
+        if not self.lines or self.lines[-1].strip() != READY_LINE:
+            self.process.kill()
+            pytest.fail(f"the emulator never got ready:\n{''.join(self.lines)}{self.process.communicate()[0]}")
+
+    def printed(self, pattern: str) -> str:
+        match = re.search(pattern, "".join(self.lines))
+        assert match, f"the console never said {pattern!r}"
+        return match.group(1)
+
+    @property
+    def url(self) -> str:
+        return self.printed(r"on (http://127\.0\.0\.1:\d+)\n")
+
+    @property
+    def secrets_url(self) -> str:
+        return self.printed(r"moto at (http://127\.0\.0\.1:\d+),")
+
+    def stop(self, signum: int = signal.SIGINT) -> str:
+        """Send ``signum``; everything the emulator printed, once it has exited."""
+        self.process.send_signal(signum)
+        rest, _ = self.process.communicate(timeout=STARTUP_LIMIT_SECONDS)
+        return "".join(self.lines) + rest
+
+
+def environments_of(secrets_url: str) -> list[int]:
+    """The processes wired to this emulator's moto (its execution environments), from Linux's /proc."""
+    wanted = f"AWS_ENDPOINT_URL_SECRETS_MANAGER={secrets_url}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and wanted in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return found
+
+
+def wait_for_exit(pids: list[int], timeout: float) -> list[int]:
+    """The pids still running after ``timeout`` seconds (waits on each process's pidfd, no polling)."""
+    still_running = []
+    for pid in pids:
+        try:
+            descriptor = os.pidfd_open(pid)
+        except ProcessLookupError:
+            continue
+        with os.fdopen(descriptor) as pidfd:
+            if not select.select([pidfd], [], [], timeout)[0]:
+                still_running.append(pid)
+    return still_running
+
+
+@pytest.fixture
+def running() -> Iterator[Callable[..., RunningEmulator]]:
+    started: list[RunningEmulator] = []
+
+    def start(*args: str, **extra_env: str) -> RunningEmulator:
+        started.append(RunningEmulator(*args, **extra_env))
+        return started[-1]
 
     yield start
-    for process in processes:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    for emulator in started:
+        if emulator.process.poll() is None:
+            emulator.process.kill()
+            emulator.process.wait()
+
+
+@pytest.fixture
+def console(running: Callable[..., RunningEmulator]) -> Callable[..., str]:
+    """Start the emulator, collect its console until it says it is ready, then stop it with Ctrl-C."""
+    return lambda *args, **extra_env: running(*args, **extra_env).stop()
 
 
 def test_console_says_the_key_came_from_the_env_file_and_never_shows_it(console, tmp_path: Path) -> None:
@@ -106,10 +169,31 @@ def test_console_announces_the_offline_demo_without_a_key(console, tmp_path: Pat
     assert "OpenAI key: none: offline demo with the fake model" in output
 
 
-def test_ctrl_c_stops_the_emulator_cleanly(console, tmp_path: Path) -> None:
-    output = console("--env-file", str(tmp_path / "absent.env"))
+def test_ctrl_c_stops_a_running_emulator_and_its_environments(running, tmp_path: Path) -> None:
+    emulator = running("--env-file", str(tmp_path / "absent.env"))
+    client = Client(emulator.url)
+    page = client.request("GET", "/")
+    answer = client.post_json("/api/summarize", {"text": "One thing. Another thing."})
+    environments = environments_of(emulator.secrets_url)
 
+    output = emulator.stop(signal.SIGINT)
+
+    assert (page.status, answer.status) == (200, 200)
+    assert len(environments) >= 1
+    assert emulator.process.returncode == 0
     assert "Traceback" not in output
+    assert wait_for_exit(environments, timeout=5) == []
+
+
+def test_a_killed_emulator_leaves_no_environment_behind(running, tmp_path: Path) -> None:
+    emulator = running("--env-file", str(tmp_path / "absent.env"))
+    Client(emulator.url).post_json("/api/todo", {"text": "Water the plants today"})
+    environments = environments_of(emulator.secrets_url)
+
+    emulator.stop(signal.SIGKILL)
+
+    assert len(environments) >= 1
+    assert wait_for_exit(environments, timeout=10) == []
 
 
 def test_taken_port_ends_with_one_line_and_exit_code_1() -> None:
