@@ -133,9 +133,13 @@ def main(argv: list[str] | None = None) -> int:
         stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     channel = socket.socket(fileno=args.channel)
     inbox, outbox = channel.makefile("rb"), channel.makefile("wb")
+    # A failed init is logged the way Lambda names it, and the environment ends; the next invocation retries.
     try:
         function = load_entry_point(args.entry_point)
-    except Exception as exc:  # Lambda's Runtime.ImportModuleError: logged, and the environment fails its init
+    except AttributeError as exc:
+        log_error(exc, "Runtime.HandlerNotFound")
+        return 1
+    except Exception as exc:
         log_error(exc, "Runtime.ImportModuleError")
         return 1
     if args.web_adapter:

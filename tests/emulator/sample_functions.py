@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from typing import Any
@@ -14,11 +15,13 @@ _invocations = 0
 def describe(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Which process ran this invocation and when, how many it has run, and what it was given.
 
-    ``event["seconds"]`` keeps it busy that long (the work of a slow handler)."""
+    ``seconds`` (in the event, or in a Function URL event's JSON body) keeps it busy that long: the work of a
+    slow handler."""
     global _invocations
     _invocations += 1
     started = time.time()
-    time.sleep(float(event.get("seconds", 0)))
+    seconds = event["seconds"] if "seconds" in event else json.loads(event.get("body") or "{}").get("seconds", 0)
+    time.sleep(float(seconds))
     return {
         "pid": os.getpid(),
         "started": started,

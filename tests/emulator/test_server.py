@@ -10,6 +10,7 @@ import socket
 import struct
 import threading
 import uuid
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -480,3 +481,62 @@ def test_concurrent_requests_never_see_each_others_input_or_request_id(monkeypat
             logged = logged_events[request_id]
             assert (logged["function_name"], logged["service"]) == (functions[path].logical_id, functions[path].route)
             assert set(MARKER.findall(logged["message"]["body"])) == {marker}
+
+
+# ---------------------------------------------------------------------------------------------- failures
+
+
+@pytest.fixture
+def sample_emulator(tmp_path: Path, fake: FakeOpenAI) -> Iterator[Callable[[str], tuple[Emulator, LogCollector]]]:
+    """An emulator serving one handler of sample_functions.py at /api/summarize, with a 1 s timeout."""
+    template = tmp_path / "template.yaml"
+    template.write_text(
+        "Resources:\n  SampleFunction:\n    Type: AWS::Serverless::Function\n    Properties:\n      Timeout: 1\n"
+    )
+    running: list[Emulator] = []
+
+    def start(handler: str) -> tuple[Emulator, LogCollector]:
+        logs = LogCollector()
+        function = Function("summarize", "SampleFunction", f"tests.emulator.sample_functions.{handler}")
+        running.append(Emulator(fake=fake, template=template, functions=[function], log_sink=logs).start())
+        return running[-1], logs
+
+    yield start
+    for emulator in running:
+        emulator.stop()
+
+
+def test_a_function_past_its_timeout_gets_502_and_its_environment_is_replaced(sample_emulator) -> None:
+    emulator, logs = sample_emulator("describe")
+    client = Client(emulator.url)
+
+    before = client.post_json("/api/summarize", {"seconds": 0}).json()
+    timed_out = client.post_json("/api/summarize", {"seconds": 5})
+    after = client.post_json("/api/summarize", {"seconds": 0}).json()
+
+    assert (timed_out.status, timed_out.json()) == (502, {"Message": "Internal Server Error"})
+    request_id = timed_out.headers["x-amzn-requestid"]
+    logs.wait_for(lambda lines: any(line.text == f"{request_id} Task timed out after 1.00 seconds" for line in lines))
+    assert after["pid"] != before["pid"]
+    assert after["invocation"] == 1
+
+
+def test_an_unhandled_handler_error_is_502_and_logged_with_its_request_id(sample_emulator) -> None:
+    emulator, logs = sample_emulator("crash")
+
+    reply = Client(emulator.url).post_json("/api/summarize", {})
+
+    assert (reply.status, reply.json()) == (502, {"Message": "Internal Server Error"})
+    lines = logs.wait_for(lambda lines: any(line.stderr for line in lines))
+    error = json.loads(next(line.text for line in lines if line.stderr))
+    assert (error["requestId"], error["message"]["errorType"]) == (reply.headers["x-amzn-requestid"], "RuntimeError")
+
+
+def test_a_function_that_cannot_start_is_502_for_each_request(sample_emulator) -> None:
+    emulator, logs = sample_emulator("no_such_handler")
+
+    replies = [Client(emulator.url).post_json("/api/summarize", {}) for _ in range(2)]
+
+    assert [reply.status for reply in replies] == [502, 502]
+    # The cold start at the emulator's start, then one for each request: each tried again, each logged.
+    logs.wait_for(lambda lines: sum("Runtime.HandlerNotFound" in line.text for line in lines) == 3)
