@@ -7,6 +7,7 @@ import re
 import select
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -15,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.emulator.conftest import Client
+from infra.fake_openai import FakeOpenAI, FakeReply
+from tests.emulator.conftest import Client, read_sse_event
 
 REPO = Path(__file__).resolve().parents[2]
 READY_LINE = "Ctrl-C stops."
@@ -193,6 +195,46 @@ def test_a_killed_emulator_leaves_no_environment_behind(running, tmp_path: Path)
 
     assert len(environments) >= 1
     assert wait_for_exit(environments, timeout=10) == []
+
+
+def hang_up(connection: socket.socket) -> None:
+    """Leave the way a closed tab or a killed curl does: a reset, not a polite close."""
+    connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    connection.close()
+
+
+def test_callers_who_hang_up_leave_the_console_quiet(running, tmp_path: Path) -> None:
+    with FakeOpenAI() as fake:
+        # The model is this test's fake, so the console holds only what the emulator and its functions print.
+        emulator = running(
+            "--env-file", str(tmp_path / "absent.env"), OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=fake.base_url
+        )
+        client = Client(emulator.url)
+        # Mid-stream, while the model is still answering.
+        release = threading.Event()
+        fake.enqueue(FakeReply(tokens=["a", " b", " c"], hold_last_token=release))
+        streaming = client.connection()
+        streaming.request("POST", "/api/stream", b'{"prompt": "Hi"}', {"content-type": "application/json"})
+        response = streaming.getresponse()
+        read_sse_event(response)
+        response.close()  # the socket itself closes only with the last file that reads it
+        hang_up(streaming.sock)
+        assert fake.requests[-1].finished.wait(10)
+        # Before a buffered answer is ready.
+        fake.enqueue(FakeReply(delay_seconds=1, output={"bullets": ["late"]}))
+        waiting = socket.create_connection((client.host, client.port))
+        waiting.sendall(b'POST /api/summarize HTTP/1.1\r\nHost: x\r\nContent-Length: 13\r\n\r\n{"text": "a"}')
+        hang_up(waiting)
+        # Halfway through sending a body.
+        uploading = socket.create_connection((client.host, client.port))
+        uploading.sendall(b'POST /api/todo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n{"text": ')
+        hang_up(uploading)
+        client.post_json("/api/summarize", {"text": "One more thing."})
+
+        output = emulator.stop()
+
+    after_start = output.split(READY_LINE, 1)[1]
+    assert "Traceback" not in after_start and "Error" not in after_start, after_start
 
 
 def test_taken_port_ends_with_one_line_and_exit_code_1() -> None:
