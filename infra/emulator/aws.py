@@ -22,10 +22,11 @@ class MotoServer:
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        # Imported here: moto's server takes half a second to import, and only the emulator's start needs it.
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
-        class QuietHandler(MotoRequestHandler):  # type: ignore[misc]
+        class QuietHandler(MotoRequestHandler):
             def log_request(self, *args: Any, **kwargs: Any) -> None:
                 """One access line per GetSecretValue would drown the emulator's own console."""
 
@@ -35,8 +36,7 @@ class MotoServer:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{self._server.host}:{self._server.port}"
 
     def start(self) -> MotoServer:
         self._thread.start()

@@ -63,8 +63,11 @@ LogSink = Callable[[LogLine], None]
 def print_log_line(line: LogLine) -> None:
     """The console, where Lambda would have CloudWatch Logs."""
     stream = sys.stderr if line.stderr else sys.stdout
-    stream.write(line.text + "\n")
-    stream.flush()
+    # A console that has gone away (a closed pipe) must not stop the relay: the environment would block on
+    # a full pipe in the middle of an invocation.
+    with contextlib.suppress(OSError, ValueError):
+        stream.write(line.text + "\n")
+        stream.flush()
 
 
 class EnvironmentFailed(Exception):

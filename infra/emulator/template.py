@@ -45,7 +45,7 @@ def load_template(path: Path) -> dict[str, Any]:
     if template is None:
         reason = problems[0].message if problems else "not a template"
         raise ConfigError(f"cannot read {path}: {reason}")
-    return template
+    return dict(template)
 
 
 def read_template(path: Path) -> TemplateFacts:
