@@ -418,12 +418,12 @@ class Emulator:
         self.log_level = log_level
         self.log_sink = log_sink
         self.environments_per_function = environments_per_function
-        self.function_table = tuple(functions)
+        self._served = tuple(functions)
         self.wait_until_warm = wait_until_warm
         self.events: deque[dict[str, Any]] = deque(maxlen=EVENT_HISTORY)
         self.model: ModelConfig | None = None
         self.moto: MotoServer | None = None
-        self.functions: dict[str, FunctionConfig] = {}
+        self._configs: dict[str, FunctionConfig] = {}
         self._owns_fake = False
         self._app: EmulatorApp | None = None
         self._server: _Server | None = None
@@ -442,7 +442,7 @@ class Emulator:
 
     def function_environment(self, route: str) -> dict[str, str]:
         """The process environment the function at ``/api/<route>`` runs with."""
-        return dict(self.functions[route].environment)
+        return dict(self._configs[route].environment)
 
     def __enter__(self) -> Emulator:
         return self.start()
@@ -470,9 +470,9 @@ class Emulator:
         seed_secret(self.moto.url, SECRET_ID, self.model.api_key or "sk-local-demo-not-a-real-key")
 
         wiring = self._wiring()
-        for function in self.function_table:
+        for function in self._served:
             settings = facts.function(function.logical_id)
-            self.functions[function.route] = FunctionConfig(
+            self._configs[function.route] = FunctionConfig(
                 name=function.logical_id,
                 entry_point=function.entry_point,
                 web_adapter=function.web_adapter,
@@ -480,10 +480,10 @@ class Emulator:
                 memory_mb=settings.memory_mb,
                 environment=function_environment(settings, os.environ, wiring),
             )
-        page = page_config(max_input_chars(config.environment for config in self.functions.values()))
+        page = page_config(max_input_chars(config.environment for config in self._configs.values()))
         pools = {
-            function: EnvironmentPool(self.functions[function.route], self.log_sink, self.environments_per_function)
-            for function in self.function_table
+            function: EnvironmentPool(self._configs[function.route], self.log_sink, self.environments_per_function)
+            for function in self._served
         }
         self._app = EmulatorApp(
             pools,
