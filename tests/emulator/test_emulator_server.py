@@ -393,8 +393,8 @@ def test_history_keeps_large_bodies_cut_short(client: Client, emulator: Emulator
 # ---------------------------------------------------------------------------------------------- hang-ups
 
 
-def test_caller_who_leaves_mid_upload_invokes_no_function(client: Client, emulator: Emulator) -> None:
-    before = len(emulator.fake.requests) if emulator.fake else 0
+def test_caller_who_leaves_mid_upload_invokes_no_function(client: Client, emulator: Emulator, fake: FakeOpenAI) -> None:
+    before = len(fake.requests)
     with socket.create_connection((client.host, client.port)) as caller:
         caller.sendall(
             b"POST /api/summarize HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -407,7 +407,7 @@ def test_caller_who_leaves_mid_upload_invokes_no_function(client: Client, emulat
 
     assert marker in emulator.events[-1]["body"]
     assert not any(event.get("body", "").startswith('{"text": "zzz') for event in emulator.events)
-    assert emulator.fake is not None and len(emulator.fake.requests) == before + 1
+    assert len(fake.requests) == before + 1
 
 
 def test_caller_who_leaves_mid_stream_closes_the_model_request(client: Client, fake: FakeOpenAI) -> None:
