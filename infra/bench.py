@@ -143,7 +143,7 @@ def bench_warm(sizes: Sizes, fake: Any) -> None:
 
     import openai
 
-    from infra.emulator import LambdaContext
+    from infra.emulator.runtime import LambdaContext
 
     print(f"\n2. Warm request overhead ({sizes.warm_requests} requests each, interleaved, in-process)")
     direct = openai.OpenAI(api_key="sk-bench", base_url=fake.base_url, max_retries=0)
@@ -152,7 +152,7 @@ def bench_warm(sizes: Sizes, fake: Any) -> None:
         event = json.loads((EVENTS / event_file).read_text())
 
         def via_handler(handler: Callable[..., Any] = handler, event: dict[str, Any] = event) -> None:
-            result = handler(copy.deepcopy(event), LambdaContext("bench", "bench", 30, 512))
+            result = handler(copy.deepcopy(event), LambdaContext("bench", "bench", timeout_seconds=30, memory_mb=512))
             assert result["statusCode"] == 200, result
 
         with quiet_stdout():
@@ -407,6 +407,8 @@ def main(argv: list[str] | None = None) -> int:
         fake._server.RequestHandlerClass.disable_nagle_algorithm = True
         quiet_client_resets(fake)
         assert emulator.moto is not None
+        # The handlers called in-process below get what the emulator gives its functions' environments.
+        os.environ.update(emulator.function_environment("summarize"))
         bench_warm(sizes, fake)
         print(
             f"\n3. Stream first byte through the emulator ({sizes.stream_runs} streams of {len(STREAM_TOKENS)} tokens)"

@@ -13,8 +13,9 @@ from moto.server import ThreadedMotoServer
 
 import llm_core
 from infra.emulator import Emulator
+from infra.emulator.runtime import LambdaContext
 from infra.fake_openai import FakeOpenAI
-from tests.support import BASE_ENVIRONMENT, CANARY_KEY, SECRET_ID, FakeLambdaContext
+from tests.support import BASE_ENVIRONMENT, CANARY_KEY, SECRET_ID
 
 # Powertools objects read their configuration when their module is first imported, which in a pytest session is
 # at collection, possibly by another suite's module and before any fixture runs. Lambda sets these before import.
@@ -37,8 +38,9 @@ def emulator(emulator_fake_model: FakeOpenAI) -> Iterator[Emulator]:
 
 
 @pytest.fixture
-def lambda_context() -> FakeLambdaContext:
-    return FakeLambdaContext()
+def lambda_context() -> LambdaContext:
+    """The context of one invocation of a function with the template's 30 s timeout and 512 MB."""
+    return LambdaContext("summarize", timeout_seconds=30, memory_mb=512)
 
 
 @pytest.fixture

@@ -1,9 +1,8 @@
-"""Helpers shared by the test suites: sample events, the canary key, a Lambda context stand-in."""
+"""Helpers shared by the test suites: sample events and the canary key."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 EVENTS = Path(__file__).parent / "events"
@@ -28,23 +27,6 @@ BASE_ENVIRONMENT = {
 
 def load_event(name: str) -> dict:
     return json.loads((EVENTS / f"{name}.json").read_text())
-
-
-@dataclass
-class FakeLambdaContext:
-    """The attributes of the Lambda context object that Powertools and the handlers read."""
-
-    remaining_ms: int = 30_000
-    function_name: str = "summarize"
-    memory_limit_in_mb: int = 512
-    aws_request_id: str = "7d1f5a4e-9c1b-4f4e-8a59-3b2d6c0e1f2a"
-    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:summarize"
-    log_group_name: str = "/aws/lambda/summarize"
-    log_stream_name: str = "2026/11/22/[$LATEST]0123456789abcdef"
-    function_version: str = "$LATEST"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
 
 
 def event_with_body(name: str, body: dict | str) -> dict:

@@ -42,9 +42,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import yaml
-
-from infra.emulator import MotoServer, _CfnLoader, seed_secret
+from infra.emulator.aws import MotoServer, seed_secret
+from infra.emulator.template import load_template
 from infra.fake_openai import FakeOpenAI
 
 REPO = Path(__file__).resolve().parents[2]
@@ -137,7 +136,7 @@ def retarget(env_vars: dict[str, dict[str, str]], secrets_url: str, openai_url: 
 
 def write_local_template(source: Path, destination: Path) -> Path:
     """template.yaml with the wiring variables declared (empty) in Globals, so `--env-vars` can set them."""
-    template = yaml.load(source.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506 - a safe loader
+    template = load_template(source)
     function_globals = template.setdefault("Globals", {}).setdefault("Function", {})
     variables = function_globals.setdefault("Environment", {}).setdefault("Variables", {})
     for name in WIRING:

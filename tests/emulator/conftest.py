@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,9 +16,12 @@ from urllib.parse import urlsplit
 import pytest
 
 from infra.emulator import Emulator
+from infra.emulator.environments import LogLine
 
 # Bounds every socket read, so a broken stream fails the test instead of hanging it.
 SOCKET_TIMEOUT_SECONDS = 15
+# Bounds a wait for log lines that never come.
+LOG_WAIT_SECONDS = 15
 
 
 @dataclass
@@ -79,3 +84,28 @@ def read_sse_event(response: http.client.HTTPResponse) -> tuple[str, str]:
 @pytest.fixture
 def client(emulator: Emulator) -> Client:
     return Client(emulator.url)
+
+
+class LogCollector:
+    """A log sink for the emulator: keeps the functions' log lines, and lets a test wait for the ones it needs
+    (an environment's log reaches the emulator on its own pipe, possibly after the HTTP response)."""
+
+    def __init__(self) -> None:
+        self.lines: list[LogLine] = []
+        self._changed = threading.Condition()
+
+    def __call__(self, line: LogLine) -> None:
+        with self._changed:
+            self.lines.append(line)
+            self._changed.notify_all()
+
+    def wait_for(self, condition: Callable[[list[LogLine]], bool]) -> list[LogLine]:
+        with self._changed:
+            if not self._changed.wait_for(lambda: condition(self.lines), timeout=LOG_WAIT_SECONDS):
+                raise AssertionError(f"the log lines never met the condition; got {len(self.lines)} lines")
+            return list(self.lines)
+
+    def records(self) -> list[dict[str, Any]]:
+        """The JSON records of stdout (Powertools' log lines and metrics)."""
+        with self._changed:
+            return [json.loads(line.text) for line in self.lines if not line.stderr]

@@ -7,14 +7,15 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.support import FakeLambdaContext, load_event
+from infra.emulator.runtime import LambdaContext
+from tests.support import load_event
 
 
 @pytest.fixture
-def invoke(lambda_context: FakeLambdaContext) -> Callable[..., dict]:
+def invoke(lambda_context: LambdaContext) -> Callable[..., dict]:
     """Invoke a buffered handler the way Lambda does; returns the Function URL result with a parsed body."""
 
-    def call(function: str, event: str | dict, context: FakeLambdaContext | None = None) -> dict:
+    def call(function: str, event: str | dict, context: LambdaContext | None = None) -> dict:
         from handlers import summarize, todo
 
         handler = {"summarize": summarize, "todo": todo}[function].lambda_handler

@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 
 import llm_core
+from infra.emulator.runtime import LambdaContext
 from infra.fake_openai import FakeReply
-from tests.support import CANARY_KEY, SECRET_ID, FakeLambdaContext, event_with_body, load_event
+from tests.support import CANARY_KEY, SECRET_ID, event_with_body, load_event
 
 
 def test_summary_is_the_models_bullets(configured, fake_model, invoke):
@@ -150,7 +151,7 @@ def test_upstream_500_is_retried_then_502(configured, fake_model, invoke):
 def test_slow_upstream_is_504_before_the_function_times_out(configured, fake_model, invoke):
     fake_model.enqueue(FakeReply(delay_seconds=6), FakeReply(delay_seconds=6), FakeReply(delay_seconds=6))
     started = time.monotonic()
-    result = invoke("summarize", "function_url_summarize", FakeLambdaContext(remaining_ms=3000))
+    result = invoke("summarize", "function_url_summarize", LambdaContext(timeout_seconds=3))
     elapsed = time.monotonic() - started
     assert (result["statusCode"], result["json"]["error"]["type"]) == (504, "upstream_timeout")
     assert elapsed < 3.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from infra.emulator import read_template
+from infra.emulator.template import read_template
 from infra.sam_local import run
 
 

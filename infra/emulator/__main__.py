@@ -1,0 +1,85 @@
+"""python -m infra.emulator [--port 3000] [--host 127.0.0.1] [--env-file .env]     (what `make dev` runs)"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from infra.emulator.environments import FUNCTIONS_DIR
+
+# The server reads the page's config and the error envelope from the functions' core, as they do.
+sys.path.insert(0, str(FUNCTIONS_DIR))
+
+from infra.emulator.aws import SECRET_ID
+from infra.emulator.errors import ConfigError
+from infra.emulator.model import KEY_SOURCE_NONE
+from infra.emulator.server import FUNCTIONS, REPO_ROOT, Emulator
+
+
+def describe_model(emulator: Emulator) -> list[str]:
+    model = emulator.model
+    assert model is not None
+    if model.demo:
+        assert emulator.fake is not None
+        lines = [f"  OpenAI key: {KEY_SOURCE_NONE} ({emulator.fake.base_url}); responses carry x-llm-demo"]
+        if model.base_url:
+            lines.append(
+                "  OPENAI_BASE_URL is set but OPENAI_API_KEY is not: set a key (any value for a "
+                "server that needs none) to use it"
+            )
+        return lines
+    target = model.base_url or "the OpenAI API"
+    chosen = emulator.function_environment(FUNCTIONS[0].route).get("OPENAI_MODEL", "default")
+    return [f"  OpenAI key: from {model.key_source}; model: {chosen} at {target}"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m infra.emulator", description="The page and the three endpoints on one local server."
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=3000, help="default 3000")
+    parser.add_argument("--env-file", type=Path, default=Path(".env"), help="where OPENAI_API_KEY is read first")
+    parser.add_argument("--static", type=Path, default=REPO_ROOT / "static", help="the page's directory")
+    parser.add_argument("--log-level", default="info", help="uvicorn's log level (default info)")
+    args = parser.parse_args(argv)
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    # Before anything starts, so a Ctrl-C at any moment ends in a clean stop rather than a traceback.
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    emulator = Emulator(
+        args.host,
+        args.port,
+        static_dir=args.static,
+        env_file=args.env_file,
+        log_level=args.log_level,
+        wait_until_warm=False,
+    )
+    try:
+        emulator.start()
+    except ConfigError as exc:
+        print(f"emulator: {exc}", file=sys.stderr)
+        return 1
+    try:
+        assert emulator.moto is not None
+        print(f"Serving the page and /api/summarize, /api/todo, /api/stream on {emulator.url}", flush=True)
+        for line in describe_model(emulator):
+            print(line, flush=True)
+        print(f"  Secrets Manager: moto at {emulator.moto.url}, secret {SECRET_ID!r}", flush=True)
+        print("  Ctrl-C stops.", flush=True)
+        stop.wait()
+    finally:
+        emulator.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

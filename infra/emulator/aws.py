@@ -1,0 +1,77 @@
+"""AWS for the functions, with no account: moto's server on a loopback port, holding the OpenAI key's secret."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import boto3
+
+from infra.emulator.runtime import REGION
+
+SECRET_ID = "local/openai-api-key"  # noqa: S105 - a name, not a secret
+BUDGET_TABLE = "local-budgets"
+# moto accepts any credentials; these keep every client off a real account's.
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+class MotoServer:
+    """moto's Secrets Manager (and every other moto service) on ``host:port``, in a thread of this process.
+
+    moto's own ThreadedMotoServer binds inside its thread and waits forever when the port is taken; this one
+    binds in the caller so a taken port is an immediate OSError.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        # Imported here: moto's server takes half a second to import, and only the emulator's start needs it.
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server
+
+        class QuietHandler(MotoRequestHandler):
+            def log_request(self, *args: Any, **kwargs: Any) -> None:
+                """One access line per GetSecretValue would drown the emulator's own console."""
+
+        app = DomainDispatcherApplication(create_backend_app)
+        self._server = make_server(host, port, app, threaded=True, request_handler=QuietHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto-server", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._server.host}:{self._server.port}"
+
+    def start(self) -> MotoServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+
+def moto_client(service: str, endpoint_url: str, region: str = REGION) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
+def seed_secret(endpoint_url: str, secret_id: str, value: str, region: str = REGION) -> None:
+    """Create the secret, or give it a new value if an earlier run in this process created it."""
+    client = moto_client("secretsmanager", endpoint_url, region)
+    try:
+        client.create_secret(Name=secret_id, SecretString=value)
+    except client.exceptions.ResourceExistsException:
+        client.put_secret_value(SecretId=secret_id, SecretString=value)
+
+
+def create_local_budget_table(endpoint_url: str) -> None:
+    """The daily token budgets' table, as the stack creates it (the template's caps apply locally too)."""
+    # Imported here: its key names come from the functions' budget module, which `python -m infra.emulator`
+    # can import only once it has put functions/ on the path.
+    from infra.budget_table import create_budget_table
+
+    create_budget_table(moto_client("dynamodb", endpoint_url), BUDGET_TABLE)

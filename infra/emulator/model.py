@@ -1,0 +1,70 @@
+"""Which model the functions talk to: OpenAI (or a compatible server) with the developer's key, or, with no
+key, the fake model as an offline demo."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+from infra.emulator.errors import ConfigError
+from infra.fake_openai import HUMAN_PACE_WORDS_PER_SECOND, FakeOpenAI
+
+KEY_SOURCE_NONE = "none: offline demo with the fake model"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Where the key came from (never printed), and where the functions send their requests."""
+
+    api_key: str | None
+    key_source: str
+    base_url: str | None
+    model: str | None
+
+    @property
+    def demo(self) -> bool:
+        return self.api_key is None
+
+
+DEMO = ModelConfig(None, KEY_SOURCE_NONE, None, None)
+
+
+def resolve_model_config(env_file: Path | None, environ: Mapping[str, str] | None = None) -> ModelConfig:
+    """OPENAI_API_KEY (and OPENAI_BASE_URL, OPENAI_MODEL) from ``env_file`` first, then the environment.
+
+    Only these three names are taken from the file: the rest of a developer's .env is not exported into the
+    functions' environment.
+    """
+    environ = os.environ if environ is None else environ
+    from_file: dict[str, str | None] = {}
+    if env_file is not None and env_file.exists():
+        if not env_file.is_file():
+            raise ConfigError(f"cannot read {env_file}: not a file")
+        try:
+            from_file = dotenv_values(env_file, interpolate=False)
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+            raise ConfigError(f"cannot read {env_file}: {reason}") from None
+
+    def pick(name: str) -> tuple[str | None, str]:
+        value = (from_file.get(name) or "").strip()
+        if value:
+            return value, str(env_file.name if env_file else ".env")
+        value = (environ.get(name) or "").strip()
+        return (value, "environment") if value else (None, "")
+
+    api_key, key_source = pick("OPENAI_API_KEY")
+    base_url, _ = pick("OPENAI_BASE_URL")
+    model, _ = pick("OPENAI_MODEL")
+    if base_url and not base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"OPENAI_BASE_URL must start with http:// or https://, not {base_url[:40]!r}")
+    return ModelConfig(api_key, key_source or KEY_SOURCE_NONE, base_url, model)
+
+
+def demo_model() -> FakeOpenAI:
+    """The fake model of the offline demo, which a person watches answer on the page."""
+    return FakeOpenAI(pace_words_per_second=HUMAN_PACE_WORDS_PER_SECOND)

@@ -1,0 +1,566 @@
+"""The emulator's HTTP server: the page, ``/config.json`` and the three functions on one local origin, as
+CloudFront serves them in production.
+
+- ``/``: the files of ``static/``, with the security headers CloudFront adds.
+- ``/config.json``: the page's limits and sign-in mode, from the values the functions run with.
+- ``/api/summarize``, ``/api/todo``: each request becomes a Function URL event, invoked in an execution
+  environment of the function (environments.py); the handler's result becomes the HTTP response.
+- ``/api/stream``: passed to the web app in an environment of the streaming function, as the Lambda Web
+  Adapter does, and streamed back chunk by chunk (web_adapter.py).
+- any other ``/api/...`` path: 404 in the API's error envelope, naming the three endpoints.
+
+Two answers are Lambda's own rather than the functions': a body over 6 MB gets the function URL's 413
+``{"Message": ...}`` (the one response without the API's envelope), and a function that crashes, times out or
+fails its cold start gets 502 ``{"Message": "Internal Server Error"}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import socket
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import uvicorn
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+from starlette.types import Message, Receive, Scope, Send
+
+from infra.emulator.aws import BUDGET_TABLE, CREDENTIALS, SECRET_ID, MotoServer, create_local_budget_table, seed_secret
+from infra.emulator.environments import (
+    EnvironmentFailed,
+    EnvironmentPool,
+    FunctionConfig,
+    FunctionError,
+    LogLine,
+    LogSink,
+    print_log_line,
+)
+from infra.emulator.errors import ConfigError
+from infra.emulator.model import DEMO, ModelConfig, demo_model, resolve_model_config
+from infra.emulator.runtime import (
+    FUNCTION_ERROR_BODY,
+    FUNCTION_ERROR_STATUS,
+    MAX_REQUEST_BYTES,
+    REGION,
+    TOO_LARGE_BODY,
+    LambdaContext,
+    build_event,
+    response_from_result,
+    web_adapter_headers,
+)
+from infra.emulator.template import FunctionSettings, read_template
+from infra.emulator.web_adapter import AppUnreachable, Exchange, forwarded_headers
+from infra.fake_openai import FakeOpenAI
+from llm_core.errors import NotFound, error_response
+from llm_core.page_config import page_config
+from llm_core.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEMO_HEADER = ("x-llm-demo", "fake-model")
+# The history of events kept for tests and for a person debugging: the latest ones, bodies cut short.
+EVENT_HISTORY = 50
+RECORDED_BODY_CHARS = 64 * 1024
+NOT_FOUND_MESSAGE = (
+    "There is no endpoint at this path. The endpoints are POST /api/summarize, POST /api/todo and POST /api/stream."
+)
+
+
+@dataclass(frozen=True)
+class Function:
+    """One function of the template, and where the emulator serves it."""
+
+    route: str
+    logical_id: str
+    entry_point: str
+    web_adapter: bool = False
+
+    @property
+    def path(self) -> str:
+        return f"/api/{self.route}"
+
+
+FUNCTIONS = (
+    Function("summarize", "SummarizeFunction", "handlers.summarize.lambda_handler"),
+    Function("todo", "TodoFunction", "handlers.todo.lambda_handler"),
+    Function("stream", "StreamFunction", "handlers.stream:app", web_adapter=True),
+)
+
+# Never passed on from the emulator's own environment: no function may reach a real AWS account or get the
+# key any other way than from its secret.
+WITHHELD_FROM_FUNCTIONS = frozenset(
+    {"AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL", "OPENAI_API_KEY", "PYTHONPATH"}
+)
+# A function's identity: always the template's value, whatever the shell says.
+FUNCTION_IDENTITY = frozenset({"POWERTOOLS_SERVICE_NAME"})
+
+
+def function_environment(
+    settings: FunctionSettings, shell: Mapping[str, str], wiring: Mapping[str, str]
+) -> dict[str, str]:
+    """A function's process environment: the shell's (a developer may tune a template variable there, say
+    POWERTOOLS_LOG_LEVEL=DEBUG), the template's variables for this function, and the emulator's wiring."""
+    environment = {name: value for name, value in shell.items() if name not in WITHHELD_FROM_FUNCTIONS}
+    for name, value in settings.environment.items():
+        if name in FUNCTION_IDENTITY or name not in shell:
+            environment[name] = value
+    environment.update(wiring)
+    return environment
+
+
+def max_input_chars(environments: Iterable[Mapping[str, str]]) -> int:
+    """The longest input every function accepts, as each reads it from MAX_INPUT_CHARS."""
+    limits = []
+    for environment in environments:
+        value = environment.get("MAX_INPUT_CHARS")
+        if value is None:
+            limits.append(int(Settings.model_fields["max_input_chars"].default))
+            continue
+        try:
+            limits.append(int(value))
+        except ValueError:
+            raise ConfigError(f"MAX_INPUT_CHARS must be a whole number, not {value[:40]!r}") from None
+    return min(limits)
+
+
+def is_api_path(path: str) -> bool:
+    collapsed = re.sub("/+", "/", path)
+    return collapsed == "/api" or collapsed.startswith("/api/")
+
+
+@dataclass(frozen=True)
+class Invocation:
+    event: dict[str, Any]
+    request_id: str
+    body: bytes
+
+
+class CallerLeft(Exception):
+    """The caller hung up before its request was whole: a normal event, nothing to answer."""
+
+
+async def read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole request body, or None when it exceeds ``limit``."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise CallerLeft
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+async def send_whole(send: Send, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+    raw_headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+    raw_headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def with_headers(send: Send, headers: list[tuple[str, str]]) -> Send:
+    if not headers:
+        return send
+    encoded = [(name.encode(), value.encode()) for name, value in headers]
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = dict(message)
+            message["headers"] = list(message.get("headers", [])) + encoded
+        await send(message)
+
+    return wrapped
+
+
+class EmulatorApp:
+    """The one ASGI app: static files, the page's config, the functions' environments."""
+
+    def __init__(
+        self,
+        functions: Mapping[Function, EnvironmentPool],
+        static_dir: Path,
+        *,
+        response_headers: list[tuple[str, str]],
+        demo: bool,
+        page: dict[str, Any],
+        events: deque[dict[str, Any]],
+        log_sink: LogSink,
+        wait_until_warm: bool,
+    ) -> None:
+        self.wait_until_warm = wait_until_warm
+        self.functions = {function.path: (function, pool) for function, pool in functions.items()}
+        self.response_headers = response_headers
+        self.demo_headers = [DEMO_HEADER] if demo else []
+        self.page = json.dumps(page).encode()
+        self.events = events
+        self.log_sink = log_sink
+        # Inside a Starlette app, so a missing file is a plain 404 rather than an exception.
+        self.static = Starlette(routes=[Mount("/", app=StaticFiles(directory=static_dir, html=True, check_dir=False))])
+        # One Function URL id per function for the life of the server, like a deployed stack.
+        self.url_ids = {function.route: uuid.uuid4().hex for function in functions}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path = scope["path"]
+        # The page asks HEAD / on load, so it can show the demo banner before the first call.
+        send = with_headers(send, self.demo_headers)
+        try:
+            if path in self.functions:
+                function, pool = self.functions[path]
+                if function.web_adapter:
+                    await self._invoke_web_app(function, pool, scope, receive, send)
+                else:
+                    await self._invoke(function, pool, scope, receive, send)
+            elif is_api_path(path):
+                await self._not_found(send)
+            elif path == "/config.json" and scope["method"] in {"GET", "HEAD"}:
+                headers = [("content-type", "application/json"), ("cache-control", "no-store")]
+                await send_whole(send, 200, headers + self.response_headers, self.page)
+            else:
+                await self.static(scope, receive, with_headers(send, self.response_headers))
+        except CallerLeft:
+            pass
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                # One warm environment per function, so the first requests are as quick as the next ones.
+                warming = [pool.start_warming() for _, pool in self.functions.values()]
+                if self.wait_until_warm:
+                    await asyncio.wait(warming)
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def close(self) -> None:
+        for _, pool in self.functions.values():
+            await pool.close()
+
+    def kill_environments(self) -> None:
+        for _, pool in self.functions.values():
+            pool.kill_all()
+
+    async def _not_found(self, send: Send) -> None:
+        error = error_response(NotFound(NOT_FOUND_MESSAGE), str(uuid.uuid4()))
+        headers = [("content-type", "application/json"), *error.headers.items()]
+        await send_whole(send, error.status, headers, json.dumps(error.body).encode())
+
+    async def _receive_invocation(
+        self, function: Function, scope: Scope, receive: Receive, send: Send
+    ) -> Invocation | None:
+        """The invocation a request makes; None when Lambda refused it (413, already answered)."""
+        body = await read_body(receive, MAX_REQUEST_BYTES)
+        if body is None:
+            await send_whole(send, 413, [("content-type", "application/json")], TOO_LARGE_BODY)
+            return None
+        request_id = str(uuid.uuid4())
+        event = build_event(scope, body, request_id=request_id, url_id=self.url_ids[function.route])
+        self._record(event)
+        return Invocation(event, request_id, body)
+
+    def _record(self, event: dict[str, Any]) -> None:
+        body = event.get("body")
+        if isinstance(body, str) and len(body) > RECORDED_BODY_CHARS:
+            event = {**event, "body": f"{body[:RECORDED_BODY_CHARS]}... [{len(body)} characters in all]"}
+        self.events.append(event)
+
+    def _log(self, function: Function, text: str) -> None:
+        self.log_sink(LogLine(function.logical_id, text, stderr=True))
+
+    async def _fail(self, send: Send, request_id: str) -> None:
+        headers = [("content-type", "application/json"), ("x-amzn-requestid", request_id)]
+        await send_whole(send, FUNCTION_ERROR_STATUS, headers, FUNCTION_ERROR_BODY)
+
+    async def _invoke(
+        self, function: Function, pool: EnvironmentPool, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        invocation = await self._receive_invocation(function, scope, receive, send)
+        if invocation is None:
+            return
+        event, request_id = invocation.event, invocation.request_id
+        timeout = pool.function.timeout_seconds
+        result: Any = None
+        try:
+            async with pool.environment() as environment:
+                deadline_ms = int(time.time() * 1000 + timeout * 1000)
+                with anyio.move_on_after(timeout) as timer:
+                    result = await environment.invoke(event, request_id, deadline_ms)
+                if timer.cancelled_caught:
+                    environment.kill()  # Lambda ends a timed-out environment; the next one starts cold
+                    self._log(function, f"{request_id} Task timed out after {timeout:.2f} seconds")
+                    await self._fail(send, request_id)
+                    return
+        except FunctionError:
+            await self._fail(send, request_id)  # the environment has logged the error
+            return
+        except EnvironmentFailed as exc:
+            self._log(function, f"{request_id} {exc}")
+            await self._fail(send, request_id)
+            return
+        try:
+            status, headers, data = response_from_result(result)
+        except (TypeError, ValueError, KeyError) as exc:
+            self._log(function, f"{request_id} the handler's result is not a function URL response: {exc!r}")
+            await self._fail(send, request_id)
+            return
+        await send_whole(send, status, [*headers, ("x-amzn-requestid", request_id)], data)
+
+    async def _invoke_web_app(
+        self, function: Function, pool: EnvironmentPool, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        invocation = await self._receive_invocation(function, scope, receive, send)
+        if invocation is None:
+            return
+        event, request_id = invocation.event, invocation.request_id
+        settings = pool.function
+        exchange = Exchange(send, [(b"x-amzn-requestid", request_id.encode())])
+        target = scope.get("raw_path") or scope["path"].encode()
+        if scope.get("query_string"):
+            target += b"?" + scope["query_string"]
+        try:
+            async with pool.environment() as environment:
+                assert environment.port is not None
+                context = LambdaContext(
+                    function.logical_id,
+                    request_id,
+                    timeout_seconds=settings.timeout_seconds,
+                    memory_mb=settings.memory_mb,
+                    log_stream=environment.log_stream,
+                )
+                headers = forwarded_headers(scope["headers"], web_adapter_headers(event, context))
+                with anyio.move_on_after(settings.timeout_seconds) as timer:
+                    await exchange.forward(environment.port, scope["method"], target, headers, invocation.body, receive)
+                if timer.cancelled_caught:
+                    environment.kill()
+                    self._log(function, f"{request_id} Task timed out after {settings.timeout_seconds:.2f} seconds")
+                    if exchange.started:
+                        await exchange.end()
+                    else:
+                        await self._fail(send, request_id)
+        except (EnvironmentFailed, AppUnreachable) as exc:
+            self._log(function, f"{request_id} {exc}")
+            if not exchange.started:
+                await self._fail(send, request_id)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, telling a waiting thread when it is listening (or has given up)."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.ready = threading.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            await super().startup(sockets=sockets)
+        finally:
+            self.ready.set()
+
+    def install_signal_handlers(self) -> None:
+        """The thread's owner handles signals (uvicorn would only warn off the main thread)."""
+
+
+class Emulator:
+    """The local server in a background thread; ready when ``start()`` (or ``__enter__``) returns.
+
+    ``fake``: the fake model to answer (demo mode, whatever key the machine has); without one, the key comes
+    from ``env_file`` or the environment, and with no key the emulator starts its own fake model.
+    ``events``: the latest Function URL events the functions received (at most EVENT_HISTORY).
+    ``log_sink``: where the functions' log lines go (the console by default).
+    ``functions``: what to serve under ``/api/`` (tests serve handlers of their own).
+    ``wait_until_warm``: whether ``start()`` also waits for one environment per function to finish its cold
+    start (a test's first request is then as quick as the next; the command line shows its URL at once).
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        fake: FakeOpenAI | None = None,
+        static_dir: Path = REPO_ROOT / "static",
+        *,
+        env_file: Path | None = Path(".env"),
+        template: Path = REPO_ROOT / "template.yaml",
+        log_level: str = "warning",
+        log_sink: LogSink = print_log_line,
+        environments_per_function: int = 4,
+        functions: Iterable[Function] = FUNCTIONS,
+        wait_until_warm: bool = True,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.fake = fake
+        self.static_dir = Path(static_dir)
+        self.env_file = env_file
+        self.template = template
+        self.log_level = log_level
+        self.log_sink = log_sink
+        self.environments_per_function = environments_per_function
+        self._served = tuple(functions)
+        self.wait_until_warm = wait_until_warm
+        self.events: deque[dict[str, Any]] = deque(maxlen=EVENT_HISTORY)
+        self.model: ModelConfig | None = None
+        self.moto: MotoServer | None = None
+        self._configs: dict[str, FunctionConfig] = {}
+        self._owns_fake = False
+        self._app: EmulatorApp | None = None
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._socket is not None, "start the emulator first"
+        host, port = self._socket.getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def demo(self) -> bool:
+        return self.model is not None and self.model.demo
+
+    def function_environment(self, route: str) -> dict[str, str]:
+        """The process environment the function at ``/api/<route>`` runs with."""
+        return dict(self._configs[route].environment)
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def start(self) -> Emulator:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        facts = read_template(self.template)
+        # An explicit fake means demo mode, whatever key the machine has.
+        self.model = DEMO if self.fake is not None else resolve_model_config(self.env_file)
+        self._socket = self._bind()
+        self.moto = MotoServer("127.0.0.1", 0).start()
+        if self.model.demo and self.fake is None:
+            self.fake = demo_model().start()
+            self._owns_fake = True
+        seed_secret(self.moto.url, SECRET_ID, self.model.api_key or "sk-local-demo-not-a-real-key")
+        create_local_budget_table(self.moto.url)
+
+        wiring = self._wiring()
+        for function in self._served:
+            settings = facts.function(function.logical_id)
+            self._configs[function.route] = FunctionConfig(
+                name=function.logical_id,
+                entry_point=function.entry_point,
+                web_adapter=function.web_adapter,
+                timeout_seconds=settings.timeout_seconds,
+                memory_mb=settings.memory_mb,
+                environment=function_environment(settings, os.environ, wiring),
+            )
+        page = page_config(max_input_chars(config.environment for config in self._configs.values()))
+        pools = {
+            function: EnvironmentPool(self._configs[function.route], self.log_sink, self.environments_per_function)
+            for function in self._served
+        }
+        self._app = EmulatorApp(
+            pools,
+            self.static_dir,
+            response_headers=facts.response_headers,
+            demo=self.model.demo,
+            page=page,
+            events=self.events,
+            log_sink=self.log_sink,
+            wait_until_warm=self.wait_until_warm,
+        )
+        config = uvicorn.Config(
+            self._app,
+            log_level=self.log_level,
+            lifespan="on",
+            proxy_headers=False,  # the event's sourceIp is the real peer
+            timeout_graceful_shutdown=2,  # an open stream must not hold up Ctrl-C or a test's teardown
+            ws="none",
+        )
+        self._server = _Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, name="emulator", daemon=True
+        )
+        self._thread.start()
+        self._server.ready.wait()
+        if not self._server.started:
+            raise ConfigError("the server did not start (see the messages above)")
+
+    def _wiring(self) -> dict[str, str]:
+        """What Lambda and the stack would set, pointed at this machine: no request can reach a real AWS
+        account or a stale endpoint."""
+        assert self.model is not None and self.moto is not None
+        wiring = {
+            **CREDENTIALS,
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER": self.moto.url,
+            "AWS_ENDPOINT_URL_DYNAMODB": self.moto.url,
+            "BUDGET_TABLE_NAME": BUDGET_TABLE,
+            "OPENAI_SECRET_ID": SECRET_ID,
+            "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
+        }
+        if self.model.demo:
+            assert self.fake is not None
+            wiring["OPENAI_BASE_URL"] = self.fake.base_url
+        elif self.model.base_url:
+            wiring["OPENAI_BASE_URL"] = self.model.base_url
+        if self.model.model:
+            wiring["OPENAI_MODEL"] = self.model.model
+        return wiring
+
+    def _bind(self) -> socket.socket:
+        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.port))
+        except OSError as exc:
+            sock.close()
+            if exc.errno == 98 or "in use" in str(exc).lower():
+                raise ConfigError(f"port {self.port} on {self.host} is taken; choose another with --port") from None
+            raise ConfigError(f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc}") from None
+        sock.listen(2048)
+        return sock
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=10)
+            if self._thread.is_alive() and self._app is not None:
+                self._app.kill_environments()
+        self._server = self._thread = self._app = None
+        if self._socket is not None:
+            self._socket.close()
+        if self.moto is not None:
+            self.moto.stop()
+            self.moto = None
+        if self._owns_fake and self.fake is not None:
+            self.fake.stop()
+            self._owns_fake = False

@@ -1,0 +1,153 @@
+"""The inside of one execution environment: a Python process that runs one function, one invocation at a time.
+
+    python -m infra.emulator.worker --channel FD --entry-point handlers.summarize.lambda_handler
+    python -m infra.emulator.worker --channel FD --entry-point handlers.stream:app --web-adapter
+
+The emulator starts it (environments.py) with the function's environment, and talks to it over the socket
+``FD``, one JSON document a line:
+
+- after its cold start (the import of the handler), it says ``{"ready": {"port": N | null}}``;
+- a buffered function then receives ``{"event": ..., "request_id": ..., "deadline_ms": ...}`` and answers
+  ``{"result": ...}``, or ``{"error": "<type>"}`` when the handler raised (the error is logged first, as
+  Lambda logs it);
+- a web-adapter function serves its ASGI app with uvicorn on ``127.0.0.1:N``, where the emulator forwards
+  each invocation as an HTTP request, as the Lambda Web Adapter does.
+
+Its stdout and stderr are the function's log; the emulator relays them line by line. When the emulator goes
+away the socket closes, and the environment ends with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import socket
+import sys
+import threading
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, BinaryIO
+
+from infra.emulator.runtime import LambdaContext
+
+
+def load_entry_point(entry_point: str) -> Any:
+    """``module.attr`` (a Lambda handler) or ``module:attr`` (an ASGI app)."""
+    separator = ":" if ":" in entry_point else "."
+    module_name, attr = entry_point.rsplit(separator, 1)
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def log_error(exc: BaseException, error_type: str, request_id: str | None = None) -> None:
+    """One line, in the shape Lambda's JSON log format gives the runtime's own error records."""
+    message = {
+        "errorMessage": str(exc),
+        "errorType": error_type,
+        "requestId": request_id or "",
+        "stackTrace": traceback.format_tb(exc.__traceback__),
+    }
+    record = {
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "level": "ERROR",
+        "message": message,
+        "requestId": request_id or "",
+    }
+    print(json.dumps(record), file=sys.stderr, flush=True)
+
+
+def send(channel: BinaryIO, message: dict[str, Any]) -> None:
+    channel.write(json.dumps(message).encode() + b"\n")
+    channel.flush()
+
+
+def serve_handler(handler: Callable[[Any, Any], Any], inbox: BinaryIO, outbox: BinaryIO) -> None:
+    """Invoke ``handler`` once per event until the emulator closes the channel."""
+    function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "function")
+    memory_mb = int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"))
+    log_stream = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME")
+    send(outbox, {"ready": {"port": None}})
+    for line in inbox:
+        invocation = json.loads(line)
+        request_id = invocation["request_id"]
+        context = LambdaContext(
+            function_name,
+            request_id,
+            memory_mb=memory_mb,
+            deadline_ms=invocation["deadline_ms"],
+            log_stream=log_stream,
+        )
+        try:
+            result = handler(invocation["event"], context)
+        except Exception as exc:  # the runtime's job: log the handler's failure, answer an error
+            log_error(exc, type(exc).__name__, request_id)
+            send(outbox, {"error": type(exc).__name__})
+            continue
+        try:
+            answer = json.dumps({"result": result}).encode()
+        except (TypeError, ValueError) as exc:
+            log_error(exc, "Runtime.MarshalError", request_id)
+            send(outbox, {"error": "Runtime.MarshalError"})
+            continue
+        outbox.write(answer + b"\n")
+        outbox.flush()
+
+
+def serve_web_app(app: Any, outbox: BinaryIO, inbox: BinaryIO) -> None:
+    """Serve the ASGI app on a loopback port, as run_stream.sh does behind the Lambda Web Adapter."""
+    import uvicorn  # here: an environment of a buffered function never needs it
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:
+                send(outbox, {"ready": {"port": port}})
+
+    # run_stream.sh's options; warnings only, as the adapter's start-up lines would say nothing here.
+    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_keep_alive=60, ws="none")
+    server = Server(config)
+    threading.Thread(target=exit_when_closed, args=(inbox,), name="channel", daemon=True).start()
+    server.run(sockets=[listener])
+
+
+def exit_when_closed(inbox: BinaryIO) -> None:
+    """The emulator has gone (its end of the channel closed): so does this environment."""
+    inbox.read()
+    os._exit(0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.emulator.worker")
+    parser.add_argument("--channel", type=int, required=True, help="file descriptor of the emulator's socket")
+    parser.add_argument("--entry-point", required=True)
+    parser.add_argument("--web-adapter", action="store_true", help="an ASGI app behind the Lambda Web Adapter")
+    args = parser.parse_args(argv)
+    # Whole lines as they are written, so the emulator can relay each log line as soon as it exists.
+    for stream in (sys.stdout, sys.stderr):
+        stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    channel = socket.socket(fileno=args.channel)
+    inbox, outbox = channel.makefile("rb"), channel.makefile("wb")
+    # A failed init is logged the way Lambda names it, and the environment ends; the next invocation retries.
+    try:
+        function = load_entry_point(args.entry_point)
+    except AttributeError as exc:
+        log_error(exc, "Runtime.HandlerNotFound")
+        return 1
+    except Exception as exc:
+        log_error(exc, "Runtime.ImportModuleError")
+        return 1
+    if args.web_adapter:
+        serve_web_app(function, outbox, inbox)
+    else:
+        serve_handler(function, inbox, outbox)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

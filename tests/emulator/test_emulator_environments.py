@@ -1,0 +1,225 @@
+"""Execution environments: a process each, one invocation at a time, reused when idle, ended when broken."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from infra.emulator.environments import (
+    EnvironmentFailed,
+    EnvironmentPool,
+    FunctionConfig,
+    FunctionError,
+)
+from tests.emulator.conftest import LogCollector
+
+SAMPLES = "tests.emulator.sample_functions"
+# Bounds a scenario that never ends (a pool that lends one environment twice can leave callers waiting).
+SCENARIO_LIMIT_SECONDS = 60
+
+
+def config(handler: str, **environment: str) -> FunctionConfig:
+    return FunctionConfig(
+        name="SampleFunction",
+        entry_point=f"{SAMPLES}.{handler}",
+        web_adapter=False,
+        timeout_seconds=30,
+        memory_mb=256,
+        environment={"PATH": os.environ.get("PATH", ""), **environment},
+    )
+
+
+def run_with_pool(
+    function: FunctionConfig, scenario: Callable[[EnvironmentPool], Awaitable[Any]], limit: int = 4
+) -> tuple[Any, LogCollector]:
+    logs = LogCollector()
+
+    async def main() -> Any:
+        pool = EnvironmentPool(function, logs, limit=limit)
+        try:
+            async with asyncio.timeout(SCENARIO_LIMIT_SECONDS):
+                return await scenario(pool)
+        finally:
+            await pool.close()
+
+    return asyncio.run(main()), logs
+
+
+async def invoke(pool: EnvironmentPool, event: dict[str, Any] | None = None) -> Any:
+    """The handler's result, with the request id it was sent under as ``sent_as``."""
+    async with pool.environment() as environment:
+        request_id = str(uuid.uuid4())
+        result = await environment.invoke(event or {}, request_id, int(time.time() * 1000) + 30_000)
+        return {**result, "sent_as": request_id}
+
+
+def test_an_environment_serves_one_invocation_at_a_time() -> None:
+    async def two_bursts(pool: EnvironmentPool) -> list[dict[str, Any]]:
+        # The second burst finds warm environments idle: each must still go to one caller only.
+        results = []
+        for _ in range(2):
+            results += await asyncio.gather(*(invoke(pool, {"seconds": 0.2}) for _ in range(8)))
+        return results
+
+    results, _ = run_with_pool(config("describe"), two_bursts, limit=3)
+
+    assert all(result["request_id"] == result["sent_as"] for result in results)
+    by_process: dict[int, list[dict[str, Any]]] = {}
+    for result in results:
+        by_process.setdefault(result["pid"], []).append(result)
+    for invocations in by_process.values():
+        spans = sorted((result["started"], result["ended"]) for result in invocations)
+        assert all(end <= next_start for (_, end), (next_start, _) in itertools.pairwise(spans))
+
+
+def test_no_more_environments_than_the_limit_however_many_callers_wait() -> None:
+    async def eight_at_once(pool: EnvironmentPool) -> list[dict[str, Any]]:
+        return list(await asyncio.gather(*(invoke(pool, {"seconds": 0.3}) for _ in range(8))))
+
+    results, _ = run_with_pool(config("describe"), eight_at_once, limit=3)
+
+    assert len(results) == 8
+    assert len({result["pid"] for result in results}) <= 3
+
+
+def test_an_idle_environment_is_reused_warm() -> None:
+    async def one_after_another(pool: EnvironmentPool) -> list[dict[str, Any]]:
+        return [await invoke(pool), await invoke(pool)]
+
+    (first, second), _ = run_with_pool(config("describe"), one_after_another)
+
+    assert first["pid"] == second["pid"]
+    assert (first["invocation"], second["invocation"]) == (1, 2)
+
+
+def test_the_handler_gets_the_deadline_the_emulator_set() -> None:
+    async def with_deadline(pool: EnvironmentPool) -> dict[str, Any]:
+        async with pool.environment() as environment:
+            return await environment.invoke({}, "r-1", int(time.time() * 1000) + 5_000)  # type: ignore[no-any-return]
+
+    result, _ = run_with_pool(config("describe"), with_deadline)
+
+    assert 3_000 < result["remaining_ms"] <= 5_000
+    assert (result["request_id"], result["function_name"]) == ("r-1", "SampleFunction")
+
+
+def test_a_handler_error_is_logged_as_one_json_line_like_lambda() -> None:
+    async def crash(pool: EnvironmentPool) -> None:
+        with pytest.raises(FunctionError, match="RuntimeError"):
+            async with pool.environment() as environment:
+                await environment.invoke({}, "r-crash", int(time.time() * 1000) + 30_000)
+
+    _, logs = run_with_pool(config("crash"), crash)
+
+    errors = [json.loads(line.text) for line in logs.lines if line.stderr]
+    assert len(errors) == 1
+    assert errors[0]["level"] == "ERROR"
+    assert errors[0]["requestId"] == "r-crash"
+    assert errors[0]["message"]["errorType"] == "RuntimeError"
+    assert errors[0]["message"]["errorMessage"] == "boom"
+
+
+def test_an_environment_stays_warm_after_its_handler_raised() -> None:
+    async def crash_twice(pool: EnvironmentPool) -> set[int]:
+        pids = set()
+        for _ in range(2):
+            async with pool.environment() as environment:
+                pids.add(environment.pid)
+                with pytest.raises(FunctionError):
+                    await environment.invoke({}, "r", int(time.time() * 1000) + 30_000)
+        return pids
+
+    pids, _ = run_with_pool(config("crash"), crash_twice)
+
+    assert len(pids) == 1
+
+
+def test_a_result_json_cannot_carry_is_a_marshal_error() -> None:
+    async def marshal(pool: EnvironmentPool) -> None:
+        with pytest.raises(FunctionError, match=r"Runtime\.MarshalError"):
+            await invoke(pool)
+
+    run_with_pool(config("unserializable"), marshal)
+
+
+def test_an_environment_that_dies_mid_invocation_fails_it_and_is_replaced() -> None:
+    async def die_then_retry(pool: EnvironmentPool) -> tuple[int, int]:
+        async with pool.environment() as environment:
+            first = environment.pid
+            with pytest.raises(EnvironmentFailed, match="exit code 3"):
+                await environment.invoke({}, "r", int(time.time() * 1000) + 30_000)
+        async with pool.environment() as environment:
+            return first, environment.pid
+
+    (first, second), _ = run_with_pool(config("exit_abruptly"), die_then_retry)
+
+    assert first != second
+
+
+def test_a_failed_cold_start_is_logged_and_raised() -> None:
+    broken = FunctionConfig(
+        name="BrokenFunction",
+        entry_point="no_such_module.handler",
+        web_adapter=False,
+        timeout_seconds=30,
+        memory_mb=128,
+        environment={},
+    )
+
+    async def start(pool: EnvironmentPool) -> None:
+        with pytest.raises(EnvironmentFailed):
+            await invoke(pool)
+
+    _, logs = run_with_pool(broken, start)
+
+    record = json.loads(next(line.text for line in logs.lines if line.stderr))
+    assert record["message"]["errorType"] == "Runtime.ImportModuleError"
+    assert "no_such_module" in record["message"]["errorMessage"]
+
+
+def test_an_environment_has_its_functions_variables_and_lambdas_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ONLY_IN_THE_EMULATOR", "1")
+
+    variables, _ = run_with_pool(config("environment_variables", SAMPLE_SETTING="only-here"), invoke)
+    del variables["sent_as"]
+
+    assert variables["SAMPLE_SETTING"] == "only-here"
+    assert (variables["AWS_LAMBDA_FUNCTION_NAME"], variables["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"]) == (
+        "SampleFunction",
+        "256",
+    )
+    assert "ONLY_IN_THE_EMULATOR" not in variables
+
+
+def test_concurrent_log_lines_reach_the_sink_whole() -> None:
+    async def two_at_once(pool: EnvironmentPool) -> list[str]:
+        async def one() -> str:
+            async with pool.environment() as environment:
+                request_id = str(uuid.uuid4())
+                await environment.invoke({"lines": 5}, request_id, int(time.time() * 1000) + 30_000)
+                return request_id
+
+        return list(await asyncio.gather(one(), one()))
+
+    request_ids, logs = run_with_pool(config("print_long_lines"), two_at_once)
+
+    printed = [line for line in logs.lines if not line.stderr]
+    assert len(printed) == 10
+    for line in printed:
+        request_id, index, filler = line.text.split(" ")
+        assert request_id in request_ids and index.isdigit()
+        assert filler == "x" * 200_000
+
+
+def test_log_lines_name_their_function() -> None:
+    _, logs = run_with_pool(config("print_long_lines"), lambda pool: invoke(pool, {"lines": 1}))
+
+    assert [line.function_name for line in logs.lines] == ["SampleFunction"]

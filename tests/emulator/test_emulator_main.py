@@ -1,0 +1,289 @@
+"""`python -m infra.emulator` as `make dev` runs it: what it says on the console, and how it refuses to start."""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from infra.fake_openai import FakeOpenAI, FakeReply
+from tests.emulator.conftest import Client, read_sse_event
+
+REPO = Path(__file__).resolve().parents[2]
+READY_LINE = "Ctrl-C stops."
+# Bounds a test whose emulator never gets ready, instead of hanging the suite.
+STARTUP_LIMIT_SECONDS = 60
+
+
+def emulator_environment(**extra: str) -> dict[str, str]:
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in {"OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL"}
+    }
+    environment["PYTHONUNBUFFERED"] = "1"
+    environment.update(extra)
+    return environment
+
+
+def run_to_exit(*args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "infra.emulator", *args],
+        cwd=REPO,
+        env=emulator_environment(**extra_env),
+        capture_output=True,
+        text=True,
+        timeout=STARTUP_LIMIT_SECONDS,
+        check=False,
+    )
+
+
+class RunningEmulator:
+    """`python -m infra.emulator --port 0` in a child process, started until it says it is ready."""
+
+    def __init__(self, *args: str, **extra_env: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "infra.emulator", "--port", "0", *args],
+            cwd=REPO,
+            env=emulator_environment(**extra_env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        watchdog = threading.Timer(STARTUP_LIMIT_SECONDS, self.process.kill)
+        watchdog.start()
+        self.lines: list[str] = []
+        try:
+            assert self.process.stdout is not None
+            for line in self.process.stdout:
+                self.lines.append(line)
+                if line.strip() == READY_LINE:
+                    break
+        finally:
+            watchdog.cancel()
+        if not self.lines or self.lines[-1].strip() != READY_LINE:
+            self.process.kill()
+            pytest.fail(f"the emulator never got ready:\n{''.join(self.lines)}{self.process.communicate()[0]}")
+
+    def printed(self, pattern: str) -> str:
+        match = re.search(pattern, "".join(self.lines))
+        assert match, f"the console never said {pattern!r}"
+        return match.group(1)
+
+    @property
+    def url(self) -> str:
+        return self.printed(r"on (http://127\.0\.0\.1:\d+)\n")
+
+    @property
+    def secrets_url(self) -> str:
+        return self.printed(r"moto at (http://127\.0\.0\.1:\d+),")
+
+    def stop(self, signum: int = signal.SIGINT) -> str:
+        """Send ``signum``; everything the emulator printed, once it has exited."""
+        self.process.send_signal(signum)
+        rest, _ = self.process.communicate(timeout=STARTUP_LIMIT_SECONDS)
+        return "".join(self.lines) + rest
+
+
+def environments_of(secrets_url: str) -> list[int]:
+    """The processes wired to this emulator's moto (its execution environments), from Linux's /proc."""
+    wanted = f"AWS_ENDPOINT_URL_SECRETS_MANAGER={secrets_url}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and wanted in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return found
+
+
+def wait_for_exit(pids: list[int], timeout: float) -> list[int]:
+    """The pids still running after ``timeout`` seconds (waits on each process's pidfd, no polling)."""
+    still_running = []
+    for pid in pids:
+        try:
+            descriptor = os.pidfd_open(pid)
+        except ProcessLookupError:
+            continue
+        with os.fdopen(descriptor) as pidfd:
+            if not select.select([pidfd], [], [], timeout)[0]:
+                still_running.append(pid)
+    return still_running
+
+
+@pytest.fixture
+def running() -> Iterator[Callable[..., RunningEmulator]]:
+    started: list[RunningEmulator] = []
+
+    def start(*args: str, **extra_env: str) -> RunningEmulator:
+        started.append(RunningEmulator(*args, **extra_env))
+        return started[-1]
+
+    yield start
+    for emulator in started:
+        if emulator.process.poll() is None:
+            emulator.process.kill()
+            emulator.process.wait()
+
+
+@pytest.fixture
+def console(running: Callable[..., RunningEmulator]) -> Callable[..., str]:
+    """Start the emulator, collect its console until it says it is ready, then stop it with Ctrl-C."""
+    return lambda *args, **extra_env: running(*args, **extra_env).stop()
+
+
+def test_console_says_the_key_came_from_the_env_file_and_never_shows_it(console, tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("OPENAI_API_KEY=sk-never-print-me-0123456789\nOPENAI_BASE_URL=http://127.0.0.1:9/v1\n")
+
+    output = console("--env-file", str(env_file))
+
+    assert "OpenAI key: from .env" in output
+    assert "sk-never-print-me" not in output
+
+
+def test_console_says_the_key_came_from_the_environment(console, tmp_path: Path) -> None:
+    output = console(
+        "--env-file",
+        str(tmp_path / "absent.env"),
+        OPENAI_API_KEY="sk-from-shell-0123456789",
+        OPENAI_BASE_URL="http://127.0.0.1:9/v1",
+    )
+
+    assert "OpenAI key: from environment" in output
+    assert "sk-from-shell" not in output
+
+
+def test_console_announces_the_offline_demo_without_a_key(console, tmp_path: Path) -> None:
+    output = console("--env-file", str(tmp_path / "absent.env"))
+
+    assert "OpenAI key: none: offline demo with the fake model" in output
+
+
+def test_ctrl_c_stops_a_running_emulator_and_its_environments(running, tmp_path: Path) -> None:
+    emulator = running("--env-file", str(tmp_path / "absent.env"))
+    client = Client(emulator.url)
+    page = client.request("GET", "/")
+    answer = client.post_json("/api/summarize", {"text": "One thing. Another thing."})
+    environments = environments_of(emulator.secrets_url)
+
+    output = emulator.stop(signal.SIGINT)
+
+    assert (page.status, answer.status) == (200, 200)
+    assert len(environments) >= 1
+    assert (emulator.process.returncode, "Traceback" in output) == (0, False), output
+    assert wait_for_exit(environments, timeout=5) == []
+
+
+def test_a_killed_emulator_leaves_no_environment_behind(running, tmp_path: Path) -> None:
+    emulator = running("--env-file", str(tmp_path / "absent.env"))
+    Client(emulator.url).post_json("/api/todo", {"text": "Water the plants today"})
+    environments = environments_of(emulator.secrets_url)
+
+    emulator.stop(signal.SIGKILL)
+
+    assert len(environments) >= 1
+    assert wait_for_exit(environments, timeout=10) == []
+
+
+def hang_up(connection: socket.socket) -> None:
+    """Leave the way a closed tab or a killed curl does: a reset, not a polite close."""
+    connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    connection.close()
+
+
+def test_callers_who_hang_up_leave_the_console_quiet(running, tmp_path: Path) -> None:
+    with FakeOpenAI() as fake:
+        # The model is this test's fake, so the console holds only what the emulator and its functions print.
+        emulator = running(
+            "--env-file", str(tmp_path / "absent.env"), OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=fake.base_url
+        )
+        client = Client(emulator.url)
+        # Mid-stream, while the model is still answering.
+        release = threading.Event()
+        fake.enqueue(FakeReply(tokens=["a", " b", " c"], hold_last_token=release))
+        streaming = client.connection()
+        streaming.request("POST", "/api/stream", b'{"prompt": "Hi"}', {"content-type": "application/json"})
+        response = streaming.getresponse()
+        read_sse_event(response)
+        response.close()  # the socket itself closes only with the last file that reads it
+        hang_up(streaming.sock)
+        assert fake.requests[-1].finished.wait(10)
+        # Before a buffered answer is ready.
+        fake.enqueue(FakeReply(delay_seconds=1, output={"bullets": ["late"]}))
+        waiting = socket.create_connection((client.host, client.port))
+        waiting.sendall(b'POST /api/summarize HTTP/1.1\r\nHost: x\r\nContent-Length: 13\r\n\r\n{"text": "a"}')
+        hang_up(waiting)
+        # Halfway through sending a body.
+        uploading = socket.create_connection((client.host, client.port))
+        uploading.sendall(b'POST /api/todo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n{"text": ')
+        hang_up(uploading)
+        client.post_json("/api/summarize", {"text": "One more thing."})
+
+        output = emulator.stop()
+
+    after_start = output.split(READY_LINE, 1)[1]
+    assert "Traceback" not in after_start and "Error" not in after_start, after_start
+
+
+def test_taken_port_ends_with_one_line_and_exit_code_1() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        result = run_to_exit("--port", str(port))
+
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"emulator: port {port} on 127.0.0.1 is taken; choose another with --port"
+    ]
+
+
+def test_unreadable_env_file_ends_with_one_line_and_exit_code_1(tmp_path: Path) -> None:
+    unreadable = tmp_path / ".env"
+    unreadable.mkdir()  # a directory: unreadable as a file even for root
+
+    result = run_to_exit("--port", "0", "--env-file", str(unreadable))
+
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"emulator: cannot read {unreadable}:")
+
+
+def test_env_file_that_is_not_utf8_ends_with_one_line(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_bytes(b"OPENAI_API_KEY=\xff\xfe\n")
+
+    result = run_to_exit("--port", "0", "--env-file", str(env_file))
+
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_invalid_openai_base_url_ends_with_one_line(tmp_path: Path) -> None:
+    result = run_to_exit(
+        "--port",
+        "0",
+        "--env-file",
+        str(tmp_path / "absent.env"),
+        OPENAI_API_KEY="sk-x",
+        OPENAI_BASE_URL="localhost:8080",
+    )
+
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "emulator: OPENAI_BASE_URL must start with http:// or https://, not 'localhost:8080'"
+    ]

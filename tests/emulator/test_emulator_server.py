@@ -1,0 +1,552 @@
+"""The emulator over real HTTP on 127.0.0.1, running the real handlers against the fake model."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import socket
+import struct
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.emulator import DEMO_HEADER, Emulator
+from infra.emulator.runtime import MAX_REQUEST_BYTES
+from infra.emulator.server import EVENT_HISTORY, FUNCTIONS, RECORDED_BODY_CHARS, Function
+from infra.emulator.template import read_template
+from infra.fake_openai import FakeOpenAI, FakeReply
+from llm_core.contract import MAX_BULLETS
+from tests.emulator.conftest import Client, LogCollector, read_sse_event
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPLATE = read_template(REPO / "template.yaml")
+
+API_PATHS = ["/api/summarize", "/api/todo", "/api/stream"]
+VALID_BODIES = {
+    "/api/summarize": {"text": "The council met. It agreed a trial. A vote follows in June."},
+    "/api/todo": {"text": "Call the plumber today", "timezone": "Europe/Paris"},
+    "/api/stream": {"prompt": "Say hello"},
+}
+
+
+def test_page_is_served_at_root(client: Client) -> None:
+    reply = client.request("GET", "/")
+
+    assert reply.status == 200
+    assert reply.headers["content-type"].startswith("text/html")
+    assert b"<html" in reply.body.lower()
+
+
+def test_page_carries_the_cloudfront_content_security_policy(client: Client) -> None:
+    reply = client.request("GET", "/")
+
+    assert "default-src 'self'" in reply.headers["content-security-policy"]
+
+
+def test_unknown_static_file_is_404(client: Client) -> None:
+    assert client.request("GET", "/no-such-file.js").status == 404
+
+
+def test_summarize_returns_bullets(client: Client) -> None:
+    reply = client.post_json("/api/summarize", {"text": "One thing. Another thing. A third thing.", "max_bullets": 2})
+
+    assert reply.status == 200
+    body = reply.json()
+    assert body["bullets"] == ["One thing.", "Another thing."]
+    assert set(body["usage"]) == {"input_tokens", "output_tokens"}
+
+
+def test_summarize_error_is_the_json_envelope(client: Client) -> None:
+    reply = client.request("POST", "/api/summarize", b'{"text": ', {"content-type": "application/json"})
+
+    assert reply.status == 400
+    assert reply.json() == {
+        "error": {
+            "type": "invalid_json",
+            "message": "The request body is not valid JSON (Expecting value at line 1, column 10).",
+            "request_id": reply.headers["x-request-id"],
+        }
+    }
+
+
+def test_todo_returns_a_schema_valid_item(client: Client) -> None:
+    reply = client.post_json("/api/todo", {"text": "Buy milk today", "timezone": "Europe/Paris"})
+
+    assert reply.status == 200
+    todo = reply.json()["todo"]
+    assert set(todo) == {"title", "due_date", "priority"}
+    assert todo["title"] == "Buy milk today"
+    assert 1 <= todo["priority"] <= 5
+
+
+def test_todo_error_is_the_json_envelope(client: Client) -> None:
+    reply = client.post_json("/api/todo", {"text": "Buy milk", "timezone": "Mars/Olympus_Mons"})
+
+    assert reply.status == 400
+    error = reply.json()["error"]
+    assert error["type"] == "invalid_request"
+    assert "timezone" in error["message"]
+    assert error["request_id"] == reply.headers["x-request-id"]
+
+
+def test_upstream_failure_is_a_502_envelope(client: Client, emulator_fake_model: FakeOpenAI) -> None:
+    # The SDK retries a 500 twice, so script three failures.
+    emulator_fake_model.enqueue(*(FakeReply(status=500) for _ in range(3)))
+
+    reply = client.post_json("/api/summarize", VALID_BODIES["/api/summarize"])
+
+    assert reply.status == 502
+    assert reply.json()["error"]["type"] == "upstream_error"
+
+
+def test_stream_sends_deltas_then_done(client: Client, emulator_fake_model: FakeOpenAI) -> None:
+    emulator_fake_model.enqueue(FakeReply(tokens=["Hel", "lo", "!"]))
+    connection = client.connection()
+    connection.request("POST", "/api/stream", json.dumps({"prompt": "Hi"}), {"content-type": "application/json"})
+    response = connection.getresponse()
+
+    events = []
+    while (event := read_sse_event(response)) != ("", ""):
+        events.append(event)
+    connection.close()
+
+    assert response.status == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert [name for name, _ in events] == ["delta", "delta", "delta", "done"]
+    assert "".join(json.loads(data)["text"] for name, data in events if name == "delta") == "Hello!"
+    assert json.loads(events[-1][1])["finish_reason"] == "completed"
+
+
+def test_stream_first_delta_arrives_before_the_model_has_finished(
+    client: Client, emulator_fake_model: FakeOpenAI
+) -> None:
+    release_last_token = threading.Event()
+    emulator_fake_model.enqueue(FakeReply(tokens=["first", " second", " last"], hold_last_token=release_last_token))
+    connection = client.connection()
+    try:
+        connection.request("POST", "/api/stream", json.dumps({"prompt": "Hi"}), {"content-type": "application/json"})
+        response = connection.getresponse()
+
+        # The emulator_fake_model is holding its last token until this test releases it, so this read can only succeed
+        # if the emulator passed the first delta through instead of buffering the answer.
+        first = read_sse_event(response)
+        finished_before_first_delta = release_last_token.is_set()
+        release_last_token.set()
+        rest = []
+        while (event := read_sse_event(response)) != ("", ""):
+            rest.append(event)
+    finally:
+        release_last_token.set()
+        connection.close()
+
+    assert first == ("delta", json.dumps({"text": "first"}))
+    assert not finished_before_first_delta
+    assert [name for name, _ in rest] == ["delta", "delta", "done"]
+
+
+def test_stream_error_is_the_json_envelope(client: Client) -> None:
+    reply = client.post_json("/api/stream", {"prompt": "Hi", "messages": []})
+
+    assert reply.status == 400
+    error = reply.json()["error"]
+    assert error["type"] == "invalid_request"
+    assert error["request_id"] == reply.headers["x-request-id"]
+
+
+def test_stream_is_not_compressed(client: Client) -> None:
+    reply = client.request(
+        "POST",
+        "/api/stream",
+        json.dumps({"prompt": "Hi"}).encode(),
+        {"content-type": "application/json", "accept-encoding": "gzip"},
+    )
+
+    assert reply.status == 200
+    assert "content-encoding" not in reply.headers
+
+
+def test_stream_app_gets_the_invocation_context_like_behind_the_web_adapter(client: Client, emulator: Emulator) -> None:
+    reply = client.post_json("/api/stream", {"prompt": "Hi"})
+
+    # The app takes its request id from the x-amzn-lambda-context header the adapter adds.
+    assert reply.headers["x-request-id"] == emulator.events[-1]["requestContext"]["requestId"]
+
+
+@pytest.mark.parametrize("path", API_PATHS)
+def test_every_api_response_has_a_request_id(client: Client, path: str) -> None:
+    assert client.post_json(path, VALID_BODIES[path]).headers["x-request-id"]
+
+
+@pytest.mark.parametrize("path", API_PATHS)
+def test_every_error_response_has_a_request_id(client: Client, path: str) -> None:
+    reply = client.request("POST", path, b"not json", {"content-type": "application/json"})
+
+    assert reply.status == 400
+    assert reply.headers["x-request-id"] == reply.json()["error"]["request_id"]
+
+
+@pytest.mark.parametrize("path", API_PATHS)
+def test_demo_mode_marks_every_api_response(client: Client, path: str) -> None:
+    reply = client.post_json(path, VALID_BODIES[path])
+
+    assert reply.headers[DEMO_HEADER[0]] == DEMO_HEADER[1]
+
+
+def test_page_says_it_is_the_demo_so_the_banner_shows_before_any_call(client: Client) -> None:
+    assert client.request("HEAD", "/").headers[DEMO_HEADER[0]] == DEMO_HEADER[1]
+
+
+def test_handler_receives_a_function_url_v2_event(client: Client, emulator: Emulator) -> None:
+    client.request(
+        "POST",
+        "/api/summarize?lang=en&lang=fr&debug",
+        json.dumps(VALID_BODIES["/api/summarize"]).encode(),
+        {"content-type": "application/json", "cookie": "a=1; b=2", "user-agent": "emulator-test/1.0"},
+    )
+
+    event = emulator.events[-1]
+    assert event["version"] == "2.0"
+    assert event["routeKey"] == "$default"
+    assert event["rawPath"] == "/api/summarize"
+    assert event["rawQueryString"] == "lang=en&lang=fr&debug"
+    assert event["queryStringParameters"] == {"lang": "en,fr", "debug": ""}
+    assert event["cookies"] == ["a=1", "b=2"]
+    assert "cookie" not in event["headers"]
+    assert event["headers"]["content-type"] == "application/json"
+    assert event["isBase64Encoded"] is False
+    assert json.loads(event["body"]) == VALID_BODIES["/api/summarize"]
+    context = event["requestContext"]
+    assert context["http"] == {
+        "method": "POST",
+        "path": "/api/summarize",
+        "protocol": "HTTP/1.1",
+        "sourceIp": "127.0.0.1",
+        "userAgent": "emulator-test/1.0",
+    }
+    assert context["routeKey"] == "$default"
+    assert context["stage"] == "$default"
+    assert context["domainName"] == f"{context['apiId']}.lambda-url.us-east-1.on.aws"
+    assert context["domainPrefix"] == context["apiId"]
+    assert isinstance(context["timeEpoch"], int)
+    assert {"accountId", "requestId", "time"} <= set(context)
+
+
+def test_event_headers_are_lower_case_and_repeats_comma_joined(client: Client, emulator: Emulator) -> None:
+    connection = client.connection()
+    connection.putrequest("POST", "/api/todo")
+    connection.putheader("Content-Type", "application/json")
+    connection.putheader("X-Thing", "one")
+    connection.putheader("X-Thing", "two")
+    body = json.dumps(VALID_BODIES["/api/todo"]).encode()
+    connection.putheader("Content-Length", str(len(body)))
+    connection.endheaders(body)
+    connection.getresponse().read()
+    connection.close()
+
+    headers = emulator.events[-1]["headers"]
+    assert headers["x-thing"] == "one,two"
+    assert all(name == name.lower() for name in headers)
+
+
+def test_binary_body_reaches_the_handler_base64_encoded(client: Client, emulator: Emulator) -> None:
+    payload = b"\x89PNG\r\n\x1a\n\x00\xff"
+    reply = client.request("POST", "/api/summarize", payload, {"content-type": "application/octet-stream"})
+
+    event = emulator.events[-1]
+    assert event["isBase64Encoded"] is True
+    assert base64.b64decode(event["body"]) == payload
+    assert reply.json()["error"]["type"] == "invalid_json"
+
+
+def test_key_comes_from_the_secret_seeded_from_the_env_file(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with FakeOpenAI(required_key="sk-from-dotenv-1234") as server:
+        env_file = tmp_path / ".env"
+        env_file.write_text(f"OPENAI_API_KEY=sk-from-dotenv-1234\nOPENAI_BASE_URL={server.base_url}\n")
+        with Emulator(env_file=env_file) as emulator:
+            reply = Client(emulator.url).post_json("/api/summarize", VALID_BODIES["/api/summarize"])
+
+    assert reply.status == 200
+    assert server.requests[-1].headers["authorization"] == "Bearer sk-from-dotenv-1234"
+    assert DEMO_HEADER[0] not in reply.headers
+
+
+def test_emulator_leaves_its_own_process_environment_alone(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    before = dict(os.environ)
+
+    with FakeOpenAI() as server, Emulator(fake=server, env_file=tmp_path / "missing.env") as emulator:
+        during = dict(os.environ)
+        wired = emulator.function_environment("summarize")["AWS_ENDPOINT_URL_SECRETS_MANAGER"]
+
+    assert during == before == dict(os.environ)
+    assert wired.startswith("http://127.0.0.1:")
+
+
+# ---------------------------------------------------------------------------------------------- paths
+
+
+@pytest.mark.parametrize("path", ["/api/summarize/", "//api/summarize", "/api/unknown", "/api", "/api/todo/extra"])
+def test_unknown_api_path_is_a_404_envelope_naming_the_endpoints(client: Client, path: str) -> None:
+    reply = client.post_json(path, VALID_BODIES["/api/summarize"])
+
+    assert reply.status == 404
+    error = reply.json()["error"]
+    assert error["type"] == "not_found"
+    assert all(endpoint in error["message"] for endpoint in API_PATHS)
+    assert error["request_id"] == reply.headers["x-request-id"]
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "OPTIONS", "PROPFIND"])
+def test_unknown_api_path_is_a_404_whatever_the_method(client: Client, method: str) -> None:
+    reply = client.request(method, "/api/summarize/")
+
+    assert (reply.status, reply.json()["error"]["type"]) == (404, "not_found")
+
+
+def test_unknown_api_path_invokes_no_function(client: Client, emulator: Emulator) -> None:
+    before = list(emulator.events)
+
+    client.post_json("/api/summarize/", VALID_BODIES["/api/summarize"])
+
+    assert list(emulator.events) == before
+
+
+def test_other_paths_still_serve_the_page(client: Client) -> None:
+    reply = client.request("GET", "/index.html")
+
+    assert (reply.status, reply.headers["content-type"].split(";")[0]) == (200, "text/html")
+
+
+# ---------------------------------------------------------------------------------------------- the page's config
+
+
+def test_config_json_gives_the_page_the_limits_the_functions_enforce(client: Client) -> None:
+    reply = client.request("GET", "/config.json")
+
+    assert reply.status == 200
+    assert reply.json() == {
+        "limits": {
+            "max_input_chars": int(TEMPLATE.function("SummarizeFunction").environment["MAX_INPUT_CHARS"]),
+            "max_bullets": MAX_BULLETS,
+        },
+        "auth": {"mode": "none"},
+    }
+
+
+def test_max_input_chars_from_the_environment_reaches_the_page_and_the_functions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MAX_INPUT_CHARS", "1234")
+    with FakeOpenAI() as fake, Emulator(fake=fake) as emulator:
+        client = Client(emulator.url)
+        page_limit = client.request("GET", "/config.json").json()["limits"]["max_input_chars"]
+        at_the_limit = client.post_json("/api/summarize", {"text": "x" * 1234})
+        over_the_limit = client.post_json("/api/summarize", {"text": "x" * 1235})
+
+    assert page_limit == 1234
+    assert at_the_limit.status == 200
+    assert (over_the_limit.status, over_the_limit.json()["error"]["type"]) == (413, "too_large")
+
+
+# ---------------------------------------------------------------------------------------------- Lambda's limits
+
+
+def test_body_over_6_mb_gets_lambdas_own_413_not_the_envelope(client: Client, emulator: Emulator) -> None:
+    before = list(emulator.events)
+
+    reply = client.request("POST", "/api/summarize", b"x" * (MAX_REQUEST_BYTES + 1), {"content-type": "text/plain"})
+
+    assert reply.status == 413
+    assert set(reply.json()) == {"Message"}
+    assert list(emulator.events) == before
+
+
+# ---------------------------------------------------------------------------------------------- history
+
+
+def test_history_keeps_only_the_latest_events(client: Client, emulator: Emulator) -> None:
+    sent = [f"request {index}" for index in range(EVENT_HISTORY + 5)]
+
+    for text in sent:
+        client.request("POST", "/api/summarize", text.encode(), {"content-type": "text/plain"})
+
+    assert [event["body"] for event in emulator.events] == sent[-EVENT_HISTORY:]
+
+
+def test_history_keeps_large_bodies_cut_short(client: Client, emulator: Emulator) -> None:
+    text = "y" * (RECORDED_BODY_CHARS * 8)
+
+    client.request("POST", "/api/summarize", text.encode(), {"content-type": "text/plain"})
+
+    recorded = emulator.events[-1]["body"]
+    assert recorded.startswith("y" * RECORDED_BODY_CHARS)
+    assert len(recorded) < RECORDED_BODY_CHARS + 100
+    assert str(len(text)) in recorded
+
+
+# ---------------------------------------------------------------------------------------------- hang-ups
+
+
+def test_caller_who_leaves_mid_upload_invokes_no_function(
+    client: Client, emulator: Emulator, emulator_fake_model: FakeOpenAI
+) -> None:
+    before = len(emulator_fake_model.requests)
+    with socket.create_connection((client.host, client.port)) as caller:
+        caller.sendall(
+            b"POST /api/summarize HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100000\r\n\r\n" + b'{"text": "' + b"z" * 1000
+        )
+        caller.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    # A request after the hang-up: once it is answered, the emulator has dealt with the one before.
+    marker = f"after-{uuid.uuid4().hex}"
+    client.post_json("/api/summarize", {"text": f"{marker}."})
+
+    assert marker in emulator.events[-1]["body"]
+    assert not any(event.get("body", "").startswith('{"text": "zzz') for event in emulator.events)
+    assert len(emulator_fake_model.requests) == before + 1
+
+
+def test_caller_who_leaves_mid_stream_closes_the_model_request(client: Client, emulator_fake_model: FakeOpenAI) -> None:
+    release = threading.Event()
+    emulator_fake_model.enqueue(FakeReply(tokens=["first", " second", " last"], hold_last_token=release))
+    connection = client.connection()
+    try:
+        connection.request("POST", "/api/stream", json.dumps({"prompt": "Hi"}), {"content-type": "application/json"})
+        response = connection.getresponse()
+        assert read_sse_event(response) == ("delta", json.dumps({"text": "first"}))
+        upstream = emulator_fake_model.requests[-1]
+    finally:
+        connection.close()
+
+    # The fake model holds the last token until the caller goes: only the emulator closing the model's connection
+    # (the stream app in its environment, told by the emulator that its caller left) ends the wait this early.
+    assert upstream.finished.wait(10)
+    assert upstream.client_gone and not release.is_set()
+
+
+# ---------------------------------------------------------------------------------------------- per function
+
+
+@pytest.mark.parametrize("function", FUNCTIONS, ids=lambda function: function.route)
+def test_each_function_runs_with_its_own_output_limit(
+    client: Client, emulator_fake_model: FakeOpenAI, function: Function
+) -> None:
+    client.post_json(function.path, VALID_BODIES[function.path])
+
+    expected = int(TEMPLATE.function(function.logical_id).environment["MAX_OUTPUT_TOKENS"])
+    assert emulator_fake_model.requests[-1].body["max_output_tokens"] == expected
+
+
+# ---------------------------------------------------------------------------------------------- Lambda's execution
+
+
+def marked_request(path: str, marker: str) -> dict[str, Any]:
+    """A valid body for ``path`` that the demo model quotes back, marker included."""
+    if path == "/api/summarize":
+        return {"text": f"First point {marker}. Second point {marker}."}
+    if path == "/api/todo":
+        return {"text": f"Call {marker} today", "timezone": "Europe/Paris"}
+    return {"prompt": f"Repeat {marker}"}
+
+
+MARKER = re.compile(r"mk\d{3}x[0-9a-f]{8}")
+
+
+def test_concurrent_requests_never_see_each_others_input_or_request_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Powertools then logs each event, with the invocation's function name and request id.
+    monkeypatch.setenv("POWERTOOLS_LOGGER_LOG_EVENT", "true")
+    logs = LogCollector()
+    requests = [(API_PATHS[index % 3], f"mk{index:03d}x{uuid.uuid4().hex[:8]}") for index in range(120)]
+    with FakeOpenAI() as fake, Emulator(fake=fake, log_sink=logs) as emulator:
+        client = Client(emulator.url)
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            replies = list(pool.map(lambda request: client.post_json(request[0], marked_request(*request)), requests))
+        buffered = [reply for (path, _), reply in zip(requests, replies, strict=True) if path != "/api/stream"]
+        buffered_ids = {reply.headers["x-request-id"] for reply in buffered}
+        lines = logs.wait_for(
+            lambda lines: buffered_ids <= {json.loads(line.text).get("function_request_id") for line in lines}
+        )
+
+    records = [json.loads(line.text) for line in lines if not line.stderr]  # every stdout line is whole JSON
+    logged_events = {record["function_request_id"]: record for record in records if "function_request_id" in record}
+    functions = {function.path: function for function in FUNCTIONS}
+    for (path, marker), reply in zip(requests, replies, strict=True):
+        assert reply.status == 200
+        assert set(MARKER.findall(reply.body.decode())) == {marker}
+        request_id = reply.headers["x-request-id"]
+        assert request_id == reply.headers["x-amzn-requestid"]
+        if path != "/api/stream":
+            logged = logged_events[request_id]
+            assert (logged["function_name"], logged["service"]) == (functions[path].logical_id, functions[path].route)
+            assert set(MARKER.findall(logged["message"]["body"])) == {marker}
+
+
+# ---------------------------------------------------------------------------------------------- failures
+
+
+@pytest.fixture
+def sample_emulator(
+    tmp_path: Path, emulator_fake_model: FakeOpenAI
+) -> Iterator[Callable[[str], tuple[Emulator, LogCollector]]]:
+    """An emulator serving one handler of sample_functions.py at /api/summarize, with a 1 s timeout."""
+    template = tmp_path / "template.yaml"
+    template.write_text(
+        "Resources:\n  SampleFunction:\n    Type: AWS::Serverless::Function\n    Properties:\n      Timeout: 1\n"
+    )
+    running: list[Emulator] = []
+
+    def start(handler: str) -> tuple[Emulator, LogCollector]:
+        logs = LogCollector()
+        function = Function("summarize", "SampleFunction", f"tests.emulator.sample_functions.{handler}")
+        running.append(
+            Emulator(fake=emulator_fake_model, template=template, functions=[function], log_sink=logs).start()
+        )
+        return running[-1], logs
+
+    yield start
+    for emulator in running:
+        emulator.stop()
+
+
+def test_a_function_past_its_timeout_gets_502_and_its_environment_is_replaced(sample_emulator) -> None:
+    emulator, logs = sample_emulator("describe")
+    client = Client(emulator.url)
+
+    before = client.post_json("/api/summarize", {"seconds": 0}).json()
+    timed_out = client.post_json("/api/summarize", {"seconds": 5})
+    after = client.post_json("/api/summarize", {"seconds": 0}).json()
+
+    assert (timed_out.status, timed_out.json()) == (502, {"Message": "Internal Server Error"})
+    request_id = timed_out.headers["x-amzn-requestid"]
+    logs.wait_for(lambda lines: any(line.text == f"{request_id} Task timed out after 1.00 seconds" for line in lines))
+    assert after["pid"] != before["pid"]
+    assert after["invocation"] == 1
+
+
+def test_an_unhandled_handler_error_is_502_and_logged_with_its_request_id(sample_emulator) -> None:
+    emulator, logs = sample_emulator("crash")
+
+    reply = Client(emulator.url).post_json("/api/summarize", {})
+
+    assert (reply.status, reply.json()) == (502, {"Message": "Internal Server Error"})
+    lines = logs.wait_for(lambda lines: any(line.stderr for line in lines))
+    error = json.loads(next(line.text for line in lines if line.stderr))
+    assert (error["requestId"], error["message"]["errorType"]) == (reply.headers["x-amzn-requestid"], "RuntimeError")
+
+
+def test_a_function_that_cannot_start_is_502_for_each_request(sample_emulator) -> None:
+    emulator, logs = sample_emulator("no_such_handler")
+
+    replies = [Client(emulator.url).post_json("/api/summarize", {}) for _ in range(2)]
+
+    assert [reply.status for reply in replies] == [502, 502]
+    # The cold start at the emulator's start, then one for each request: each tried again, each logged.
+    logs.wait_for(lambda lines: sum("Runtime.HandlerNotFound" in line.text for line in lines) == 3)
