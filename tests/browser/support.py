@@ -34,3 +34,18 @@ def wait_until_answered(page: Page) -> None:
 def error_message_of(response_json: dict) -> str:
     """The message in the server's error envelope, which the page shows as it is."""
     return str(response_json["error"]["message"])
+
+
+def sign_in(page: Page, email: str, password: str) -> None:
+    """From the page, through the login page (the local stand-in for Cognito's), and back, signed in."""
+    page.locator("#account").get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/oauth2/authorize?*")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#account-email")).to_have_text(email)
+
+
+def tool_buttons(page: Page) -> Locator:
+    """The three buttons that call the API: Summarize, Create TODO, Send."""
+    return page.locator("#summarize-form [type=submit], #todo-form [type=submit], #chat-send")
