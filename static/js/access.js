@@ -19,16 +19,14 @@ function render() {
     box.hidden = true;
     box.replaceChildren();
   } else {
-    const action = lock.action
-      ? el('button', { className: 'button primary small', text: lock.action.label, attrs: { type: 'button' } })
-      : null;
-    if (action) action.addEventListener('click', lock.action.run);
-    box.replaceChildren(
-      el('div', { className: 'access-text' },
-        el('p', { className: 'access-title', text: lock.title }),
-        lock.hint ? el('p', { className: 'access-hint', text: lock.hint }) : null),
-      action,
-    );
+    box.replaceChildren(el('div', { className: 'access-text' },
+      el('p', { className: 'access-title', text: lock.title }),
+      lock.hint ? el('p', { className: 'access-hint', text: lock.hint }) : null));
+    if (lock.action) {
+      const action = el('button', { className: 'button primary small', text: lock.action.label, attrs: { type: 'button' } });
+      action.addEventListener('click', lock.action.run);
+      box.append(action);
+    }
     box.hidden = false;
   }
   syncToolButtons();

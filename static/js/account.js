@@ -84,6 +84,7 @@ function setupSignIn(config) {
   function show(user, problem = null) {
     signedIn = user !== null;
     account.hidden = false;
+    account.classList.toggle('is-signed-in', signedIn);
     who.hidden = !signedIn;
     signOutButton.hidden = !signedIn;
     signInButton.hidden = signedIn;

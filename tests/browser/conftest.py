@@ -18,9 +18,9 @@ from infra.local_signin import LocalPool, SignInStandIn, add_local_user, create_
 from llm_core.page_config import page_config
 from llm_core.settings import get_settings
 from tests.asgi_server import serve
+from tests.browser.support import save_screenshot
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).parent / "artifacts"
 
 
 @pytest.fixture(scope="module")
@@ -79,14 +79,7 @@ def module_page(browser: Browser, emulator: Emulator) -> Iterator[Page]:
 @pytest.fixture
 def screenshot(page: Page):
     """Save what the page shows now as tests/browser/artifacts/<name>.png (kept for people to look at)."""
-
-    def save(name: str) -> Path:
-        ARTIFACTS.mkdir(exist_ok=True)
-        path = ARTIFACTS / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True, animations="disabled")
-        return path
-
-    return save
+    return lambda name: save_screenshot(page, name)
 
 
 # ------------------------------------------------------------------ a deployment that signs people in

@@ -5,6 +5,7 @@ config from /config.json, as from a deployed stack's."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from infra.fake_openai import FakeOpenAI, FakeReply
 from tests.browser.conftest import PASSWORD, SignInSite, through_stand_in
 from tests.browser.support import (
     assistant_messages,
+    audit_every_width_and_colour_scheme,
     error_message_of,
     open_tab,
     send_chat,
@@ -168,6 +170,25 @@ def test_call_after_the_token_expired_renews_it_first_and_keeps_the_chat(
     assert sent[1].response().status == 200
 
 
+def test_sign_in_that_can_no_longer_be_renewed_locks_the_tools_and_keeps_the_chat(
+    signed_out_page: Page, sign_in_site: SignInSite, emulator_fake_model: FakeOpenAI
+) -> None:
+    page = signed_out_page
+    page.clock.install()
+    sign_in(page, sign_in_site.add_person(), PASSWORD)
+    open_tab(page, "Chat")
+    chat_once(page, emulator_fake_model, "Still here after?", "Yes.")
+    refresh_token = page.evaluate("sessionStorage.getItem('auth.refresh')")
+    revoke = {"token": refresh_token, "client_id": sign_in_site.pool.client_id}
+    page.request.post(sign_in_site.login + "/oauth2/revoke", form=revoke)  # as an admin's global sign-out would
+
+    page.clock.fast_forward("56:00")
+    expect(page.locator("#access-notice .access-title")).to_have_text("Your sign-in has expired: sign in again.")
+    expect(page.locator("#chat-send")).to_be_disabled()
+    expect(page.locator("#account").get_by_role("button", name="Sign in")).to_be_visible()
+    expect(assistant_messages(page)).to_have_text(["Yes."])
+
+
 def test_refused_token_offers_to_sign_in_again_without_losing_the_chat(
     signed_out_page: Page, sign_in_site: SignInSite, emulator_fake_model: FakeOpenAI
 ) -> None:
@@ -231,8 +252,10 @@ def test_iam_only_deployment_turns_the_tools_off_without_a_sign_in(
 ) -> None:
     page = signed_out_page
     serve_auth(page, sign_in_site, {"mode": "iam"})
-    expect(page.locator("#access-notice .access-title")).to_have_text("The tools are off on this deployment.")
-    expect(page.locator("#access-notice .access-hint")).to_contain_text("no page API")
+    expect(page.locator("#access-notice")).to_have_text(
+        "The tools are off on this deployment."
+        "It has no page API: it admits only AWS SigV4-signed calls made directly to its function URLs."
+    )
     expect(page.locator("#access-notice button")).to_have_count(0)
     expect(page.locator("#account")).to_be_hidden()
     for button in tool_buttons(page).all():
@@ -267,3 +290,57 @@ def test_sign_in_at_a_cognito_domain_passes_the_pages_content_security_policy(
     sign_in(page, email, PASSWORD)
     expect(page.locator("#summarize-form [type=submit]")).to_be_enabled()
     assert refused == []
+
+
+# ------------------------------------------------------------------ accessibility of the sign-in's views
+
+
+def show_signed_in(page: Page, site: SignInSite, fake: FakeOpenAI) -> None:
+    sign_in(page, site.add_person(), PASSWORD)
+    fake.enqueue(FakeReply(output={"bullets": ["Routes open in *March*.", "A review after six months."]}))
+    page.locator("#panel-summarize").get_by_role("button", name="Try an example").click()
+    page.get_by_role("button", name="Summarize").click()
+    expect(page.locator("#tokens-left")).to_be_visible()
+
+
+def show_sign_in_again(page: Page, site: SignInSite, fake: FakeOpenAI) -> None:
+    sign_in(page, site.add_person(), PASSWORD)
+    open_tab(page, "Chat")
+    chat_once(page, fake, "Still signed in?", "Yes.")
+    page.route(
+        "**/api/stream",
+        lambda route: route.continue_(headers={**route.request.headers, TOKEN_HEADER: "not-a-token"}),
+    )
+    send_chat(page, "And now?")
+    expect(page.locator("#access-notice").get_by_role("button", name="Sign in again")).to_be_visible()
+
+
+ACCOUNT_VIEWS: dict[str, Callable[[Page, SignInSite, FakeOpenAI], None]] = {
+    "signed-out": lambda page, site, fake: None,
+    "signed-in": show_signed_in,
+    "sign-in-again": show_sign_in_again,
+    "iam-only": lambda page, site, fake: serve_auth(page, site, {"mode": "iam"}),
+}
+
+
+@pytest.mark.parametrize("view", list(ACCOUNT_VIEWS))
+def test_axe_finds_nothing_serious_in_the_sign_in_views(
+    signed_out_page: Page, sign_in_site: SignInSite, emulator_fake_model: FakeOpenAI, view: str
+) -> None:
+    page = signed_out_page
+    page.emulate_media(reduced_motion="reduce")
+    ACCOUNT_VIEWS[view](page, sign_in_site, emulator_fake_model)
+    found = audit_every_width_and_colour_scheme(page, f"a11y-{view}")
+    assert found == {key: [] for key in found}
+
+
+def test_sign_in_starts_from_the_keyboard(signed_out_page: Page) -> None:
+    page = signed_out_page
+    page.locator("body").focus()
+    for _ in range(3):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "sign-in":
+            break
+    expect(page.locator("#sign-in")).to_be_focused()
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/oauth2/authorize?*")

@@ -12,7 +12,14 @@ from playwright.sync_api import Page, Request, Response, expect
 
 from infra.fake_openai import FakeOpenAI, FakeReply
 from tests.browser.conftest import PASSWORD, SignInSite
-from tests.browser.support import error_message_of, open_tab, send_chat, sign_in, wait_until_answered
+from tests.browser.support import (
+    error_message_of,
+    open_tab,
+    save_screenshot,
+    send_chat,
+    sign_in,
+    wait_until_answered,
+)
 
 # The signed_out_page fixture's browser time zone; UTC midnight is 05:30 there, the next day or the same.
 TIME_ZONE = ZoneInfo("Asia/Kolkata")
@@ -80,3 +87,4 @@ def test_spent_budget_shows_the_servers_message_and_the_reset_in_local_time(
     assert reset.strftime("%H:%M") == "05:30"
     assert [call.url.rsplit("/", 1)[1] for call in calls] == ["summarize"]
     assert len(emulator_fake_model.requests) == 1
+    save_screenshot(page, "budget-spent")
