@@ -392,6 +392,7 @@ export function setupChat() {
       // Storage disabled: nothing was kept.
     }
     system.value = '';
+    showSystemState();
     setValue(input, '');
     renderHistory(conversation, { actions: true });
   });

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -130,7 +130,7 @@ def sign_in_site(moto_url: str, emulator_fake_model: FakeOpenAI) -> Iterator[Sig
                 yield SignInSite(emulator, pool, login)
 
 
-def through_stand_in(login: str):
+def through_stand_in(login: str) -> Callable[[Route], None]:
     """A route handler: the request, as the stand-in at ``login`` answers it (redirects passed on)."""
 
     def handle(route: Route) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from playwright.sync_api import Page, Request, Response, expect
@@ -25,7 +26,7 @@ from tests.browser.support import (
 TIME_ZONE = ZoneInfo("Asia/Kolkata")
 
 
-def done_event(response: Response) -> dict:
+def done_event(response: Response) -> dict[str, Any]:
     """The data of a finished stream's `done` event."""
     blocks = response.text().split("\n\n")
     done = next(block for block in blocks if block.startswith("event: done"))
