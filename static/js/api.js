@@ -1,10 +1,26 @@
-// Talking to /api/*: JSON bodies signed with their SHA-256, the error envelope turned into ApiError,
-// and the offline-demo header reported to whoever listens. The server's error messages are the ones
-// shown (functions/llm_core/errors.py holds the table); the page adds only what it alone can say.
+// Talking to /api/*: JSON bodies signed with their SHA-256, the sign-in's token header on every call,
+// the error envelope turned into ApiError, and what an answer says in passing (the offline-demo header,
+// the tokens left today, a refused sign-in) reported as document events to whoever listens. The
+// server's error messages are the ones shown (functions/llm_core/errors.py holds the table); the page
+// adds only what it alone can say.
 
 import { sha256Hex } from './hash.js';
 
 export const DEMO_EVENT = 'llm:demo-mode';
+/** detail: {remaining}, the tokens left of the person's day (docs/budgets.md). */
+export const TOKENS_EVENT = 'llm:tokens-remaining';
+/** detail: {message}; the call needed a sign-in it did not have (none, expired, or refused). */
+export const UNAUTHENTICATED_EVENT = 'llm:unauthenticated';
+
+const REMAINING_HEADER = 'x-tokens-remaining';
+
+// The headers that prove who is calling; account.js sets it once the sign-in is known. It rejects when
+// there is no valid sign-in: then no request leaves at all.
+let authorization = async () => ({});
+
+export function setAuthorization(provider) {
+  authorization = provider;
+}
 
 /** A failed call, built from the server's {"error": {"type","message","request_id"}} envelope. */
 export class ApiError extends Error {
@@ -34,6 +50,17 @@ function noteDemoMode(response) {
   if (response.headers.get('x-llm-demo') === 'fake-model') {
     document.dispatchEvent(new CustomEvent(DEMO_EVENT));
   }
+}
+
+/** Tell the page what is left of today's budget; anything but a whole number of tokens is ignored. */
+export function reportTokensRemaining(value) {
+  const remaining = typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value;
+  if (!Number.isSafeInteger(remaining) || remaining < 0) return;
+  document.dispatchEvent(new CustomEvent(TOKENS_EVENT, { detail: { remaining } }));
+}
+
+function unauthenticated(message) {
+  document.dispatchEvent(new CustomEvent(UNAUTHENTICATED_EVENT, { detail: { message } }));
 }
 
 async function errorFromResponse(response) {
@@ -70,6 +97,14 @@ export async function postJson(path, payload, { signal, accept = 'application/js
   const digest = await sha256Hex(body);
   const headers = { 'content-type': 'application/json', accept };
   if (digest) headers['x-amz-content-sha256'] = digest;
+  try {
+    Object.assign(headers, await authorization());
+  } catch (err) {
+    // Not signed in, or the sign-in ran out and could not be renewed: the server would only refuse it.
+    const message = (err && err.message) || '';
+    unauthenticated(message);
+    throw new ApiError({ status: 401, type: 'unauthenticated', message });
+  }
   let response;
   try {
     response = await fetch(path, {
@@ -85,7 +120,12 @@ export async function postJson(path, payload, { signal, accept = 'application/js
     throw new ApiError({ status: 0, type: 'network_error', message: '' });
   }
   noteDemoMode(response);
-  if (!response.ok) throw await errorFromResponse(response);
+  if (!response.ok) {
+    const error = await errorFromResponse(response);
+    if (error.type === 'unauthenticated') unauthenticated(error.serverMessage);
+    throw error;
+  }
+  reportTokensRemaining(response.headers.get(REMAINING_HEADER));
   return response;
 }
 
@@ -127,6 +167,17 @@ function describeWait(seconds) {
   return `Try again in about ${plural(Math.round(seconds / 60), 'minute')} (after ${time}).`;
 }
 
+/** "01:00 tomorrow": when a budget that resets `seconds` from now resets, in the person's own time. */
+export function describeResetTime(seconds, now = new Date()) {
+  const at = new Date(now.getTime() + seconds * 1000);
+  const time = at.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+  const dayOf = (date) => new Date(date.getFullYear(), date.getMonth(), date.getDate()).getTime();
+  const days = Math.round((dayOf(at) - dayOf(now)) / 86400000);
+  if (days === 0) return `${time} today`;
+  if (days === 1) return `${time} tomorrow`;
+  return at.toLocaleString(undefined, { weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
+}
+
 /** The error of an in-stream `error` event, {"error": {"type","message","request_id"}}, as an ApiError. */
 export function errorFromEvent(payload) {
   const error = (payload && typeof payload.error === 'object' && payload.error) || {};
@@ -154,12 +205,15 @@ export function describeError(err, { context = 'text' } = {}) {
     case 'bad_response':
       return { ...base, title: 'The server sent an answer the page could not read.', hint: 'Try again.' };
     case 'rate_limited':
-    case 'quota_exceeded':
       return { ...base, hint: describeWait(err.retryAfterSeconds) };
+    case 'quota_exceeded':
+      // The server names the budget and its reset in UTC; the page alone knows the person's clock.
+      if (err.retryAfterSeconds == null) return { ...base, hint: describeWait(null) };
+      return { ...base, hint: `That is ${describeResetTime(err.retryAfterSeconds)} where you are.` };
     case 'too_large':
       return { ...base, hint: context === 'chat' ? 'Start a new chat or send a shorter message.' : 'Shorten the text and try again.' };
     case 'unauthenticated':
-      return { ...base, hint: 'Sign in, then try again.' };
+      return { ...base, hint: 'Sign in again above, then try again.' };
     default:
       return base;
   }

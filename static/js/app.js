@@ -1,7 +1,10 @@
-// Entry point: wires the tabs, the three views, the demo banner and the example texts, then asks the
-// server for its limits (the views work before they arrive, and without them).
+// Entry point: wires the tabs, the three views, the demo banner, the tokens-left line and the example
+// texts, then asks the server for its limits and how to sign in (the views work before they arrive, and
+// without them).
 
+import { setupAccount } from './account.js';
 import { DEMO_EVENT, probeDemoMode } from './api.js';
+import { setupBudget } from './budget.js';
 import { setupChat } from './chat.js';
 import { loadConfig } from './config.js';
 import { setupSummarize } from './summarize.js';
@@ -38,13 +41,14 @@ function setupDemoBanner() {
 function start() {
   if (isMac) for (const kbd of document.querySelectorAll('kbd[data-mod]')) kbd.textContent = '⌘';
   setupDemoBanner();
+  setupBudget();
   setupSummarize();
   setupTodo();
   setupChat();
   setupExamples();
   setupTabs(document.querySelector('[role="tablist"]'));
   document.documentElement.classList.add('js-ready');
-  loadConfig();
+  loadConfig().then((config) => setupAccount(config.auth));
 }
 
 start();

@@ -6,7 +6,9 @@
 // Screen readers hear "Answering…" when a turn starts and the whole answer once it is complete, through
 // the page's polite status region; the log itself is not live, so no one hears every token.
 
-import { ApiError, describeError, errorFromEvent, postJson } from './api.js';
+import { refusedWhileLocked, toolsLocked } from './access.js';
+import { SIGNING_OUT_EVENT } from './account.js';
+import { ApiError, describeError, errorFromEvent, postJson, reportTokensRemaining } from './api.js';
 import {
   askTurn, editTurn, emptyConversation, inputChars, isAnswer, lastExchange, regenerateTurn, requestBody,
   restoreConversation, settleTurn, toMarkdown, withSystem,
@@ -164,7 +166,7 @@ export function setupChat() {
   }
 
   function setRunning(running) {
-    send.disabled = running;
+    send.disabled = running || toolsLocked();
     stop.disabled = !running;
     send.classList.toggle('is-busy', running);
     send.textContent = running ? send.dataset.busyLabel : 'Send';
@@ -173,6 +175,7 @@ export function setupChat() {
 
   /** Stream the answer to `next` (a turn from conversation.js), then settle it into the conversation. */
   async function runTurn(next, { regenerating = false } = {}) {
+    if (!next || refusedWhileLocked()) return;
     const turnOf = generation;
     turn = next;
     renderHistory(turn.sent, { actions: false });
@@ -208,6 +211,7 @@ export function setupChat() {
           view.update(received);
         } else if (event === 'done') {
           finished = payload || {};
+          reportTokensRemaining(finished.tokens_remaining);
         } else if (event === 'error') {
           failure = describeError(errorFromEvent(payload), { context: 'chat' });
         }
@@ -321,11 +325,9 @@ export function setupChat() {
       case 'copy-code':
         copyWithFeedback(target, target.closest('.code-block').querySelector('pre').textContent);
         break;
-      case 'regenerate': {
-        const next = regenerateTurn(conversation);
-        if (next) runTurn(next, { regenerating: true });
+      case 'regenerate':
+        runTurn(regenerateTurn(conversation), { regenerating: true });
         break;
-      }
       case 'edit':
         startEditing(message);
         break;
@@ -338,7 +340,7 @@ export function setupChat() {
 
   form.addEventListener('submit', (event) => {
     event.preventDefault();
-    if (controller) return;
+    if (controller || refusedWhileLocked()) return;
     const text = input.value;
     if (!text.trim()) {
       input.focus();
@@ -376,6 +378,23 @@ export function setupChat() {
     renderHistory(conversation, { actions: true });
     input.focus();
     announce('New chat started');
+  });
+
+  // Signing out leaves nothing of the conversation in this tab, for whoever uses the browser next.
+  document.addEventListener(SIGNING_OUT_EVENT, () => {
+    generation++;
+    controller?.abort();
+    turn = null;
+    conversation = emptyConversation();
+    try {
+      sessionStorage.removeItem(STORAGE_KEY);
+    } catch {
+      // Storage disabled: nothing was kept.
+    }
+    system.value = '';
+    showSystemState();
+    setValue(input, '');
+    renderHistory(conversation, { actions: true });
   });
 
   renderHistory(conversation, { actions: true });

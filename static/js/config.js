@@ -1,9 +1,10 @@
 // What the server tells the page at start, from /config.json (served by the local emulator, written by
-// the publish step from the stack's parameters): its input limits. The page hard-codes none of them.
-// Until the document arrives, or if it never does, every limit is null: the counters show no limit and
-// the server's own 413 still explains what is too long.
+// the publish step from the stack's parameters): its input limits and how to sign in. The page
+// hard-codes none of them. Until the document arrives, or if it never does, every limit is null (the
+// counters show no limit and the server's own 413 still explains what is too long) and `auth` is null
+// (no sign-in is offered; a server that needs one answers 401, which says so).
 
-const UNKNOWN = Object.freeze({ maxInputChars: null, maxBullets: null });
+const UNKNOWN = Object.freeze({ maxInputChars: null, maxBullets: null, auth: null });
 
 let current = UNKNOWN;
 const listeners = new Set();
@@ -15,9 +16,12 @@ function positiveInteger(value) {
 /** The config document as the page uses it; anything missing or malformed stays unknown (null). */
 function parseConfig(document) {
   const limits = (document && typeof document.limits === 'object' && document.limits) || {};
+  const auth = document && typeof document.auth === 'object' && document.auth;
   return Object.freeze({
     maxInputChars: positiveInteger(limits.max_input_chars),
     maxBullets: positiveInteger(limits.max_bullets),
+    // auth.js reads the rest ({mode, domain, client_id, ...}); an absent or odd one means no sign-in.
+    auth: Object.freeze(auth && typeof auth.mode === 'string' ? { ...auth } : { mode: 'none' }),
   });
 }
 

@@ -1,6 +1,7 @@
 // The summarize and TODO forms share one life cycle: one request at a time, a clear word for an empty
 // box, the busy state, and the server's error in the view's own error box.
 
+import { refusedWhileLocked, syncToolButtons } from './access.js';
 import { callJson, describeError } from './api.js';
 import { clearError, renderError, setBusy, submitOnModEnter } from './ui.js';
 
@@ -23,7 +24,7 @@ export function handleJsonForm({ form, input, errorBox, result, empty, path, pay
   submitOnModEnter(input);
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
-    if (running) return;
+    if (running || refusedWhileLocked()) return;
     clearError(errorBox);
     if (!input.value.trim()) {
       renderError(errorBox, empty);
@@ -43,6 +44,7 @@ export function handleJsonForm({ form, input, errorBox, result, empty, path, pay
       result.removeAttribute('aria-busy');
       running = false;
       done();
+      syncToolButtons(); // the tools may have been locked meanwhile (the sign-in ran out)
     }
   });
 }

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, Route, sync_playwright
 
 from infra.emulator import Emulator
 from infra.fake_openai import FakeOpenAI
+from infra.local_signin import LocalPool, SignInStandIn, add_local_user, create_local_pool
 from llm_core.page_config import page_config
 from llm_core.settings import get_settings
+from tests.asgi_server import serve
+from tests.browser.support import save_screenshot
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).parent / "artifacts"
 
 
 @pytest.fixture(scope="module")
@@ -74,11 +79,79 @@ def module_page(browser: Browser, emulator: Emulator) -> Iterator[Page]:
 @pytest.fixture
 def screenshot(page: Page):
     """Save what the page shows now as tests/browser/artifacts/<name>.png (kept for people to look at)."""
+    return lambda name: save_screenshot(page, name)
 
-    def save(name: str) -> Path:
-        ARTIFACTS.mkdir(exist_ok=True)
-        path = ARTIFACTS / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True, animations="disabled")
-        return path
 
-    return save
+# ------------------------------------------------------------------ a deployment that signs people in
+
+# Small enough for one long answer to spend most of it (test_budget.py), large enough for every tool.
+SIGNED_IN_DAILY_TOKENS = 12_000
+PASSWORD = "Browser password 42"
+
+
+@dataclass(frozen=True)
+class SignInSite:
+    """The emulator with its functions in cognito mode (tokens checked against moto's JWKS), a user pool in
+    moto, and the local stand-in for the login domain. The page reaches the stand-in on its own origin, as
+    `make dev` with sign-in is to serve it: auth.domain is the site itself."""
+
+    emulator: Emulator
+    pool: LocalPool
+    login: str
+    """Where the stand-in listens; the browser reaches it through the site's /oauth2/* and /logout."""
+
+    @property
+    def url(self) -> str:
+        return self.emulator.url + "/"
+
+    def page_config(self, auth: dict[str, Any] | None = None) -> dict[str, Any]:
+        auth = auth if auth is not None else self.pool.page_auth(self.emulator.url, self.url)
+        return page_config(get_settings().max_input_chars, auth)
+
+    def add_person(self) -> str:
+        """A new invited person (their own day of budget); returns their e-mail address."""
+        email = f"person-{uuid.uuid4().hex[:8]}@example.com"
+        add_local_user(self.pool, email, PASSWORD)
+        return email
+
+
+@pytest.fixture(scope="module")
+def sign_in_site(moto_url: str, emulator_fake_model: FakeOpenAI) -> Iterator[SignInSite]:
+    # The callback URL is the site's, known once the emulator listens; the emulator needs the pool first.
+    pool = create_local_pool(moto_url, [])
+    with pytest.MonkeyPatch.context() as environment:
+        # The emulator keeps what is already set (it wires only AWS, the secret and the model itself).
+        for name, value in pool.functions_environment().items():
+            environment.setenv(name, value)
+        environment.setenv("DAILY_TOKENS_PER_USER", str(SIGNED_IN_DAILY_TOKENS))
+        with Emulator(fake=emulator_fake_model) as emulator:
+            pool = replace(pool, redirect_uris=(emulator.url + "/",))
+            with serve(SignInStandIn(pool)) as login:
+                yield SignInSite(emulator, pool, login)
+
+
+def through_stand_in(login: str) -> Callable[[Route], None]:
+    """A route handler: the request, as the stand-in at ``login`` answers it (redirects passed on)."""
+
+    def handle(route: Route) -> None:
+        path = route.request.url.split("/", 3)[3]
+        route.fulfill(response=route.fetch(url=f"{login}/{path}", max_redirects=0))
+
+    return handle
+
+
+@pytest.fixture
+def signed_out_page(browser: Browser, sign_in_site: SignInSite, emulator_fake_model: FakeOpenAI) -> Iterator[Page]:
+    """The sign-in site's page as someone who has not signed in finds it."""
+    emulator_fake_model.reset()
+    context = browser.new_context(timezone_id="Asia/Kolkata", locale="en-GB", viewport={"width": 1100, "height": 900})
+    context.set_default_timeout(10_000)
+    context.route("**/config.json", lambda route: route.fulfill(json=sign_in_site.page_config()))
+    for pattern in ("/oauth2/**", "/logout*"):
+        context.route(sign_in_site.emulator.url + pattern, through_stand_in(sign_in_site.login))
+    page = context.new_page()
+    with page.expect_response("**/config.json"):
+        page.goto(sign_in_site.url)
+    yield page
+    context.close()
+    emulator_fake_model.reset()

@@ -1,8 +1,16 @@
-"""What the browser tests share: moving around the page and reading the chat."""
+"""What the browser tests share: moving around the page, reading the chat, signing in, auditing a view."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Locator, Page, expect
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+AXE = Axe()
+VIEWPORTS = {"desktop": {"width": 1100, "height": 900}, "phone": {"width": 390, "height": 844}}
+SERIOUS = {"serious", "critical"}
 
 # Model output that would run script if it were ever parsed as HTML.
 XSS_TOKENS = ["<img src=x onerror=alert(1)>", " <script>alert(2)</script>", ' <a href="javascript:alert(3)">link</a>']
@@ -34,3 +42,48 @@ def wait_until_answered(page: Page) -> None:
 def error_message_of(response_json: dict) -> str:
     """The message in the server's error envelope, which the page shows as it is."""
     return str(response_json["error"]["message"])
+
+
+def sign_in(page: Page, email: str, password: str) -> None:
+    """From the page, through the login page (the local stand-in for Cognito's), and back, signed in."""
+    page.locator("#account").get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/oauth2/authorize?*")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#account-email")).to_have_text(email)
+
+
+def tool_buttons(page: Page) -> Locator:
+    """The three buttons that call the API: Summarize, Create TODO, Send."""
+    return page.locator("#summarize-form [type=submit], #todo-form [type=submit], #chat-send")
+
+
+def save_screenshot(page: Page, name: str) -> Path:
+    """What the page shows now, as tests/browser/artifacts/<name>.png (kept for people to look at)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True, animations="disabled")
+    return path
+
+
+def serious_violations(page: Page) -> list[str]:
+    results = AXE.run(page)
+    return [
+        f"{violation['id']} ({violation['impact']}): {[node['target'] for node in violation['nodes']]}"
+        for violation in results.response["violations"]
+        if violation["impact"] in SERIOUS
+    ]
+
+
+def audit_every_width_and_colour_scheme(page: Page, name: str) -> dict[str, list[str]]:
+    """axe-core's serious findings at desktop and phone widths in light and dark, each view saved as
+    <name>-<width>-<scheme>.png."""
+    found = {}
+    for viewport, size in VIEWPORTS.items():
+        for scheme in ("light", "dark"):
+            page.set_viewport_size(size)
+            page.emulate_media(color_scheme=scheme)
+            save_screenshot(page, f"{name}-{viewport}-{scheme}")
+            found[f"{viewport}-{scheme}"] = serious_violations(page)
+    return found

@@ -6,15 +6,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Locator, Page, expect
 
 from infra.fake_openai import FakeReply
-from tests.browser.support import assistant_messages, open_tab, send_chat, wait_until_answered
-
-AXE = Axe()
-VIEWPORTS = {"desktop": {"width": 1100, "height": 900}, "phone": {"width": 390, "height": 844}}
-SERIOUS = {"serious", "critical"}
+from tests.browser.support import (
+    assistant_messages,
+    audit_every_width_and_colour_scheme,
+    open_tab,
+    send_chat,
+    wait_until_answered,
+)
 
 ANSWER = """Three things matter for **cold starts**:
 
@@ -39,15 +40,6 @@ DESCRIBE_FOCUS = """() => {
     const ring = style.boxShadow !== 'none' || (style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0);
     return { key: e.dataset.a11yKey || null, ring };
 }"""
-
-
-def serious_violations(page: Page) -> list[str]:
-    results = AXE.run(page)
-    return [
-        f"{violation['id']} ({violation['impact']}): {[node['target'] for node in violation['nodes']]}"
-        for violation in results.response["violations"]
-        if violation["impact"] in SERIOUS
-    ]
 
 
 def show_summary(page: Page, emulator_fake_model) -> None:
@@ -108,16 +100,10 @@ VIEWS: dict[str, Callable[[Page, object], None]] = {
 
 
 @pytest.mark.parametrize("view", list(VIEWS))
-def test_axe_finds_nothing_serious_at_any_width_or_colour_scheme(page, emulator_fake_model, screenshot, view):
+def test_axe_finds_nothing_serious_at_any_width_or_colour_scheme(page, emulator_fake_model, view):
     page.emulate_media(reduced_motion="reduce")
     VIEWS[view](page, emulator_fake_model)
-    found = {}
-    for viewport, size in VIEWPORTS.items():
-        for scheme in ("light", "dark"):
-            page.set_viewport_size(size)
-            page.emulate_media(color_scheme=scheme)
-            screenshot(f"a11y-{view}-{viewport}-{scheme}")
-            found[f"{viewport}-{scheme}"] = serious_violations(page)
+    found = audit_every_width_and_colour_scheme(page, f"a11y-{view}")
     assert found == {key: [] for key in found}
 
 

@@ -88,3 +88,64 @@ def test_a_post_goes_unsigned_where_the_page_has_no_crypto_subtle(page: Page) ->
     assert result == {"ok": True}
     assert "x-amz-content-sha256" not in sent[0].headers
     assert sent[0].post_data_json == {"text": "hi"}
+
+
+def test_a_call_without_a_valid_sign_in_is_not_sent_and_says_why(page: Page) -> None:
+    sent: list[Request] = []
+    page.route("**/api/echo", lambda route: (sent.append(route.request), route.fulfill(json={"ok": True})))
+    result = page.evaluate(
+        """async () => {
+            const { UNAUTHENTICATED_EVENT, callJson, setAuthorization } = await import('/js/api.js');
+            const heard = [];
+            document.addEventListener(UNAUTHENTICATED_EVENT, (event) => heard.push(event.detail.message));
+            setAuthorization(async () => { throw new Error('Sign in to use the tools.'); });
+            const error = await callJson('/api/echo', { text: 'hi' }).then(() => null, (e) => e);
+            return { status: error.status, type: error.type, message: error.serverMessage, heard };
+        }"""
+    )
+    assert result == {
+        "status": 401,
+        "type": "unauthenticated",
+        "message": "Sign in to use the tools.",
+        "heard": ["Sign in to use the tools."],
+    }
+    assert sent == []
+
+
+def test_only_a_whole_number_of_tokens_left_is_reported(page: Page) -> None:
+    reported = page.evaluate(
+        """async () => {
+            const { TOKENS_EVENT, reportTokensRemaining } = await import('/js/api.js');
+            const heard = [];
+            document.addEventListener(TOKENS_EVENT, (event) => heard.push(event.detail.remaining));
+            for (const value of ['12400', 12400, ' 7 ', null, undefined, '', '-3', -3, '1e3', '12.5', 12.5, 'many']) {
+                reportTokensRemaining(value);
+            }
+            return heard;
+        }"""
+    )
+    assert reported == [12400, 12400, 7]
+
+
+def test_tokens_left_read_as_a_sentence(module_page: Page) -> None:
+    lines = module_page.evaluate(
+        """async () => {
+            const { describeTokensLeft } = await import('/js/budget.js');
+            return [0, 1, 12400].map(describeTokensLeft);
+        }"""
+    )
+    assert lines == ["No tokens left today", "1 token left today", "12,400 tokens left today"]
+
+
+def test_reset_time_says_today_tomorrow_or_the_day(module_page: Page) -> None:
+    said = module_page.evaluate(
+        """async () => {
+            const { describeResetTime } = await import('/js/api.js');
+            const evening = new Date(2026, 10, 22, 20, 0);  // 22 Nov, 20:00 in the browser's time zone
+            return [3, 5, 50].map((hours) => describeResetTime(hours * 3600, evening));
+        }"""
+    )
+    assert said[0].endswith(" today")
+    assert said[1].endswith(" tomorrow")
+    assert "24" in said[2]
+    assert not said[2].endswith(("today", "tomorrow"))

@@ -1,0 +1,140 @@
+// Sign-in on the page, for a deployment whose config.json asks for it (auth.js does the OAuth part):
+// Sign in / Sign out and the signed-in person's e-mail in the header, the tools locked until signed in,
+// the token on every API call, and an offer to sign in again when the server refuses a call. What the
+// person wrote (the three text boxes, the open tool) is kept across the trip to the login page; the chat
+// itself lives in sessionStorage already. An IAM-only deployment has no page API, so its tools are off.
+// Local work and public demos ("none", "public") show none of this.
+
+import { lockTools, unlockTools } from './access.js';
+import { setAuthorization, UNAUTHENTICATED_EVENT } from './api.js';
+import { SIGN_IN_EXPIRED, SIGN_IN_REQUIRED, SignInFailed, createAuth } from './auth.js';
+import { setValue } from './ui.js';
+
+/** Dispatched on the document when the person signs out: whatever the tab keeps of them goes. */
+export const SIGNING_OUT_EVENT = 'llm:signing-out';
+
+// What the person wrote, only while they are away at the login page.
+const DRAFTS_KEY = 'page.drafts';
+const DRAFT_FIELDS = ['summarize-text', 'todo-text', 'chat-input'];
+
+export const IAM_ONLY = {
+  title: 'The tools are off on this deployment.',
+  hint: 'It has no page API: it admits only AWS SigV4-signed calls made directly to its function URLs.',
+};
+const KEEP_WRITING = 'You can write now: your text is kept while you sign in.';
+const KEPT_WHILE_AWAY = 'Your chat and your text are kept while you sign in again.';
+const LOGIN_UNREACHABLE = 'Sign-in could not be completed: the login service could not be reached.';
+
+function currentView() {
+  return document.querySelector('[role="tab"][aria-selected="true"]')?.dataset.view || '';
+}
+
+function keepDrafts() {
+  const fields = {};
+  for (const id of DRAFT_FIELDS) {
+    const value = document.getElementById(id).value;
+    if (value) fields[id] = value;
+  }
+  try {
+    sessionStorage.setItem(DRAFTS_KEY, JSON.stringify({ view: currentView(), fields }));
+  } catch {
+    // Storage full or disabled: signing in still works, the text just does not come back.
+  }
+}
+
+function restoreDrafts() {
+  let drafts = null;
+  try {
+    drafts = JSON.parse(sessionStorage.getItem(DRAFTS_KEY));
+    sessionStorage.removeItem(DRAFTS_KEY);
+  } catch {
+    return;
+  }
+  if (!drafts || typeof drafts !== 'object') return;
+  const fields = drafts.fields && typeof drafts.fields === 'object' ? drafts.fields : {};
+  for (const id of DRAFT_FIELDS) {
+    const box = document.getElementById(id);
+    if (typeof fields[id] === 'string' && !box.value) setValue(box, fields[id]);
+  }
+  const tab = [...document.querySelectorAll('[role="tab"]')].find((t) => t.dataset.view === drafts.view);
+  if (tab && tab.getAttribute('aria-selected') !== 'true') tab.click();
+}
+
+function setupSignIn(config) {
+  const auth = createAuth(config);
+  const account = document.getElementById('account');
+  const who = document.getElementById('account-user');
+  const email = document.getElementById('account-email');
+  const signInButton = document.getElementById('sign-in');
+  const signOutButton = document.getElementById('sign-out');
+
+  let signedIn = false;
+  let lost = false; // the sign-in ended without the person signing out: say so
+
+  async function signIn() {
+    keepDrafts();
+    try {
+      await auth.signIn();
+    } catch (err) {
+      sessionStorage.removeItem(DRAFTS_KEY);
+      lockTools({ title: err.message, hint: '', action: { label: 'Sign in', run: signIn } });
+    }
+  }
+
+  function show(user, problem = null) {
+    signedIn = user !== null;
+    account.hidden = false;
+    account.classList.toggle('is-signed-in', signedIn);
+    who.hidden = !signedIn;
+    signOutButton.hidden = !signedIn;
+    signInButton.hidden = signedIn;
+    if (signedIn) {
+      email.textContent = user.email;
+      lost = false;
+      unlockTools();
+      return;
+    }
+    email.textContent = '';
+    const title = problem || (lost ? SIGN_IN_EXPIRED : SIGN_IN_REQUIRED);
+    lockTools({ title, hint: problem || lost ? '' : KEEP_WRITING, action: { label: 'Sign in', run: signIn } });
+  }
+
+  signInButton.addEventListener('click', signIn);
+  signOutButton.addEventListener('click', () => {
+    document.dispatchEvent(new CustomEvent(SIGNING_OUT_EVENT));
+    sessionStorage.removeItem(DRAFTS_KEY);
+    signedIn = false;
+    auth.signOut();
+  });
+
+  // Every renewal calls this too; it changes nothing the person sees, and keeps the chat as it is.
+  auth.onChange((user) => {
+    if (user === null && signedIn) lost = true;
+    show(user);
+  });
+
+  // The server refused a call (or there was no valid sign-in to make it with): offer to sign in again.
+  document.addEventListener(UNAUTHENTICATED_EVENT, (event) => {
+    if (!signedIn) return; // already locked, with the offer to sign in
+    lockTools({
+      title: event.detail.message || SIGN_IN_EXPIRED,
+      hint: KEPT_WHILE_AWAY,
+      action: { label: 'Sign in again', run: signIn },
+    });
+  });
+
+  setAuthorization(() => auth.headers());
+  lockTools({ title: 'Checking your sign-in…' });
+  restoreDrafts();
+  auth.start().then(
+    (user) => show(user),
+    (err) => show(null, err instanceof SignInFailed ? err.message : LOGIN_UNREACHABLE),
+  );
+}
+
+/** Wire the page to the `auth` part of config.json: {mode: "cognito" | "iam" | "public" | "none", ...}. */
+export function setupAccount(config) {
+  if (!config) return;
+  if (config.mode === 'iam') lockTools(IAM_ONLY);
+  else if (config.mode === 'cognito') setupSignIn(config);
+}

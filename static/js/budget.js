@@ -1,0 +1,19 @@
+// What is left of the person's daily token budget, shown quietly next to the tools. The server sends it
+// on every successful answer (x-tokens-remaining; a stream's `done` event carries the settled figure),
+// api.js reports it, and this line shows the latest. Nothing is shown while no answer has carried it
+// (no budget applies, or nothing was asked yet).
+
+import { TOKENS_EVENT } from './api.js';
+
+export function describeTokensLeft(remaining) {
+  if (remaining === 0) return 'No tokens left today';
+  return `${remaining.toLocaleString()} ${remaining === 1 ? 'token' : 'tokens'} left today`;
+}
+
+export function setupBudget() {
+  const line = document.getElementById('tokens-left');
+  document.addEventListener(TOKENS_EVENT, (event) => {
+    line.textContent = describeTokensLeft(event.detail.remaining);
+    line.hidden = false;
+  });
+}

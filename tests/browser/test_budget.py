@@ -1,0 +1,91 @@
+"""What is left of the day's token budget, on the page (static/js/budget.js, api.js): the line beside the tools and
+the message when the budget is spent. Against the emulator with a per-person budget of
+conftest.SIGNED_IN_DAILY_TOKENS, checked in moto's DynamoDB; each test signs in as a new person, with a fresh day."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from playwright.sync_api import Page, Request, Response, expect
+
+from infra.fake_openai import FakeOpenAI, FakeReply
+from tests.browser.conftest import PASSWORD, SignInSite
+from tests.browser.support import (
+    error_message_of,
+    open_tab,
+    save_screenshot,
+    send_chat,
+    sign_in,
+    wait_until_answered,
+)
+
+# The signed_out_page fixture's browser time zone; UTC midnight is 05:30 there, the next day or the same.
+TIME_ZONE = ZoneInfo("Asia/Kolkata")
+
+
+def done_event(response: Response) -> dict[str, Any]:
+    """The data of a finished stream's `done` event."""
+    blocks = response.text().split("\n\n")
+    done = next(block for block in blocks if block.startswith("event: done"))
+    return json.loads(done.split("data: ", 1)[1])
+
+
+def tokens_left(amount: int) -> str:
+    return f"{amount:,} tokens left today"
+
+
+def test_tokens_left_appear_after_an_answer_and_follow_each_answer(
+    signed_out_page: Page, sign_in_site: SignInSite, emulator_fake_model: FakeOpenAI
+) -> None:
+    page = signed_out_page
+    sign_in(page, sign_in_site.add_person(), PASSWORD)
+    line = page.locator("#tokens-left")
+    expect(line).to_be_hidden()
+
+    emulator_fake_model.enqueue(FakeReply(output={"bullets": ["Short."]}))
+    page.locator("#summarize-text").fill("Some text to summarize.")
+    with page.expect_response("**/api/summarize") as summarized:
+        page.get_by_role("button", name="Summarize").click()
+    expect(line).to_have_text(tokens_left(int(summarized.value.headers["x-tokens-remaining"])))
+
+    emulator_fake_model.enqueue(FakeReply(tokens=["A longer ", "answer ", "this time."]))
+    open_tab(page, "Chat")
+    with page.expect_response("**/api/stream") as streamed:
+        send_chat(page, "And now?")
+    wait_until_answered(page)
+    remaining = done_event(streamed.value)["tokens_remaining"]
+    assert remaining < int(summarized.value.headers["x-tokens-remaining"])
+    expect(line).to_have_text(tokens_left(remaining))
+
+
+def test_spent_budget_shows_the_servers_message_and_the_reset_in_local_time(
+    signed_out_page: Page, sign_in_site: SignInSite, emulator_fake_model: FakeOpenAI
+) -> None:
+    page = signed_out_page
+    sign_in(page, sign_in_site.add_person(), PASSWORD)
+    # The fake model bills a token per four characters: this answer spends nearly the whole day.
+    emulator_fake_model.enqueue(FakeReply(tokens=["spend " * 1000] * 8))
+    open_tab(page, "Chat")
+    send_chat(page, "Spend it all?")
+    wait_until_answered(page)
+    expect(page.locator("#tokens-left")).to_contain_text("tokens left today")
+    calls: list[Request] = []
+    page.on("request", lambda request: calls.append(request) if "/api/" in request.url else None)
+
+    open_tab(page, "Summarize")
+    page.locator("#summarize-text").fill("One more, please.")
+    with page.expect_response("**/api/summarize") as refused:
+        page.get_by_role("button", name="Summarize").click()
+    assert refused.value.status == 429
+    expect(page.locator("#summarize-error .error-title")).to_have_text(error_message_of(refused.value.json()))
+    now = datetime.now(TIME_ZONE)
+    reset = (datetime.now(UTC) + timedelta(seconds=int(refused.value.headers["retry-after"]))).astimezone(TIME_ZONE)
+    day = "today" if reset.date() == now.date() else "tomorrow"
+    expect(page.locator("#summarize-error .error-hint")).to_have_text(f"That is {reset:%H:%M} {day} where you are.")
+    assert reset.strftime("%H:%M") == "05:30"
+    assert [call.url.rsplit("/", 1)[1] for call in calls] == ["summarize"]
+    assert len(emulator_fake_model.requests) == 1
+    save_screenshot(page, "budget-spent")
