@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -15,8 +17,6 @@ from playwright.sync_api import Browser, Page, Route, sync_playwright
 from infra.emulator import Emulator
 from infra.fake_openai import FakeOpenAI
 from infra.local_signin import LocalPool, SignInStandIn, add_local_user, create_local_pool
-from llm_core.page_config import page_config
-from llm_core.settings import get_settings
 from tests.asgi_server import serve
 from tests.browser.support import save_screenshot
 
@@ -37,21 +37,11 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
-def serve_page_config(route: Route) -> None:
-    """/config.json as the emulator serves it; built here from the emulator's settings while it serves none."""
-    response = route.fetch()
-    if response.status == 404:
-        route.fulfill(json=page_config(get_settings().max_input_chars))
-    else:
-        route.fulfill(response=response)
-
-
 @pytest.fixture
 def page(browser: Browser, emulator: Emulator, emulator_fake_model: FakeOpenAI) -> Iterator[Page]:
     emulator_fake_model.reset()
     context = browser.new_context(timezone_id="Europe/Paris", viewport={"width": 1100, "height": 900})
     context.set_default_timeout(10_000)
-    context.route("**/config.json", serve_page_config)
     page = context.new_page()
     page.dialogs = []  # type: ignore[attr-defined]
     page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))  # type: ignore[attr-defined]
@@ -68,7 +58,6 @@ def module_page(browser: Browser, emulator: Emulator) -> Iterator[Page]:
     """One page for a module's tests of pure modules, which leave nothing behind in it."""
     context = browser.new_context()
     context.set_default_timeout(10_000)
-    context.route("**/config.json", serve_page_config)
     page = context.new_page()
     with page.expect_response("**/config.json"):
         page.goto(emulator.url + "/")
@@ -106,7 +95,8 @@ class SignInSite:
 
     def page_config(self, auth: dict[str, Any] | None = None) -> dict[str, Any]:
         auth = auth if auth is not None else self.pool.page_auth(self.emulator.url, self.url)
-        return page_config(get_settings().max_input_chars, auth)
+        with urllib.request.urlopen(self.emulator.url + "/config.json", timeout=10) as served:
+            return {**json.loads(served.read()), "auth": auth}
 
     def add_person(self) -> str:
         """A new invited person (their own day of budget); returns their e-mail address."""
