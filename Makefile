@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 UV_VERSION := 0.13.9
 UV_VENV := .venv-uv
 UV ?= $(or $(shell command -v uv 2>/dev/null),$(UV_VENV)/bin/uv)
-UV_BOOTSTRAP := $(filter $(UV_VENV)/bin/uv,$(UV))
+UV_BOOTSTRAP := $(if $(filter $(UV_VENV)/bin/uv,$(UV)),$(UV_VENV)/.installed-$(UV_VERSION))
 # SAM CLI pins older boto3 and pydantic than the functions use, so it lives in its own environment.
 SAM_VERSION := 1.170.0
 SAM_VENV := .venv-sam
@@ -30,15 +30,16 @@ EXPORT_LAYER_REQUIREMENTS = { echo "\# Generated from uv.lock by \`make lock\`: 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
-$(UV_VENV)/bin/uv:
+$(UV_VENV)/.installed-$(UV_VERSION):
 	$(PYTHON) -m venv $(UV_VENV)
 	$(UV_VENV)/bin/python -m pip install --quiet uv==$(UV_VERSION)
+	touch $@
 
 $(VENV)/.installed: uv.lock pyproject.toml | $(UV_BOOTSTRAP)
 	$(UV) sync --frozen --python $(PYTHON)
 	touch $@
 
-$(SAM_VENV)/.installed: | $(UV_BOOTSTRAP)
+$(SAM_VENV)/.installed-$(SAM_VERSION): | $(UV_BOOTSTRAP)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(SAM_VENV)
 	$(UV) pip install --quiet --python $(SAM_VENV) aws-sam-cli==$(SAM_VERSION)
 	touch $@
@@ -54,10 +55,10 @@ dev: $(VENV)/.installed  ## Run the page and the three endpoints on http://127.0
 test: lint chromium  ## Lint, then every test that needs no Docker (unit, functional, template, emulator, browser)
 	$(VENV)/bin/pytest -m "not sam_local"
 
-test-sam-local: $(VENV)/.installed $(SAM_VENV)/.installed  ## sam build + sam local invoke in Docker
+test-sam-local: $(VENV)/.installed $(SAM_VENV)/.installed-$(SAM_VERSION)  ## sam build + sam local invoke in Docker
 	SAM_CLI=$(abspath $(SAM)) $(VENV)/bin/pytest -m sam_local tests/sam_local
 
-sam-local: $(VENV)/.installed $(SAM_VENV)/.installed  ## Invoke summarize and todo with sam local (needs Docker)
+sam-local: $(VENV)/.installed $(SAM_VENV)/.installed-$(SAM_VERSION)  ## Invoke summarize and todo with sam local (needs Docker)
 	SAM_CLI=$(abspath $(SAM)) $(PY) -m infra.sam_local.run
 
 lint: lock-check $(VENV)/.installed  ## Lock check, ruff, mypy, file checks (.pre-commit-config.yaml)
@@ -82,7 +83,7 @@ format: $(VENV)/.installed  ## ruff fix and format
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-build: $(SAM_VENV)/.installed  ## sam build (no Docker; set LAYER_ARCH=x86_64 with --parameter-overrides Architecture=x86_64)
+build: $(SAM_VENV)/.installed-$(SAM_VERSION)  ## sam build (no Docker; set LAYER_ARCH=x86_64 with --parameter-overrides Architecture=x86_64)
 	$(SAM) build
 
 deploy: build $(VENV)/.installed  ## sam deploy (guided the first time), then publish static/ to the site bucket
