@@ -5,27 +5,43 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# uv installs .venv from uv.lock. One on PATH is used; otherwise this pinned one goes into .venv-uv.
+UV_VERSION := 0.13.9
+UV_VENV := .venv-uv
+UV ?= $(or $(shell command -v uv 2>/dev/null),$(UV_VENV)/bin/uv)
+UV_BOOTSTRAP := $(if $(filter $(UV_VENV)/bin/uv,$(UV)),$(UV_VENV)/.installed-$(UV_VERSION))
 # SAM CLI pins older boto3 and pydantic than the functions use, so it lives in its own environment.
+SAM_VERSION := 1.170.0
 SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
 PORT ?= 3000
 STACK ?= llm-endpoints
 
-.PHONY: help dev test test-sam-local lint format build deploy publish bench sam-local clean
+# The layer gets the runtime dependencies from uv.lock, every transitive package pinned and hashed,
+# minus what the python3.13 Lambda runtime already ships (boto3 and its dependencies).
+LAYER_REQUIREMENTS := infra/layer/requirements.txt
+RUNTIME_PROVIDED := boto3 botocore jmespath python-dateutil s3transfer six urllib3
+EXPORT_LAYER_REQUIREMENTS = { echo "\# Generated from uv.lock by \`make lock\`: do not edit. Installed by infra/layer/Makefile."; \
+	$(UV) export --frozen --quiet --no-dev --no-emit-project --no-header --format requirements-txt \
+	$(addprefix --no-emit-package ,$(RUNTIME_PROVIDED)); }
+
+.PHONY: help dev test test-sam-local lint lock lock-check format build deploy publish bench sam-local clean chromium
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements-dev.txt infra/layer/requirements.txt
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+$(UV_VENV)/.installed-$(UV_VERSION):
+	$(PYTHON) -m venv $(UV_VENV)
+	$(UV_VENV)/bin/python -m pip install --quiet uv==$(UV_VERSION)
 	touch $@
 
-$(SAM_VENV)/.installed:
-	$(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
-	$(SAM_VENV)/bin/pip install --quiet 'aws-sam-cli>=1.150'
+$(VENV)/.installed: uv.lock pyproject.toml | $(UV_BOOTSTRAP)
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+$(SAM_VENV)/.installed-$(SAM_VERSION): | $(UV_BOOTSTRAP)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(SAM_VENV)
+	$(UV) pip install --quiet --python $(SAM_VENV) aws-sam-cli==$(SAM_VERSION)
 	touch $@
 
 chromium:  # Debian's Chromium for the browser tests (as root, when missing); Playwright downloads none
@@ -36,26 +52,38 @@ chromium:  # Debian's Chromium for the browser tests (as root, when missing); Pl
 dev: $(VENV)/.installed  ## Run the page and the three endpoints on http://127.0.0.1:$(PORT)
 	$(PY) -m infra.emulator --port $(PORT)
 
-test: $(VENV)/.installed chromium  ## Lint, then every test that needs no Docker (unit, functional, template, emulator, browser)
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+test: lint chromium  ## Lint, then every test that needs no Docker (unit, functional, template, emulator, browser)
 	$(VENV)/bin/pytest -m "not sam_local"
 
-test-sam-local: $(VENV)/.installed $(SAM_VENV)/.installed  ## sam build + sam local invoke in Docker
+test-sam-local: $(VENV)/.installed $(SAM_VENV)/.installed-$(SAM_VERSION)  ## sam build + sam local invoke in Docker
 	SAM_CLI=$(abspath $(SAM)) $(VENV)/bin/pytest -m sam_local tests/sam_local
 
-sam-local: $(VENV)/.installed $(SAM_VENV)/.installed  ## Invoke summarize and todo with sam local (needs Docker)
+sam-local: $(VENV)/.installed $(SAM_VENV)/.installed-$(SAM_VERSION)  ## Invoke summarize and todo with sam local (needs Docker)
 	SAM_CLI=$(abspath $(SAM)) $(PY) -m infra.sam_local.run
 
-lint: $(VENV)/.installed  ## ruff check and format check
+lint: lock-check $(VENV)/.installed  ## Lock check, ruff, mypy, file checks (.pre-commit-config.yaml)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	@# The file checks of .pre-commit-config.yaml (whitespace, final newline, JSON, YAML, TOML) on every
+	@# tracked file; the hooks it skips ran just above, on untracked files too.
+	@if git rev-parse --git-dir >/dev/null 2>&1; then \
+	  SKIP=ruff-check,ruff-format,mypy,lock-check $(VENV)/bin/pre-commit run --all-files --show-diff-on-failure; fi
+
+lock: | $(UV_BOOTSTRAP)  ## After editing dependencies in pyproject.toml: update uv.lock and the layer requirements
+	$(UV) lock
+	$(EXPORT_LAYER_REQUIREMENTS) > $(LAYER_REQUIREMENTS)
+
+lock-check: | $(UV_BOOTSTRAP)  ## Fail when uv.lock or the layer requirements are stale
+	$(UV) lock --check
+	@$(EXPORT_LAYER_REQUIREMENTS) | diff -u $(LAYER_REQUIREMENTS) - \
+	  || { echo "$(LAYER_REQUIREMENTS) is stale: run make lock" >&2; exit 1; }
 
 format: $(VENV)/.installed  ## ruff fix and format
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-build: $(SAM_VENV)/.installed  ## sam build (no Docker; set LAYER_ARCH=x86_64 with --parameter-overrides Architecture=x86_64)
+build: $(SAM_VENV)/.installed-$(SAM_VERSION)  ## sam build (no Docker; set LAYER_ARCH=x86_64 with --parameter-overrides Architecture=x86_64)
 	$(SAM) build
 
 deploy: build $(VENV)/.installed  ## sam deploy (guided the first time), then publish static/ to the site bucket
@@ -69,4 +97,4 @@ bench: $(VENV)/.installed  ## Measure cold import, warm overhead, stream first b
 	$(PY) -m infra.bench
 
 clean:  ## Remove build output and virtual environments
-	rm -rf .aws-sam $(VENV) $(SAM_VENV)
+	rm -rf .aws-sam $(VENV) $(SAM_VENV) $(UV_VENV)

@@ -91,7 +91,12 @@ class LocalPool:
 
 def _cognito(endpoint_url: str, region: str) -> Any:
     return boto3.client(
-        "cognito-idp", endpoint_url=endpoint_url, region_name=region, config=MOTO_CLIENT_CONFIG, **MOTO_CREDENTIALS
+        "cognito-idp",
+        endpoint_url=endpoint_url,
+        region_name=region,
+        config=MOTO_CLIENT_CONFIG,
+        aws_access_key_id=MOTO_CREDENTIALS["aws_access_key_id"],
+        aws_secret_access_key=MOTO_CREDENTIALS["aws_secret_access_key"],
     )
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import os
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Literal
 
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
-from pydantic_core import PydanticCustomError
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from llm_core.errors import NotConfigured
 from llm_core.timeouts import KEEPALIVE_SECONDS, STREAM_FUNCTION_TIMEOUT_SECONDS
@@ -63,7 +63,7 @@ class Settings(BaseModel):
         return value
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: ErrorDetails) -> str:
     variable = str(error["loc"][0]).upper() if error["loc"] else "configuration"
     if error["type"] == "missing":
         return f"{variable} is not set"
@@ -75,7 +75,7 @@ def get_settings() -> Settings:
     """The settings of this process. Raises NotConfigured naming the environment variable to fix."""
     raw = {field: os.environ[field.upper()] for field in Settings.model_fields if os.environ.get(field.upper())}
     try:
-        return Settings(**raw)
+        return Settings.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(_describe(error) for error in exc.errors())
         raise NotConfigured(f"Function configuration: {problems}.") from None

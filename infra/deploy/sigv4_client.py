@@ -84,7 +84,8 @@ def sign_request(
 
 def iter_sse(lines: Iterator[bytes]) -> Iterator[tuple[str, str]]:
     """(event, data) pairs from an SSE byte stream; comments (keep-alives) are skipped."""
-    event, data = "message", []
+    event = "message"
+    data: list[str] = []
     for raw in lines:
         line = raw.decode("utf-8").rstrip("\r\n")
         if not line:

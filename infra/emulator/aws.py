@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 
@@ -49,7 +49,7 @@ class MotoServer:
         self._thread.join()
 
 
-def moto_client(service: str, endpoint_url: str, region: str = REGION) -> Any:
+def moto_client(service: Literal["secretsmanager", "dynamodb"], endpoint_url: str, region: str = REGION) -> Any:
     return boto3.client(
         service,
         endpoint_url=endpoint_url,

@@ -101,7 +101,8 @@ def docker_problem() -> str | None:
 
 
 def load_env_vars(path: Path = ENV_FILE) -> dict[str, dict[str, str]]:
-    return json.loads(path.read_text(encoding="utf-8"))
+    env_vars: dict[str, dict[str, str]] = json.loads(path.read_text(encoding="utf-8"))
+    return env_vars
 
 
 @dataclass(frozen=True)
@@ -269,9 +270,10 @@ def invoke(sam: str, built_template: Path, function: str, event: Path, env_vars_
     # stdout holds only the function's result; its logs go to stderr.
     lines = [line for line in result.stdout.splitlines() if line.strip()]
     try:
-        return json.loads(lines[-1])
+        response: dict[str, Any] = json.loads(lines[-1])
     except (IndexError, json.JSONDecodeError):
         raise SamLocalError(f"sam local invoke {function} printed no JSON result:\n{result.stderr[-2000:]}") from None
+    return response
 
 
 def run_all(sam: str, env_vars_file: Path, built_template: Path) -> dict[str, dict[str, Any]]:
