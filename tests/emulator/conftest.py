@@ -19,7 +19,8 @@ from infra.emulator import Emulator
 from infra.emulator.environments import LogLine
 
 # Bounds every socket read, so a broken stream fails the test instead of hanging it.
-SOCKET_TIMEOUT_SECONDS = 15
+# A safety net, not a synchronisation: under load, up to twelve cold starts share two cores.
+SOCKET_TIMEOUT_SECONDS = 60
 # Bounds a wait for log lines that never come.
 LOG_WAIT_SECONDS = 15
 
