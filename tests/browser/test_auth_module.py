@@ -239,9 +239,9 @@ def test_revoked_sign_in_locks_the_tools_at_the_next_renewal(page: Page, world: 
 
 def test_sign_out_returns_to_the_page_signed_out(page: Page, world: World) -> None:
     sign_in(page, world)
-    page.evaluate("() => { window.auth.signOut(); }")
-    page.wait_for_url(world.harness)
-    page.wait_for_function("() => window.ready !== undefined")
+    # Marks the signed-in page, so the wait below ends only on the page loaded after the sign-out's round trip.
+    page.evaluate("() => { window.leaving = true; window.auth.signOut(); }")
+    page.wait_for_function("() => window.leaving === undefined && window.ready !== undefined")
     assert page.evaluate("window.ready") is None
     assert page.evaluate("Object.keys(sessionStorage)") == []
 
@@ -249,7 +249,7 @@ def test_sign_out_returns_to_the_page_signed_out(page: Page, world: World) -> No
 def test_sign_out_revokes_the_refresh_token(page: Page, world: World) -> None:
     sign_in(page, world)
     refresh_token = page.evaluate("sessionStorage.getItem('auth.refresh')")
-    with page.expect_request(lambda r: "/oauth2/revoke" in r.url):
+    with page.expect_response(lambda r: "/oauth2/revoke" in r.url):
         page.evaluate("() => { window.auth.signOut(); }")
     page.wait_for_url(world.harness)
     grant = {"grant_type": "refresh_token", "client_id": world.pool.client_id, "refresh_token": refresh_token}
