@@ -81,18 +81,18 @@ def find_sam() -> str | None:
 def docker_problem() -> str | None:
     """None when a Docker engine answers and the Lambda base image is present, else what to do about it."""
     if shutil.which("docker") is None:
-        return "no docker command (install Docker; in CI run ../shared/tools/docker-up)"
+        return "no docker command (install Docker; on Debian: apt-get install docker.io)"
     try:
         info = subprocess.run(["docker", "info"], capture_output=True, timeout=30, check=False)
     except subprocess.TimeoutExpired:
         return "the Docker engine did not answer `docker info` within 30 s"
     if info.returncode != 0:
-        return "no Docker engine answers (start dockerd; in CI run ../shared/tools/docker-up)"
+        return "no Docker engine answers (start it: dockerd, or your Docker Desktop)"
     image = subprocess.run(["docker", "image", "inspect", BASE_IMAGE], capture_output=True, timeout=30, check=False)
     if image.returncode != 0:
         return (
-            f"image {BASE_IMAGE} is missing: `docker pull` it, or offline run "
-            f"../shared/tools/lambda-python-image {PYTHON_VERSION}"
+            f"image {BASE_IMAGE} is missing: `docker pull {BASE_IMAGE}`, or build a stand-in for the "
+            f"Python {PYTHON_VERSION} Lambda base image under that tag where no registry is reachable"
         )
     return None
 
