@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from infra.sse import response_events
+
 REPO = Path(__file__).resolve().parent.parent
 EVENTS = REPO / "tests" / "events"
 HANDLERS = {"summarize": "handlers.summarize", "todo": "handlers.todo", "stream": "handlers.stream"}
@@ -201,17 +203,11 @@ def bench_warm(sizes: Sizes, fake: Any) -> None:
 
 
 def read_first_delta_and_count(response: http.client.HTTPResponse) -> tuple[float | None, int]:
-    first_at, deltas, event = None, 0, ""
-    while line := response.readline():
-        text = line.decode().rstrip("\r\n")
-        if text.startswith("event:"):
-            event = text.partition(":")[2].strip()
-        elif not text and event:
-            if event == "delta":
-                deltas += 1
-                if first_at is None:
-                    first_at = time.perf_counter()
-            event = ""
+    first_at, deltas = None, 0
+    for event in response_events(response):
+        if event.event == "delta":
+            deltas += 1
+            first_at = first_at or time.perf_counter()
     return first_at, deltas
 
 

@@ -23,7 +23,6 @@ import http.client
 import json
 import re
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 from urllib.parse import urlsplit
@@ -33,6 +32,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials, ReadOnlyCredentials
 from botocore.exceptions import BotoCoreError
+
+from infra.sse import response_events
 
 SERVICE = "lambda"
 SSE_ACCEPT = "text/event-stream, application/json"
@@ -82,29 +83,6 @@ def sign_request(
     return SignedRequest("POST", url, dict(request.headers.items()), body)
 
 
-def iter_sse(lines: Iterator[bytes]) -> Iterator[tuple[str, str]]:
-    """(event, data) pairs from an SSE byte stream; comments (keep-alives) are skipped."""
-    event = "message"
-    data: list[str] = []
-    for raw in lines:
-        line = raw.decode("utf-8").rstrip("\r\n")
-        if not line:
-            if data:
-                yield event, "\n".join(data)
-            event, data = "message", []
-        elif line.startswith(":"):
-            continue
-        else:
-            field, _, value = line.partition(":")
-            value = value.removeprefix(" ")
-            if field == "event":
-                event = value
-            elif field == "data":
-                data.append(value)
-    if data:
-        yield event, "\n".join(data)
-
-
 def error_message(status: int, body: bytes) -> str:
     """The message of the project's error envelope, or of Lambda's own ({"Message": ...})."""
     text = body.decode("utf-8", "replace").strip()
@@ -125,7 +103,7 @@ def error_message(status: int, body: bytes) -> str:
 
 def _print_sse(response: http.client.HTTPResponse, out: IO[str], err: IO[str]) -> int:
     status = 0
-    for event, data in iter_sse(iter(response.readline, b"")):
+    for event, data in response_events(response):
         try:
             payload = json.loads(data)
         except ValueError:

@@ -327,11 +327,3 @@ def test_no_credentials_is_one_line_error(monkeypatch: pytest.MonkeyPatch, tmp_p
     code = sigv4_client.main(["http://127.0.0.1:9/", "--json", "{}", "--region", REGION], err=err)
     assert code == 1
     assert err.getvalue().strip() == "error: no AWS credentials found: run `aws configure` or `aws sso login`"
-
-
-# ------------------------------------------------------------------ SSE parsing
-
-
-def test_sse_parser_skips_keepalive_comments() -> None:
-    stream = [b": keep-alive\n", b"\n", b"event: delta\n", b'data: {"text": "x"}\n', b"\n"]
-    assert list(sigv4_client.iter_sse(iter(stream))) == [("delta", '{"text": "x"}')]

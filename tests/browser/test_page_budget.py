@@ -4,7 +4,6 @@ conftest.SIGNED_IN_DAILY_TOKENS, checked in moto's DynamoDB; each test signs in 
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,6 +11,7 @@ from zoneinfo import ZoneInfo
 from playwright.sync_api import Page, Request, Response, expect
 
 from infra.fake_openai import FakeOpenAI, FakeReply
+from infra.sse import text_events
 from tests.browser.conftest import PASSWORD, SignInSite
 from tests.browser.support import (
     error_message_of,
@@ -28,9 +28,7 @@ TIME_ZONE = ZoneInfo("Asia/Kolkata")
 
 def done_event(response: Response) -> dict[str, Any]:
     """The data of a finished stream's `done` event."""
-    blocks = response.text().split("\n\n")
-    done = next(block for block in blocks if block.startswith("event: done"))
-    return json.loads(done.split("data: ", 1)[1])
+    return next(event.json() for event in text_events(response.text()) if event.event == "done")
 
 
 def tokens_left(amount: int) -> str:

@@ -14,6 +14,7 @@ import uvicorn
 
 import llm_core
 from infra.fake_openai import FakeReply
+from infra.sse import COMMENT, response_events
 from tests.support import CANARY_KEY, SECRET_ID, load_event
 
 CONVERSATION = json.loads(load_event("function_url_stream")["body"])
@@ -41,19 +42,9 @@ def post(address, body, headers: dict[str, str] | None = None) -> http.client.HT
 
 
 def sse_events(response: http.client.HTTPResponse) -> Iterator[tuple[str, object]]:
-    """(event, data) pairs as they arrive; comments come as ("comment", text)."""
-    event, data = "message", []
-    while line := response.readline():
-        line = line.decode().rstrip("\n")
-        if line.startswith(":"):
-            yield "comment", line[1:].strip()
-        elif line.startswith("event: "):
-            event = line.removeprefix("event: ")
-        elif line.startswith("data: "):
-            data.append(line.removeprefix("data: "))
-        elif not line and data:
-            yield event, json.loads("\n".join(data))
-            event, data = "message", []
+    """(event, data) pairs as they arrive, the data decoded; keep-alive comments come as (COMMENT, text)."""
+    for event, data in response_events(response, comments=True):
+        yield event, data if event == COMMENT else json.loads(data)
 
 
 def test_answer_streams_as_delta_events_then_done(stream_url, fake_model):
@@ -114,7 +105,7 @@ def test_keepalive_comments_flow_while_the_model_is_silent(stream_url, fake_mode
     llm_core.reset_caches()
     fake_model.enqueue(FakeReply(tokens=["late"], delay_seconds=0.5))
     events = list(sse_events(post(stream_url, CONVERSATION)))
-    assert events[0] == ("comment", "keep-alive")
+    assert events[0] == (COMMENT, "keep-alive")
     assert ("delta", {"text": "late"}) in events and events[-1][0] == "done"
 
 
