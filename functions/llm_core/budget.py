@@ -39,7 +39,7 @@ REMAINING_HEADER = "x-tokens-remaining"
 # The metric behind the 80 % alarm and the dashboard: the deployment's tokens today, reservations included.
 DEPLOYMENT_TOKENS_METRIC = "DeploymentTokensToday"
 
-# The table's shape; template.yaml and the local table (infra/budget_table.py) follow these names.
+# The table's shape; template.yaml and the local table (infra/emulator/budget_table.py) follow these names.
 KEY_ATTRIBUTE = "pk"
 USED_ATTRIBUTE = "used"
 TTL_ATTRIBUTE = "expires_at"

@@ -9,6 +9,8 @@ responses (#6501). The emulator runs the real function code the way Lambda does 
 - runtime.py: Lambda's shapes (the context, Function URL events and results), shared with tests and bench;
 - template.py: what the emulator reads from template.yaml; model.py: the key, or the offline demo;
 - aws.py: moto's Secrets Manager, holding the key as the deployed functions hold theirs;
+- budget_table.py: the daily budgets' table in moto, shaped like the stack's;
+- signin.py: a user pool in moto's Cognito and a stand-in for its managed login;
 - __main__.py: the command line.
 
 Tests and the browser suite use it as a context manager::

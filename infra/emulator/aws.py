@@ -72,6 +72,6 @@ def create_local_budget_table(endpoint_url: str) -> None:
     """The daily token budgets' table, as the stack creates it (the template's caps apply locally too)."""
     # Imported here: its key names come from the functions' budget module, which `python -m infra.emulator`
     # can import only once it has put functions/ on the path.
-    from infra.budget_table import create_budget_table
+    from infra.emulator.budget_table import create_budget_table
 
     create_budget_table(moto_client("dynamodb", endpoint_url), BUDGET_TABLE)

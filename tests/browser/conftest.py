@@ -15,8 +15,8 @@ import pytest
 from playwright.sync_api import Browser, Page, Route, sync_playwright
 
 from infra.emulator import Emulator
+from infra.emulator.signin import LocalPool, SignInStandIn, add_local_user, create_local_pool
 from infra.fake_openai import FakeOpenAI
-from infra.local_signin import LocalPool, SignInStandIn, add_local_user, create_local_pool
 from tests.asgi_server import serve
 from tests.browser.support import save_screenshot
 

@@ -22,7 +22,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 import llm_core
-from infra.local_signin import LocalPool, SignInStandIn, add_local_user, create_local_pool
+from infra.emulator.signin import LocalPool, SignInStandIn, add_local_user, create_local_pool
 from llm_core.identity import identify
 from llm_core.page_config import page_config
 from tests.asgi_server import serve

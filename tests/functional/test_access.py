@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 import llm_core
-from infra.local_signin import LocalPool, add_local_user, create_local_pool
+from infra.emulator.signin import LocalPool, add_local_user, create_local_pool
 from tests.functional.test_stream import CONVERSATION, post, stream_url  # noqa: F401 - the fixture
 from tests.support import CANARY_KEY, SECRET_ID, event_with_body
 

@@ -20,7 +20,7 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.responses import DynamoHandler
 
 import llm_core
-from infra.budget_table import create_budget_table
+from infra.emulator.budget_table import create_budget_table
 from llm_core import budget
 from llm_core.errors import NotConfigured, QuotaExceeded, TooLarge, Unavailable
 from tests.support import BASE_ENVIRONMENT

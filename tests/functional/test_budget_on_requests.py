@@ -10,7 +10,7 @@ import boto3
 import pytest
 
 import llm_core
-from infra.budget_table import create_budget_table
+from infra.emulator.budget_table import create_budget_table
 from infra.fake_openai import FakeReply
 from llm_core import budget
 from tests.functional.test_stream import CONVERSATION, post, sse_events, stream_url  # noqa: F401 - the fixture

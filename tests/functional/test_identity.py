@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from moto import mock_aws
 
 import llm_core
-from infra.local_signin import LocalPool, add_local_user, create_local_pool
+from infra.emulator.signin import LocalPool, add_local_user, create_local_pool
 from llm_core import identity, tokens
 from llm_core.errors import Forbidden, NotConfigured, Unauthenticated, Unavailable
 from llm_core.identity import Caller, identify

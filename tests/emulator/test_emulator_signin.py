@@ -1,4 +1,4 @@
-"""infra.local_signin: the local stand-in for Cognito's managed login and OAuth endpoints, over HTTP, on moto's
+"""infra.emulator.signin: the local stand-in for Cognito's managed login and OAuth endpoints, over HTTP, on moto's
 user pool; the tokens it hands out pass the functions' own check (llm_core.identity)."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 
 import llm_core
-from infra.local_signin import CODE_LIFETIME_SECONDS, LocalPool, SignInStandIn, add_local_user, create_local_pool
+from infra.emulator.signin import CODE_LIFETIME_SECONDS, LocalPool, SignInStandIn, add_local_user, create_local_pool
 from llm_core.identity import Caller, identify
 from tests.asgi_server import serve
 

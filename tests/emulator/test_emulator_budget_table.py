@@ -1,11 +1,11 @@
-"""infra.budget_table: the local budget table (moto) has the deployed table's key and TTL."""
+"""infra.emulator.budget_table: the local budget table (moto) has the deployed table's key and TTL."""
 
 from __future__ import annotations
 
 import boto3
 from moto import mock_aws
 
-from infra.budget_table import create_budget_table
+from infra.emulator.budget_table import create_budget_table
 from llm_core.budget import KEY_ATTRIBUTE, TTL_ATTRIBUTE
 
 REGION = "eu-west-1"
