@@ -15,6 +15,8 @@ SAM_VERSION := 1.170.0
 SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
 PORT ?= 3000
+# SIGN_IN=1: make dev signs people in as a deployed stack does, with a local user (docs/access.md).
+SIGN_IN ?= 0
 STACK ?= llm-endpoints
 
 # The layer gets the runtime dependencies from uv.lock, every transitive package pinned and hashed,
@@ -49,8 +51,8 @@ chromium:  # Debian's Chromium for the browser tests (as root, when missing); Pl
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; \
 	  else echo "Install Chromium (Debian: sudo apt-get install chromium) for the browser tests" >&2; exit 1; fi; }
 
-dev: $(VENV)/.installed  ## Run the page and the three endpoints on http://127.0.0.1:$(PORT)
-	$(PY) -m infra.emulator --port $(PORT)
+dev: $(VENV)/.installed  ## Run the page and the three endpoints on http://127.0.0.1:$(PORT) (SIGN_IN=1: with sign-in)
+	$(PY) -m infra.emulator --port $(PORT) $(if $(filter 1,$(SIGN_IN)),--sign-in)
 
 test: lint chromium  ## Lint, then every test that needs no Docker (unit, functional, template, emulator, browser)
 	$(VENV)/bin/pytest -m "not sam_local"

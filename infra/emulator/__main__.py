@@ -1,4 +1,4 @@
-"""python -m infra.emulator [--port 3000] [--host 127.0.0.1] [--env-file .env]     (what `make dev` runs)"""
+"""python -m infra.emulator [--port 3000] [--host 127.0.0.1] [--env-file .env] [--sign-in]   (what `make dev` runs)"""
 
 from __future__ import annotations
 
@@ -36,6 +36,21 @@ def describe_model(emulator: Emulator) -> list[str]:
     return [f"  OpenAI key: from {model.key_source}; model: {chosen} at {target}"]
 
 
+def describe_access(emulator: Emulator) -> list[str]:
+    sign_in = emulator.sign_in
+    if sign_in is None:
+        return [
+            "  Sign-in: off, one person on their own machine: every request is the caller 'local' "
+            "(make dev SIGN_IN=1 turns it on)"
+        ]
+    return [
+        f"  Sign-in: on, with moto's Cognito (user pool {sign_in.pool.user_pool_id})",
+        f"    open {sign_in.site_url} (the sign-in comes back to exactly this address) and choose Sign in:",
+        f"    e-mail:   {sign_in.email}",
+        f"    password: {sign_in.password}   (a new one each run)",
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m infra.emulator", description="The page and the three endpoints on one local server."
@@ -45,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env-file", type=Path, default=Path(".env"), help="where OPENAI_API_KEY is read first")
     parser.add_argument("--static", type=Path, default=REPO_ROOT / "static", help="the page's directory")
     parser.add_argument("--log-level", default="info", help="uvicorn's log level (default info)")
+    parser.add_argument(
+        "--sign-in",
+        action="store_true",
+        help="sign in as on a deployed stack: moto's Cognito, a local user, a stand-in for the login page",
+    )
     args = parser.parse_args(argv)
 
     stop = threading.Event()
@@ -62,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         env_file=args.env_file,
         log_level=args.log_level,
         wait_until_warm=False,
+        sign_in=args.sign_in,
     )
     try:
         emulator.start()
@@ -74,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         for line in describe_model(emulator):
             print(line, flush=True)
         print(f"  Secrets Manager: moto at {emulator.moto.url}, secret {SECRET_ID!r}", flush=True)
+        for line in describe_access(emulator):
+            print(line, flush=True)
         print("  Ctrl-C stops.", flush=True)
         stop.wait()
     finally:

@@ -3,6 +3,8 @@ CloudFront serves them in production.
 
 - ``/``: the files of ``static/``, with the security headers CloudFront adds.
 - ``/config.json``: the page's limits and sign-in mode, from the values the functions run with.
+- ``/oauth2/*``, ``/logout`` (with sign-in only): the stand-in for Cognito's managed login (signin.py), so the
+  page's login domain is this very origin.
 - ``/api/summarize``, ``/api/todo``: each request becomes a Function URL event, invoked in an execution
   environment of the function (environments.py); the handler's result becomes the HTTP response.
 - ``/api/stream``: passed to the web app in an environment of the streaming function, as the Lambda Web
@@ -60,6 +62,7 @@ from infra.emulator.runtime import (
     response_from_result,
     web_adapter_headers,
 )
+from infra.emulator.signin import LocalSignIn, SignInStandIn, create_local_sign_in
 from infra.emulator.template import FunctionSettings, read_template
 from infra.emulator.web_adapter import AppUnreachable, Exchange, forwarded_headers
 from infra.fake_openai import FakeOpenAI
@@ -104,6 +107,9 @@ WITHHELD_FROM_FUNCTIONS = frozenset(
 )
 # A function's identity: always the template's value, whatever the shell says.
 FUNCTION_IDENTITY = frozenset({"POWERTOOLS_SERVICE_NAME"})
+# One person on their own machine. Set whatever the shell says, so the functions never ask for a token that
+# the page, told there is no sign-in, cannot send.
+NO_SIGN_IN = {"ACCESS_MODE": "none"}
 
 
 def function_environment(
@@ -201,8 +207,10 @@ class EmulatorApp:
         events: deque[dict[str, Any]],
         log_sink: LogSink,
         wait_until_warm: bool,
+        login: SignInStandIn | None = None,
     ) -> None:
         self.wait_until_warm = wait_until_warm
+        self.login = login
         self.functions = {function.path: (function, pool) for function, pool in functions.items()}
         self.response_headers = response_headers
         self.demo_headers = [DEMO_HEADER] if demo else []
@@ -235,6 +243,9 @@ class EmulatorApp:
             elif path == "/config.json" and scope["method"] in {"GET", "HEAD"}:
                 headers = [("content-type", "application/json"), ("cache-control", "no-store")]
                 await send_whole(send, 200, headers + self.response_headers, self.page)
+            elif self.login is not None and path in self.login.paths:
+                # Cognito's pages, not the site's: they carry their own headers, not CloudFront's.
+                await self.login(scope, receive, send)
             else:
                 await self.static(scope, receive, with_headers(send, self.response_headers))
         except CallerLeft:
@@ -392,6 +403,9 @@ class Emulator:
     ``functions``: what to serve under ``/api/`` (tests serve handlers of their own).
     ``wait_until_warm``: whether ``start()`` also waits for one environment per function to finish its cold
     start (a test's first request is then as quick as the next; the command line shows its URL at once).
+    ``sign_in``: the page and the functions sign people in as a deployed stack does, with a user pool in
+    moto's Cognito and the stand-in for its login page on this server; ``self.sign_in`` then names the pool
+    and the local user. Without it nobody signs in: every request is the caller ``local``.
     """
 
     def __init__(
@@ -408,6 +422,7 @@ class Emulator:
         environments_per_function: int = 4,
         functions: Iterable[Function] = FUNCTIONS,
         wait_until_warm: bool = True,
+        sign_in: bool = False,
     ) -> None:
         self.host = host
         self.port = port
@@ -420,6 +435,8 @@ class Emulator:
         self.environments_per_function = environments_per_function
         self._served = tuple(functions)
         self.wait_until_warm = wait_until_warm
+        self._wants_sign_in = sign_in
+        self.sign_in: LocalSignIn | None = None
         self.events: deque[dict[str, Any]] = deque(maxlen=EVENT_HISTORY)
         self.model: ModelConfig | None = None
         self.moto: MotoServer | None = None
@@ -469,6 +486,9 @@ class Emulator:
             self._owns_fake = True
         seed_secret(self.moto.url, SECRET_ID, self.model.api_key or "sk-local-demo-not-a-real-key")
         create_local_budget_table(self.moto.url)
+        if self._wants_sign_in:
+            # The pool comes back to this server's page, whose address is known now that it is bound.
+            self.sign_in = create_local_sign_in(self.moto.url, self.url + "/", REGION)
 
         wiring = self._wiring()
         for function in self._served:
@@ -481,7 +501,10 @@ class Emulator:
                 memory_mb=settings.memory_mb,
                 environment=function_environment(settings, os.environ, wiring),
             )
-        page = page_config(max_input_chars(config.environment for config in self._configs.values()))
+        page = page_config(
+            max_input_chars(config.environment for config in self._configs.values()),
+            self.sign_in.page_auth() if self.sign_in else None,
+        )
         pools = {
             function: EnvironmentPool(self._configs[function.route], self.log_sink, self.environments_per_function)
             for function in self._served
@@ -495,6 +518,7 @@ class Emulator:
             events=self.events,
             log_sink=self.log_sink,
             wait_until_warm=self.wait_until_warm,
+            login=SignInStandIn(self.sign_in.pool) if self.sign_in else None,
         )
         config = uvicorn.Config(
             self._app,
@@ -526,6 +550,7 @@ class Emulator:
             "BUDGET_TABLE_NAME": BUDGET_TABLE,
             "OPENAI_SECRET_ID": SECRET_ID,
             "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
+            **(self.sign_in.pool.functions_environment() if self.sign_in else NO_SIGN_IN),
         }
         if self.model.demo:
             assert self.fake is not None
@@ -561,6 +586,7 @@ class Emulator:
         if self.moto is not None:
             self.moto.stop()
             self.moto = None
+        self.sign_in = None  # its pool was in moto
         if self._owns_fake and self.fake is not None:
             self.fake.stop()
             self._owns_fake = False

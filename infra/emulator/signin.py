@@ -6,6 +6,9 @@ this ASGI app and the user pool is moto's, so the tokens are real JWTs signed by
 the functions against moto's JWKS (``<moto>/<pool id>/.well-known/jwks.json``), through the same code as on
 AWS (llm_core.identity). Only the login page and the code exchange are stood in for.
 
+``make dev SIGN_IN=1`` (``python -m infra.emulator --sign-in``) does all of it with ``create_local_sign_in``:
+the emulator serves the stand-in on its own origin, which is the page's login domain. By hand::
+
     pool = create_local_pool(moto_url, [site_url])      # callback and sign-out URL
     add_local_user(pool, "you@example.com", "A long local password 1")
     app = SignInStandIn(pool)                           # serve at the login domain's root
@@ -41,6 +44,7 @@ from starlette.routing import Route, Router
 from llm_core.page_config import cognito_auth
 
 CODE_LIFETIME_SECONDS = 300
+LOCAL_EMAIL = "you@example.com"
 # RFC 7636: 43 to 128 characters from the unreserved set.
 CODE_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 # The template's policy, so a password that works here works there.
@@ -127,6 +131,13 @@ def create_local_pool(endpoint_url: str, redirect_uris: Sequence[str], region: s
     return LocalPool(endpoint_url, region, pool_id, client_id, tuple(redirect_uris))
 
 
+def local_password() -> str:
+    """A new password for each run. A fixed one, written in the README, would let anyone who can reach the
+    emulator (``--host 0.0.0.0``) sign in and spend the owner's OpenAI key; the pool lives only as long as
+    the run anyway. The prefix meets the pool's policy (upper case, lower case, a digit) whatever follows."""
+    return f"Local1-{secrets.token_hex(8)}"
+
+
 def add_local_user(pool: LocalPool, email: str, password: str) -> None:
     """A confirmed user with a permanent password, as after the owner's ``admin-create-user`` and the
     person's first sign-in."""
@@ -138,6 +149,32 @@ def add_local_user(pool: LocalPool, email: str, password: str) -> None:
         MessageAction="SUPPRESS",
     )
     cognito.admin_set_user_password(UserPoolId=pool.user_pool_id, Username=email, Password=password, Permanent=True)
+
+
+@dataclass(frozen=True)
+class LocalSignIn:
+    """The sign-in of ``make dev SIGN_IN=1``: a pool whose callback and sign-out URL is the emulator's page,
+    one user, and the login domain on the emulator's own origin (the page's CSP allows no other locally)."""
+
+    pool: LocalPool
+    site_url: str
+    email: str
+    password: str = field(repr=False)
+
+    @property
+    def login_url(self) -> str:
+        return _origin(self.site_url)
+
+    def page_auth(self) -> dict[str, Any]:
+        return self.pool.page_auth(self.login_url, self.site_url)
+
+
+def create_local_sign_in(endpoint_url: str, site_url: str, region: str) -> LocalSignIn:
+    """A pool in moto's Cognito at ``endpoint_url`` that comes back to ``site_url``, with the local user."""
+    pool = create_local_pool(endpoint_url, [site_url], region)
+    password = local_password()
+    add_local_user(pool, LOCAL_EMAIL, password)
+    return LocalSignIn(pool, site_url, LOCAL_EMAIL, password)
 
 
 @dataclass
@@ -185,14 +222,15 @@ class SignInStandIn:
         self._clock = clock
         self._cognito = pool.client()
         self._state = _State()
-        self._router = Router(
-            routes=[
-                Route("/oauth2/authorize", self._authorize, methods=["GET", "POST"]),
-                Route("/oauth2/token", self._token, methods=["POST", "OPTIONS"]),
-                Route("/oauth2/revoke", self._revoke, methods=["POST", "OPTIONS"]),
-                Route("/logout", self._logout, methods=["GET"]),
-            ]
-        )
+        routes = [
+            Route("/oauth2/authorize", self._authorize, methods=["GET", "POST"]),
+            Route("/oauth2/token", self._token, methods=["POST", "OPTIONS"]),
+            Route("/oauth2/revoke", self._revoke, methods=["POST", "OPTIONS"]),
+            Route("/logout", self._logout, methods=["GET"]),
+        ]
+        self.paths = frozenset(route.path for route in routes)
+        """What a server that also serves other things (the emulator) passes to this app."""
+        self._router = Router(routes=routes)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self._router(scope, receive, send)

@@ -20,8 +20,8 @@ NOT_FROM_TEMPLATE = frozenset(
         "OPENAI_SECRET_ID",
         "AWS_LAMBDA_EXEC_WRAPPER",
         "PORT",
-        # The stack's sign-in (a Cognito pool, an SSM parameter) does not exist here: one person, no sign-in,
-        # unless the shell sets these.
+        # The stack's sign-in (a Cognito pool, an SSM parameter) does not exist here: the emulator sets
+        # ACCESS_MODE itself, with a pool of its own when it signs people in (server.py).
         "ACCESS_MODE",
         "COGNITO_CLIENT_ID_PARAMETER",
         "SAFETY_IDENTIFIER_SALT",
