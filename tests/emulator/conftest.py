@@ -5,13 +5,16 @@ httpx is not installed (the SDK uses httpx2), so the client is http.client: a re
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import http.client
 import json
+import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
@@ -85,6 +88,40 @@ def read_sse_event(response: http.client.HTTPResponse) -> tuple[str, str]:
 @pytest.fixture
 def client(emulator: Emulator) -> Client:
     return Client(emulator.url)
+
+
+FORM = {"content-type": "application/x-www-form-urlencoded"}
+
+
+def sign_in_over_http(client: Client, email: str, password: str) -> dict[str, Any]:
+    """The page's sign-in on an emulator run with sign-in, as plain HTTP: the login form at the emulator's
+    /oauth2/authorize with a PKCE challenge, then the code and its verifier at /oauth2/token. The tokens."""
+    auth = client.request("GET", "/config.json").json()["auth"]
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    authorize = {
+        "response_type": "code",
+        "client_id": auth["client_id"],
+        "redirect_uri": auth["redirect_uri"],
+        "scope": " ".join(auth["scopes"]),
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    form = urlencode({"email": email, "password": password}).encode()
+    signed_in = client.request("POST", f"/oauth2/authorize?{urlencode(authorize)}", form, FORM)
+    assert signed_in.status == 302, signed_in.body
+    code = parse_qs(urlsplit(signed_in.headers["location"]).query)["code"][0]
+    redeem = {
+        "grant_type": "authorization_code",
+        "client_id": auth["client_id"],
+        "code": code,
+        "redirect_uri": auth["redirect_uri"],
+        "code_verifier": verifier,
+    }
+    tokens = client.request("POST", "/oauth2/token", urlencode(redeem).encode(), FORM)
+    assert tokens.status == 200, tokens.body
+    answer: dict[str, Any] = tokens.json()
+    return answer
 
 
 class LogCollector:

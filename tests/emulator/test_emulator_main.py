@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from infra.fake_openai import FakeOpenAI, FakeReply
-from tests.emulator.conftest import Client, read_sse_event
+from tests.emulator.conftest import Client, read_sse_event, sign_in_over_http
 
 REPO = Path(__file__).resolve().parents[2]
 READY_LINE = "Ctrl-C stops."
@@ -169,6 +169,25 @@ def test_console_announces_the_offline_demo_without_a_key(console, tmp_path: Pat
     output = console("--env-file", str(tmp_path / "absent.env"))
 
     assert "OpenAI key: none: offline demo with the fake model" in output
+
+
+def test_console_says_sign_in_is_off_by_default(console, tmp_path: Path) -> None:
+    output = console("--env-file", str(tmp_path / "absent.env"))
+
+    assert "Sign-in: off, one person on their own machine" in output
+
+
+def test_console_with_sign_in_names_a_user_and_password_that_sign_in(running, tmp_path: Path) -> None:
+    emulator = running("--sign-in", "--env-file", str(tmp_path / "absent.env"))
+    email, password = emulator.printed(r"e-mail: +(\S+)\n"), emulator.printed(r"password: +(\S+) ")
+    client = Client(emulator.url)
+
+    tokens = sign_in_over_http(client, email, password)
+    answer = client.post_json(
+        "/api/summarize", {"text": "One thing. Another."}, {"x-auth-token": tokens["access_token"]}
+    )
+
+    assert (email, answer.status) == ("you@example.com", 200)
 
 
 def test_ctrl_c_stops_a_running_emulator_and_its_environments(running, tmp_path: Path) -> None:

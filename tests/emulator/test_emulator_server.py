@@ -23,7 +23,7 @@ from infra.emulator.server import EVENT_HISTORY, FUNCTIONS, RECORDED_BODY_CHARS,
 from infra.emulator.template import read_template
 from infra.fake_openai import FakeOpenAI, FakeReply
 from llm_core.contract import MAX_BULLETS
-from tests.emulator.conftest import Client, LogCollector, read_sse_event
+from tests.emulator.conftest import Client, LogCollector, read_sse_event, sign_in_over_http
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = read_template(REPO / "template.yaml")
@@ -550,3 +550,103 @@ def test_a_function_that_cannot_start_is_502_for_each_request(sample_emulator) -
     assert [reply.status for reply in replies] == [502, 502]
     # The cold start at the emulator's start, then one for each request: each tried again, each logged.
     logs.wait_for(lambda lines: sum("Runtime.HandlerNotFound" in line.text for line in lines) == 3)
+
+
+# ---------------------------------------------------------------------------------------------- sign-in
+
+
+@pytest.fixture(scope="module")
+def sign_in_logs() -> LogCollector:
+    return LogCollector()
+
+
+@pytest.fixture(scope="module")
+def signing_in(emulator_fake_model: FakeOpenAI, sign_in_logs: LogCollector) -> Iterator[Emulator]:
+    """The emulator as `make dev SIGN_IN=1` runs it."""
+    with Emulator(fake=emulator_fake_model, sign_in=True, log_sink=sign_in_logs) as emulator:
+        yield emulator
+
+
+@pytest.fixture(scope="module")
+def tokens(signing_in: Emulator) -> dict[str, Any]:
+    """The local user's tokens, from the stand-in on the emulator's own origin."""
+    assert signing_in.sign_in is not None
+    return sign_in_over_http(Client(signing_in.url), signing_in.sign_in.email, signing_in.sign_in.password)
+
+
+def test_with_sign_in_config_json_sends_the_page_to_the_emulators_own_login_pages(signing_in: Emulator) -> None:
+    assert signing_in.sign_in is not None
+    pool = signing_in.sign_in.pool
+
+    auth = Client(signing_in.url).request("GET", "/config.json").json()["auth"]
+
+    assert auth == {
+        "mode": "cognito",
+        "region": "us-east-1",
+        "user_pool_id": pool.user_pool_id,
+        "client_id": pool.client_id,
+        "domain": signing_in.url,
+        "redirect_uri": signing_in.url + "/",
+        "logout_uri": signing_in.url + "/",
+        "scopes": ["openid", "email"],
+        "header": "x-auth-token",
+    }
+
+
+def test_with_sign_in_the_local_user_is_you_at_example_com(signing_in: Emulator) -> None:
+    assert signing_in.sign_in is not None
+    assert signing_in.sign_in.email == "you@example.com"
+
+
+@pytest.mark.parametrize("path", API_PATHS)
+def test_with_sign_in_a_call_without_a_token_is_401_asking_to_sign_in(signing_in: Emulator, path: str) -> None:
+    reply = Client(signing_in.url).post_json(path, VALID_BODIES[path])
+
+    assert reply.status == 401
+    assert reply.json() == {
+        "error": {
+            "type": "unauthenticated",
+            "message": "Sign-in required: send your access token in the x-auth-token header. Sign in and try again.",
+            "request_id": reply.headers["x-request-id"],
+        }
+    }
+
+
+@pytest.mark.parametrize("path", API_PATHS)
+def test_with_sign_in_a_call_with_the_stand_ins_access_token_is_answered(
+    signing_in: Emulator, tokens: dict[str, Any], path: str
+) -> None:
+    reply = Client(signing_in.url).post_json(path, VALID_BODIES[path], {"x-auth-token": tokens["access_token"]})
+
+    assert reply.status == 200
+
+
+def test_with_sign_in_the_users_tokens_never_reach_the_functions_logs(
+    signing_in: Emulator, tokens: dict[str, Any], sign_in_logs: LogCollector
+) -> None:
+    client, start = Client(signing_in.url), len(sign_in_logs.lines)
+
+    accepted = client.post_json(
+        "/api/summarize", VALID_BODIES["/api/summarize"], {"x-auth-token": tokens["access_token"]}
+    )
+    refused = client.post_json("/api/summarize", VALID_BODIES["/api/summarize"], {"x-auth-token": tokens["id_token"]})
+
+    assert (accepted.status, refused.status) == (200, 401)
+    # Each invocation ends with its metrics line, which carries its latency.
+    lines = sign_in_logs.wait_for(lambda lines: sum('"Latency"' in line.text for line in lines[start:]) >= 2)
+    logged = "\n".join(line.text for line in lines)
+    assert [name for name in ("access_token", "id_token", "refresh_token") if tokens[name] in logged] == []
+
+
+def test_without_sign_in_the_login_pages_are_not_served(client: Client) -> None:
+    reply = client.request("GET", "/oauth2/authorize")
+
+    assert reply.status == 404
+
+
+def test_without_sign_in_the_functions_admit_everyone_whatever_the_shell_says(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ACCESS_MODE", "cognito")
+    with FakeOpenAI() as fake, Emulator(fake=fake) as emulator:
+        reply = Client(emulator.url).post_json("/api/summarize", VALID_BODIES["/api/summarize"])
+
+    assert reply.status == 200
