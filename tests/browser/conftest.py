@@ -7,7 +7,7 @@ import shutil
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +15,8 @@ import pytest
 from playwright.sync_api import Browser, Page, Route, sync_playwright
 
 from infra.emulator import Emulator
-from infra.emulator.signin import LocalPool, SignInStandIn, add_local_user, create_local_pool
+from infra.emulator.signin import LocalPool, add_local_user
 from infra.fake_openai import FakeOpenAI
-from tests.asgi_server import serve
 from tests.browser.support import save_screenshot
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -80,21 +79,22 @@ PASSWORD = "Browser password 42"
 
 @dataclass(frozen=True)
 class SignInSite:
-    """The emulator with its functions in cognito mode (tokens checked against moto's JWKS), a user pool in
-    moto, and the local stand-in for the login domain. The page reaches the stand-in on its own origin, as
-    `make dev` with sign-in is to serve it: auth.domain is the site itself."""
+    """The emulator as `make dev SIGN_IN=1` runs it: its functions in cognito mode (tokens checked against
+    moto's JWKS), a user pool in moto, and the stand-in for the login domain on the emulator's own origin."""
 
     emulator: Emulator
-    pool: LocalPool
-    login: str
-    """Where the stand-in listens; the browser reaches it through the site's /oauth2/* and /logout."""
 
     @property
     def url(self) -> str:
         return self.emulator.url + "/"
 
-    def page_config(self, auth: dict[str, Any] | None = None) -> dict[str, Any]:
-        auth = auth if auth is not None else self.pool.page_auth(self.emulator.url, self.url)
+    @property
+    def pool(self) -> LocalPool:
+        assert self.emulator.sign_in is not None
+        return self.emulator.sign_in.pool
+
+    def page_config(self, auth: dict[str, Any]) -> dict[str, Any]:
+        """The served config.json with another ``auth``: the page as another deployment would find it."""
         with urllib.request.urlopen(self.emulator.url + "/config.json", timeout=10) as served:
             return {**json.loads(served.read()), "auth": auth}
 
@@ -106,26 +106,20 @@ class SignInSite:
 
 
 @pytest.fixture(scope="module")
-def sign_in_site(moto_url: str, emulator_fake_model: FakeOpenAI) -> Iterator[SignInSite]:
-    # The callback URL is the site's, known once the emulator listens; the emulator needs the pool first.
-    pool = create_local_pool(moto_url, [])
+def sign_in_site(emulator_fake_model: FakeOpenAI) -> Iterator[SignInSite]:
     with pytest.MonkeyPatch.context() as environment:
-        # The emulator keeps what is already set (it wires only AWS, the secret and the model itself).
-        for name, value in pool.functions_environment().items():
-            environment.setenv(name, value)
         environment.setenv("DAILY_TOKENS_PER_USER", str(SIGNED_IN_DAILY_TOKENS))
-        with Emulator(fake=emulator_fake_model) as emulator:
-            pool = replace(pool, redirect_uris=(emulator.url + "/",))
-            with serve(SignInStandIn(pool)) as login:
-                yield SignInSite(emulator, pool, login)
+        with Emulator(fake=emulator_fake_model, sign_in=True) as emulator:
+            yield SignInSite(emulator)
 
 
-def through_stand_in(login: str) -> Callable[[Route], None]:
-    """A route handler: the request, as the stand-in at ``login`` answers it (redirects passed on)."""
+def through_stand_in(site: SignInSite) -> Callable[[Route], None]:
+    """A route handler for a login domain on another origin: the request, as the emulator's stand-in answers
+    it (redirects passed on)."""
 
     def handle(route: Route) -> None:
         path = route.request.url.split("/", 3)[3]
-        route.fulfill(response=route.fetch(url=f"{login}/{path}", max_redirects=0))
+        route.fulfill(response=route.fetch(url=f"{site.emulator.url}/{path}", max_redirects=0))
 
     return handle
 
@@ -136,9 +130,6 @@ def signed_out_page(browser: Browser, sign_in_site: SignInSite, emulator_fake_mo
     emulator_fake_model.reset()
     context = browser.new_context(timezone_id="Asia/Kolkata", locale="en-GB", viewport={"width": 1100, "height": 900})
     context.set_default_timeout(10_000)
-    context.route("**/config.json", lambda route: route.fulfill(json=sign_in_site.page_config()))
-    for pattern in ("/oauth2/**", "/logout*"):
-        context.route(sign_in_site.emulator.url + pattern, through_stand_in(sign_in_site.login))
     page = context.new_page()
     with page.expect_response("**/config.json"):
         page.goto(sign_in_site.url)

@@ -1,6 +1,6 @@
-"""Sign-in on the page (static/js/account.js, access.js) in Chromium: against the emulator with its functions in
-cognito mode, checking moto's tokens, and the local stand-in for Cognito's login page. The page gets its auth
-config from /config.json, as from a deployed stack's."""
+"""Sign-in on the page (static/js/account.js, access.js) in Chromium, against the emulator as `make dev SIGN_IN=1`
+runs it: its functions in cognito mode, checking moto's tokens, and the local stand-in for Cognito's login page on
+the emulator's own origin. The page gets its auth config from /config.json, as from a deployed stack's."""
 
 from __future__ import annotations
 
@@ -89,9 +89,10 @@ def test_signed_in_person_uses_the_three_tools_and_signing_out_locks_them_again(
     signed_out_page: Page, sign_in_site: SignInSite, emulator_fake_model: FakeOpenAI
 ) -> None:
     page = signed_out_page
-    email = sign_in_site.add_person()
-    sign_in(page, email, PASSWORD)
-    expect(page.locator("#account-user")).to_have_text(f"Signed in as {email}")
+    local_user = sign_in_site.emulator.sign_in
+    assert local_user is not None
+    sign_in(page, local_user.email, local_user.password)  # the one the console names
+    expect(page.locator("#account-user")).to_have_text(f"Signed in as {local_user.email}")
     expect(page.locator("#access-notice")).to_be_hidden()
     sent = api_requests(page)
 
@@ -180,7 +181,7 @@ def test_sign_in_that_can_no_longer_be_renewed_locks_the_tools_and_keeps_the_cha
     chat_once(page, emulator_fake_model, "Still here after?", "Yes.")
     refresh_token = page.evaluate("sessionStorage.getItem('auth.refresh')")
     revoke = {"token": refresh_token, "client_id": sign_in_site.pool.client_id}
-    page.request.post(sign_in_site.login + "/oauth2/revoke", form=revoke)  # as an admin's global sign-out would
+    page.request.post(sign_in_site.emulator.url + "/oauth2/revoke", form=revoke)  # as an admin's global sign-out would
 
     page.clock.fast_forward("56:00")
     expect(page.locator("#access-notice .access-title")).to_have_text("Your sign-in has expired: sign in again.")
@@ -281,7 +282,7 @@ def test_sign_in_at_a_cognito_domain_passes_the_pages_content_security_policy(
     the token endpoint must be allowed by both the page's meta CSP and the header the emulator copies from
     template.yaml."""
     page = signed_out_page
-    page.context.route(cognito_domain + "/**", through_stand_in(sign_in_site.login))
+    page.context.route(cognito_domain + "/**", through_stand_in(sign_in_site))
     auth = sign_in_site.pool.page_auth(cognito_domain, sign_in_site.url)
     serve_auth(page, sign_in_site, auth)
     refused: list[str] = []
