@@ -23,7 +23,7 @@ class Sizes:
 
 
 FULL = Sizes(
-    import_rounds=11, stream_processes=5, later_streams=3, cold_start_pairs=9, warm_rounds=200, stream_requests=200
+    import_rounds=11, stream_processes=5, later_streams=3, cold_start_pairs=15, warm_rounds=200, stream_requests=200
 )
 QUICK = Sizes(
     import_rounds=3, stream_processes=2, later_streams=2, cold_start_pairs=3, warm_rounds=40, stream_requests=40

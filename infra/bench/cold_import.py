@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from infra.bench.report import Row, Target, median_ms, paired_ratio
+from infra.bench.report import Row, Target, median_ms, paired_ratio, ratio_note
 from infra.bench.world import MODULES, import_environment
 
 TARGET = Target(1.10, "x")
@@ -45,7 +45,8 @@ def measure(rounds: int) -> list[Row]:
                 f"{median_ms(baseline):.0f} ms (import {BASELINE})",
                 ratio,
                 TARGET,
+                note=ratio_note(samples[module], baseline),
             )
         )
-    print(f"   {rounds} rounds; each row's ratio is the median of its {rounds} per-round ratios")
+    print(f"   {rounds} rounds, each importing all four in a rotating order; a row's ratio is its rounds' median")
     return rows

@@ -17,7 +17,7 @@ import tempfile
 import time
 from typing import Any
 
-from infra.bench.report import Row, Target, median_ms, ordered_pair, paired_ratio
+from infra.bench.report import Row, Target, median_ms, ordered_pair, paired_ratio, ratio_note
 from infra.bench.world import EVENT_FILES, REPO, World
 
 TARGET = Target(1.15, "x")
@@ -92,7 +92,7 @@ def measure(world: World, rounds: int) -> list[Row]:
     for index in range(rounds):
         for name in ordered_pair(index, "function", "script"):
             samples[name].append(time_to_answer(runs[name], environment))
-    print(f"   {rounds} pairs, in alternating order; the ratio is the median of the per-pair ratios")
+    print(f"   {rounds} pairs, in alternating order; the row's ratio is the median of the per-pair ratios")
     return [
         Row(
             "cold start to first answer: summarize",
@@ -100,5 +100,6 @@ def measure(world: World, rounds: int) -> list[Row]:
             f"{median_ms(samples['script']):.0f} ms (boto3 + openai script)",
             paired_ratio(samples["function"], samples["script"]),
             TARGET,
+            note=ratio_note(samples["function"], samples["script"]),
         )
     ]

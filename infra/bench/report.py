@@ -34,6 +34,15 @@ def _check_pairs(measured: Sequence[float], baseline: Sequence[float]) -> None:
         raise ValueError("a baseline sample must be positive")
 
 
+def ratio_note(measured: Sequence[float], baseline: Sequence[float]) -> str:
+    """How the per-pair ratios spread, and the plain ratio of the two medians: when these disagree with the
+    row's result, the machine was too busy for its last digit."""
+    ratios = [value / base for value, base in zip(measured, baseline, strict=True)]
+    middle = f"{percentile(ratios, 0.25):.2f}-{percentile(ratios, 0.75):.2f}x"
+    medians = statistics.median(measured) / statistics.median(baseline)
+    return f"median of {len(ratios)} pairs, middle half {middle}; ratio of the medians {medians:.2f}x"
+
+
 def median_ms(seconds: Sequence[float]) -> float:
     return statistics.median(seconds) * 1000
 
@@ -62,13 +71,14 @@ class Target:
         return value <= self.limit if self.comparison == "<=" else value < self.limit
 
     def __str__(self) -> str:
-        return f"{self.comparison} {format_value(self.limit, self.unit)}"
+        return f"{self.comparison} {self.limit:g}{'' if self.unit == 'x' else ' '}{self.unit}"
 
 
 def format_value(value: float, unit: str, *, signed: bool = False) -> str:
     sign = "+" if signed else ""
     if unit == "x":
-        return f"{value:{sign}.2f}x"
+        # Three decimals, so a ratio just over its target never reads as equal to it.
+        return f"{value:{sign}.3f}x"
     if unit in {"ms", "MB"}:
         return f"{value:{sign}.1f} {unit}"
     return f"{value:{sign}g} {unit}"
