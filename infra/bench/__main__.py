@@ -40,6 +40,11 @@ def show(rows: list[Row]) -> list[Row]:
     return rows
 
 
+def load() -> str:
+    """Other work on the machine: the pairs cancel most of it, but a busy machine widens their spread."""
+    return "{:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.bench", description="What a person feels, measured.")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
@@ -54,7 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     from infra.bench.world import loopback_world
 
     began = time.monotonic()
-    print(f"Benchmark on {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; the fake model and moto on 127.0.0.1")
+    print(
+        f"Benchmark on {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, load average {load()}; "
+        "the fake model and moto on 127.0.0.1"
+    )
     rows: list[Row] = []
     section("1. Cold import in a fresh interpreter, against `import openai, boto3`")
     rows += show(cold_import.measure(sizes.import_rounds))
@@ -70,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     section("7. Dependencies layer")
     rows += show(layer.measure(args.pip_python))
 
-    print(f"\nSummary ({time.monotonic() - began:.0f} s)")
+    print(f"\nSummary ({time.monotonic() - began:.0f} s; load average {load()} at the end)")
     for line in table(rows):
         print(f"  {line}")
     print(f"\n{tally(rows)}")

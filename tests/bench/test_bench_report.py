@@ -94,6 +94,10 @@ def test_deltas_one_by_one_arrive_about_the_model_s_spacing_apart() -> None:
     assert one_by_one([0.0, 0.075, 0.150, 0.226], tokens=4, gap_seconds=0.075)
 
 
+def test_one_late_delta_is_jitter_not_coalescing() -> None:
+    assert one_by_one([0.0, 0.120, 0.150, 0.226], tokens=4, gap_seconds=0.075)
+
+
 def test_deltas_held_back_and_sent_together_are_coalesced() -> None:
     assert not one_by_one([0.0, 0.150, 0.151, 0.226], tokens=4, gap_seconds=0.075)
 
