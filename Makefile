@@ -95,8 +95,8 @@ deploy: build $(VENV)/.installed  ## sam deploy (guided the first time), then pu
 publish: $(VENV)/.installed  ## Upload static/ to the deployed bucket and invalidate CloudFront
 	$(PY) -m infra.deploy.publish
 
-bench: $(VENV)/.installed  ## Measure cold import, warm overhead, stream first byte, memory, layer size
-	$(PY) -m infra.bench
+bench: $(VENV)/.installed  ## Measure what a person feels: cold starts, first delta, budget check, overhead, memory, layer
+	$(PY) -m infra.bench --pip-python $(PYTHON)
 
 clean:  ## Remove build output and virtual environments
 	rm -rf .aws-sam $(VENV) $(SAM_VENV) $(UV_VENV)
