@@ -87,28 +87,33 @@ def format_value(value: float, unit: str, *, signed: bool = False) -> str:
 @dataclass(frozen=True)
 class Row:
     """One line of the summary. ``result`` is what the target judges (a ratio, a difference or an amount);
-    None means it could not be measured in this run, and ``note`` says why."""
+    None means it could not be measured in this run, and ``note`` says why. A row with no target is context
+    for the others (``unit`` then says how to print its result) and counts in no tally."""
 
     name: str
     measured: str
     baseline: str
     result: float | None
-    target: Target
+    target: Target | None
     signed: bool = False
     """The result is a difference from the baseline, printed with its sign."""
     note: str = ""
+    unit: str = ""
 
     @property
     def met(self) -> bool | None:
-        return None if self.result is None else self.target.met(self.result)
+        return None if self.result is None or self.target is None else self.target.met(self.result)
 
     @property
     def verdict(self) -> str:
+        if self.target is None:
+            return "no target"
         return {True: "met", False: "MISSED", None: "not measured"}[self.met]
 
     @property
     def result_text(self) -> str:
-        return "-" if self.result is None else format_value(self.result, self.target.unit, signed=self.signed)
+        unit = self.target.unit if self.target else self.unit
+        return "-" if self.result is None else format_value(self.result, unit, signed=self.signed)
 
 
 HEADINGS = ("row", "measured", "baseline", "result", "target", "verdict")
@@ -117,7 +122,7 @@ HEADINGS = ("row", "measured", "baseline", "result", "target", "verdict")
 def table(rows: Sequence[Row]) -> list[str]:
     """The summary as aligned text lines: a heading, then one line per row (its note on the line after)."""
     cells = [HEADINGS] + [
-        (row.name, row.measured, row.baseline, row.result_text, str(row.target), row.verdict) for row in rows
+        (row.name, row.measured, row.baseline, row.result_text, str(row.target or "-"), row.verdict) for row in rows
     ]
     widths = [max(len(line[column]) for line in cells) for column in range(len(HEADINGS))]
     lines = []
@@ -129,6 +134,7 @@ def table(rows: Sequence[Row]) -> list[str]:
 
 
 def tally(rows: Sequence[Row]) -> str:
+    rows = [row for row in rows if row.target is not None]
     met = sum(row.met is True for row in rows)
     missed = [row.name for row in rows if row.met is False]
     unmeasured = sum(row.met is None for row in rows)

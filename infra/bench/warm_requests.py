@@ -25,7 +25,6 @@ from infra.bench.report import Row, Target, median_ms, paired_delta, paired_rati
 from infra.bench.world import EVENT_FILES, MODULES, REPO, World
 
 TARGET_BUDGET = Target(15, "ms", "<")
-TARGET_OVERHEAD = Target(1.10, "x")
 TARGET_RSS = Target(150, "MB")
 DIRECT_BUDGET_CALLS = 50
 
@@ -124,8 +123,10 @@ def measure(world: World, function: str, rounds: int) -> list[Row]:
             f"{median_ms(off):.2f} ms (handler, budgets off)",
             f"{median_ms(sdk):.2f} ms (SDK call alone)",
             paired_ratio(off, sdk),
-            TARGET_OVERHEAD,
+            None,
+            # Context, not a target: against a fake that answers in 4 ms, a real model call takes 100 times that.
             note=f"median of {rounds} pairs; +{paired_delta(off, sdk) * 1000:.2f} ms per request",
+            unit="x",
         ),
         Row(
             f"warm peak RSS: {function}",

@@ -77,6 +77,13 @@ def test_verdicts_name_met_missed_and_unmeasured_rows() -> None:
     assert tally([met, missed, unmeasured]) == "1 of 3 targets met; missed: budget check; 1 not measured"
 
 
+def test_a_row_without_a_target_is_context_and_counts_in_no_tally() -> None:
+    context = Row("warm overhead: todo", "4.7 ms", "4.0 ms", 1.175, None, unit="x")
+    met = Row("cold import: todo", "700 ms", "650 ms", 1.077, Target(1.10, "x"))
+    assert (context.verdict, context.result_text) == ("no target", "1.175x")
+    assert tally([context, met]) == "1 of 1 targets met"
+
+
 def test_the_table_has_a_line_per_row_with_every_column_and_notes_under_their_row() -> None:
     rows = [
         Row("cold start", "1072 ms", "995 ms (script)", 1.08, Target(1.15, "x")),
