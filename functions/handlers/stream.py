@@ -7,6 +7,9 @@ AWS Lambda Web Adapter (see run_stream.sh); the local emulator runs the same app
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+# First, where `import openai, boto3` alone would load them: see handlers/summarize.py.
+import boto3  # noqa: F401
+import openai  # noqa: F401
 from aws_lambda_powertools import Logger
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException

@@ -1,9 +1,14 @@
 """Daily token budgets: reserve a request's worst case before the model call, settle to its real usage after.
 
 One DynamoDB item per caller and UTC day, and one per UTC day for the whole deployment. A reservation adds the
-worst case to both in one transaction whose conditions refuse it when either would pass its cap, so no
-number of concurrent requests can spend more than a cap (plus what a request's estimate underrated). When the
-table cannot be reached the request is refused: an unmetered model call is the failure this guards against.
+worst case to each row with a conditional UpdateItem that refuses it when that row would pass its cap, so no
+number of concurrent requests can spend more than a cap (plus what a request's estimate underrated); when one
+row refuses, what the other took is given back. When the table cannot be reached the request is refused: an
+unmetered model call is the failure this guards against.
+
+Each update returns the row's new total, so what is left needs no read. The two rows are written at the same
+time (one round trip instead of two) because a request waits for its reservation before the model is called
+and for its settlement before it answers.
 
     reservation = reserve(caller_id, estimate_tokens(chars, max_output_tokens))   # QuotaExceeded, Unavailable
     ...call the model...
@@ -14,9 +19,8 @@ table cannot be reached the request is refused: an unmetered model call is the f
 from __future__ import annotations
 
 import math
-import random
-import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -58,15 +62,12 @@ MESSAGE_OVERHEAD_TOKENS = 8
 
 # DynamoDB answers in milliseconds; the model call, not the budget check, should get the function's time.
 BUDGET_CLIENT_CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 2, "mode": "standard"})
-# Concurrent transactions on the deployment's row can cancel each other (TransactionConflict); botocore does
-# not retry that, so we do, after a short random wait that spreads the retries apart.
-CONFLICT_ATTEMPTS = 4
-CONFLICT_BACKOFF_SECONDS = 0.01
 
 UNAVAILABLE_MESSAGE = "The budget table cannot be reached; no model call was made. Try again in a moment."
 
 T = TypeVar("T")
 Scope = Literal["caller", "deployment"]
+TableError = ClientError | BotoCoreError
 
 
 def estimate_tokens(input_chars: int, max_output_tokens: int, *, messages: int = 1) -> int:
@@ -94,14 +95,14 @@ class Reservation:
     tokens: int
     day: date
     _budgets: tuple[_Budget, ...] = field(repr=False)
-    # Tokens used (reservations included) per row, as last seen; a row missing here was not readable.
+    # Tokens used (reservations included) per row, as its last update returned it.
     _used: dict[str, int] = field(repr=False)
     _settled: bool = field(default=False, repr=False)
 
     @property
     def remaining(self) -> int | None:
         """Tokens the caller may still use today: the lower of what their budget and the deployment's leave.
-        None when no cap applies (both are 0), or when the table could not tell."""
+        None when no cap applies (both are 0)."""
         left = [budget.cap - self._used[budget.key] for budget in self._budgets if budget.key in self._used]
         return max(min(left), 0) if left else None
 
@@ -116,31 +117,17 @@ class Reservation:
             logger.error("negative usage ignored; the reservation stays", extra={"used": used_tokens})
             used_tokens = None
         difference = 0 if used_tokens is None else used_tokens - self.tokens
-        if difference:
-            for budget in self._budgets:
-                self._adjust(budget, difference)
+        if difference and self._budgets:
+            outcomes = _on_each_row(self._budgets, lambda budget: _add(budget, difference))
+            for budget, outcome in zip(self._budgets, outcomes, strict=True):
+                if isinstance(outcome, int):
+                    self._used[budget.key] = outcome
+                else:
+                    logger.error(
+                        "budget settlement failed; the row keeps the reservation",
+                        extra={"budget": budget.scope, "difference": difference, "error": _error_code(outcome)},
+                    )
         self._report_deployment_usage()
-
-    def _adjust(self, budget: _Budget, difference: int) -> None:
-        settings = get_settings()
-        try:
-            response = _retry_conflicts(
-                lambda: _client().update_item(
-                    TableName=settings.budget_table_name,
-                    Key={KEY_ATTRIBUTE: {"S": budget.key}},
-                    UpdateExpression="ADD #used :difference",
-                    ExpressionAttributeNames={"#used": USED_ATTRIBUTE},
-                    ExpressionAttributeValues={":difference": {"N": str(difference)}},
-                    ReturnValues="UPDATED_NEW",
-                )
-            )
-        except (ClientError, BotoCoreError) as exc:
-            logger.error(
-                "budget settlement failed; the row keeps the reservation",
-                extra={"budget": budget.scope, "difference": difference, "error": _error_code(exc)},
-            )
-            return
-        self._used[budget.key] = int(response["Attributes"][USED_ATTRIBUTE]["N"])
 
     def _report_deployment_usage(self) -> None:
         for budget in self._budgets:
@@ -149,7 +136,8 @@ class Reservation:
 
 
 def reserve(caller_id: str, tokens: int, *, now: datetime | None = None) -> Reservation:
-    """Hold ``tokens`` against the caller's and the deployment's budgets for today (UTC), atomically.
+    """Hold ``tokens`` against the caller's and the deployment's budgets for today (UTC), each atomically;
+    a refused request holds nothing once this returns.
 
     Raises QuotaExceeded (429, Retry-After until UTC midnight) when either budget cannot hold them,
     TooLarge (413) when the request alone exceeds a whole day's budget, Unavailable (503) when the table
@@ -166,16 +154,20 @@ def reserve(caller_id: str, tokens: int, *, now: datetime | None = None) -> Rese
     for budget in budgets:
         if tokens > budget.cap:
             raise TooLarge(_larger_than_budget(budget, tokens))
-    try:
-        _retry_conflicts(lambda: _reserve_in_one_transaction(budgets, tokens, day))
-    except ClientError as exc:
-        refused = _refused_budgets(exc, budgets)
-        if refused:
-            raise _quota_exceeded(refused, moment) from None
-        raise _table_failure(exc) from None
-    except BotoCoreError as exc:
-        raise _table_failure(exc) from None
-    return Reservation(tokens, day, budgets, _read_used(budgets))
+    expires_at = int(datetime.combine(day + ROW_LIFETIME_AFTER_DAY, datetime.min.time(), UTC).timestamp())
+    outcomes = _on_each_row(budgets, lambda budget: _reserve_row(budget, tokens, expires_at))
+    used = {budget.key: outcome for budget, outcome in zip(budgets, outcomes, strict=True) if isinstance(outcome, int)}
+    if len(used) == len(budgets):
+        return Reservation(tokens, day, budgets, used)
+    # One row refused or failed: the other gives back what it took, so a refused request holds nothing.
+    for budget in budgets:
+        if budget.key in used:
+            _give_back(budget, tokens)
+    refused = [budget for budget, outcome in zip(budgets, outcomes, strict=True) if _is_refusal(outcome)]
+    if refused:
+        raise _quota_exceeded(refused, moment)
+    failure = next(outcome for outcome in outcomes if not isinstance(outcome, int))
+    raise _table_failure(failure)
 
 
 def _budgets_for(caller_id: str, day: date, per_user: int, total: int) -> tuple[_Budget, ...]:
@@ -187,78 +179,66 @@ def _budgets_for(caller_id: str, day: date, per_user: int, total: int) -> tuple[
     return tuple(budgets)
 
 
-def _reserve_in_one_transaction(budgets: tuple[_Budget, ...], tokens: int, day: date) -> None:
-    table = get_settings().budget_table_name
-    expires_at = int(datetime.combine(day + ROW_LIFETIME_AFTER_DAY, datetime.min.time(), UTC).timestamp())
-    _client().transact_write_items(
-        TransactItems=[
-            {
-                "Update": {
-                    "TableName": table,
-                    "Key": {KEY_ATTRIBUTE: {"S": budget.key}},
-                    "UpdateExpression": "SET #used = if_not_exists(#used, :zero) + :tokens, #expires = :expires",
-                    # Conditions cannot add, so "used + tokens <= cap" is written "used <= cap - tokens".
-                    "ConditionExpression": "attribute_not_exists(#used) OR #used <= :ceiling",
-                    "ExpressionAttributeNames": {"#used": USED_ATTRIBUTE, "#expires": TTL_ATTRIBUTE},
-                    "ExpressionAttributeValues": {
-                        ":zero": {"N": "0"},
-                        ":tokens": {"N": str(tokens)},
-                        ":ceiling": {"N": str(budget.cap - tokens)},
-                        ":expires": {"N": str(expires_at)},
-                    },
-                }
-            }
-            for budget in budgets
-        ]
+def _reserve_row(budget: _Budget, tokens: int, expires_at: int) -> int:
+    """Add ``tokens`` to the row unless its total would pass its cap; the row's new total."""
+    response = _client().update_item(
+        TableName=get_settings().budget_table_name,
+        Key={KEY_ATTRIBUTE: {"S": budget.key}},
+        # ADD starts a missing count at 0, as on the day's first request.
+        UpdateExpression="ADD #used :tokens SET #expires = :expires",
+        # Conditions cannot add, so "used + tokens <= cap" is written "used <= cap - tokens".
+        ConditionExpression="attribute_not_exists(#used) OR #used <= :ceiling",
+        ExpressionAttributeNames={"#used": USED_ATTRIBUTE, "#expires": TTL_ATTRIBUTE},
+        ExpressionAttributeValues={
+            ":tokens": {"N": str(tokens)},
+            ":ceiling": {"N": str(budget.cap - tokens)},
+            ":expires": {"N": str(expires_at)},
+        },
+        ReturnValues="UPDATED_NEW",
     )
+    return int(response["Attributes"][USED_ATTRIBUTE]["N"])
 
 
-def _read_used(budgets: tuple[_Budget, ...]) -> dict[str, int]:
-    """Each row's total after our reservation, for the remaining-tokens header. The reservation already
-    holds, so a failed read leaves the header out rather than failing a request that may proceed."""
-    table = get_settings().budget_table_name
+def _add(budget: _Budget, difference: int) -> int:
+    """Add ``difference`` (negative to give tokens back) to the row, whatever its cap; the row's new total."""
+    response = _client().update_item(
+        TableName=get_settings().budget_table_name,
+        Key={KEY_ATTRIBUTE: {"S": budget.key}},
+        UpdateExpression="ADD #used :difference",
+        ExpressionAttributeNames={"#used": USED_ATTRIBUTE},
+        ExpressionAttributeValues={":difference": {"N": str(difference)}},
+        ReturnValues="UPDATED_NEW",
+    )
+    return int(response["Attributes"][USED_ATTRIBUTE]["N"])
+
+
+def _give_back(budget: _Budget, tokens: int) -> None:
     try:
-        response = _client().batch_get_item(
-            RequestItems={
-                table: {
-                    "Keys": [{KEY_ATTRIBUTE: {"S": budget.key}} for budget in budgets],
-                    "ConsistentRead": True,
-                    "ProjectionExpression": "#key, #used",
-                    "ExpressionAttributeNames": {"#key": KEY_ATTRIBUTE, "#used": USED_ATTRIBUTE},
-                }
-            }
-        )
+        _add(budget, -tokens)
     except (ClientError, BotoCoreError) as exc:
-        logger.warning("budget read after reservation failed", extra={"error": _error_code(exc)})
-        return {}
-    return {item[KEY_ATTRIBUTE]["S"]: int(item[USED_ATTRIBUTE]["N"]) for item in response["Responses"].get(table, [])}
+        # The row keeps tokens no model call will use: the safe side, as with a failed settlement.
+        logger.error(
+            "budget reservation could not be given back; the row keeps it",
+            extra={"budget": budget.scope, "tokens": tokens, "error": _error_code(exc)},
+        )
 
 
-def _retry_conflicts(call: Callable[[], T]) -> T:
-    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
-        try:
-            return call()
-        except ClientError as exc:
-            if attempt == CONFLICT_ATTEMPTS or not _is_conflict(exc):
-                raise
-        # Random jitter, not security: spreads the retries of requests that collided.
-        time.sleep(random.uniform(0, CONFLICT_BACKOFF_SECONDS * 2**attempt))  # noqa: S311
-    raise AssertionError("unreachable: the last attempt returns or raises")
+def _on_each_row(budgets: tuple[_Budget, ...], write: Callable[[_Budget], T]) -> list[T | TableError]:
+    """``write`` applied to every row at the same time, in the order of ``budgets``: its result, or the
+    DynamoDB error it raised. The first row is written on this thread, the others on the pool's."""
+    others = [_pool().submit(_outcome, write, budget) for budget in budgets[1:]]
+    return [_outcome(write, budgets[0]), *(future.result() for future in others)]
 
 
-def _is_conflict(exc: ClientError) -> bool:
-    if _error_code(exc) == "TransactionConflictException":
-        return True
-    reasons = [reason.get("Code") for reason in exc.response.get("CancellationReasons", [])]
-    return "TransactionConflict" in reasons and "ConditionalCheckFailed" not in reasons
+def _outcome(write: Callable[[_Budget], T], budget: _Budget) -> T | TableError:
+    try:
+        return write(budget)
+    except (ClientError, BotoCoreError) as exc:
+        return exc
 
 
-def _refused_budgets(exc: ClientError, budgets: tuple[_Budget, ...]) -> list[_Budget]:
-    if _error_code(exc) != "TransactionCanceledException":
-        return []
-    # One reason per transaction item, in the order of the items.
-    reasons = [reason.get("Code") for reason in exc.response.get("CancellationReasons", [])]
-    return [budget for budget, reason in zip(budgets, reasons, strict=False) if reason == "ConditionalCheckFailed"]
+def _is_refusal(outcome: object) -> bool:
+    return isinstance(outcome, ClientError) and _error_code(outcome) == "ConditionalCheckFailedException"
 
 
 def _quota_exceeded(refused: list[_Budget], now: datetime) -> QuotaExceeded:
@@ -290,11 +270,6 @@ def _table_failure(exc: ClientError | BotoCoreError) -> NotConfigured | Unavaila
     code = _error_code(exc)
     table = get_settings().budget_table_name
     logger.error("budget table failed; the request was refused", extra={"error": code})
-    if isinstance(exc, ClientError) and _is_conflict(exc):
-        return Unavailable(
-            "The budget table is busy with other requests; no model call was made. Try again in a moment.",
-            {"retry-after": "1"},
-        )
     if code == "ResourceNotFoundException":
         return NotConfigured(f"The budget table {table!r} (BUDGET_TABLE_NAME) does not exist; no model call was made.")
     if code in {"AccessDeniedException", "UnrecognizedClientException"}:
@@ -312,6 +287,13 @@ def _error_code(exc: ClientError | BotoCoreError) -> str:
 
 def forget_client() -> None:
     _client.cache_clear()
+
+
+@lru_cache(maxsize=1)
+def _pool() -> ThreadPoolExecutor:
+    # Each request hands the pool one row at a time, and Lambda runs one request per execution environment; the
+    # emulator's and the tests' concurrent requests queue here for a moment rather than start a thread each.
+    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="budget")
 
 
 @lru_cache(maxsize=1)

@@ -135,7 +135,7 @@ def cognito_issuer(user_pool_id: str) -> str:
 @lru_cache(maxsize=1)
 def _verifier() -> TokenVerifier:
     """One verifier, with its key cache, per execution environment."""
-    # Imported here: PyJWT and cryptography cost about 90 ms of a cold start, and only this mode needs them.
+    # Imported here, on the first request with a token: only this mode needs PyJWT and rsa.
     from llm_core.tokens import KeySet, TokenVerifier
 
     settings = get_settings()

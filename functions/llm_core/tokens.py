@@ -1,19 +1,26 @@
-"""Verifying a Cognito access token with PyJWT: the pool's signing keys (JWKS) and the token's claims.
+"""Verifying a Cognito access token: the pool's signing keys (JWKS), the RS256 signature, and the claims.
 
-A module of its own because PyJWT and cryptography cost about 90 ms to import: only ACCESS_MODE=cognito loads
-them (llm_core.identity imports this module on first use).
+PyJWT checks the claims. Its own RS256 needs ``cryptography`` (15 MB of the 40 MB the layer may hold), so the
+signature is verified here with ``rsa``, pure Python: verification uses only the public key, so the timing
+side channels that matter when signing or decrypting do not apply. A module of its own, loaded on first use
+(llm_core.identity), because only ACCESS_MODE=cognito needs it.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import logging
 import threading
 import time
 import urllib.request
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import jwt
+import rsa
+from jwt.algorithms import Algorithm
 
 from llm_core.errors import Unauthenticated, Unavailable
 
@@ -52,11 +59,11 @@ class KeySet:
         self._floor = refetch_floor_seconds
         self._clock = clock
         self._lock = threading.Lock()
-        self._keys: dict[str, jwt.PyJWK] = {}
+        self._keys: dict[str, rsa.PublicKey] = {}
         self._fetched_at: float | None = None
         self._last_fetch_failed = False
 
-    def get(self, kid: str) -> jwt.PyJWK | None:
+    def get(self, kid: str) -> rsa.PublicKey | None:
         """The key with this id; None if the pool has none. Raises Unavailable when the keys cannot be fetched."""
         with self._lock:
             if kid in self._keys:
@@ -74,7 +81,7 @@ class KeySet:
             self._last_fetch_failed = False
             return self._keys.get(kid)
 
-    def _fetch(self) -> dict[str, jwt.PyJWK]:
+    def _fetch(self) -> dict[str, rsa.PublicKey]:
         request = urllib.request.Request(self.url, headers={"Accept": "application/json"})  # noqa: S310 - http(s) only, checked in Settings
         try:
             with urllib.request.urlopen(request, timeout=self._timeout) as response:  # noqa: S310
@@ -84,12 +91,72 @@ class KeySet:
             raise Unavailable(JWKS_UNREACHABLE) from None
         try:
             if len(body) > JWKS_MAX_BYTES:
-                raise jwt.PyJWKSetError("larger than any key set")
-            keys = jwt.PyJWKSet.from_json(body.decode("utf-8")).keys
-        except (jwt.PyJWKSetError, jwt.PyJWKError, UnicodeDecodeError, ValueError) as exc:
+                raise ValueError("larger than any key set")
+            return rs256_keys(json.loads(body))
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
             logger.warning("JWKS from %s is not a usable key set: %s", self.url, exc)
             raise Unavailable(JWKS_UNREACHABLE) from None
-        return {key.key_id: key for key in keys if key.key_id}
+
+
+def rs256_keys(jwks: Any) -> dict[str, rsa.PublicKey]:
+    """The RSA signing keys of a JWKS document by key id (RFC 7517; RFC 7518 section 6.3.1). Raises ValueError
+    when it holds none."""
+    keys = {}
+    for jwk in jwks["keys"]:
+        if jwk.get("kty") != "RSA" or jwk.get("use", "sig") != "sig" or jwk.get("alg", "RS256") != "RS256":
+            continue
+        if isinstance(jwk.get("kid"), str) and jwk["kid"]:
+            keys[jwk["kid"]] = rsa.PublicKey(_base64url_int(jwk["n"]), _base64url_int(jwk["e"]))
+    if not keys:
+        raise ValueError("no RS256 signing key")
+    return keys
+
+
+def _base64url_int(value: str) -> int:
+    try:
+        return int.from_bytes(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)), "big")
+    except binascii.Error:
+        raise ValueError("a key number is not base64url") from None
+
+
+class RsaSha256(Algorithm):
+    """RS256 (RSASSA-PKCS1-v1_5 with SHA-256) for PyJWT, verification only, by ``rsa``."""
+
+    def prepare_key(self, key: Any) -> rsa.PublicKey:
+        if not isinstance(key, rsa.PublicKey):
+            raise jwt.InvalidKeyError("RS256 verification needs an rsa.PublicKey")
+        return key
+
+    def verify(self, msg: bytes, key: rsa.PublicKey, sig: bytes) -> bool:
+        try:
+            # rsa.verify accepts whichever hash the signature's padding names; SHA-1 or SHA-512 is not RS256.
+            return bool(rsa.verify(msg, sig, key) == "SHA-256")
+        except rsa.VerificationError:
+            return False
+
+    def sign(self, msg: bytes, key: Any) -> NoReturn:
+        raise NotImplementedError("the functions only verify tokens")
+
+    @staticmethod
+    def to_jwk(key_obj: Any, as_dict: bool = False) -> NoReturn:
+        raise NotImplementedError("keys come from the pool's JWKS")
+
+    @staticmethod
+    def from_jwk(jwk: str | dict[str, Any]) -> NoReturn:
+        raise NotImplementedError("keys come from rs256_keys")
+
+
+class _Rs256Jwt(jwt.PyJWT):
+    """PyJWT's claim checks over a signature layer that knows RS256 by ``rsa`` and nothing else, whether or not
+    ``cryptography`` is installed (the tests have it, to sign)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._jws = jwt.PyJWS(algorithms=[], options=self._get_sig_options())
+        self._jws.register_algorithm("RS256", RsaSha256())
+
+
+_jwt = _Rs256Jwt()
 
 
 class TokenVerifier:
@@ -120,9 +187,9 @@ class TokenVerifier:
         if key is None:
             raise Unauthenticated(SIGN_IN_UNKNOWN_KEY)
         try:
-            claims: dict[str, Any] = jwt.decode(
+            claims: dict[str, Any] = _jwt.decode(
                 token,
-                key,
+                key,  # type: ignore[arg-type]  # PyJWT annotates only the key types of its own algorithms
                 algorithms=["RS256"],
                 issuer=self.issuer,
                 leeway=LEEWAY_SECONDS,

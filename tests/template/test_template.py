@@ -513,7 +513,7 @@ def test_budget_policy_names_only_the_budget_table(template: dict[str, Any]) -> 
     assert statements == [
         {
             "Effect": "Allow",
-            "Action": ["dynamodb:UpdateItem", "dynamodb:BatchGetItem"],
+            "Action": ["dynamodb:UpdateItem"],
             "Resource": {"Fn::GetAtt": ["BudgetTable", "Arn"]},
         }
     ]
