@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, replace
-from typing import Any
+from functools import lru_cache
+from typing import Any, TypeVar
 
 import openai
-from openai.types.responses import ParsedResponse, Response
+from openai.lib._parsing._responses import type_to_text_format_param
+from openai.types.responses import Response
+from pydantic import BaseModel
 
 from llm_core import budget
 from llm_core.budget import Reservation, estimate_tokens
@@ -49,17 +52,37 @@ def _common_request_options(caller: Caller) -> dict[str, Any]:
     return options
 
 
-def _parsed_output(response: ParsedResponse[Any]) -> Any:
-    """The structured answer, or a 502 for a refusal, a cut-off answer or an answer that is missing."""
+M = TypeVar("M", bound=BaseModel)
+
+
+@lru_cache(maxsize=16)
+def text_format_for(model: type[BaseModel]) -> Any:
+    """The strict JSON-schema format the SDK's ``responses.parse`` would send for ``model``."""
+    return type_to_text_format_param(model)
+
+
+def structured_output(response: Response, model: type[M]) -> M:
+    """The structured answer, or a 502 for a refusal, a cut-off answer, an answer that is missing or one that
+    does not validate (pydantic's ValidationError, mapped in errors.py).
+
+    Validated here rather than by ``responses.parse``: the SDK's parse first builds a ParsedResponse class for
+    the model, about 0.1 s of every cold start's first answer, to hold what one model_validate_json returns.
+    """
+    final_text: list[str] = []
     for item in response.output:
-        for part in getattr(item, "content", None) or []:
+        if item.type != "message":
+            continue
+        for part in item.content:
             if part.type == "refusal":
                 raise UpstreamError("The model refused to answer this request.")
+        # As the SDK reads it: text in another phase (commentary before the answer) is not the answer.
+        if getattr(item, "phase", None) in (None, "final_answer"):
+            final_text.extend(part.text for part in item.content if part.type == "output_text")
     if response.status == "incomplete":
         raise UpstreamError("The model's answer was cut off before it was complete.")
-    if response.output_parsed is None:
+    if not final_text:
         raise UpstreamError("The model returned no structured answer.")
-    return response.output_parsed
+    return model.model_validate_json("".join(final_text))
 
 
 @dataclass(frozen=True)
@@ -84,28 +107,29 @@ def settle_failure(reservation: Reservation, exc: BaseException) -> None:
     reservation.settle(0 if isinstance(exc, openai.APIStatusError) else None)
 
 
-def _parse(reservation: Reservation, caller: Caller, **request: Any) -> ParsedResponse[Any]:
-    """One structured answer, its real usage settled against the reservation, whatever came of it."""
+def _structured(reservation: Reservation, caller: Caller, model: type[M], **request: Any) -> tuple[M, Response]:
+    """One structured answer and its response, the real usage settled against the reservation, whatever came
+    of it."""
+    options = {**request, **_common_request_options(caller), "text": {"format": text_format_for(model)}}
     try:
-        response = with_key_refresh(lambda: get_client().responses.parse(**request, **_common_request_options(caller)))
+        response = with_key_refresh(lambda: get_client().responses.create(**options))
     except BaseException as exc:
         settle_failure(reservation, exc)
         raise
     usage = usage_of(response)
     reservation.settle(usage["input_tokens"] + usage["output_tokens"])
-    return response
+    return structured_output(response, model), response
 
 
 def summarize(request: SummarizeRequest, caller: Caller) -> Answer:
     reservation = reserve_budget(caller, len(request.text))
-    response = _parse(
+    summary, response = _structured(
         reservation,
         caller,
+        summary_schema(request.max_bullets),
         instructions=summary_instructions(request.max_bullets),
         input=[{"role": "user", "content": request.text}],
-        text_format=summary_schema(request.max_bullets),
     )
-    summary = _parsed_output(response)
     usage = Usage(**usage_of(response))
     body = SummarizeResponse(bullets=summary.bullets, model=response.model, usage=usage)
     return Answer(body.model_dump(mode="json"), reservation.remaining)
@@ -113,15 +137,13 @@ def summarize(request: SummarizeRequest, caller: Caller) -> Answer:
 
 def make_todo(request: TodoRequest, caller: Caller) -> Answer:
     reservation = reserve_budget(caller, len(request.text))
-    response = _parse(
+    todo, response = _structured(
         reservation,
         caller,
+        Todo,
         instructions=todo_instructions(request.timezone),
         input=[{"role": "user", "content": request.text}],
-        text_format=Todo,
     )
-    # The SDK parsed the answer with Todo itself (pydantic validation), so its validators have run.
-    todo: Todo = _parsed_output(response)
     usage = Usage(**usage_of(response))
     body = TodoResponse(todo=todo, model=response.model, usage=usage)
     return Answer(body.model_dump(mode="json"), reservation.remaining)

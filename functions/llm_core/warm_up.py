@@ -18,7 +18,7 @@ import openai
 from llm_core.errors import ApiError
 from llm_core.model_client import get_async_client, get_client
 from llm_core.prompts import Todo
-from llm_core.service import answer_events
+from llm_core.service import answer_events, structured_output, text_format_for
 
 PREPARED_INITIALIZATION_TYPES = {"snap-start", "provisioned-concurrency"}
 _TEXT = '{"title": "warm up", "due_date": null, "priority": 3}'
@@ -80,7 +80,7 @@ REHEARSAL_URL = "http://warm-up.invalid/v1"
 
 
 def warm_up_parsing() -> None:
-    """Create the process's client and parse one structured answer (a TODO item) through the SDK.
+    """Create the process's client and read one structured answer (a TODO item) as the buffered handlers do.
 
     Only where initialisation time is not a caller's wait (a SnapStart snapshot, provisioned concurrency):
     on an on-demand cold start it would only move the same work from the first request to the init phase.
@@ -95,7 +95,8 @@ def warm_up_parsing() -> None:
     with openai.OpenAI(
         api_key=REHEARSAL_KEY, base_url=REHEARSAL_URL, http_client=openai.DefaultHttpx2Client(transport=transport)
     ) as rehearsal:
-        rehearsal.responses.parse(model="warm-up", input="warm-up", text_format=Todo)
+        answer = rehearsal.responses.create(model="warm-up", input="warm-up", text={"format": text_format_for(Todo)})
+        structured_output(answer, Todo)
 
 
 async def warm_up_streaming() -> None:

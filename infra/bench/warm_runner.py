@@ -62,8 +62,9 @@ class Runner:
 
 
 def direct_call(module: str, body: dict[str, Any], event: dict[str, Any]) -> Callable[[], object]:
-    """The call the handler makes, made with the SDK alone: ``responses.parse`` with the same model class
-    when llm_core still names it, else ``responses.create`` and ``json.loads`` of the text."""
+    """The call the handler makes, made with the SDK alone: ``responses.create`` with the request the handler
+    sent, and the answer's text validated by the same model class (``json.loads`` when llm_core no longer
+    names it)."""
     import openai
 
     # OPENAI_BASE_URL from the environment: the fake, which takes any key.
@@ -71,8 +72,7 @@ def direct_call(module: str, body: dict[str, Any], event: dict[str, Any]) -> Cal
     text_format = structured_output_model(module, event)
     if text_format is None:
         return lambda: json.loads(client.responses.create(**body).output_text)
-    arguments = {name: value for name, value in body.items() if name != "text"}
-    return lambda: client.responses.parse(**arguments, text_format=text_format)
+    return lambda: text_format.model_validate_json(client.responses.create(**body).output_text)
 
 
 def structured_output_model(module: str, event: dict[str, Any]) -> Any:

@@ -45,14 +45,13 @@ def test_stream_rehearsal_is_skipped_when_the_settings_are_broken(monkeypatch):
 def test_buffered_rehearsal_parses_a_structured_answer_where_init_is_not_a_wait(settings_env, initialization):
     settings_env.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", initialization)
     parsed: list[object] = []
-    original = openai.resources.responses.Responses.parse
+    original = warm_up.structured_output
 
-    def recording(self, **kwargs):
-        response = original(self, **kwargs)
-        parsed.append(response.output_parsed)
-        return response
+    def recording(response, model):
+        parsed.append(original(response, model))
+        return parsed[-1]
 
-    settings_env.setattr(openai.resources.responses.Responses, "parse", recording)
+    settings_env.setattr(warm_up, "structured_output", recording)
     warm_up.warm_up_parsing()
     assert [todo.title for todo in parsed] == ["warm up"]
 
@@ -60,6 +59,6 @@ def test_buffered_rehearsal_parses_a_structured_answer_where_init_is_not_a_wait(
 def test_buffered_rehearsal_is_skipped_on_an_on_demand_cold_start(settings_env):
     settings_env.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
     settings_env.setattr(
-        openai.resources.responses.Responses, "parse", lambda *a, **k: pytest.fail("rehearsed on demand")
+        openai.resources.responses.Responses, "create", lambda *a, **k: pytest.fail("rehearsed on demand")
     )
     warm_up.warm_up_parsing()
