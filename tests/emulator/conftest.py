@@ -20,6 +20,7 @@ import pytest
 
 from infra.emulator import Emulator
 from infra.emulator.environments import LogLine
+from infra.sse import response_events
 
 # Bounds every socket read, so a broken stream fails the test instead of hanging it.
 # A safety net, not a synchronisation: under load, up to twelve cold starts share two cores.
@@ -65,24 +66,7 @@ class Client:
 
 def read_sse_event(response: http.client.HTTPResponse) -> tuple[str, str]:
     """The next (event, data) of a Server-Sent Events stream, skipping comments; ("", "") at its end."""
-    event, data = "", []
-    while True:
-        line = response.readline()
-        if not line:
-            return "", ""
-        text = line.decode("utf-8").rstrip("\r\n")
-        if not text:
-            if event or data:
-                return event, "\n".join(data)
-            continue
-        if text.startswith(":"):
-            continue
-        name, _, value = text.partition(":")
-        value = value.removeprefix(" ")
-        if name == "event":
-            event = value
-        elif name == "data":
-            data.append(value)
+    return next(response_events(response), ("", ""))
 
 
 @pytest.fixture
