@@ -11,20 +11,7 @@ from typing import Any
 
 import uvicorn
 
-
-class _Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.ready = threading.Event()
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        try:
-            await super().startup(sockets=sockets)
-        finally:
-            self.ready.set()
-
-    def install_signal_handlers(self) -> None:
-        """The test process handles signals."""
+from infra.emulator.server import ThreadServer
 
 
 @contextmanager
@@ -32,7 +19,7 @@ def serve(app: Any) -> Iterator[str]:
     """Yield the base URL (``http://127.0.0.1:<port>``) while ``app`` is being served."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
-    server = _Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    server = ThreadServer(uvicorn.Config(app, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
     thread.start()
     try:

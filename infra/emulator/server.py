@@ -376,8 +376,9 @@ class EmulatorApp:
                 await self._fail(send, request_id)
 
 
-class _Server(uvicorn.Server):
-    """uvicorn, telling a waiting thread when it is listening (or has given up)."""
+class ThreadServer(uvicorn.Server):
+    """uvicorn in a thread of its own, telling a waiting thread when it is listening (or has given up); the
+    emulator and the tests that need a real socket serve with it."""
 
     def __init__(self, config: uvicorn.Config) -> None:
         super().__init__(config)
@@ -443,7 +444,7 @@ class Emulator:
         self._configs: dict[str, FunctionConfig] = {}
         self._owns_fake = False
         self._app: EmulatorApp | None = None
-        self._server: _Server | None = None
+        self._server: ThreadServer | None = None
         self._thread: threading.Thread | None = None
         self._socket: socket.socket | None = None
 
@@ -528,7 +529,7 @@ class Emulator:
             timeout_graceful_shutdown=2,  # an open stream must not hold up Ctrl-C or a test's teardown
             ws="none",
         )
-        self._server = _Server(config)
+        self._server = ThreadServer(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._socket]}, name="emulator", daemon=True
         )

@@ -13,23 +13,15 @@ import boto3
 import pytest
 
 import llm_core
-from infra.emulator.signin import LocalPool, add_local_user, create_local_pool
+from infra.emulator.signin import LocalPool
 from tests.functional.test_stream import CONVERSATION, post, stream_url  # noqa: F401 - the fixture
 from tests.support import CANARY_KEY, SECRET_ID, event_with_body
 
-EMAIL, PASSWORD = "ana@example.com", "Correct-Horse-9"
 SALT = "stack-guid"
 
 
-@pytest.fixture(scope="module")
-def pool(moto_url: str) -> LocalPool:
-    created = create_local_pool(moto_url, ["http://127.0.0.1:3000/"])
-    add_local_user(created, EMAIL, PASSWORD)
-    return created
-
-
 @pytest.fixture
-def cognito_mode(environment, moto_url: str, pool: LocalPool, monkeypatch: pytest.MonkeyPatch) -> LocalPool:
+def cognito_mode(environment, moto_url: str, local_pool: LocalPool, monkeypatch: pytest.MonkeyPatch) -> LocalPool:
     """The key in moto's server rather than in-process moto: starting in-process moto would reset the server's
     user pool too (they share moto's state)."""
     secrets = boto3.client("secretsmanager", endpoint_url=moto_url, region_name="eu-west-1")
@@ -38,24 +30,21 @@ def cognito_mode(environment, moto_url: str, pool: LocalPool, monkeypatch: pytes
     except secrets.exceptions.ResourceExistsException:
         pass
     variables = {
-        **pool.functions_environment(),
+        **local_pool.functions_environment(),
         "SAFETY_IDENTIFIER_SALT": SALT,
         "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto_url,
     }
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
     llm_core.reset_caches()
-    return pool
+    return local_pool
 
 
 @pytest.fixture(scope="module")
-def user_token(pool: LocalPool) -> tuple[str, str]:
+def user_token(local_tokens: dict[str, Any]) -> tuple[str, str]:
     """A signed-in person's access token and ``sub``, from moto's server (before any in-process moto starts)."""
-    result = pool.client().initiate_auth(
-        ClientId=pool.client_id, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": EMAIL, "PASSWORD": PASSWORD}
-    )["AuthenticationResult"]
-    claims = json.loads(base64.urlsafe_b64decode(result["AccessToken"].split(".")[1] + "=="))
-    return result["AccessToken"], claims["sub"]
+    claims = json.loads(base64.urlsafe_b64decode(local_tokens["AccessToken"].split(".")[1] + "=="))
+    return local_tokens["AccessToken"], claims["sub"]
 
 
 @pytest.mark.parametrize("function", ["summarize", "todo"])

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from moto import mock_aws
 
 import llm_core
-from infra.emulator.signin import LocalPool, add_local_user, create_local_pool
+from infra.emulator.signin import LocalPool
 from llm_core import identity, tokens
 from llm_core.errors import Forbidden, NotConfigured, Unauthenticated, Unavailable
 from llm_core.identity import Caller, identify
@@ -35,8 +35,6 @@ POOL_ID = "eu-west-1_TestPool1"
 ISSUER = f"https://cognito-idp.eu-west-1.amazonaws.com/{POOL_ID}"
 CLIENT_ID = "testclient0123456789abcdef"
 KID = "test-key-1"
-EMAIL = "ada@example.com"
-PASSWORD = "Correct horse battery staple 1"
 OAC_ARN = "arn:aws:sts::111122223333:assumed-role/OriginAccessControlRole/EdgeCredentialsProxy+EdgeHostAuth-NRT12-P2"
 OWNER_ARN = "arn:aws:iam::123456789012:user/owner"
 
@@ -110,21 +108,6 @@ def closed_port() -> int:
     return port
 
 
-@pytest.fixture(scope="module")
-def pool(moto_url: str) -> LocalPool:
-    created = create_local_pool(moto_url, ["http://127.0.0.1:8000/"])
-    add_local_user(created, EMAIL, PASSWORD)
-    return created
-
-
-@pytest.fixture
-def moto_tokens(pool: LocalPool) -> dict[str, Any]:
-    result = pool.client().initiate_auth(
-        ClientId=pool.client_id, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": EMAIL, "PASSWORD": PASSWORD}
-    )
-    return result["AuthenticationResult"]
-
-
 # ------------------------------------------------------------------ settings
 
 
@@ -162,14 +145,14 @@ def own_pool(configure: Callable[..., None], jwks: JwksServer) -> JwksServer:
 
 
 @pytest.fixture
-def moto_pool(configure: Callable[..., None], pool: LocalPool) -> LocalPool:
+def moto_pool(configure: Callable[..., None], local_pool: LocalPool) -> LocalPool:
     configure(
         access_mode="cognito",
-        cognito_user_pool_id=pool.user_pool_id,
-        cognito_client_id=pool.client_id,
-        cognito_jwks_url=pool.jwks_url,
+        cognito_user_pool_id=local_pool.user_pool_id,
+        cognito_client_id=local_pool.client_id,
+        cognito_jwks_url=local_pool.jwks_url,
     )
-    return pool
+    return local_pool
 
 
 # ------------------------------------------------------------------ tokens and requests
@@ -220,9 +203,9 @@ def refusal(headers: dict[str, str], context: dict[str, Any]) -> str:
 # ------------------------------------------------------------------ valid tokens
 
 
-def test_moto_access_token_identifies_the_user_by_sub(moto_pool: LocalPool, moto_tokens: dict[str, Any]) -> None:
-    sub = jwt.decode(moto_tokens["AccessToken"], options={"verify_signature": False})["sub"]
-    caller = identify(*viewer_request(moto_tokens["AccessToken"]))
+def test_moto_access_token_identifies_the_user_by_sub(moto_pool: LocalPool, local_tokens: dict[str, Any]) -> None:
+    sub = jwt.decode(local_tokens["AccessToken"], options={"verify_signature": False})["sub"]
+    caller = identify(*viewer_request(local_tokens["AccessToken"]))
     assert caller == Caller(f"user:{sub}", "user")
 
 
@@ -265,8 +248,8 @@ def test_token_for_another_app_client_is_refused(own_pool: JwksServer, private_k
     assert refusal(*viewer_request(token)) == tokens.SIGN_IN_WRONG_CLIENT
 
 
-def test_moto_id_token_is_refused_as_not_an_access_token(moto_pool: LocalPool, moto_tokens: dict[str, Any]) -> None:
-    assert refusal(*viewer_request(moto_tokens["IdToken"])) == tokens.SIGN_IN_NOT_ACCESS_TOKEN
+def test_moto_id_token_is_refused_as_not_an_access_token(moto_pool: LocalPool, local_tokens: dict[str, Any]) -> None:
+    assert refusal(*viewer_request(local_tokens["IdToken"])) == tokens.SIGN_IN_NOT_ACCESS_TOKEN
 
 
 def test_token_without_token_use_is_invalid(own_pool: JwksServer, private_key: rsa.RSAPrivateKey) -> None:
@@ -410,9 +393,9 @@ def test_cognito_mode_without_client_id_names_both_variables(configure: Callable
     assert "COGNITO_CLIENT_ID_PARAMETER" in caught.value.message
 
 
-def test_client_id_is_read_from_the_ssm_parameter(
-    configure: Callable[..., None], jwks: JwksServer, private_key: rsa.RSAPrivateKey
-) -> None:
+@pytest.fixture
+def client_id_in_ssm(configure: Callable[..., None], jwks: JwksServer) -> None:
+    """Cognito mode with the client id named by an SSM parameter (the template's way), in-process moto's region."""
     configure(
         access_mode="cognito",
         cognito_user_pool_id=POOL_ID,
@@ -422,6 +405,9 @@ def test_client_id_is_read_from_the_ssm_parameter(
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
+
+
+def test_client_id_is_read_from_the_ssm_parameter(client_id_in_ssm: None, private_key: rsa.RSAPrivateKey) -> None:
     with mock_aws():
         boto3.client("ssm", region_name="eu-west-1").put_parameter(
             Name="/stack/cognito-client-id", Value=CLIENT_ID, Type="String"
@@ -433,18 +419,7 @@ def test_client_id_is_read_from_the_ssm_parameter(
         )
 
 
-def test_missing_ssm_parameter_is_not_configured(
-    configure: Callable[..., None], jwks: JwksServer, private_key: rsa.RSAPrivateKey
-) -> None:
-    configure(
-        access_mode="cognito",
-        cognito_user_pool_id=POOL_ID,
-        cognito_client_id_parameter="/stack/cognito-client-id",
-        cognito_jwks_url=jwks.url,
-        aws_default_region="eu-west-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+def test_missing_ssm_parameter_is_not_configured(client_id_in_ssm: None, private_key: rsa.RSAPrivateKey) -> None:
     with mock_aws(), pytest.raises(NotConfigured, match="COGNITO_CLIENT_ID_PARAMETER"):
         identify(*viewer_request(sign(private_key)))
 
