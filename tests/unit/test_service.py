@@ -1,0 +1,76 @@
+"""llm_core.service.structured_output: what of a model's response is the structured answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pydantic
+import pytest
+from openai.types.responses import Response
+
+from llm_core.errors import UpstreamError
+from llm_core.prompts import Todo
+from llm_core.service import structured_output
+
+TODO_TEXT = '{"title": "Call Ana", "due_date": null, "priority": 2}'
+
+
+def message(*parts: dict[str, Any], phase: str | None = None) -> dict[str, Any]:
+    item = {"id": "msg_1", "type": "message", "role": "assistant", "status": "completed", "content": list(parts)}
+    return {**item, "phase": phase} if phase else item
+
+
+def text(value: str) -> dict[str, Any]:
+    return {"type": "output_text", "text": value, "annotations": []}
+
+
+def response(*output: dict[str, Any], status: str = "completed") -> Response:
+    return Response.model_validate(
+        {
+            "id": "resp_1",
+            "object": "response",
+            "created_at": 0,
+            "model": "gpt-test",
+            "status": status,
+            "output": list(output),
+            "parallel_tool_calls": True,
+            "tool_choice": "auto",
+            "tools": [],
+        }
+    )
+
+
+def test_the_answer_is_the_message_text_validated_by_the_model() -> None:
+    assert structured_output(response(message(text(TODO_TEXT))), Todo) == Todo(
+        title="Call Ana", due_date=None, priority=2
+    )
+
+
+def test_text_of_another_phase_is_not_part_of_the_answer() -> None:
+    thinking_aloud = message(text("Let me think."), phase="commentary")
+    answer = response(thinking_aloud, message(text(TODO_TEXT), phase="final_answer"))
+    assert structured_output(answer, Todo).title == "Call Ana"
+
+
+def test_a_refusal_is_an_upstream_error_that_does_not_quote_it() -> None:
+    refused = response(message({"type": "refusal", "refusal": "I won't do that."}))
+    with pytest.raises(UpstreamError) as caught:
+        structured_output(refused, Todo)
+    assert caught.value.message == "The model refused to answer this request."
+
+
+def test_an_incomplete_answer_is_cut_off_not_invalid() -> None:
+    with pytest.raises(UpstreamError) as caught:
+        structured_output(response(message(text('{"title": "Call')), status="incomplete"), Todo)
+    assert caught.value.message == "The model's answer was cut off before it was complete."
+
+
+def test_no_message_is_no_structured_answer() -> None:
+    with pytest.raises(UpstreamError) as caught:
+        structured_output(response(), Todo)
+    assert caught.value.message == "The model returned no structured answer."
+
+
+def test_text_that_breaks_the_schema_is_a_validation_error() -> None:
+    with pytest.raises(pydantic.ValidationError):
+        structured_output(response(message(text('{"title": "Call Ana", "due_date": null, "priority": 9}'))), Todo)
