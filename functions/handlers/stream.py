@@ -4,6 +4,12 @@ Lambda's Python runtime cannot stream a response, so this is an ASGI app that uv
 AWS Lambda Web Adapter (see run_stream.sh); the local emulator runs the same app.
 """
 
+import gc
+
+# Off until initialisation has finished (llm_core/cold_start.py): the collector would otherwise walk the
+# imports' objects again and again while they are made.
+gc.disable()
+
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,6 +24,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from llm_core import snapstart
+from llm_core.cold_start import resume_garbage_collection
 from llm_core.settings import log_configuration_problem
 from llm_core.streaming import refuse, stream_answer
 from llm_core.warm_up import warm_up_streaming
@@ -31,6 +38,7 @@ async def lifespan(_: Starlette) -> AsyncIterator[None]:
     # Before uvicorn listens, so the adapter's readiness check passes only once the first request can
     # stream like the hundredth.
     await warm_up_streaming()
+    resume_garbage_collection()
     yield
 
 
