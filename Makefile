@@ -72,14 +72,17 @@ lint: lock-check $(VENV)/.installed  ## Lock check, ruff, mypy, file checks (.pr
 	@if git rev-parse --git-dir >/dev/null 2>&1; then \
 	  SKIP=ruff-check,ruff-format,mypy,lock-check $(VENV)/bin/pre-commit run --all-files --show-diff-on-failure; fi
 
-lock: | $(UV_BOOTSTRAP)  ## After editing dependencies in pyproject.toml: update uv.lock and the layer requirements
+lock: | $(UV_BOOTSTRAP)  ## After editing dependencies in pyproject.toml: update uv.lock, the layer requirements and its compiled files
 	$(UV) lock
 	$(EXPORT_LAYER_REQUIREMENTS) > $(LAYER_REQUIREMENTS)
+	$(MAKE) --no-print-directory $(VENV)/.installed
+	$(PY) -m infra.layer.cold_start_files --write
 
-lock-check: | $(UV_BOOTSTRAP)  ## Fail when uv.lock or the layer requirements are stale
+lock-check: $(VENV)/.installed | $(UV_BOOTSTRAP)  ## Fail when uv.lock, the layer requirements or its compiled files are stale
 	$(UV) lock --check
 	@$(EXPORT_LAYER_REQUIREMENTS) | diff -u $(LAYER_REQUIREMENTS) - \
 	  || { echo "$(LAYER_REQUIREMENTS) is stale: run make lock" >&2; exit 1; }
+	$(PY) -m infra.layer.cold_start_files --check
 
 format: $(VENV)/.installed  ## ruff fix and format
 	$(VENV)/bin/ruff check --fix .
