@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from aws_lambda_powertools import Logger
 
-import llm_core
 from llm_core import cold_start
 
 FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
@@ -25,22 +24,13 @@ SETTINGS = {
 
 
 @pytest.fixture
-def settings_env(monkeypatch: pytest.MonkeyPatch):
-    for name, value in SETTINGS.items():
-        monkeypatch.setenv(name, value)
-    llm_core.reset_caches()
-    yield monkeypatch
-    llm_core.reset_caches()
-
-
-@pytest.fixture
 def collector_restored():
     yield
     gc.unfreeze()
     gc.enable()
 
 
-def test_initialise_turns_the_collector_back_on_with_what_was_loaded_frozen(settings_env, collector_restored):
+def test_initialise_turns_the_collector_back_on_with_what_was_loaded_frozen(environment, collector_restored):
     gc.disable()
     cold_start.initialise(Logger(service="test"))
     assert gc.isenabled() and gc.get_freeze_count() > 0
