@@ -6,8 +6,8 @@ AWS Lambda Web Adapter (see run_stream.sh); the local emulator runs the same app
 
 import gc
 
-# Off until initialisation has finished (llm_core/cold_start.py): the collector would otherwise walk the
-# imports' objects again and again while they are made.
+# Off until the cold start is over (llm_core/cold_start.py): the collector would otherwise walk the imports'
+# objects again and again while they are made.
 gc.disable()
 
 from collections.abc import AsyncIterator

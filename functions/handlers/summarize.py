@@ -2,8 +2,8 @@
 
 import gc
 
-# Off until initialisation has finished (llm_core/cold_start.py): the collector would otherwise walk the
-# imports' objects again and again while they are made.
+# Off until the cold start is over (llm_core/cold_start.py): the collector would otherwise walk the imports'
+# objects again and again while they are made.
 gc.disable()
 
 from typing import Any
@@ -24,13 +24,10 @@ from llm_core.function_url import FunctionUrlApp, LambdaContext
 logger = Logger()
 metrics = Metrics()
 app = FunctionUrlApp(SummarizeRequest, service.summarize)
+initialise(logger)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.LAMBDA_FUNCTION_URL)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)
-
-
-# Last, so everything above was imported with the collector off.
-initialise(logger)

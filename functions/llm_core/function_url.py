@@ -19,6 +19,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from pydantic import BaseModel
 
 from llm_core.budget import REMAINING_HEADER
+from llm_core.cold_start import resume_garbage_collection
 from llm_core.errors import InvalidJson, MethodNotAllowed
 from llm_core.identity import Caller, identify
 from llm_core.model_client import time_budget
@@ -86,6 +87,8 @@ class FunctionUrlApp(Generic[RequestModel]):
             return json_result(error.status, error.body, error.headers)
         finally:
             record_latency((time.perf_counter() - started) * 1000)
+            # The first invocation ends the cold start (llm_core/cold_start.py); later ones find it on.
+            resume_garbage_collection()
 
     def _admit(self, event: dict[str, Any]) -> tuple[Caller, RequestModel]:
         """Who is asking, and what: the method, then the caller (a 401 before anything is read), then the body."""

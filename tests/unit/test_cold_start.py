@@ -1,4 +1,5 @@
-"""Initialisation (llm_core.cold_start): the garbage collector, off during the imports, is on again after them."""
+"""Cold starts (llm_core.cold_start): the garbage collector, off from a handler's first import, is on again once
+the environment has made what lives as long as it does."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from aws_lambda_powertools import Logger
 
 from llm_core import cold_start
 
@@ -30,10 +30,15 @@ def collector_restored():
     gc.enable()
 
 
-def test_initialise_turns_the_collector_back_on_with_what_was_loaded_frozen(environment, collector_restored):
+def test_resuming_turns_the_collector_back_on_with_what_was_made_frozen(collector_restored):
     gc.disable()
-    cold_start.initialise(Logger(service="test"))
+    cold_start.resume_garbage_collection()
     assert gc.isenabled() and gc.get_freeze_count() > 0
+
+
+def test_resuming_does_nothing_once_the_collector_is_on(collector_restored):
+    cold_start.resume_garbage_collection()
+    assert gc.get_freeze_count() == 0
 
 
 def run_fresh(code: str, pycache: Path) -> dict[str, object]:
@@ -52,20 +57,36 @@ def run_fresh(code: str, pycache: Path) -> dict[str, object]:
     return json.loads(done.stdout.splitlines()[-1])
 
 
+# What Lambda's runtime hands a handler, enough for a first invocation (a GET: refused, but served).
+FIRST_INVOCATION = """
+class Context:
+    function_name, function_version, memory_limit_in_mb = "Function", "$LATEST", "512"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:Function"
+    aws_request_id = "first"
+    def get_remaining_time_in_millis(self):
+        return 30_000
+answer = handler.lambda_handler({"requestContext": {"http": {"method": "GET"}}}, Context())
+"""
+
+
 @pytest.mark.parametrize("handler", ["summarize", "todo"])
-def test_a_buffered_handler_imports_without_collecting_and_leaves_the_collector_on(handler, tmp_path):
+def test_a_buffered_handler_collects_nothing_until_its_first_invocation_has_ended(handler, tmp_path):
     state = run_fresh(
         "import gc, importlib, importlib.util, json, py_compile\n"
         # The handler's own source is compiled before its first line can turn the collector off.
         f"py_compile.compile(importlib.util.find_spec('handlers.{handler}').origin)\n"
         "def collections(): return sum(generation['collections'] for generation in gc.get_stats())\n"
         "before = collections()\n"
-        f"importlib.import_module('handlers.{handler}')\n"
-        "during = collections() - before\n"
-        "print(json.dumps({'collections': during, 'on': gc.isenabled(), 'frozen': gc.get_freeze_count()}))",
+        f"handler = importlib.import_module('handlers.{handler}')\n"
+        "imported = gc.isenabled()\n"
+        f"{FIRST_INVOCATION}"
+        "state = {'collections': collections() - before, 'imported': imported, 'answered': answer['statusCode']}\n"
+        "print(json.dumps({**state, 'after': gc.isenabled(), 'frozen': gc.get_freeze_count()}))",
         tmp_path,
     )
-    assert state["collections"] == 0 and state["on"] is True and state["frozen"] > 10_000
+    assert state["answered"] == 405
+    assert state["collections"] == 0 and state["imported"] is False
+    assert state["after"] is True and state["frozen"] > 10_000
 
 
 def test_the_stream_app_turns_the_collector_on_once_warmed_up_before_it_serves(tmp_path):
