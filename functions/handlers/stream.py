@@ -37,8 +37,11 @@ log_configuration_problem(logger)
 async def lifespan(_: Starlette) -> AsyncIterator[None]:
     # Before uvicorn listens, so the adapter's readiness check passes only once the first request can
     # stream like the hundredth.
-    await warm_up_streaming()
-    resume_garbage_collection()
+    try:
+        await warm_up_streaming()
+    finally:
+        # Even after a failed rehearsal: uvicorn may serve without its lifespan, and must not without a collector.
+        resume_garbage_collection()
     yield
 
 

@@ -101,3 +101,21 @@ def test_the_stream_app_turns_the_collector_on_once_warmed_up_before_it_serves(t
         tmp_path,
     )
     assert state == {"imported": False, "serving": True, "ready": 200}
+
+
+def test_the_stream_app_turns_the_collector_on_even_when_its_rehearsal_fails(tmp_path):
+    state = run_fresh(
+        "import gc, json\n"
+        "from starlette.testclient import TestClient\n"
+        "import handlers.stream\n"
+        "async def failing(): raise RuntimeError('rehearsal failed')\n"
+        "handlers.stream.warm_up_streaming = failing\n"
+        "try:\n"
+        "    with TestClient(handlers.stream.app):\n"
+        "        pass\n"
+        "except RuntimeError as exc:\n"
+        "    failure = str(exc)\n"
+        "print(json.dumps({'failure': failure, 'on': gc.isenabled()}))",
+        tmp_path,
+    )
+    assert state == {"failure": "rehearsal failed", "on": True}
