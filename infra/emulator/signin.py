@@ -55,7 +55,8 @@ PASSWORD_POLICY = {
     "RequireNumbers": True,
     "RequireSymbols": False,
 }
-FORM_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+# The page's own stylesheet (same origin) and nothing else: no script, no inline style.
+FORM_CSP = "default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'"
 MOTO_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}  # moto takes any
 # moto answers some refusals (an unknown refresh token) with a 500, which botocore would retry.
 MOTO_CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 1})
@@ -209,6 +210,10 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def _alert(message: str) -> str:
+    return f"<div class='error-box' role='alert'><p class='error-title'>{html.escape(message)}</p></div>"
+
+
 async def _form(request: Request) -> dict[str, str]:
     """An application/x-www-form-urlencoded body (the only kind OAuth uses); the last value of a name wins."""
     return dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
@@ -254,7 +259,7 @@ class SignInStandIn:
         params = dict(request.query_params)
         problem = self._authorize_problem(params)
         if problem:
-            return self._page("Sign-in cannot start", f"<p role='alert'>{html.escape(problem)}</p>", 400)
+            return self._page("Sign-in cannot start", _alert(problem), 400)
         if request.method == "GET":
             return self._login_form(params.get("login_hint", ""), None)
         form = await _form(request)
@@ -278,14 +283,15 @@ class SignInStandIn:
 
     def _login_form(self, email: str, error: str | None) -> Response:
         # No action attribute: the form posts back to this very URL, OAuth parameters included.
-        alert = f"<p role='alert'>{html.escape(error)}</p>" if error else ""
         body = (
-            f"{alert}<form method='post'>"
-            f"<p><label>E-mail <input name='email' type='email' autocomplete='username' required "
-            f"value='{html.escape(email, quote=True)}'></label></p>"
-            "<p><label>Password <input name='password' type='password' autocomplete='current-password' "
-            "required></label></p>"
-            "<p><button type='submit'>Sign in</button></p></form>"
+            f"{_alert(error) if error else ''}<form class='card login-form' method='post'>"
+            "<p class='hint'>The local stand-in for Cognito's sign-in page: <code>make dev SIGN_IN=1</code> printed "
+            "the e-mail and password.</p>"
+            "<div class='field'><label for='email'>E-mail</label><input id='email' name='email' type='email' "
+            f"autocomplete='username' required value='{html.escape(email, quote=True)}'></div>"
+            "<div class='field'><label for='password'>Password</label><input id='password' name='password' "
+            "type='password' autocomplete='current-password' required></div>"
+            "<div class='actions'><button class='button primary' type='submit'>Sign in</button></div></form>"
         )
         return self._page("Sign in (local stand-in for Cognito)", body, 200)
 
@@ -293,7 +299,11 @@ class SignInStandIn:
     def _page(title: str, body: str, status: int) -> Response:
         document = (
             "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-            f"<title>{html.escape(title)}</title></head><body><h1>{html.escape(title)}</h1>{body}</body></html>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>{html.escape(title)}</title><link rel='stylesheet' href='/css/app.css'></head><body>"
+            "<header class='site-header'><div class='wrap'><p class='brand'><span class='brand-mark'></span>"
+            f"LLM on Lambda</p><h1 class='tagline'>{html.escape(title)}</h1></div></header>"
+            f"<main class='wrap login-page'>{body}</main></body></html>"
         )
         return HTMLResponse(
             document, status, headers={"content-security-policy": FORM_CSP, "cache-control": "no-store"}
@@ -381,9 +391,7 @@ class SignInStandIn:
     async def _logout(self, request: Request) -> Response:
         params = dict(request.query_params)
         if params.get("client_id") != self.pool.client_id:
-            return self._page("Sign-out failed", "<p role='alert'>Unknown client_id.</p>", 400)
+            return self._page("Sign-out failed", _alert("Unknown client_id."), 400)
         if params.get("logout_uri") not in self.pool.redirect_uris:
-            return self._page(
-                "Sign-out failed", "<p role='alert'>logout_uri is not a sign-out URL of this app client.</p>", 400
-            )
+            return self._page("Sign-out failed", _alert("logout_uri is not a sign-out URL of this app client."), 400)
         return RedirectResponse(params["logout_uri"], status_code=302)

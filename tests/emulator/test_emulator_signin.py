@@ -7,6 +7,7 @@ import base64
 import hashlib
 import http.client
 import json
+import re
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -187,11 +188,20 @@ def test_refresh_grant_renews_the_access_token(
 def test_authorize_shows_a_form_without_script(authorize_url: Callable[..., str]) -> None:
     answer = request("GET", authorize_url())
     assert answer.status == 200
-    assert "<form method='post'>" in answer.text
+    assert re.search(r"<form [^>]*method='post'>", answer.text)  # no action: it posts back to this URL
     assert "name='email'" in answer.text
     assert "name='password'" in answer.text
     assert "<script" not in answer.text
     assert answer.headers["content-security-policy"].startswith("default-src 'none'")
+
+
+def test_login_page_is_styled_by_the_pages_stylesheet_alone(authorize_url: Callable[..., str]) -> None:
+    answer = request("GET", authorize_url())
+    assert "<link rel='stylesheet' href='/css/app.css'>" in answer.text
+    assert " style=" not in answer.text
+    policy = answer.headers["content-security-policy"]
+    assert "style-src 'self'" in policy
+    assert "unsafe-inline" not in policy
 
 
 def test_wrong_password_shows_the_form_again_with_an_error(authorize_url: Callable[..., str]) -> None:
