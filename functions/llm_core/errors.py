@@ -55,6 +55,10 @@ class NotFound(ApiError):
 class MethodNotAllowed(ApiError):
     status, type = 405, "invalid_request"
 
+    def __init__(self) -> None:
+        # HTTP asks a 405 to name the methods that would work.
+        super().__init__("Use POST with a JSON body.", {"allow": "POST"})
+
 
 class TooLarge(ApiError):
     status, type = 413, "too_large"

@@ -94,7 +94,7 @@ class FunctionUrlApp(Generic[RequestModel]):
         """Who is asking, and what: the method, then the caller (a 401 before anything is read), then the body."""
         method = ((event.get("requestContext") or {}).get("http") or {}).get("method")
         if method != "POST":
-            raise MethodNotAllowed("Use POST with a JSON body.")
+            raise MethodNotAllowed()
         headers = {str(name).lower(): str(value) for name, value in (event.get("headers") or {}).items()}
         caller = identify(headers, event.get("requestContext") or {})
         return caller, parse_request(event_body(event), headers, self.model)

@@ -211,9 +211,5 @@ async def stream_answer(request: Request) -> Response:
 async def refuse(request: Request, exc: Exception) -> Response:
     """Starlette's own 404 and 405 (any method but POST, ``post`` in lower case included), in our envelope."""
     status = exc.status_code if isinstance(exc, HTTPException) else 500
-    error = (
-        NotFound("Nothing here: POST to this function's URL.")
-        if status == 404
-        else MethodNotAllowed("Use POST with a JSON body.")
-    )
+    error = NotFound("Nothing here: POST to this function's URL.") if status == 404 else MethodNotAllowed()
     return Invocation(request).fail(error)

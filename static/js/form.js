@@ -27,6 +27,7 @@ export function handleJsonForm({ form, input, errorBox, result, empty, path, pay
     if (running || refusedWhileLocked()) return;
     clearError(errorBox);
     if (!input.value.trim()) {
+      result.hidden = true; // an earlier answer would read as the answer to this text
       renderError(errorBox, empty);
       input.focus();
       return;
@@ -39,6 +40,7 @@ export function handleJsonForm({ form, input, errorBox, result, empty, path, pay
       show(data && typeof data === 'object' ? data : {});
       result.hidden = false;
     } catch (err) {
+      result.hidden = true;
       renderError(errorBox, describeError(err));
     } finally {
       result.removeAttribute('aria-busy');

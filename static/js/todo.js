@@ -3,10 +3,14 @@
 import { formatUsage, handleJsonForm } from './form.js';
 import { attachCounter, copyWithFeedback, el } from './ui.js';
 
+// What Chromium reports when it cannot tell the system's zone: not a zone the server knows.
+const UNKNOWN_TIME_ZONE = 'Etc/Unknown';
+
 /** The browser's IANA time zone, so "next Friday" is resolved where the person is. */
 export function browserTimeZone() {
   try {
-    return Intl.DateTimeFormat().resolvedOptions().timeZone || null;
+    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    return zone && zone !== UNKNOWN_TIME_ZONE ? zone : null;
   } catch {
     return null;
   }

@@ -24,11 +24,13 @@ export function announce(message) {
 
 /** Fill an error box from describeError()'s {title, hint, requestId}. */
 export function renderError(box, info) {
-  box.replaceChildren(
+  const parts = [
     el('p', { className: 'error-title', text: info.title }),
     info.hint ? el('p', { className: 'error-hint', text: info.hint }) : null,
     info.requestId ? el('p', { className: 'error-id', text: `Request ID: ${info.requestId}` }) : null,
-  );
+  ];
+  // replaceChildren would write a missing part out as the text "null".
+  box.replaceChildren(...parts.filter(Boolean));
   box.hidden = false;
 }
 

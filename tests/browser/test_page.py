@@ -62,6 +62,25 @@ def test_an_empty_box_is_not_sent(page, emulator_fake_model):
     assert emulator_fake_model.requests == []
 
 
+def test_an_error_box_holds_only_the_parts_the_error_has(page, emulator_fake_model):
+    page.locator("#summarize-text").fill("   ")
+    page.get_by_role("button", name="Summarize").click()
+    box = page.locator("#summarize-error")
+    expect(box.locator("p")).to_have_text(["Nothing to summarize yet.", "Paste or type some text first."])
+    expect(box).not_to_contain_text("null")
+
+
+def test_an_error_hides_the_answer_to_an_earlier_text(page, emulator_fake_model):
+    emulator_fake_model.enqueue(FakeReply(output={"bullets": ["An earlier answer."]}))
+    page.locator("#summarize-text").fill("Some text to summarize.")
+    page.get_by_role("button", name="Summarize").click()
+    expect(page.locator("#summarize-result")).to_be_visible()
+    page.locator("#summarize-text").fill("x" * 20_001)
+    page.get_by_role("button", name="Summarize").click()
+    expect(page.locator("#summarize-error")).to_be_visible()
+    expect(page.locator("#summarize-result")).to_be_hidden()
+
+
 def test_text_over_the_limit_shows_the_servers_413_message(page, emulator_fake_model):
     page.locator("#summarize-text").fill("x" * 20_001)
     with page.expect_response("**/api/summarize") as answer:

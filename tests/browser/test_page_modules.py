@@ -149,3 +149,17 @@ def test_reset_time_says_today_tomorrow_or_the_day(module_page: Page) -> None:
     assert said[1].endswith(" tomorrow")
     assert "24" in said[2]
     assert not said[2].endswith(("today", "tomorrow"))
+
+
+def test_a_time_zone_chromium_could_not_tell_is_not_sent(page: Page) -> None:
+    zone = page.evaluate(
+        """async () => {
+            const resolved = Intl.DateTimeFormat.prototype.resolvedOptions;
+            Intl.DateTimeFormat.prototype.resolvedOptions = function () {
+                return { ...resolved.call(this), timeZone: 'Etc/Unknown' };
+            };
+            const { browserTimeZone } = await import('/js/todo.js');
+            return browserTimeZone();
+        }"""
+    )
+    assert zone is None

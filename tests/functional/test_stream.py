@@ -221,6 +221,13 @@ def test_get_is_refused_with_the_error_envelope(stream_url):
     assert json.loads(response.read())["error"]["type"] == "invalid_request"
 
 
+def test_get_is_told_which_method_works(stream_url):
+    connection = http.client.HTTPConnection(*stream_url, timeout=5)
+    connection.request("GET", "/api/stream")
+    response = connection.getresponse()
+    assert response.getheader("allow") == "POST"
+
+
 def test_client_that_leaves_closes_the_upstream_request(stream_url, fake_model):
     release = threading.Event()
     fake_model.enqueue(FakeReply(tokens=["first", " never sent"], hold_last_token=release))

@@ -119,6 +119,14 @@ def test_get_is_refused_with_the_error_envelope(configured, invoke):
     assert result["json"]["error"]["type"] == "invalid_request"
 
 
+def test_get_is_told_which_method_works(configured, invoke):
+    event = load_event("function_url_summarize")
+    event["requestContext"]["http"]["method"] = "GET"
+    result = invoke("summarize", event)
+    assert result["headers"]["allow"] == "POST"
+    assert result["json"]["error"]["message"] == "Use POST with a JSON body."
+
+
 def test_upstream_429_is_retried_then_surfaced_with_retry_after(configured, fake_model, invoke):
     fake_model.enqueue(*[FakeReply(status=429, headers={"retry-after": "0.01"}) for _ in range(3)])
     result = invoke("summarize", "function_url_summarize")
