@@ -31,6 +31,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import uvicorn
@@ -246,10 +247,24 @@ class EmulatorApp:
             elif self.login is not None and path in self.login.paths:
                 # Cognito's pages, not the site's: they carry their own headers, not CloudFront's.
                 await self.login(scope, receive, send)
+            elif (address := self._signed_in_address(scope)) is not None:
+                await send_whole(send, 307, [("location", address), ("cache-control", "no-store")], b"")
             else:
                 await self.static(scope, receive, with_headers(send, self.response_headers))
         except CallerLeft:
             pass
+
+    def _signed_in_address(self, scope: Scope) -> str | None:
+        """The page at the one address sign-in returns to, for a page opened at ``localhost`` instead: the pool
+        knows only that callback, as Cognito would, and the browser keeps the sign-in per address."""
+        if self.login is None or scope["method"] not in {"GET", "HEAD"}:
+            return None
+        host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+        site = urlsplit(self.login.pool.redirect_uris[0])
+        if urlsplit(f"//{host}").hostname != "localhost" or site.hostname == "localhost":
+            return None
+        query = scope["query_string"].decode("latin-1")
+        return f"{site.scheme}://{site.netloc}{scope['path']}" + (f"?{query}" if query else "")
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

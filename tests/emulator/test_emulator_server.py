@@ -593,6 +593,23 @@ def test_with_sign_in_config_json_sends_the_page_to_the_emulators_own_login_page
     }
 
 
+def test_with_sign_in_the_page_opened_at_localhost_moves_to_the_address_sign_in_returns_to(
+    signing_in: Emulator,
+) -> None:
+    client = Client(signing_in.url)
+
+    reply = client.request("GET", "/?tab=chat", headers={"host": f"localhost:{client.port}"})
+
+    assert (reply.status, reply.headers["location"]) == (307, signing_in.url + "/?tab=chat")
+
+
+def test_without_sign_in_the_page_is_served_at_localhost_too(client: Client) -> None:
+    reply = client.request("GET", "/", headers={"host": f"localhost:{client.port}"})
+
+    assert reply.status == 200
+    assert b"<title>" in reply.body
+
+
 def test_with_sign_in_the_local_user_is_you_at_example_com(signing_in: Emulator) -> None:
     assert signing_in.sign_in is not None
     assert signing_in.sign_in.email == "you@example.com"
