@@ -13,6 +13,8 @@ DEMO_MODEL = "fake-demo-model"
 # What a person reading along sees as a model writing: the pace for `make dev`'s demo and the command line.
 HUMAN_PACE_WORDS_PER_SECOND = 30.0
 QUOTE_LIMIT_CHARS = 200
+# A TODO title the page shows on one line.
+DEMO_TITLE_CHARS = 80
 
 
 @dataclass
@@ -134,6 +136,16 @@ def _last_user_text(body: dict[str, Any]) -> str:
     return ""
 
 
+def _demo_title(user_text: str, limit: int = DEMO_TITLE_CHARS) -> str:
+    """The request's first sentence, cut at a word rather than inside one when it is long."""
+    first = re.split(r"(?<=[.!?])\s+", user_text.strip(), maxsplit=1)[0].strip()
+    if not first:
+        return "Untitled"
+    if len(first) <= limit:
+        return first
+    return first[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+
+
 def _demo_structured_output(schema: dict[str, Any], user_text: str) -> dict[str, Any]:
     properties = schema.get("properties", {})
     if "bullets" in properties:
@@ -141,6 +153,7 @@ def _demo_structured_output(schema: dict[str, Any], user_text: str) -> dict[str,
         sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", user_text) if s.strip()]
         return {"bullets": sentences[:limit] or ["(empty)"]}
     if "priority" in properties:
-        title = user_text.strip().splitlines()[0][:80] if user_text.strip() else "Untitled"
-        return {"title": title, "due_date": date.today().isoformat() if "today" in user_text else None, "priority": 3}
+        urgent = re.search(r"\b(urgent|asap)\b", user_text, re.IGNORECASE) is not None
+        due = date.today().isoformat() if "today" in user_text else None
+        return {"title": _demo_title(user_text), "due_date": due, "priority": 2 if urgent else 3}
     return {name: None for name in properties}
