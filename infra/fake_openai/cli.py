@@ -90,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    # Started in the background of a script, the process inherits an ignored SIGINT and Python then leaves
+    # it ignored; the banner promises Ctrl-C, as uvicorn's `make dev` keeps it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         fake.start()
         _print_banner(fake, args.fault_menu, args.seed)
