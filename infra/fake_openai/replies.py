@@ -136,11 +136,16 @@ def _last_user_text(body: dict[str, Any]) -> str:
     return ""
 
 
+def _sentences(text: str) -> list[str]:
+    return [sentence.strip() for sentence in re.split(r"(?<=[.!?])\s+", text) if sentence.strip()]
+
+
 def _demo_title(user_text: str, limit: int = DEMO_TITLE_CHARS) -> str:
     """The request's first sentence, cut at a word rather than inside one when it is long."""
-    first = re.split(r"(?<=[.!?])\s+", user_text.strip(), maxsplit=1)[0].strip()
-    if not first:
+    sentences = _sentences(user_text)
+    if not sentences:
         return "Untitled"
+    first = sentences[0]
     if len(first) <= limit:
         return first
     return first[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "…"
@@ -150,8 +155,7 @@ def _demo_structured_output(schema: dict[str, Any], user_text: str) -> dict[str,
     properties = schema.get("properties", {})
     if "bullets" in properties:
         limit = properties["bullets"].get("maxItems", 3)
-        sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", user_text) if s.strip()]
-        return {"bullets": sentences[:limit] or ["(empty)"]}
+        return {"bullets": _sentences(user_text)[:limit] or ["(empty)"]}
     if "priority" in properties:
         urgent = re.search(r"\b(urgent|asap)\b", user_text, re.IGNORECASE) is not None
         due = date.today().isoformat() if "today" in user_text else None
