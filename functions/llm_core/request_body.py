@@ -128,7 +128,9 @@ def describe_validation_errors(model: type[BaseModel], errors: list[Any]) -> Api
         elif kind == "extra_forbidden":
             problems.append(f"{field}: unknown field; the fields are {field_names(nested_model(model, location[:-1]))}")
         elif not field:
-            problems.append(error["msg"].removeprefix("Value error, "))
+            # A rule about the whole body (the stream's "prompt or messages") opens the message: a sentence.
+            sentence = error["msg"].removeprefix("Value error, ")
+            problems.append(sentence[:1].upper() + sentence[1:])
         elif kind.startswith("value_error"):
             problems.append(f"{field}: {error['msg'].removeprefix('Value error, ')}")
         else:

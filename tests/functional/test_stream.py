@@ -135,12 +135,17 @@ def test_invalid_json_is_400(stream_url, fake_model):
 def test_prompt_and_messages_together_are_400(stream_url):
     response = post(stream_url, {"prompt": "a", "messages": [{"role": "user", "content": "b"}]})
     assert response.status == 400
-    assert "either" in json.loads(response.read())["error"]["message"]
+    assert json.loads(response.read())["error"]["message"] == (
+        'Send either "messages" or "prompt", not both and not neither.'
+    )
 
 
 def test_conversation_ending_with_the_assistant_is_400(stream_url):
     response = post(stream_url, {"messages": [{"role": "assistant", "content": "b"}]})
     assert response.status == 400
+    assert json.loads(response.read())["error"]["message"] == (
+        'The last message in "messages" must have role "user".'
+    )
 
 
 def test_system_role_inside_messages_is_400(stream_url):
