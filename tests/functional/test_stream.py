@@ -143,7 +143,7 @@ def test_prompt_and_messages_together_are_400(stream_url):
 def test_conversation_ending_with_the_assistant_is_400(stream_url):
     response = post(stream_url, {"messages": [{"role": "assistant", "content": "b"}]})
     assert response.status == 400
-    assert json.loads(response.read())["error"]["message"] == ('The last message in "messages" must have role "user".')
+    assert json.loads(response.read())["error"]["message"] == 'The last message in "messages" must have role "user".'
 
 
 def test_system_role_inside_messages_is_400(stream_url):
