@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 EVENTS = Path(__file__).parent / "events"
@@ -34,3 +35,10 @@ def event_with_body(name: str, body: dict | str) -> dict:
     event = load_event(name)
     event["body"] = body if isinstance(body, str) else json.dumps(body)
     return event
+
+
+def closed_port_url() -> str:
+    """A loopback address nobody listens on: a connection there is refused at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"

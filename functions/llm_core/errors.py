@@ -7,7 +7,6 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any
 
 import openai
 import pydantic
@@ -136,8 +135,6 @@ def to_api_error(exc: BaseException) -> ApiError:
         return UpstreamError("The connection to the model provider failed.")
     if isinstance(exc, openai.APIError):
         return UpstreamError("The model provider reported an error while answering.")
-    if isinstance(exc, RecursionError):
-        return InvalidJson("The request body is nested too deeply.")
     if isinstance(exc, pydantic.ValidationError):
         return UpstreamError("The model's answer did not match the expected schema.")
     return InternalError()
@@ -147,23 +144,3 @@ def error_response(exc: BaseException, request_id: str) -> ErrorResponse:
     error = to_api_error(exc)
     body = {"error": {"type": error.type, "message": error.message, "request_id": request_id}}
     return ErrorResponse(error.status, body, {**error.headers, "x-request-id": request_id})
-
-
-def describe_validation_errors(errors: list[dict[str, Any]]) -> ApiError:
-    """One readable message for pydantic's errors; the caller's values are never echoed back."""
-    if any(error["type"] == "json_invalid" for error in errors):
-        return InvalidJson("The request body is not valid JSON.")
-    problems = []
-    for error in errors:
-        field = ".".join(str(part) for part in error["loc"] if part != "body")
-        if error["type"] == "missing":
-            problems.append(f"{field}: required")
-        elif error["type"] == "extra_forbidden":
-            problems.append(f"{field}: unknown field")
-        elif error["type"] == "model_attributes_type":
-            problems.append("the body must be a JSON object")
-        elif not field:
-            problems.append(error["msg"].removeprefix("Value error, "))
-        else:
-            problems.append(f"{field}: {error['msg'].removeprefix('Value error, ')}")
-    return InvalidRequest("; ".join(problems) + ".")

@@ -52,27 +52,33 @@ def _quote(name: str) -> str:
     return json.dumps(shown)
 
 
-def _unpaired_surrogate_path(value: Any, path: str = "") -> str | None:
-    """The first place holding a lone UTF-16 surrogate, which no UTF-8 encoder (the SDK's included) accepts."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return path or "the body"
-        return None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if _unpaired_surrogate_path(key) is not None:
+def _unpaired_surrogate_path(payload: Any) -> str | None:
+    """The first place holding a lone UTF-16 surrogate, which no UTF-8 encoder (the SDK's included) accepts.
+
+    A loop, not recursion: Python 3.13's parser accepts bodies nested deeper than the recursion limit."""
+    pending: list[tuple[Any, str]] = [(payload, "")]
+    while pending:
+        value, path = pending.pop()
+        if isinstance(value, str):
+            if not _is_utf8_encodable(value):
+                return path or "the body"
+        elif isinstance(value, dict):
+            if any(not _is_utf8_encodable(key) for key in value):
                 return f"a key in {path or 'the body'}"
-            found = _unpaired_surrogate_path(item, f"{path}.{key}" if path else key)
-            if found is not None:
-                return found
-    if isinstance(value, list):
-        for index, item in enumerate(value):
-            found = _unpaired_surrogate_path(item, f"{path}.{index}" if path else str(index))
-            if found is not None:
-                return found
+            children = [(item, f"{path}.{key}" if path else key) for key, item in value.items()]
+            pending.extend(reversed(children))
+        elif isinstance(value, list):
+            children = [(item, f"{path}.{index}" if path else str(index)) for index, item in enumerate(value)]
+            pending.extend(reversed(children))
     return None
+
+
+def _is_utf8_encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def parse_json_object(body: bytes, headers: Mapping[str, str], model: type[BaseModel]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from llm_core.errors import NotConfigured
+from llm_core.errors import ApiError, NotConfigured, Unavailable
 from llm_core.settings import get_settings
 from llm_core.timeouts import SECRETS_CONNECT_TIMEOUT_SECONDS, SECRETS_MAX_ATTEMPTS, SECRETS_READ_TIMEOUT_SECONDS
 
@@ -37,6 +37,13 @@ SECRETS_CLIENT_CONFIG = Config(
     connect_timeout=SECRETS_CONNECT_TIMEOUT_SECONDS,
     read_timeout=SECRETS_READ_TIMEOUT_SECONDS,
     retries={"max_attempts": SECRETS_MAX_ATTEMPTS, "mode": "standard"},
+)
+
+
+# Secrets Manager's own trouble, which passes; anything else it answers is about the secret or the policy.
+_PASSING_FAILURES = frozenset({"InternalServiceError", "ThrottlingException", "ServiceUnavailableException"})
+_UNREACHABLE_MESSAGE = (
+    "Secrets Manager cannot be reached to read the OpenAI key; no model call was made. Try again in a moment."
 )
 
 
@@ -77,9 +84,10 @@ def read_api_key(force_fetch: bool = False) -> str:
     try:
         response = _client().get_secret_value(SecretId=secret_id)
     except ClientError as exc:
-        raise NotConfigured(_explain_read_failure(secret_id, exc.response.get("Error", {}).get("Code", ""))) from None
-    except BotoCoreError as exc:
-        raise NotConfigured(_explain_read_failure(secret_id, type(exc).__name__)) from None
+        raise _read_failure(secret_id, exc.response.get("Error", {}).get("Code", "")) from None
+    except BotoCoreError:
+        # The network, a timeout, or the endpoint: nothing the owner set up wrong, and a retry may work.
+        raise Unavailable(_UNREACHABLE_MESSAGE) from None
     value = response.get("SecretString")
     if value is None and response.get("SecretBinary") is not None:
         value = response["SecretBinary"].decode("utf-8", errors="replace")
@@ -89,12 +97,23 @@ def read_api_key(force_fetch: bool = False) -> str:
     return key
 
 
-def _explain_read_failure(secret_id: str, code: str) -> str:
+def _read_failure(secret_id: str, code: str) -> ApiError:
     if code == "ResourceNotFoundException":
-        return f"Secret {secret_id!r} (OPENAI_SECRET_ID) was not found, or has no value yet: create it and put the key."
+        return NotConfigured(
+            f"Secret {secret_id!r} (OPENAI_SECRET_ID) was not found, or has no value yet: create it and put the key."
+        )
     if code in {"AccessDeniedException", "UnrecognizedClientException"}:
-        return f"This function may not read secret {secret_id!r} (OPENAI_SECRET_ID): check its IAM policy."
-    return f"Secret {secret_id!r} (OPENAI_SECRET_ID) could not be read ({code or 'unknown error'})."
+        return NotConfigured(
+            f"This function may not read secret {secret_id!r} (OPENAI_SECRET_ID): check its IAM policy."
+        )
+    if code == "DecryptionFailure":
+        return NotConfigured(
+            f"Secret {secret_id!r} (OPENAI_SECRET_ID) could not be decrypted: "
+            "allow this function kms:Decrypt on the secret's KMS key."
+        )
+    if code in _PASSING_FAILURES:
+        return Unavailable(_UNREACHABLE_MESSAGE)
+    return NotConfigured(f"Secret {secret_id!r} (OPENAI_SECRET_ID) could not be read ({code or 'unknown error'}).")
 
 
 def _key_from_secret_value(secret_id: str, value: str) -> str:

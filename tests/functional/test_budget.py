@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +22,7 @@ import llm_core
 from infra.emulator.budget_table import create_budget_table
 from llm_core import budget
 from llm_core.errors import NotConfigured, QuotaExceeded, TooLarge, Unavailable
-from tests.support import BASE_ENVIRONMENT
+from tests.support import BASE_ENVIRONMENT, closed_port_url
 
 TABLE = "llm-endpoints-budgets-test"
 REGION = BASE_ENVIRONMENT["AWS_DEFAULT_REGION"]
@@ -178,7 +177,7 @@ def test_rows_expire_two_days_after_their_day(configure, table):
 def test_without_caps_nothing_is_reserved_and_nothing_is_left_to_report(configure, monkeypatch):
     configure(per_user=0, total=0)
     # No table and no moto: any DynamoDB call would fail.
-    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", f"http://127.0.0.1:{closed_port()}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", closed_port_url())
     reservation = budget.reserve("alice", 1_000_000, now=AFTERNOON)
     reservation.settle(10)
     assert reservation.remaining is None
@@ -374,15 +373,9 @@ def test_fifty_parallel_requests_with_settlement_spend_no_more_than_the_cap(conf
 # ------------------------------------------------------------------ the table fails
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_an_unreachable_table_refuses_the_request_quickly(configure, monkeypatch, caplog):
     configure(per_user=10_000, total=100_000)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", f"http://127.0.0.1:{closed_port()}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", closed_port_url())
     started = time.monotonic()
     with pytest.raises(Unavailable) as refused:
         budget.reserve("alice", 1_000, now=AFTERNOON)
@@ -394,7 +387,7 @@ def test_an_unreachable_table_refuses_the_request_quickly(configure, monkeypatch
 
 def test_an_unreachable_table_is_logged(configure, monkeypatch, caplog):
     configure(per_user=10_000, total=100_000)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", f"http://127.0.0.1:{closed_port()}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", closed_port_url())
     with caplog.at_level(logging.ERROR), pytest.raises(Unavailable):
         budget.reserve("alice", 1_000, now=AFTERNOON)
     (record,) = [r for r in caplog.records if r.getMessage() == "budget table failed; the request was refused"]

@@ -30,6 +30,7 @@ from llm_core import identity, tokens
 from llm_core.errors import Forbidden, NotConfigured, Unauthenticated, Unavailable
 from llm_core.identity import Caller, identify
 from llm_core.tokens import KeySet
+from tests.support import closed_port_url
 
 POOL_ID = "eu-west-1_TestPool1"
 ISSUER = f"https://cognito-idp.eu-west-1.amazonaws.com/{POOL_ID}"
@@ -97,15 +98,6 @@ def silent_port() -> Iterator[int]:
     listener.listen(8)
     yield listener.getsockname()[1]
     listener.close()
-
-
-@pytest.fixture
-def closed_port() -> int:
-    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
-    return port
 
 
 # ------------------------------------------------------------------ settings
@@ -329,13 +321,13 @@ def test_rotated_key_is_found_by_one_refetch_after_the_floor(private_key: rsa.RS
 
 
 def test_unreachable_jwks_is_unavailable_at_once(
-    configure: Callable[..., None], closed_port: int, private_key: rsa.RSAPrivateKey
+    configure: Callable[..., None], private_key: rsa.RSAPrivateKey
 ) -> None:
     configure(
         access_mode="cognito",
         cognito_user_pool_id=POOL_ID,
         cognito_client_id=CLIENT_ID,
-        cognito_jwks_url=f"http://127.0.0.1:{closed_port}/.well-known/jwks.json",
+        cognito_jwks_url=f"{closed_port_url()}/.well-known/jwks.json",
     )
     started = time.monotonic()
     with pytest.raises(Unavailable) as caught:

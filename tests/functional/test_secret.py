@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
 import llm_core
+from llm_core import secret
+from llm_core.errors import NotConfigured, Unavailable
 from llm_core.secret import read_api_key
-from tests.support import CANARY_KEY, SECRET_ID
+from tests.support import CANARY_KEY, SECRET_ID, closed_port_url
 
 
 def test_key_is_cached_until_forced(configured):
@@ -26,3 +35,40 @@ def test_max_age_zero_reads_the_secret_every_time(configured, monkeypatch):
 def test_binary_secret_is_read_as_text(secretsmanager):
     secretsmanager.create_secret(Name=SECRET_ID, SecretBinary=b'{"api_key": "sk-binary"}')
     assert read_api_key() == "sk-binary"
+
+
+def test_unreachable_secrets_manager_is_unavailable_not_a_setting_to_fix(environment, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", closed_port_url())
+    llm_core.reset_caches()
+    with pytest.raises(Unavailable) as refused:
+        read_api_key()
+    assert refused.value.message == (
+        "Secrets Manager cannot be reached to read the OpenAI key; no model call was made. Try again in a moment."
+    )
+
+
+def client_answering(code: str) -> Callable[[], Any]:
+    """In place of the module's cached client: one that answers every read with the error ``code``."""
+
+    class Client:
+        def get_secret_value(self, SecretId: str) -> dict[str, Any]:  # noqa: N803 - boto3's argument name
+            raise ClientError({"Error": {"Code": code, "Message": "no"}}, "GetSecretValue")
+
+    return lru_cache(maxsize=1)(Client)
+
+
+@pytest.mark.parametrize("code", ["ThrottlingException", "InternalServiceError"])
+def test_secrets_manager_trouble_that_passes_is_unavailable(environment, monkeypatch, code):
+    monkeypatch.setattr(secret, "_client", client_answering(code))
+    with pytest.raises(Unavailable):
+        read_api_key()
+
+
+def test_a_key_the_function_cannot_decrypt_names_kms_decrypt(environment, monkeypatch):
+    monkeypatch.setattr(secret, "_client", client_answering("DecryptionFailure"))
+    with pytest.raises(NotConfigured) as refused:
+        read_api_key()
+    assert refused.value.message == (
+        f"Secret {SECRET_ID!r} (OPENAI_SECRET_ID) could not be decrypted: "
+        "allow this function kms:Decrypt on the secret's KMS key."
+    )

@@ -181,7 +181,10 @@ def test_output_that_breaks_the_schema_is_502(configured, fake_model, invoke):
 def test_answer_cut_off_by_max_output_tokens_is_502(configured, fake_model, invoke):
     fake_model.enqueue(FakeReply(raw_output_text='{"bullets": ["unfinis', incomplete=True))
     result = invoke("summarize", "function_url_summarize")
-    assert result["statusCode"] == 502
+    assert (result["statusCode"], result["json"]["error"]["message"]) == (
+        502,
+        "The model's answer was cut off before it was complete.",
+    )
 
 
 def test_missing_secret_is_503_naming_the_setting(secretsmanager, fake_model, invoke):

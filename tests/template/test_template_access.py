@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 from cfnlint.decode import decode
 
+from infra.emulator.server import NOT_FOUND_MESSAGE
 from llm_core import identity
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
 FUNCTIONS = ["SummarizeFunction", "TodoFunction", "StreamFunction"]
+ENDPOINT_PATHS = ["/api/summarize", "/api/todo", "/api/stream"]
 SITE_URL = {"Fn::Sub": "https://${Distribution.DomainName}/"}
 STACK_GUID_PREFIX = {
     "Fn::Select": [0, {"Fn::Split": ["-", {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}]}]
@@ -180,11 +182,30 @@ def test_domain_check_runs_only_when_self_sign_up_is_restricted(template: dict[s
 # ------------------------------------------------------------------ /api/* per mode
 
 
-def test_iam_mode_closes_every_api_behaviour_at_the_edge(template: dict[str, Any]) -> None:
+def test_iam_mode_closes_every_endpoint_behaviour_at_the_edge(template: dict[str, Any]) -> None:
     closed = {"EventType": "viewer-request", "FunctionARN": {"Fn::GetAtt": ["ApiClosedFunction", "FunctionARN"]}}
-    for behaviour in behaviours(template):
+    endpoints = [behaviour for behaviour in behaviours(template) if behaviour["PathPattern"] in ENDPOINT_PATHS]
+    assert len(endpoints) == len(ENDPOINT_PATHS)
+    for behaviour in endpoints:
         assert behaviour["FunctionAssociations"] == {"Fn::If": ["IamMode", [closed], {"Ref": "AWS::NoValue"}]}
     assert condition_of(template, "ApiClosedFunction") == "IamMode"
+
+
+def test_any_other_api_path_is_answered_at_the_edge_after_the_endpoints(template: dict[str, Any]) -> None:
+    patterns = [behaviour["PathPattern"] for behaviour in behaviours(template)]
+    # CloudFront takes the first pattern that matches, so the catch-all must come after every endpoint.
+    assert patterns[-1] == "/api/*" and set(patterns[:-1]) == set(ENDPOINT_PATHS)
+    assert behaviours(template)[-1]["FunctionAssociations"] == [
+        {"EventType": "viewer-request", "FunctionARN": {"Fn::GetAtt": ["ApiNotFoundFunction", "FunctionARN"]}}
+    ]
+
+
+def test_unknown_api_path_answers_the_emulators_404_in_the_error_envelope(template: dict[str, Any]) -> None:
+    code = props(template, "ApiNotFoundFunction")["FunctionCode"]
+    assert "statusCode: 404" in code
+    assert 'type: "not_found"' in code
+    assert "request_id: id" in code
+    assert f'"{NOT_FOUND_MESSAGE}"' in code
 
 
 def test_closed_api_answers_403_in_the_error_envelope(template: dict[str, Any]) -> None:

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from llm_core.contract import StreamRequest, SummarizeRequest
-from llm_core.errors import describe_validation_errors, error_response, to_api_error
+from llm_core.errors import error_response, to_api_error
 from llm_core.prompts import summary_schema, todo_instructions
 
 
@@ -46,14 +46,6 @@ def test_rate_limit_passes_retry_after_on():
 def test_internal_error_message_hides_the_exception_text():
     response = error_response(RuntimeError("secret detail"), "rid")
     assert "secret detail" not in str(response.body)
-
-
-def test_validation_message_names_fields_without_echoing_values():
-    with pytest.raises(ValidationError) as caught:
-        SummarizeRequest.model_validate({"text": 12345678, "extra": "hidden-value"})
-    message = describe_validation_errors(caught.value.errors()).message
-    assert "text:" in message and "extra: unknown field" in message
-    assert "12345678" not in message and "hidden-value" not in message
 
 
 def test_strict_mode_refuses_a_number_sent_as_a_string():

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import sys
 
 import pytest
 
 from llm_core.contract import StreamRequest, SummarizeRequest, TodoRequest
 from llm_core.errors import InvalidJson, InvalidRequest
-from llm_core.request_body import parse_request
+from llm_core.request_body import _unpaired_surrogate_path, parse_request
 
 JSON = {"content-type": "application/json"}
 
@@ -40,6 +41,20 @@ def test_lone_surrogate_inside_a_conversation_names_the_message():
 def test_lone_surrogate_in_a_key_is_refused_without_echoing_the_key():
     message = message_of(b'{"text": "hi", "\\udfff": 1}')
     assert message.startswith("a key in the body: holds an unpaired") and '\\udfff"' not in message
+
+
+def test_nesting_deeper_than_the_recursion_limit_is_searched_without_recursing():
+    # Python 3.13's parser hands over bodies nested deeper than the recursion limit; the search must finish.
+    payload: object = "\ud800"
+    for _ in range(sys.getrecursionlimit() * 3):
+        payload = [payload]
+    assert _unpaired_surrogate_path({"text": payload}).startswith("text.0.0.0")
+
+
+def test_validation_message_names_fields_without_echoing_values():
+    message = message_of(b'{"text": 12345678, "extra": "hidden-value"}')
+    assert message.startswith("text: must be a non-empty string") and "extra: unknown field" in message
+    assert "12345678" not in message and "hidden-value" not in message
 
 
 def test_surrogate_pair_escapes_are_valid_text():

@@ -38,6 +38,7 @@ def test_stream_rehearsal_parses_every_event_of_an_answer_without_the_network_or
 def test_stream_rehearsal_is_skipped_when_the_settings_are_broken(monkeypatch):
     monkeypatch.delenv("OPENAI_SECRET_ID", raising=False)
     llm_core.reset_caches()
+    monkeypatch.setattr(warm_up, "answer_events", lambda _events: pytest.fail("rehearsed with broken settings"))
     asyncio.run(warm_up.warm_up_streaming())  # the configuration problem is answered per request, not here
 
 
