@@ -15,7 +15,7 @@ import llm_core
 from infra.emulator import Emulator
 from infra.emulator.runtime import LambdaContext
 from infra.fake_openai import FakeOpenAI
-from tests.support import BASE_ENVIRONMENT, CANARY_KEY, SECRET_ID
+from tests.support import BASE_ENVIRONMENT, CANARY_KEY, SECRET_ID, SETTINGS_VARIABLES
 
 # Powertools objects read their configuration when their module is first imported, which in a pytest session is
 # at collection, possibly by another suite's module and before any fixture runs. Lambda sets these before import.
@@ -52,8 +52,6 @@ def fake_model() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture
 def environment(monkeypatch: pytest.MonkeyPatch, fake_model: FakeOpenAI) -> Iterator[dict[str, str]]:
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
     values = {**BASE_ENVIRONMENT, "OPENAI_BASE_URL": fake_model.base_url}
     for name, value in values.items():
         monkeypatch.setenv(name, value)
@@ -92,9 +90,13 @@ def all_output(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[s
 
 
 @pytest.fixture(autouse=True)
-def _no_real_aws_profile(monkeypatch: pytest.MonkeyPatch) -> None:
+def _nothing_from_the_developers_shell(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No AWS profile or endpoint, and none of the functions' settings: each test sets what it needs."""
     monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    endpoints = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_PROFILE")
+    for name in (*SETTINGS_VARIABLES, "OPENAI_API_KEY", *endpoints):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture(scope="module")

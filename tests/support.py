@@ -6,10 +6,15 @@ import json
 import socket
 from pathlib import Path
 
+from llm_core.settings import Settings
+
 EVENTS = Path(__file__).parent / "events"
 SECRET_ID = "llm-endpoints/openai"
 # A recognisable value that must never leave the function: every test checks logs and bodies for it.
 CANARY_KEY = "sk-canary-7f3e9b2c41d84a6e9d0c5b1a2f3e4d5c"
+
+# Every variable the functions' settings read: fixtures clear them all, whatever the developer's shell set.
+SETTINGS_VARIABLES = [name.upper() for name in Settings.model_fields]
 
 BASE_ENVIRONMENT = {
     "OPENAI_SECRET_ID": SECRET_ID,

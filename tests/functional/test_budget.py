@@ -56,8 +56,6 @@ def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Configure]:
     """Set the budget settings as the template would, then start from a fresh process's caches."""
     for name, value in BASE_ENVIRONMENT.items():
         monkeypatch.setenv(name, value)
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
 
     def apply(per_user: int = 0, total: int = 0, table: str = TABLE) -> None:
         monkeypatch.setenv("BUDGET_TABLE_NAME", table)

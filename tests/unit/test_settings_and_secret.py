@@ -10,8 +10,6 @@ from llm_core.settings import get_settings
 
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch):
-    for name in ("OPENAI_SECRET_ID", "OPENAI_MODEL", "OPENAI_BASE_URL", "MAX_INPUT_CHARS", "MAX_OUTPUT_TOKENS"):
-        monkeypatch.delenv(name, raising=False)
     llm_core.reset_caches()
     yield monkeypatch
     llm_core.reset_caches()
