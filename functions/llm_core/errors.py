@@ -7,6 +7,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 import openai
 import pydantic
@@ -106,7 +107,7 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
 @dataclass(frozen=True)
 class ErrorResponse:
     status: int
-    body: dict
+    body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
 
 

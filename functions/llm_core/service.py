@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -166,7 +166,7 @@ class Done:
 class AnswerStream:
     """An answer the provider has accepted: its events, and the caller's budget left after the reservation."""
 
-    events: AsyncIterator[Delta | Done]
+    events: AsyncGenerator[Delta | Done]
     tokens_remaining: int | None
 
 
@@ -190,7 +190,7 @@ async def open_answer_stream(request: StreamRequest, caller: Caller) -> AnswerSt
     return AnswerStream(_settled(answer_events(events), reservation), reservation.remaining)
 
 
-async def _settled(events: AsyncGenerator[Delta | Done], reservation: Reservation) -> AsyncIterator[Delta | Done]:
+async def _settled(events: AsyncGenerator[Delta | Done], reservation: Reservation) -> AsyncGenerator[Delta | Done]:
     """The events, with the reservation settled to the real usage when the answer completes. An answer that
     ends any other way (the caller left, the stream broke) keeps its reservation: what it cost is unknown."""
     try:

@@ -13,7 +13,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from typing import Any
 
 from aws_lambda_powertools import Metrics
@@ -72,7 +72,7 @@ def sse(event: str, data: dict[str, Any]) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-async def _answer(opening: Awaitable[AnswerStream]) -> AsyncIterator[Delta | Done]:
+async def _answer(opening: Awaitable[AnswerStream]) -> AsyncGenerator[Delta | Done]:
     events = (await opening).events
     try:
         async for item in events:
@@ -82,8 +82,8 @@ async def _answer(opening: Awaitable[AnswerStream]) -> AsyncIterator[Delta | Don
 
 
 async def with_keepalives(
-    source: AsyncIterator[Any], interval: float, deadline: float
-) -> AsyncIterator[Any | _KeepAlive]:
+    source: AsyncGenerator[Any], interval: float, deadline: float
+) -> AsyncGenerator[Any | _KeepAlive]:
     """Items of ``source`` as they come, a _KeepAlive after each ``interval`` of silence, and a timeout error
     once the monotonic ``deadline`` passes."""
     pending: asyncio.Future[Any] | None = None
@@ -126,7 +126,7 @@ class StreamFormat:
     def done(self, done: Done) -> str:
         if self.plain:
             return "\n"
-        data = {"model": done.model, "usage": done.usage, "finish_reason": done.finish_reason}
+        data: dict[str, Any] = {"model": done.model, "usage": done.usage, "finish_reason": done.finish_reason}
         if done.tokens_remaining is not None:
             data["tokens_remaining"] = done.tokens_remaining
         return sse("done", data)

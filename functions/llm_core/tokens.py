@@ -23,6 +23,7 @@ import rsa
 from jwt.algorithms import Algorithm
 
 from llm_core.errors import Unauthenticated, Unavailable
+from llm_core.identity import TOKEN_HEADER
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ JWKS_REFETCH_FLOOR_SECONDS = 30.0  # so a flood of made-up key ids costs at most
 JWKS_MAX_BYTES = 64 * 1024
 TOKEN_MAX_CHARS = 8 * 1024  # Cognito access tokens are about 1 KB
 LEEWAY_SECONDS = 30
-SIGN_IN_MISSING = "Sign-in required: send your access token in the x-auth-token header. Sign in and try again."
+SIGN_IN_MISSING = f"Sign-in required: send your access token in the {TOKEN_HEADER} header. Sign in and try again."
 SIGN_IN_EXPIRED = "Your sign-in has expired: sign in again."
 SIGN_IN_INVALID = "The access token is invalid: sign in again."
 SIGN_IN_NOT_RS256 = "The access token is not signed with RS256: sign in again."

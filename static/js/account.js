@@ -3,7 +3,7 @@
 // the token on every API call, and an offer to sign in again when the server refuses a call. What the
 // person wrote (the three text boxes, the open tool) is kept across the trip to the login page; the chat
 // itself lives in sessionStorage already. An IAM-only deployment has no page API, so its tools are off.
-// Local work and public demos ("none", "public") show none of this.
+// Local work and public demos ("none") show none of this.
 
 import { lockTools, unlockTools } from './access.js';
 import { setAuthorization, UNAUTHENTICATED_EVENT } from './api.js';
@@ -132,7 +132,7 @@ function setupSignIn(config) {
   );
 }
 
-/** Wire the page to the `auth` part of config.json: {mode: "cognito" | "iam" | "public" | "none", ...}. */
+/** Wire the page to the `auth` part of config.json: {mode: "cognito" | "iam" | "none", ...}. */
 export function setupAccount(config) {
   if (!config) return;
   if (config.mode === 'iam') lockTools(IAM_ONLY);

@@ -1,7 +1,7 @@
 // WAI-ARIA tabs: one tab stop for the whole tab list, arrow keys / Home / End move between tabs
 // (activating them, as there is nothing slow about showing a panel), and the URL hash remembers the view.
 
-export function setupTabs(tablist, { onChange = () => {} } = {}) {
+export function setupTabs(tablist) {
   const tabs = [...tablist.querySelectorAll('[role="tab"]')];
   const panelOf = (tab) => document.getElementById(tab.getAttribute('aria-controls'));
 
@@ -14,7 +14,6 @@ export function setupTabs(tablist, { onChange = () => {} } = {}) {
     }
     if (focus) tab.focus();
     if (updateHash) history.replaceState(null, '', `#${tab.dataset.view}`);
-    onChange(tab.dataset.view);
   }
 
   tablist.addEventListener('click', (event) => {

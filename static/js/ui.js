@@ -43,14 +43,14 @@ export function clearError(box) {
  * Busy state for a form: its buttons are disabled and the submit button says what is happening.
  * Returns a function that undoes it. A disabled button loses focus, so focus comes back to it after.
  */
-export function setBusy(form, { keepEnabled = [] } = {}) {
+export function setBusy(form) {
   const submit = form.querySelector('button[type="submit"]');
   const hadFocus = document.activeElement === submit;
   const label = submit.textContent;
   form.setAttribute('aria-busy', 'true');
   submit.classList.add('is-busy');
   submit.textContent = submit.dataset.busyLabel || 'Working…';
-  const buttons = [...form.querySelectorAll('button')].filter((b) => !keepEnabled.includes(b));
+  const buttons = [...form.querySelectorAll('button')];
   const wasDisabled = buttons.map((b) => b.disabled);
   buttons.forEach((b) => { b.disabled = true; });
   return () => {
