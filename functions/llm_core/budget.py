@@ -34,6 +34,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from llm_core.errors import NotConfigured, QuotaExceeded, TooLarge, Unavailable
 from llm_core.settings import METRICS_NAMESPACE, get_settings
+from llm_core.timeouts import BUDGET_CONNECT_TIMEOUT_SECONDS, BUDGET_MAX_ATTEMPTS, BUDGET_READ_TIMEOUT_SECONDS
 
 logger = Logger(child=True)
 metrics = Metrics(namespace=METRICS_NAMESPACE)
@@ -61,7 +62,11 @@ INSTRUCTION_OVERHEAD_TOKENS = 500
 MESSAGE_OVERHEAD_TOKENS = 8
 
 # DynamoDB answers in milliseconds; the model call, not the budget check, should get the function's time.
-BUDGET_CLIENT_CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 2, "mode": "standard"})
+BUDGET_CLIENT_CONFIG = Config(
+    connect_timeout=BUDGET_CONNECT_TIMEOUT_SECONDS,
+    read_timeout=BUDGET_READ_TIMEOUT_SECONDS,
+    retries={"max_attempts": BUDGET_MAX_ATTEMPTS, "mode": "standard"},
+)
 
 UNAVAILABLE_MESSAGE = "The budget table cannot be reached; no model call was made. Try again in a moment."
 

@@ -33,6 +33,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from llm_core.errors import Forbidden, NotConfigured, Unavailable
 from llm_core.settings import Settings, get_settings
+from llm_core.timeouts import SSM_CONNECT_TIMEOUT_SECONDS, SSM_MAX_ATTEMPTS, SSM_READ_TIMEOUT_SECONDS
 
 if TYPE_CHECKING:
     from llm_core.tokens import TokenVerifier
@@ -48,7 +49,11 @@ CLOUDFRONT_REQUEST_ID_HEADER = "x-amz-cf-id"
 OAC_ROLE_MARKER = ":assumed-role/OriginAccessControlRole/"
 
 CLIENT_ID_MAX_AGE_SECONDS = 900
-SSM_CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 2, "mode": "standard"})
+SSM_CLIENT_CONFIG = Config(
+    connect_timeout=SSM_CONNECT_TIMEOUT_SECONDS,
+    read_timeout=SSM_READ_TIMEOUT_SECONDS,
+    retries={"max_attempts": SSM_MAX_ATTEMPTS, "mode": "standard"},
+)
 
 IAM_ONLY = (
     "This deployment admits only AWS SigV4-signed calls made directly to the function URLs "

@@ -4,8 +4,10 @@ tests/template/test_timeouts.py checks that it agrees and that the chain holds: 
 before the one in front of it, so the caller always gets our answer rather than a gateway's.
 
     viewer -> CloudFront (origin read timeout) -> function URL -> function timeout
-           -> secret read (connect + read, attempts) -> OpenAI SDK (connect, each attempt clamped to the
-              time left less the response margin, retries only when they fit)
+           -> before the model: the secret, the sign-in's client id (SSM) and key set (JWKS), the budget
+              reservation (DynamoDB), each connect + read per attempt
+           -> OpenAI SDK (connect, each attempt clamped to the time left less the response margin,
+              retries only when they fit)
 """
 
 from __future__ import annotations
@@ -19,9 +21,18 @@ CLOUDFRONT_ORIGIN_READ_TIMEOUT_SECONDS = 60
 # CloudFront drops an idle viewer connection after 30 s; a comment line at least this often keeps it open.
 KEEPALIVE_SECONDS = 15
 
-SECRETS_CONNECT_TIMEOUT_SECONDS = 2
-SECRETS_READ_TIMEOUT_SECONDS = 3
+# AWS APIs in the function's region answer in milliseconds: these bound a stuck call, not a slow one.
+SECRETS_CONNECT_TIMEOUT_SECONDS = 1
+SECRETS_READ_TIMEOUT_SECONDS = 2
 SECRETS_MAX_ATTEMPTS = 2
+SSM_CONNECT_TIMEOUT_SECONDS = 1
+SSM_READ_TIMEOUT_SECONDS = 2
+SSM_MAX_ATTEMPTS = 2
+BUDGET_CONNECT_TIMEOUT_SECONDS = 1
+BUDGET_READ_TIMEOUT_SECONDS = 2
+BUDGET_MAX_ATTEMPTS = 2
+# The user pool's key set, fetched with urllib: one timeout for the connect and for each read, one attempt.
+JWKS_TIMEOUT_SECONDS = 2.0
 
 OPENAI_CONNECT_TIMEOUT_SECONDS = 3.0
 # The SDK's default is 2 retries with back-off; each is bounded by the deadline below, and skipped when the
@@ -36,3 +47,14 @@ DEFAULT_RETRY_WAIT_SECONDS = 1.0
 
 def secret_read_worst_case_seconds() -> float:
     return SECRETS_MAX_ATTEMPTS * (SECRETS_CONNECT_TIMEOUT_SECONDS + SECRETS_READ_TIMEOUT_SECONDS)
+
+
+def before_the_model_worst_case_seconds() -> float:
+    """Every dependency before the model call stuck to its limit at once: the secret, SSM, the key set
+    (its connect and one read) and the budget's two rows, written in parallel."""
+    return (
+        secret_read_worst_case_seconds()
+        + SSM_MAX_ATTEMPTS * (SSM_CONNECT_TIMEOUT_SECONDS + SSM_READ_TIMEOUT_SECONDS)
+        + 2 * JWKS_TIMEOUT_SECONDS
+        + BUDGET_MAX_ATTEMPTS * (BUDGET_CONNECT_TIMEOUT_SECONDS + BUDGET_READ_TIMEOUT_SECONDS)
+    )

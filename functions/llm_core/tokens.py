@@ -24,10 +24,10 @@ from jwt.algorithms import Algorithm
 
 from llm_core.errors import Unauthenticated, Unavailable
 from llm_core.identity import TOKEN_HEADER
+from llm_core.timeouts import JWKS_TIMEOUT_SECONDS
 
 logger = logging.getLogger(__name__)
 
-JWKS_TIMEOUT_SECONDS = 2.0  # per connect and per read; Cognito answers in milliseconds
 JWKS_REFETCH_FLOOR_SECONDS = 30.0  # so a flood of made-up key ids costs at most one fetch per floor
 JWKS_MAX_BYTES = 64 * 1024
 TOKEN_MAX_CHARS = 8 * 1024  # Cognito access tokens are about 1 KB

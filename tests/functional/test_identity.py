@@ -26,7 +26,7 @@ from moto import mock_aws
 
 import llm_core
 from infra.emulator.signin import LocalPool
-from llm_core import identity, tokens
+from llm_core import identity, timeouts, tokens
 from llm_core.errors import Forbidden, NotConfigured, Unauthenticated, Unavailable
 from llm_core.identity import Caller, identify
 from llm_core.tokens import KeySet
@@ -334,7 +334,7 @@ def test_unreachable_jwks_is_unavailable_at_once(
         identify(*viewer_request(sign(private_key)))
     assert caught.value.message == tokens.JWKS_UNREACHABLE
     assert caught.value.status == 503
-    assert time.monotonic() - started < tokens.JWKS_TIMEOUT_SECONDS
+    assert time.monotonic() - started < timeouts.JWKS_TIMEOUT_SECONDS
 
 
 def test_silent_jwks_endpoint_times_out_instead_of_hanging(silent_port: int) -> None:
@@ -346,7 +346,7 @@ def test_silent_jwks_endpoint_times_out_instead_of_hanging(silent_port: int) -> 
 
 
 def test_default_jwks_timeout_is_explicit_and_short() -> None:
-    assert 0 < tokens.JWKS_TIMEOUT_SECONDS <= 3
+    assert 0 < timeouts.JWKS_TIMEOUT_SECONDS <= 3
 
 
 def test_after_a_failed_fetch_requests_fail_fast_until_the_floor(jwks: JwksServer) -> None:

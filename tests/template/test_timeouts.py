@@ -66,6 +66,12 @@ def test_a_stuck_secret_read_leaves_time_for_the_model():
     )
 
 
+def test_every_dependency_before_the_model_stuck_at_once_still_leaves_time_for_our_answer():
+    # Otherwise Lambda would end the function and the caller would get its 502, not our envelope.
+    left = timeouts.BUFFERED_FUNCTION_TIMEOUT_SECONDS - timeouts.before_the_model_worst_case_seconds()
+    assert left >= timeouts.RESPONSE_MARGIN_SECONDS
+
+
 def test_settings_default_to_the_timeouts():
     defaults = Settings(openai_secret_id="s")
     assert (defaults.keepalive_seconds, defaults.stream_timeout_seconds) == (
