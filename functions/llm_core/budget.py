@@ -29,12 +29,11 @@ from typing import Any, Literal, TypeVar
 import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from llm_core.errors import NotConfigured, QuotaExceeded, TooLarge, Unavailable
 from llm_core.settings import METRICS_NAMESPACE, get_settings
-from llm_core.timeouts import BUDGET_CONNECT_TIMEOUT_SECONDS, BUDGET_MAX_ATTEMPTS, BUDGET_READ_TIMEOUT_SECONDS
+from llm_core.timeouts import AWS_CLIENT_CONFIG
 
 logger = Logger(child=True)
 metrics = Metrics(namespace=METRICS_NAMESPACE)
@@ -60,13 +59,6 @@ TOKENS_PER_CHARACTER = 1
 INSTRUCTION_OVERHEAD_TOKENS = 500
 # The chat format's own tokens around each message (role, delimiters): 3-4 in OpenAI's published counts.
 MESSAGE_OVERHEAD_TOKENS = 8
-
-# DynamoDB answers in milliseconds; the model call, not the budget check, should get the function's time.
-BUDGET_CLIENT_CONFIG = Config(
-    connect_timeout=BUDGET_CONNECT_TIMEOUT_SECONDS,
-    read_timeout=BUDGET_READ_TIMEOUT_SECONDS,
-    retries={"max_attempts": BUDGET_MAX_ATTEMPTS, "mode": "standard"},
-)
 
 UNAVAILABLE_MESSAGE = "The budget table cannot be reached; no model call was made. Try again in a moment."
 
@@ -304,4 +296,4 @@ def _pool() -> ThreadPoolExecutor:
 @lru_cache(maxsize=1)
 def _client() -> Any:
     # AWS_ENDPOINT_URL_DYNAMODB, which boto3 reads itself, points this at moto locally.
-    return boto3.client("dynamodb", config=BUDGET_CLIENT_CONFIG)
+    return boto3.client("dynamodb", config=AWS_CLIENT_CONFIG)

@@ -28,12 +28,11 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from llm_core.errors import Forbidden, NotConfigured, Unavailable
 from llm_core.settings import Settings, get_settings
-from llm_core.timeouts import SSM_CONNECT_TIMEOUT_SECONDS, SSM_MAX_ATTEMPTS, SSM_READ_TIMEOUT_SECONDS
+from llm_core.timeouts import AWS_CLIENT_CONFIG
 
 if TYPE_CHECKING:
     from llm_core.tokens import TokenVerifier
@@ -49,11 +48,6 @@ CLOUDFRONT_REQUEST_ID_HEADER = "x-amz-cf-id"
 OAC_ROLE_MARKER = ":assumed-role/OriginAccessControlRole/"
 
 CLIENT_ID_MAX_AGE_SECONDS = 900
-SSM_CLIENT_CONFIG = Config(
-    connect_timeout=SSM_CONNECT_TIMEOUT_SECONDS,
-    read_timeout=SSM_READ_TIMEOUT_SECONDS,
-    retries={"max_attempts": SSM_MAX_ATTEMPTS, "mode": "standard"},
-)
 
 IAM_ONLY = (
     "This deployment admits only AWS SigV4-signed calls made directly to the function URLs "
@@ -175,7 +169,7 @@ def _client_id_source(settings: Settings) -> Callable[[], str]:
 
 @lru_cache(maxsize=1)
 def _ssm() -> Any:
-    return boto3.client("ssm", config=SSM_CLIENT_CONFIG)
+    return boto3.client("ssm", config=AWS_CLIENT_CONFIG)
 
 
 _client_id_cache: tuple[str, float] | None = None

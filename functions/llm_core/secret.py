@@ -16,12 +16,11 @@ from functools import lru_cache
 from typing import Any
 
 import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from llm_core.errors import ApiError, NotConfigured, Unavailable
 from llm_core.settings import get_settings
-from llm_core.timeouts import SECRETS_CONNECT_TIMEOUT_SECONDS, SECRETS_MAX_ATTEMPTS, SECRETS_READ_TIMEOUT_SECONDS
+from llm_core.timeouts import AWS_CLIENT_CONFIG
 
 # botocore logs whole response bodies at DEBUG, the secret's value included. A function run with
 # ApplicationLogLevel=DEBUG would put the key in CloudWatch, so botocore never logs below INFO here.
@@ -31,13 +30,6 @@ logging.getLogger("httpcore2").setLevel(logging.INFO)
 
 # Printable ASCII without spaces: anything else cannot go into an Authorization header.
 HEADER_SAFE_KEY = re.compile(r"[\x21-\x7e]+")
-
-# Secrets Manager answers in milliseconds; a stuck call must not eat the model's time budget.
-SECRETS_CLIENT_CONFIG = Config(
-    connect_timeout=SECRETS_CONNECT_TIMEOUT_SECONDS,
-    read_timeout=SECRETS_READ_TIMEOUT_SECONDS,
-    retries={"max_attempts": SECRETS_MAX_ATTEMPTS, "mode": "standard"},
-)
 
 
 # Secrets Manager's own trouble, which passes; anything else it answers is about the secret or the policy.
@@ -59,7 +51,7 @@ _cache_lock = threading.Lock()
 
 @lru_cache(maxsize=1)
 def _client() -> Any:
-    return boto3.client("secretsmanager", config=SECRETS_CLIENT_CONFIG)
+    return boto3.client("secretsmanager", config=AWS_CLIENT_CONFIG)
 
 
 def forget_key() -> None:

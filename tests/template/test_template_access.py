@@ -200,20 +200,23 @@ def test_any_other_api_path_is_answered_at_the_edge_after_the_endpoints(template
     ]
 
 
-def test_unknown_api_path_answers_the_emulators_404_in_the_error_envelope(template: dict[str, Any]) -> None:
-    code = props(template, "ApiNotFoundFunction")["FunctionCode"]
-    assert "statusCode: 404" in code
-    assert 'type: "not_found"' in code
+@pytest.mark.parametrize(
+    ("function", "status", "kind", "message"),
+    [
+        # Any other /api/* path: the emulator's own 404.
+        ("ApiNotFoundFunction", 404, "not_found", NOT_FOUND_MESSAGE),
+        # AccessMode iam: the endpoints are closed, with the functions' own words.
+        ("ApiClosedFunction", 403, "forbidden", identity.IAM_ONLY),
+    ],
+)
+def test_edge_answers_are_the_functions_error_envelope(
+    template: dict[str, Any], function: str, status: int, kind: str, message: str
+) -> None:
+    code = props(template, function)["FunctionCode"]
+    assert f"statusCode: {status}" in code
+    assert f'type: "{kind}"' in code
     assert "request_id: id" in code
-    assert f'"{NOT_FOUND_MESSAGE}"' in code
-
-
-def test_closed_api_answers_403_in_the_error_envelope(template: dict[str, Any]) -> None:
-    code = props(template, "ApiClosedFunction")["FunctionCode"]
-    assert "statusCode: 403" in code
-    assert 'type: "forbidden"' in code
-    assert "request_id: id" in code
-    assert f'"{identity.IAM_ONLY}"' in code
+    assert f'"{message}"' in code
 
 
 def origin_request_headers(template: dict[str, Any]) -> tuple[set[str], set[str]]:

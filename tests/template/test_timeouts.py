@@ -59,7 +59,7 @@ def test_stream_chunks_come_more_often_than_cloudfront_and_its_viewers_time_out(
 
 
 def test_a_stuck_secret_read_leaves_time_for_the_model():
-    left = timeouts.BUFFERED_FUNCTION_TIMEOUT_SECONDS - timeouts.secret_read_worst_case_seconds()
+    left = timeouts.BUFFERED_FUNCTION_TIMEOUT_SECONDS - timeouts.aws_call_worst_case_seconds()
     assert (
         left
         >= timeouts.OPENAI_CONNECT_TIMEOUT_SECONDS + timeouts.MIN_ATTEMPT_SECONDS + timeouts.RESPONSE_MARGIN_SECONDS
