@@ -16,6 +16,9 @@ from infra.fake_openai import FakeOpenAI, FakeReply, Faults
 STREAM_REQUEST = json.dumps({"model": "m", "input": "Tell me about cold starts.", "stream": True}).encode()
 # Bounds every socket read, so a broken fake fails the test instead of hanging it.
 SOCKET_TIMEOUT_SECONDS = 10
+# The zero-length chunk that ends a chunked body, with the end of the chunk before it: "0\r\n\r\n" alone also
+# matches the end of the headers whenever the random x-request-id happens to end in 0.
+LAST_CHUNK = b"\r\n0\r\n\r\n"
 
 
 def open_stream(port: int) -> socket.socket:
@@ -76,7 +79,7 @@ def test_caller_that_resets_mid_stream_prints_no_traceback(
 def test_caller_that_stays_is_not_recorded_as_gone(fake_model: FakeOpenAI) -> None:
     fake_model.enqueue(FakeReply(tokens=["all", " of", " it"]))
     caller = open_stream(fake_model.port)
-    read_until(caller, b"0\r\n\r\n")
+    read_until(caller, LAST_CHUNK)
     caller.close()
     assert fake_model.requests[-1].finished.wait(SOCKET_TIMEOUT_SECONDS)
     assert not fake_model.requests[-1].client_gone
