@@ -103,9 +103,7 @@ def parse_json_object(body: bytes, headers: Mapping[str, str], model: type[BaseM
     try:
         payload = json.loads(text, object_pairs_hook=_object_without_duplicate_keys, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
-        raise InvalidJson(
-            f"The request body is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})."
-        ) from None
+        raise InvalidJson(_describe_syntax_error(exc)) from None
     except RecursionError:
         raise InvalidJson("The request body is nested too deeply.") from None
     except ValueError:
@@ -117,6 +115,19 @@ def parse_json_object(body: bytes, headers: Mapping[str, str], model: type[BaseM
     if where is not None:
         raise InvalidRequest(f"{where}: holds an unpaired UTF-16 surrogate (\\ud800-\\udfff); send valid Unicode text.")
     return payload
+
+
+def _describe_syntax_error(exc: json.JSONDecodeError) -> str:
+    # Some of json's messages end in "at", made to be followed by a position ("Invalid control character at").
+    problem = exc.msg.removesuffix(" at")
+    where = f"line {exc.lineno}, column {exc.colno}"
+    if problem == "Invalid control character":
+        # Nearly always a line break or tab typed into a string, as a shell's multi-line curl -d sends it.
+        return (
+            f"The request body is not valid JSON: a string holds a raw line break or control character at {where}; "
+            "write a line break as \\n and a tab as \\t."
+        )
+    return f"The request body is not valid JSON ({problem} at {where})."
 
 
 def describe_validation_errors(model: type[BaseModel], errors: list[Any]) -> ApiError:

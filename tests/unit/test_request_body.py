@@ -160,6 +160,19 @@ def test_syntax_error_says_where():
     )
 
 
+def test_syntax_error_message_names_the_position_once():
+    assert message_of(b'{"text": "hi') == (
+        "The request body is not valid JSON (Unterminated string starting at line 1, column 10)."
+    )
+
+
+def test_raw_line_break_in_a_string_gets_the_escape_to_write_instead():
+    assert message_of(b'{"text": "first line\nsecond line"}') == (
+        "The request body is not valid JSON: a string holds a raw line break or control character at line 1, "
+        "column 21; write a line break as \\n and a tab as \\t."
+    )
+
+
 def test_unknown_field_with_a_long_odd_name_is_quoted_short():
     message = message_of(json.dumps({"text": "hi", "x y" * 100: 1}).encode())
     assert message.startswith(f'"{("x y" * 100)[:40]}...": unknown field')
