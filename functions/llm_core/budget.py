@@ -160,9 +160,13 @@ def reserve(caller_id: str, tokens: int, *, now: datetime | None = None) -> Rese
     for budget in budgets:
         if budget.key in used:
             _give_back(budget, tokens)
-    refused = [budget for budget, outcome in zip(budgets, outcomes, strict=True) if _is_refusal(outcome)]
+    refused = {
+        budget: _used_when_refused(outcome)
+        for budget, outcome in zip(budgets, outcomes, strict=True)
+        if isinstance(outcome, ClientError) and _is_refusal(outcome)
+    }
     if refused:
-        raise _quota_exceeded(refused, moment)
+        raise _quota_exceeded(refused, tokens, moment)
     failure = next(outcome for outcome in outcomes if not isinstance(outcome, int))
     raise _table_failure(failure)
 
@@ -192,6 +196,8 @@ def _reserve_row(budget: _Budget, tokens: int, expires_at: int) -> int:
             ":expires": {"N": str(expires_at)},
         },
         ReturnValues="UPDATED_NEW",
+        # A refusal then carries the row, so the message can say how much is left.
+        ReturnValuesOnConditionCheckFailure="ALL_OLD",
     )
     return int(response["Attributes"][USED_ATTRIBUTE]["N"])
 
@@ -238,21 +244,52 @@ def _is_refusal(outcome: object) -> bool:
     return isinstance(outcome, ClientError) and _error_code(outcome) == "ConditionalCheckFailedException"
 
 
-def _quota_exceeded(refused: list[_Budget], now: datetime) -> QuotaExceeded:
+def _used_when_refused(refusal: ClientError) -> int | None:
+    """The row's tokens used when it refused, from the row the refusal carries; None if it carries none."""
+    row: dict[str, dict[str, str]] = refusal.response.get("Item", {})  # type: ignore[assignment]
+    used = row.get(USED_ATTRIBUTE, {}).get("N")
+    return int(used) if used is not None else None
+
+
+def _quota_exceeded(refused: dict[_Budget, int | None], tokens: int, now: datetime) -> QuotaExceeded:
+    """A budget with nothing left is spent; one with a little left cannot hold this request's worst case,
+    though a smaller request would pass, so the message says how much is left instead."""
     reset = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC)
     seconds = max(math.ceil((reset - now).total_seconds()), 1)
-    scopes = {budget.scope for budget in refused}
-    caller_cap = next((budget.cap for budget in refused if budget.scope == "caller"), 0)
-    if scopes == {"caller", "deployment"}:
-        spent = f"Your daily budget of {caller_cap:,} tokens and this deployment's daily budget are both spent."
-    elif scopes == {"caller"}:
-        spent = f"Your daily budget of {caller_cap:,} tokens is spent."
-    else:
-        spent = "This deployment's daily token budget, shared by everyone who uses it, is spent."
     hours, minutes = divmod(math.ceil(seconds / 60), 60)
     wait = f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
-    message = f"{spent} It resets at midnight UTC ({reset:%Y-%m-%d %H:%M} UTC), in {wait}; the model was not called."
+    left = {budget: max(budget.cap - used, 0) if used is not None else 0 for budget, used in refused.items()}
+    spent = [budget for budget, tokens_left in left.items() if not tokens_left]
+    if spent:
+        message = (
+            f"{_spent(spent)} It resets at midnight UTC ({reset:%Y-%m-%d %H:%M} UTC), in {wait}; "
+            "the model was not called."
+        )
+    else:
+        what_is_left = " and ".join(
+            f"{_whose(budget)} daily budget has {tokens_left:,} of {budget.cap:,} left"
+            for budget, tokens_left in left.items()
+        )
+        message = (
+            f"This request could use up to {tokens:,} tokens, and {what_is_left}: send a shorter text or "
+            f"conversation, or wait for the reset at midnight UTC ({reset:%Y-%m-%d %H:%M} UTC), in {wait}. "
+            "The model was not called."
+        )
     return QuotaExceeded(message, {"retry-after": str(seconds)})
+
+
+def _whose(budget: _Budget) -> str:
+    return "your" if budget.scope == "caller" else "this deployment's"
+
+
+def _spent(budgets: list[_Budget]) -> str:
+    scopes = {budget.scope for budget in budgets}
+    caller_cap = next((budget.cap for budget in budgets if budget.scope == "caller"), 0)
+    if scopes == {"caller", "deployment"}:
+        return f"Your daily budget of {caller_cap:,} tokens and this deployment's daily budget are both spent."
+    if scopes == {"caller"}:
+        return f"Your daily budget of {caller_cap:,} tokens is spent."
+    return "This deployment's daily token budget, shared by everyone who uses it, is spent."
 
 
 def _larger_than_budget(budget: _Budget, tokens: int) -> str:

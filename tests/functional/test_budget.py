@@ -206,11 +206,25 @@ def test_an_empty_caller_id_is_a_programming_error(configure, table):
 
 def test_a_caller_past_their_cap_is_refused_with_a_message_about_their_budget(configure, table):
     configure(per_user=10_000, total=100_000)
+    budget.reserve("alice", 10_000, now=AFTERNOON)
+    with pytest.raises(QuotaExceeded) as refused:
+        budget.reserve("alice", 600, now=AFTERNOON)
+    assert refused.value.message == (
+        "Your daily budget of 10,000 tokens is spent. It resets at midnight UTC (2026-11-23 00:00 UTC), "
+        "in 9 h 00 min; the model was not called."
+    )
+
+
+def test_a_request_larger_than_what_is_left_says_how_much_is_left_not_spent(configure, table):
+    configure(per_user=10_000, total=100_000)
     budget.reserve("alice", 9_500, now=AFTERNOON)
     with pytest.raises(QuotaExceeded) as refused:
         budget.reserve("alice", 600, now=AFTERNOON)
-    assert refused.value.message.startswith("Your daily budget of 10,000 tokens is spent.")
-    assert "the model was not called" in refused.value.message
+    assert refused.value.message == (
+        "This request could use up to 600 tokens, and your daily budget has 500 of 10,000 left: send a shorter "
+        "text or conversation, or wait for the reset at midnight UTC (2026-11-23 00:00 UTC), in 9 h 00 min. "
+        "The model was not called."
+    )
 
 
 def test_a_refused_caller_leaves_both_rows_as_they_were(configure, table):
@@ -230,9 +244,21 @@ def test_other_callers_go_on_when_one_caller_is_refused(configure, table):
 def test_the_deployments_cap_refuses_a_caller_with_budget_left(configure, table):
     configure(per_user=10_000, total=12_000)
     budget.reserve("bob", 9_000, now=AFTERNOON)
+    budget.reserve("carol", 3_000, now=AFTERNOON)
     with pytest.raises(QuotaExceeded) as refused:
         budget.reserve("alice", 4_000, now=AFTERNOON)
-    assert refused.value.message.startswith("This deployment's daily token budget, shared by everyone")
+    assert refused.value.message.startswith("This deployment's daily token budget, shared by everyone who uses it")
+    assert (table.used(ALICE_ROW) or 0, table.used(TOTAL_ROW)) == (0, 12_000)
+
+
+def test_the_deployments_cap_with_a_little_left_says_how_much(configure, table):
+    configure(per_user=10_000, total=12_000)
+    budget.reserve("bob", 9_000, now=AFTERNOON)
+    with pytest.raises(QuotaExceeded) as refused:
+        budget.reserve("alice", 4_000, now=AFTERNOON)
+    assert refused.value.message.startswith(
+        "This request could use up to 4,000 tokens, and this deployment's daily budget has 3,000 of 12,000 left:"
+    )
     # Alice's own row gave back the tokens the deployment refused (it may stay behind at 0 until its TTL).
     assert (table.used(ALICE_ROW) or 0, table.used(TOTAL_ROW)) == (0, 9_000)
 
