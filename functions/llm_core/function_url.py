@@ -97,4 +97,4 @@ class FunctionUrlApp(Generic[RequestModel]):
             raise MethodNotAllowed()
         headers = {str(name).lower(): str(value) for name, value in (event.get("headers") or {}).items()}
         caller = identify(headers, event.get("requestContext") or {})
-        return caller, parse_request(event_body(event), headers, self.model)
+        return caller, parse_request(event_body(event), headers, self.model, query=event.get("rawQueryString") or "")

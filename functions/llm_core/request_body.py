@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, ValidationError
 
@@ -21,6 +22,8 @@ RequestModel = TypeVar("RequestModel", bound=BaseModel)
 JSON_MEDIA_TYPES = ("application/json",)
 # The longest field name worth quoting back; the rest of a caller's key is never echoed.
 MAX_QUOTED_NAME = 40
+# A message lists at most this many problems or names: a body of 200,000 unknown keys gets a short answer.
+MAX_LISTED = 10
 
 
 def media_type(content_type: str | None) -> str:
@@ -135,9 +138,7 @@ def describe_validation_errors(model: type[BaseModel], errors: list[Any]) -> Api
     problems = []
     for error in errors:
         location = [part for part in error["loc"] if part != "body"]
-        field = ".".join(
-            _quote(part) if isinstance(part, str) and not part.isidentifier() else str(part) for part in location
-        )
+        field = ".".join(_field_name(part) for part in location)
         valid = field_description(model, location)
         kind = error["type"]
         if kind == "missing":
@@ -152,11 +153,34 @@ def describe_validation_errors(model: type[BaseModel], errors: list[Any]) -> Api
             problems.append(f"{field}: {error['msg'].removeprefix('Value error, ')}")
         else:
             problems.append(f"{field}: must be {valid}")
-    return InvalidRequest("; ".join(problems) + ".")
+    more = f"; and {len(problems) - MAX_LISTED:,} more problems" if len(problems) > MAX_LISTED else ""
+    return InvalidRequest("; ".join(problems[:MAX_LISTED]) + more + ".")
 
 
-def parse_request(body: bytes, headers: Mapping[str, str], model: type[RequestModel]) -> RequestModel:
-    """Parse and validate: the typed request, or an ApiError from the error table."""
+def _field_name(part: str | int) -> str:
+    """A place in the body as a message shows it: an index, a short plain name, or a quoted, shortened key."""
+    if isinstance(part, int):
+        return str(part)
+    return part if part.isidentifier() and len(part) <= MAX_QUOTED_NAME else _quote(part)
+
+
+def refuse_query_parameters(query: str, model: type[BaseModel]) -> None:
+    """Every field travels in the body; a query parameter would otherwise be dropped without a word."""
+    if not query:
+        return
+    names = list(dict.fromkeys(name for name, _ in parse_qsl(query, keep_blank_values=True)))
+    shown = ", ".join(_quote(name) for name in names[:MAX_LISTED]) if names else _quote(query)
+    more = f" and {len(names) - MAX_LISTED:,} more" if len(names) > MAX_LISTED else ""
+    raise InvalidRequest(
+        f"Query parameters are not accepted ({shown}{more}): send every field in the JSON body, "
+        f"such as {example_body(model)}."
+    )
+
+
+def parse_request(body: bytes, headers: Mapping[str, str], model: type[RequestModel], *, query: str) -> RequestModel:
+    """Parse and validate: the typed request, or an ApiError from the error table. ``query`` is the URL's
+    query string, without the "?"."""
+    refuse_query_parameters(query, model)
     payload = parse_json_object(body, headers, model)
     try:
         return model.model_validate(payload)

@@ -170,7 +170,7 @@ async def stream_answer(request: Request) -> Response:
         # In a thread: the first sign-in check of an environment fetches the user pool's keys.
         caller = await asyncio.to_thread(identify, request.headers, request_context_of(request))
         invocation.caller = caller.id
-        conversation = parse_request(await request.body(), request.headers, StreamRequest)
+        conversation = parse_request(await request.body(), request.headers, StreamRequest, query=request.url.query)
         seconds_left = seconds_until_deadline(invocation.context)
         with time_budget(seconds_left) as budget:
             deadline = time.monotonic() + budget

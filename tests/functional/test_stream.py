@@ -216,6 +216,16 @@ def test_key_never_appears_in_stream_output_or_logs(stream_url, fake_model, all_
     assert CANARY_KEY not in all_output()
 
 
+def test_query_parameter_is_refused_and_the_model_is_not_called(stream_url, fake_model):
+    connection = http.client.HTTPConnection(*stream_url, timeout=5)
+    connection.request("POST", "/?model=gpt-5", json.dumps(CONVERSATION), {"content-type": "application/json"})
+    response = connection.getresponse()
+    error = json.loads(response.read())["error"]
+    assert (response.status, error["type"]) == (400, "invalid_request")
+    assert error["message"].startswith('Query parameters are not accepted ("model"): send every field in the JSON body')
+    assert fake_model.requests == []
+
+
 def test_get_is_refused_with_the_error_envelope(stream_url):
     connection = http.client.HTTPConnection(*stream_url, timeout=5)
     connection.request("GET", "/api/stream")

@@ -98,6 +98,14 @@ def test_unknown_field_is_refused_not_dropped(configured, invoke):
     assert result["json"]["error"]["message"] == 'language: unknown field; the fields are "text", "max_bullets".'
 
 
+def test_query_parameter_is_refused_not_ignored_and_the_model_is_not_called(configured, fake_model, invoke):
+    event = {**load_event("function_url_summarize"), "rawQueryString": "max_bullets=1"}
+    result = invoke("summarize", event)
+    assert (result["statusCode"], result["json"]["error"]["type"]) == (400, "invalid_request")
+    assert result["json"]["error"]["message"].startswith('Query parameters are not accepted ("max_bullets"): send')
+    assert fake_model.requests == []
+
+
 def test_body_that_is_not_an_object_is_400(configured, invoke):
     result = invoke("summarize", event_with_body("function_url_summarize", "[1, 2]"))
     assert (result["statusCode"], result["json"]["error"]["type"]) == (400, "invalid_json")

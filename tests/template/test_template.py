@@ -389,6 +389,11 @@ def test_stream_behaviour_is_not_compressed(template: dict[str, Any]) -> None:
     assert behaviour(template, "/api/stream")["Compress"] is False
 
 
+def test_origin_request_policy_forwards_query_strings_for_the_functions_to_refuse(template: dict[str, Any]) -> None:
+    config = props(template, "ApiOriginRequestPolicy")["OriginRequestPolicyConfig"]
+    assert config["QueryStringsConfig"] == {"QueryStringBehavior": "all"}
+
+
 def test_origin_request_policy_forwards_body_hash_but_not_host(template: dict[str, Any]) -> None:
     headers = props(template, "ApiOriginRequestPolicy")["OriginRequestPolicyConfig"]["HeadersConfig"]
     assert headers["HeaderBehavior"] == "whitelist"

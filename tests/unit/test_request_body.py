@@ -15,16 +15,18 @@ from llm_core.request_body import _unpaired_surrogate_path, parse_request
 JSON = {"content-type": "application/json"}
 
 
-def message_of(body: bytes, model: type = SummarizeRequest, headers: dict[str, str] | None = None) -> str:
+def message_of(
+    body: bytes, model: type = SummarizeRequest, headers: dict[str, str] | None = None, query: str = ""
+) -> str:
     with pytest.raises((InvalidJson, InvalidRequest)) as caught:
-        parse_request(body, JSON if headers is None else headers, model)
+        parse_request(body, JSON if headers is None else headers, model, query=query)
     return caught.value.message
 
 
 def test_integer_over_python_digit_limit_is_invalid_json():
     body = b'{"text": "hi", "max_bullets": ' + b"9" * 5000 + b"}"
     with pytest.raises(InvalidJson, match="a number with too many digits"):
-        parse_request(body, JSON, SummarizeRequest)
+        parse_request(body, JSON, SummarizeRequest, query="")
 
 
 def test_lone_surrogate_names_its_field():
@@ -58,7 +60,9 @@ def test_validation_message_names_fields_without_echoing_values():
 
 
 def test_surrogate_pair_escapes_are_valid_text():
-    assert parse_request(b'{"text": "smile \\ud83d\\ude00"}', JSON, SummarizeRequest).text == "smile \U0001f600"
+    assert (
+        parse_request(b'{"text": "smile \\ud83d\\ude00"}', JSON, SummarizeRequest, query="").text == "smile \U0001f600"
+    )
 
 
 @pytest.mark.parametrize(
@@ -77,7 +81,7 @@ def test_body_that_is_not_utf8_says_so(body):
 
 
 def test_utf8_byte_order_mark_is_tolerated():
-    assert parse_request(b'\xef\xbb\xbf{"text": "hi"}', JSON, SummarizeRequest).text == "hi"
+    assert parse_request(b'\xef\xbb\xbf{"text": "hi"}', JSON, SummarizeRequest, query="").text == "hi"
 
 
 def test_gzip_content_encoding_is_refused_naming_the_header():
@@ -85,7 +89,7 @@ def test_gzip_content_encoding_is_refused_naming_the_header():
     with pytest.raises(
         InvalidRequest, match='Content-Encoding "gzip" is not accepted: send the JSON body uncompressed'
     ):
-        parse_request(gzip.compress(b'{"text": "hi"}'), headers, SummarizeRequest)
+        parse_request(gzip.compress(b'{"text": "hi"}'), headers, SummarizeRequest, query="")
 
 
 def test_array_body_is_refused_not_reduced_to_its_first_element():
@@ -100,7 +104,7 @@ def test_array_body_is_refused_not_reduced_to_its_first_element():
     "content_type", ["Application/JSON", "APPLICATION/JSON; charset=UTF-8", "application/problem+json"]
 )
 def test_json_media_type_is_matched_case_insensitively_with_parameters(content_type):
-    assert parse_request(b'{"text": "hi"}', {"content-type": content_type}, SummarizeRequest).text == "hi"
+    assert parse_request(b'{"text": "hi"}', {"content-type": content_type}, SummarizeRequest, query="").text == "hi"
 
 
 def test_form_content_type_is_told_to_send_json():
@@ -110,7 +114,7 @@ def test_form_content_type_is_told_to_send_json():
 
 
 def test_missing_content_type_is_read_as_json():
-    assert parse_request(b'{"text": "hi"}', {}, SummarizeRequest).text == "hi"
+    assert parse_request(b'{"text": "hi"}', {}, SummarizeRequest, query="").text == "hi"
 
 
 def test_empty_body_says_what_to_send():
@@ -176,3 +180,27 @@ def test_raw_line_break_in_a_string_gets_the_escape_to_write_instead():
 def test_unknown_field_with_a_long_odd_name_is_quoted_short():
     message = message_of(json.dumps({"text": "hi", "x y" * 100: 1}).encode())
     assert message.startswith(f'"{("x y" * 100)[:40]}...": unknown field')
+
+
+def test_query_parameters_are_refused_by_name_not_ignored():
+    assert message_of(b'{"text": "hi"}', query="max_bullets=1&debug") == (
+        'Query parameters are not accepted ("max_bullets", "debug"): send every field in the JSON body, '
+        'such as {"text": "Lambda runs code without servers.", "max_bullets": 3}.'
+    )
+
+
+def test_many_query_parameters_are_listed_up_to_the_limit():
+    message = message_of(b'{"text": "hi"}', query="&".join(f"p{number}=1" for number in range(500)))
+    assert '"p9" and 490 more):' in message
+    assert '"p10"' not in message
+
+
+def test_many_unknown_fields_are_listed_up_to_the_limit():
+    message = message_of(json.dumps({"text": "hi", **{f"field{number}": 1 for number in range(20_000)}}).encode())
+    assert message.endswith("; and 19,990 more problems.")
+    assert len(message) < 2_000
+
+
+def test_unknown_field_with_a_long_plain_name_is_shortened():
+    message = message_of(json.dumps({"text": "hi", "a" * 10_000: 1}).encode())
+    assert message.startswith(f'"{"a" * 40}...": unknown field')
