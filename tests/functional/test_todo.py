@@ -89,6 +89,17 @@ def test_refusal_is_502_and_not_passed_through(configured, fake_model, invoke):
     assert "I won't" not in result["body"]
 
 
+# Files of the host's zoneinfo directory that are not IANA names; Lambda's runtime has no such directory.
+@pytest.mark.parametrize("timezone", ["localtime", "posixrules", "right/UTC", "posix/Europe/Paris"])
+def test_timezone_known_only_to_this_machine_is_400_as_on_lambda(configured, fake_model, invoke, timezone):
+    result = invoke("todo", event_with_body("function_url_todo", {"text": "Water the plants", "timezone": timezone}))
+    assert (result["statusCode"], result["json"]["error"]["message"]) == (
+        400,
+        "timezone: must be an IANA time zone name such as Europe/Paris.",
+    )
+    assert fake_model.requests == []
+
+
 @pytest.mark.parametrize("timezone", ["America", "Europe/" + "x" * 300, "../../etc/passwd"])
 def test_timezone_that_is_a_path_or_too_long_is_400(configured, invoke, timezone):
     result = invoke("todo", event_with_body("function_url_todo", {"text": "Water the plants", "timezone": timezone}))

@@ -164,6 +164,16 @@ def test_syntax_error_says_where():
     )
 
 
+def test_text_of_only_invisible_characters_is_blank():
+    # Zero-width space, word joiner, byte order mark, a control character, an ideographic space.
+    assert message_of(b'{"text": "\\u200b\\u2060\\ufeff\\u0007\\u3000"}') == ("text: must not be empty or only spaces.")
+
+
+def test_text_with_one_visible_character_among_invisible_ones_is_not_blank():
+    request = parse_request('{"text": "\u200bx\u200b"}'.encode(), JSON, SummarizeRequest, query="")
+    assert request.text == "\u200bx\u200b"
+
+
 def test_syntax_error_message_names_the_position_once():
     assert message_of(b'{"text": "hi') == (
         "The request body is not valid JSON (Unterminated string starting at line 1, column 10)."
