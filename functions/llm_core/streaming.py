@@ -117,6 +117,7 @@ class StreamFormat:
     """SSE by default; bare text for ``Accept: text/plain`` (``curl -N``)."""
 
     def __init__(self, accept: str) -> None:
+        accept = accept.lower()  # media types are case-insensitive (RFC 9110)
         self.plain = "text/plain" in accept and "text/event-stream" not in accept
         self.media_type = "text/plain; charset=utf-8" if self.plain else "text/event-stream; charset=utf-8"
 

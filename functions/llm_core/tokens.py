@@ -35,6 +35,7 @@ LEEWAY_SECONDS = 30
 SIGN_IN_MISSING = f"Sign-in required: send your access token in the {TOKEN_HEADER} header. Sign in and try again."
 SIGN_IN_EXPIRED = "Your sign-in has expired: sign in again."
 SIGN_IN_INVALID = "The access token is invalid: sign in again."
+SIGN_IN_WITH_SCHEME = f'Send the access token alone in the {TOKEN_HEADER} header, without "Bearer " before it.'
 SIGN_IN_NOT_RS256 = "The access token is not signed with RS256: sign in again."
 SIGN_IN_UNKNOWN_KEY = "The access token is signed with a key this user pool does not have: sign in again."
 SIGN_IN_WRONG_ISSUER = "The access token was not issued by this deployment's user pool: sign in again."
@@ -174,6 +175,8 @@ class TokenVerifier:
         """The token's claims. Raises Unauthenticated, whose message never quotes the token."""
         if not token:
             raise Unauthenticated(SIGN_IN_MISSING)
+        if token[:7].lower() == "bearer ":  # the Authorization header's habit, which this header does not take
+            raise Unauthenticated(SIGN_IN_WITH_SCHEME)
         if len(token) > TOKEN_MAX_CHARS:
             raise Unauthenticated(SIGN_IN_INVALID)
         try:

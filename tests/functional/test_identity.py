@@ -228,6 +228,12 @@ def test_expired_token_says_the_sign_in_expired(own_pool: JwksServer, private_ke
     assert refusal(*viewer_request(token)) == tokens.SIGN_IN_EXPIRED
 
 
+def test_token_sent_with_bearer_before_it_is_told_to_send_it_alone(
+    own_pool: JwksServer, private_key: rsa.RSAPrivateKey
+) -> None:
+    assert refusal(*viewer_request(f"Bearer {sign(private_key)}")) == tokens.SIGN_IN_WITH_SCHEME
+
+
 def test_token_from_another_pool_is_refused_as_wrong_issuer(
     own_pool: JwksServer, private_key: rsa.RSAPrivateKey
 ) -> None:

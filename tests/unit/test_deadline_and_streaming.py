@@ -100,6 +100,10 @@ def test_plain_format_is_bare_text():
     assert (output.delta("Hi"), output.media_type) == ("Hi", "text/plain; charset=utf-8")
 
 
+def test_plain_format_is_chosen_whatever_the_case_of_the_accept_header():
+    assert StreamFormat("Text/Plain").plain
+
+
 async def _silent_then(release: asyncio.Event, item: object):
     await release.wait()
     yield item
