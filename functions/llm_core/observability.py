@@ -14,7 +14,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from llm_core.errors import ErrorResponse, InternalError, error_response, to_api_error
 from llm_core.settings import METRICS_NAMESPACE
 
-logger = Logger(child=True)
+# Not a child logger: a child may not add keys until its parent exists, and the stream tags every request's lines.
+logger = Logger()
 metrics = Metrics(namespace=METRICS_NAMESPACE)
 
 

@@ -26,7 +26,7 @@ from llm_core.contract import StreamRequest
 from llm_core.errors import ErrorResponse, MethodNotAllowed, NotFound
 from llm_core.identity import identify
 from llm_core.model_client import time_budget
-from llm_core.observability import record_failure, record_latency, record_usage
+from llm_core.observability import logger, record_failure, record_latency, record_usage
 from llm_core.request_body import parse_request
 from llm_core.service import AnswerStream, Delta, Done, open_answer_stream
 from llm_core.settings import METRICS_NAMESPACE, get_settings
@@ -150,6 +150,9 @@ class Invocation:
         name = env_config.get("function_name") if isinstance(env_config, dict) else None
         self.function_name = str(name or os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "stream"))
         self.caller = "not identified"
+        # The keys the buffered functions' log lines get from inject_lambda_context. Kept in a context
+        # variable, which the body's task and the threads it starts copy, so concurrent requests keep their own.
+        logger.thread_safe_append_keys(function_request_id=self.request_id, function_name=self.function_name)
 
     def record_failure(self, exc: BaseException) -> ErrorResponse:
         return record_failure(exc, self.request_id, function_name=self.function_name, caller=self.caller)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import http.client
+import io
 import json
+import logging
 import socket
 import threading
 import time
@@ -11,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 import uvicorn
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
 import llm_core
 from infra.fake_openai import FakeReply
@@ -107,6 +110,22 @@ def test_keepalive_comments_flow_while_the_model_is_silent(stream_url, fake_mode
     events = list(sse_events(post(stream_url, CONVERSATION)))
     assert events[0] == (COMMENT, "keep-alive")
     assert ("delta", {"text": "late"}) in events and events[-1][0] == "done"
+
+
+def test_log_lines_written_while_streaming_carry_the_invocations_request_id(stream_url, fake_model):
+    written = io.StringIO()
+    handler = logging.StreamHandler(written)
+    handler.setFormatter(LambdaPowertoolsFormatter())  # formats as the line is written, in the request's context
+    logging.getLogger().addHandler(handler)
+    try:
+        fake_model.enqueue(FakeReply(tokens=["a", " b"], drop_after_tokens=1))  # logged inside the body
+        context = {"request_id": "req-in-the-logs", "env_config": {"function_name": "llm-endpoints-Stream"}}
+        list(sse_events(post(stream_url, CONVERSATION, {"x-amzn-lambda-context": json.dumps(context)})))
+    finally:
+        logging.getLogger().removeHandler(handler)
+    lines = [json.loads(line) for line in written.getvalue().splitlines()]
+    failure = next(line for line in lines if line["message"] == "request failed")
+    assert (failure["function_request_id"], failure["function_name"]) == ("req-in-the-logs", "llm-endpoints-Stream")
 
 
 def test_max_output_tokens_ends_with_that_finish_reason(stream_url, fake_model):
