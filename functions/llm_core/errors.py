@@ -12,6 +12,9 @@ from typing import Any
 import openai
 import pydantic
 
+# The longest provider error code a message repeats; OpenAI's are a few words in snake case.
+MAX_PROVIDER_CODE_CHARS = 64
+
 
 class ApiError(Exception):
     """A failure with its place in the public error table (docs/api.md, "Errors")."""
@@ -130,6 +133,10 @@ def to_api_error(exc: BaseException) -> ApiError:
         return NotConfigured("The OpenAI key in the secret may not use this model: check OPENAI_MODEL and the key.")
     if isinstance(exc, openai.NotFoundError):
         return NotConfigured("The model was not found: check OPENAI_MODEL (and OPENAI_BASE_URL if set).")
+    if isinstance(exc, openai.BadRequestError) and exc.code == "context_length_exceeded":
+        return TooLarge("The text or conversation is longer than the model can read: shorten it or start a new chat.")
+    if isinstance(exc, openai.BadRequestError):
+        return UpstreamError(f"The model provider refused the request (400{_error_code_of(exc)}).")
     if isinstance(exc, openai.APIStatusError):
         return UpstreamError(f"The model provider answered {exc.status_code}.")
     if isinstance(exc, openai.APIConnectionError):
@@ -139,6 +146,13 @@ def to_api_error(exc: BaseException) -> ApiError:
     if isinstance(exc, pydantic.ValidationError):
         return UpstreamError("The model's answer did not match the expected schema.")
     return InternalError()
+
+
+def _error_code_of(exc: openai.APIStatusError) -> str:
+    """The provider's error code, such as "invalid_prompt", when it is a plain identifier; its message is never
+    shown, since it may quote what was sent."""
+    code = exc.code or ""
+    return f" {code}" if code.isidentifier() and code.isascii() and len(code) <= MAX_PROVIDER_CODE_CHARS else ""
 
 
 def error_response(exc: BaseException, request_id: str) -> ErrorResponse:

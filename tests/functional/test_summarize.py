@@ -106,6 +106,16 @@ def test_query_parameter_is_refused_not_ignored_and_the_model_is_not_called(conf
     assert fake_model.requests == []
 
 
+def test_text_too_long_for_the_models_context_is_413_not_a_provider_failure(configured, fake_model, invoke):
+    fake_model.enqueue(FakeReply(status=400, error_code="context_length_exceeded"))
+    result = invoke("summarize", "function_url_summarize")
+    assert (result["statusCode"], result["json"]["error"]["message"]) == (
+        413,
+        "The text or conversation is longer than the model can read: shorten it or start a new chat.",
+    )
+    assert len(fake_model.requests) == 1  # a 400 is not retried
+
+
 def test_body_that_is_not_an_object_is_400(configured, invoke):
     result = invoke("summarize", event_with_body("function_url_summarize", "[1, 2]"))
     assert (result["statusCode"], result["json"]["error"]["type"]) == (400, "invalid_json")

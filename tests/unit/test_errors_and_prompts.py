@@ -37,6 +37,36 @@ def test_failures_map_onto_the_error_table(exc, status, kind):
     assert (error.status, error.type) == (status, kind)
 
 
+def _bad_request(code: object) -> openai.BadRequestError:
+    request = httpx2.Request("POST", "http://127.0.0.1/v1/responses")
+    error = {"message": "the provider's words, which may quote the input", "code": code}
+    response = httpx2.Response(400, request=request, json={"error": error})
+    return openai.BadRequestError("Error code: 400", response=response, body=error)
+
+
+def test_context_too_long_for_the_model_is_413_the_caller_can_act_on():
+    error = to_api_error(_bad_request("context_length_exceeded"))
+    assert (error.status, error.type, error.message) == (
+        413,
+        "too_large",
+        "The text or conversation is longer than the model can read: shorten it or start a new chat.",
+    )
+
+
+def test_other_refusal_by_the_provider_names_its_code_not_its_message():
+    error = to_api_error(_bad_request("invalid_prompt"))
+    assert (error.status, error.type, error.message) == (
+        502,
+        "upstream_error",
+        "The model provider refused the request (400 invalid_prompt).",
+    )
+
+
+@pytest.mark.parametrize("code", [None, "two words", "x" * 65, "caf\u00e9"])
+def test_provider_code_that_is_not_a_plain_identifier_is_left_out(code):
+    assert to_api_error(_bad_request(code)).message == "The model provider refused the request (400)."
+
+
 def test_rate_limit_passes_retry_after_on():
     response = error_response(_status_error(429, {"retry-after": "7"}), "rid")
     assert response.headers["retry-after"] == "7"
