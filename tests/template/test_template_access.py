@@ -12,6 +12,7 @@ import pytest
 from cfnlint.decode import decode
 
 from infra.emulator.server import NOT_FOUND_MESSAGE
+from infra.emulator.signin import PASSWORD_POLICY
 from llm_core import identity
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
@@ -337,3 +338,8 @@ def test_client_id_in_the_functions_environment_would_be_a_cycle(template: dict[
     cycle = find_cycle(changed)
     assert cycle is not None
     assert {"UserPoolClient", "Distribution"} <= set(cycle)
+
+
+def test_the_local_sign_in_asks_for_the_same_passwords_as_the_user_pool(template: dict[str, Any]) -> None:
+    deployed = props(template, "UserPool")["Policies"]["PasswordPolicy"]
+    assert {name: deployed[name] for name in PASSWORD_POLICY} == PASSWORD_POLICY
