@@ -142,6 +142,8 @@ def _client_options() -> dict[str, Any]:
     return {
         "base_url": get_settings().openai_base_url,
         "max_retries": OPENAI_MAX_RETRIES,
+        # The longest any function lives, the stream's; DeadlineTransport cuts each attempt to what the
+        # invocation at hand has left, so the buffered functions' 30 s is enforced there, not here.
         "timeout": httpx2.Timeout(get_settings().stream_timeout_seconds, connect=OPENAI_CONNECT_TIMEOUT_SECONDS),
     }
 
