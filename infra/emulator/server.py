@@ -479,7 +479,7 @@ class Emulator:
     def url(self) -> str:
         assert self._socket is not None, "start the emulator first"
         host, port = self._socket.getsockname()[:2]
-        return f"http://{host}:{port}"
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     @property
     def demo(self) -> bool:

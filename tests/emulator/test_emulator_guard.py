@@ -41,6 +41,12 @@ def test_the_address_the_emulator_was_told_to_listen_on_is_its_own() -> None:
     assert guard.refusal([(b"host", b"0.0.0.0:3000")], "127.0.0.1") is None
 
 
+def test_an_emulator_listening_on_ipv6_loopback_is_answered_there() -> None:
+    guard = ApiGuard("http://[::1]:3000")
+
+    assert guard.refusal([(b"host", b"[::1]:3000"), (b"origin", b"http://[::1]:3000")], "::1") is None
+
+
 @pytest.mark.parametrize(
     "host",
     [
