@@ -10,8 +10,10 @@ CloudFront serves them in production.
 - ``/api/stream``: passed to the web app in an environment of the streaming function, as the Lambda Web
   Adapter does, and streamed back chunk by chunk (web_adapter.py).
 - any other ``/api/...`` path: 404 in the API's error envelope, naming the three endpoints.
+- every ``/api/...`` path: 403 ``forbidden`` in the envelope for a request through another host name or from a
+  page on another site (guard.py).
 
-Two answers are Lambda's own rather than the functions': a body over 6 MB gets the function URL's 413
+Two answers are Lambda's own rather than the functions': a body of 6 MB or more gets the function URL's 413
 ``{"Message": ...}`` (the one response without the API's envelope), and a function that crashes, times out or
 fails its cold start gets 502 ``{"Message": "Internal Server Error"}``.
 """
@@ -51,6 +53,7 @@ from infra.emulator.environments import (
     print_log_line,
 )
 from infra.emulator.errors import ConfigError
+from infra.emulator.guard import ApiGuard
 from infra.emulator.model import DEMO, ModelConfig, demo_model, resolve_model_config
 from infra.emulator.runtime import (
     FUNCTION_ERROR_BODY,
@@ -67,7 +70,7 @@ from infra.emulator.signin import LocalSignIn, SignInStandIn, create_local_sign_
 from infra.emulator.template import FunctionSettings, read_template
 from infra.emulator.web_adapter import AppUnreachable, Exchange, forwarded_headers
 from infra.fake_openai import FakeOpenAI
-from llm_core.errors import NotFound, error_response
+from llm_core.errors import ApiError, Forbidden, NotFound, error_response
 from llm_core.page_config import page_config
 from llm_core.settings import Settings
 
@@ -202,6 +205,7 @@ class EmulatorApp:
         functions: Mapping[Function, EnvironmentPool],
         static_dir: Path,
         *,
+        site_url: str,
         response_headers: list[tuple[str, str]],
         demo: bool,
         page: dict[str, Any],
@@ -212,6 +216,7 @@ class EmulatorApp:
     ) -> None:
         self.wait_until_warm = wait_until_warm
         self.login = login
+        self.guard = ApiGuard(site_url)
         self.functions = {function.path: (function, pool) for function, pool in functions.items()}
         self.response_headers = response_headers
         self.demo_headers = [DEMO_HEADER] if demo else []
@@ -233,14 +238,16 @@ class EmulatorApp:
         # The page asks HEAD / on load, so it can show the demo banner before the first call.
         send = with_headers(send, self.demo_headers)
         try:
-            if path in self.functions:
+            if is_api_path(path) and (refusal := self.guard.refusal(scope["headers"], self._local_address(scope))):
+                await self._answer_error(send, Forbidden(refusal))
+            elif path in self.functions:
                 function, pool = self.functions[path]
                 if function.web_adapter:
                     await self._invoke_web_app(function, pool, scope, receive, send)
                 else:
                     await self._invoke(function, pool, scope, receive, send)
             elif is_api_path(path):
-                await self._not_found(send)
+                await self._answer_error(send, NotFound(NOT_FOUND_MESSAGE))
             elif path == "/config.json" and scope["method"] in {"GET", "HEAD"}:
                 headers = [("content-type", "application/json"), ("cache-control", "no-store")]
                 await send_whole(send, 200, headers + self.response_headers, self.page)
@@ -253,6 +260,11 @@ class EmulatorApp:
                 await self.static(scope, receive, with_headers(send, self.response_headers))
         except CallerLeft:
             pass
+
+    @staticmethod
+    def _local_address(scope: Scope) -> str | None:
+        server = scope.get("server")
+        return str(server[0]) if server else None
 
     def _signed_in_address(self, scope: Scope) -> str | None:
         """The page at the one address sign-in returns to, for a page opened at ``localhost`` instead: the pool
@@ -288,8 +300,8 @@ class EmulatorApp:
         for _, pool in self.functions.values():
             pool.kill_all()
 
-    async def _not_found(self, send: Send) -> None:
-        error = error_response(NotFound(NOT_FOUND_MESSAGE), str(uuid.uuid4()))
+    async def _answer_error(self, send: Send, exc: ApiError) -> None:
+        error = error_response(exc, str(uuid.uuid4()))
         headers = [("content-type", "application/json"), *error.headers.items()]
         await send_whole(send, error.status, headers, json.dumps(error.body).encode())
 
@@ -375,7 +387,7 @@ class EmulatorApp:
                     memory_mb=settings.memory_mb,
                     log_stream=environment.log_stream,
                 )
-                headers = forwarded_headers(scope["headers"], web_adapter_headers(event, context))
+                headers = forwarded_headers(event, web_adapter_headers(event, context))
                 with anyio.move_on_after(settings.timeout_seconds) as timer:
                     await exchange.forward(environment.port, scope["method"], target, headers, invocation.body, receive)
                 if timer.cancelled_caught:
@@ -467,7 +479,7 @@ class Emulator:
     def url(self) -> str:
         assert self._socket is not None, "start the emulator first"
         host, port = self._socket.getsockname()[:2]
-        return f"http://{host}:{port}"
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     @property
     def demo(self) -> bool:
@@ -528,6 +540,7 @@ class Emulator:
         self._app = EmulatorApp(
             pools,
             self.static_dir,
+            site_url=self.url,
             response_headers=facts.response_headers,
             demo=self.model.demo,
             page=page,

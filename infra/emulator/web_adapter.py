@@ -8,7 +8,8 @@ to the app closes too, so the app stops and closes its own request to the model,
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Mapping
+from typing import Any
 
 import anyio
 import h11
@@ -29,14 +30,18 @@ class AppUnreachable(Exception):
     """The app's connection failed or ended before a whole response head (the environment is broken)."""
 
 
-def forwarded_headers(
-    headers: Iterable[tuple[bytes, bytes]], added: list[tuple[bytes, bytes]]
-) -> list[tuple[bytes, bytes]]:
-    """The caller's headers for the app: without hop-by-hop ones, and without any the caller sent under the
-    names the adapter sets itself."""
+def forwarded_headers(event: Mapping[str, Any], added: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The headers of the Function URL event, as the app gets them: the adapter makes its request from the
+    event, not from the caller's, so a header the caller repeated arrives once, its values comma-joined as in
+    the event, and the cookies as one ``cookie`` header. Without hop-by-hop headers, and without any the caller
+    sent under the names the adapter sets itself."""
+    headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in event["headers"].items()]
+    if event.get("cookies"):
+        headers.append((b"cookie", "; ".join(event["cookies"]).encode("latin-1")))
     replaced = {name for name, _ in added}
-    kept = [(name.lower(), value) for name, value in headers]
-    return [(name, value) for name, value in kept if name not in NOT_FORWARDED_TO_APP and name not in replaced] + added
+    return [
+        (name, value) for name, value in headers if name not in NOT_FORWARDED_TO_APP and name not in replaced
+    ] + added
 
 
 class Exchange:

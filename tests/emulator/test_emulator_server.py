@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from infra.emulator import DEMO_HEADER, Emulator
-from infra.emulator.runtime import MAX_REQUEST_BYTES
+from infra.emulator.guard import ApiGuard
 from infra.emulator.server import EVENT_HISTORY, FUNCTIONS, RECORDED_BODY_CHARS, Function
 from infra.emulator.template import read_template
 from infra.fake_openai import FakeOpenAI, FakeReply
@@ -29,6 +29,8 @@ REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = read_template(REPO / "template.yaml")
 
 API_PATHS = ["/api/summarize", "/api/todo", "/api/stream"]
+# Lambda's documented limit on a synchronous invocation's request payload.
+SIX_MB = 6 * 1024 * 1024
 VALID_BODIES = {
     "/api/summarize": {"text": "The council met. It agreed a trial. A vote follows in June."},
     "/api/todo": {"text": "Call the plumber today", "timezone": "Europe/Paris"},
@@ -359,13 +361,23 @@ def test_max_input_chars_from_the_environment_reaches_the_page_and_the_functions
 # ---------------------------------------------------------------------------------------------- Lambda's limits
 
 
-def test_body_over_6_mb_gets_lambdas_own_413_not_the_envelope(client: Client, emulator: Emulator) -> None:
+def test_a_body_one_byte_under_6_mb_reaches_the_function(client: Client, emulator: Emulator) -> None:
+    reply = client.request("POST", "/api/summarize", b"x" * (SIX_MB - 1), {"content-type": "text/plain"})
+
+    # The function's own answer (not JSON), not Lambda's 413.
+    assert (reply.status, reply.json()["error"]["type"]) == (400, "invalid_json")
+    assert emulator.events[-1]["body"].startswith("x" * RECORDED_BODY_CHARS)
+
+
+def test_a_body_of_6_mb_gets_lambdas_own_413_saying_it_must_be_smaller(client: Client, emulator: Emulator) -> None:
     before = list(emulator.events)
 
-    reply = client.request("POST", "/api/summarize", b"x" * (MAX_REQUEST_BYTES + 1), {"content-type": "text/plain"})
+    reply = client.request("POST", "/api/summarize", b"x" * SIX_MB, {"content-type": "text/plain"})
 
-    assert reply.status == 413
-    assert set(reply.json()) == {"Message"}
+    assert (reply.status, reply.json()) == (
+        413,
+        {"Message": "Request must be smaller than 6291456 bytes for the InvokeFunction operation"},
+    )
     assert list(emulator.events) == before
 
 
@@ -392,6 +404,72 @@ def test_history_keeps_large_bodies_cut_short(client: Client, emulator: Emulator
     assert str(len(text)) in recorded
 
 
+# ---------------------------------------------------------------------------------------------- other sites
+
+
+def forbidden(reply_message: str, reply: Any) -> dict[str, Any]:
+    return {"error": {"type": "forbidden", "message": reply_message, "request_id": reply.headers["x-request-id"]}}
+
+
+@pytest.mark.parametrize("path", [*API_PATHS, "/api/nothing-here"])
+def test_a_page_on_another_site_cannot_call_the_api(
+    client: Client, emulator: Emulator, emulator_fake_model: FakeOpenAI, path: str
+) -> None:
+    events, model_calls = list(emulator.events), len(emulator_fake_model.requests)
+    # What fetch(url, {method: "POST", mode: "no-cors", body}) on https://evil.example sends: no preflight.
+    body = json.dumps(VALID_BODIES.get(path, {})).encode()
+
+    reply = client.request("POST", path, body, {"content-type": "text/plain", "origin": "https://evil.example"})
+
+    assert (reply.status, reply.json()) == (403, forbidden(ApiGuard(emulator.url).wrong_origin, reply))
+    assert (list(emulator.events), len(emulator_fake_model.requests)) == (events, model_calls)
+
+
+@pytest.mark.parametrize("path", API_PATHS)
+def test_a_dns_rebinding_page_cannot_call_the_api(
+    client: Client, emulator: Emulator, emulator_fake_model: FakeOpenAI, path: str
+) -> None:
+    events, model_calls = list(emulator.events), len(emulator_fake_model.requests)
+    # evil.example resolved to 127.0.0.1: to the browser, the call is the attacker's page's own origin.
+    rebound = {"host": f"evil.example:{client.port}", "origin": f"http://evil.example:{client.port}"}
+
+    reply = client.post_json(path, VALID_BODIES[path], rebound)
+
+    assert (reply.status, reply.json()) == (403, forbidden(ApiGuard(emulator.url).wrong_host, reply))
+    assert (list(emulator.events), len(emulator_fake_model.requests)) == (events, model_calls)
+
+
+@pytest.mark.parametrize("path", API_PATHS)
+def test_the_pages_own_call_with_its_origin_is_answered(client: Client, emulator: Emulator, path: str) -> None:
+    reply = client.post_json(path, VALID_BODIES[path], {"origin": emulator.url})
+
+    assert reply.status == 200
+
+
+def test_the_page_opened_at_localhost_calls_the_api_there(client: Client) -> None:
+    at_localhost = {"host": f"localhost:{client.port}", "origin": f"http://localhost:{client.port}"}
+
+    reply = client.post_json("/api/summarize", VALID_BODIES["/api/summarize"], at_localhost)
+
+    assert reply.status == 200
+
+
+def test_an_emulator_on_ipv6_loopback_answers_its_own_page_there(emulator_fake_model: FakeOpenAI) -> None:
+    with Emulator(host="::1", fake=emulator_fake_model, wait_until_warm=False) as emulator:
+        url = emulator.url
+        # Past the guard: the envelope's 404 for a path with no function, not its 403.
+        reply = Client(url).post_json("/api/nothing-here", {}, {"origin": url})
+
+    assert (url.startswith("http://[::1]:"), reply.status) == (True, 404)
+
+
+def test_the_page_itself_is_served_through_any_host_name(client: Client) -> None:
+    # Only /api/ spends anything; the page at a stray name then shows the API's 403 and where to go.
+    reply = client.request("GET", "/", headers={"host": f"evil.example:{client.port}"})
+
+    assert (reply.status, b"<title>" in reply.body) == (200, True)
+
+
 # ---------------------------------------------------------------------------------------------- hang-ups
 
 
@@ -401,8 +479,10 @@ def test_caller_who_leaves_mid_upload_invokes_no_function(
     before = len(emulator_fake_model.requests)
     with socket.create_connection((client.host, client.port)) as caller:
         caller.sendall(
-            b"POST /api/summarize HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 100000\r\n\r\n" + b'{"text": "' + b"z" * 1000
+            f"POST /api/summarize HTTP/1.1\r\nHost: {client.host}:{client.port}\r\n".encode()
+            + b"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+            + b'{"text": "'
+            + b"z" * 1000
         )
         caller.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     # A request after the hang-up: once it is answered, the emulator has dealt with the one before.
@@ -667,3 +747,30 @@ def test_without_sign_in_the_functions_admit_everyone_whatever_the_shell_says(mo
         reply = Client(emulator.url).post_json("/api/summarize", VALID_BODIES["/api/summarize"])
 
     assert reply.status == 200
+
+
+def test_with_sign_in_a_repeated_token_header_is_one_invalid_token_on_every_path(
+    signing_in: Emulator, tokens: dict[str, Any]
+) -> None:
+    """Function URLs comma-join a repeated header in the event; behind the Web Adapter the app sees the
+    event's headers, so the stream refuses the joined token as the buffered functions do."""
+    client, token = Client(signing_in.url), tokens["access_token"]
+    replies = {}
+
+    for path in API_PATHS:
+        connection = client.connection()
+        body = json.dumps(VALID_BODIES[path]).encode()
+        connection.putrequest("POST", path)
+        for name, value in [("content-type", "application/json"), ("x-auth-token", token), ("x-auth-token", token)]:
+            connection.putheader(name, value)
+        connection.putheader("content-length", str(len(body)))
+        connection.endheaders(body)
+        response = connection.getresponse()
+        replies[path] = (response.status, response.read())
+        connection.close()
+
+    assert {path: status for path, (status, _) in replies.items()} == dict.fromkeys(API_PATHS, 401)
+    errors = {
+        (error["type"], error["message"]) for error in (json.loads(body)["error"] for _, body in replies.values())
+    }
+    assert [error_type for error_type, _ in errors] == ["unauthenticated"]
