@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 import boto3
 
+from infra.emulator.guard import LOOPBACK_NAMES
 from infra.emulator.runtime import REGION
 
 SECRET_ID = "local/openai-api-key"  # noqa: S105 - a name, not a secret
@@ -15,8 +16,25 @@ BUDGET_TABLE = "local-budgets"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 
+def for_programs_only(app: Any, own_names: frozenset[str]) -> Any:
+    """The WSGI ``app``, refusing what a browser sends: any request with an ``Origin`` (browsers send one on
+    every cross-site call and every POST, and moto would grant any origin CORS), and any ``Host`` that is not
+    one of ``own_names`` (a DNS-rebinding page names its own domain). boto3 sends neither."""
+
+    def guarded(environ: dict[str, Any], start_response: Any) -> Any:
+        host = str(environ.get("HTTP_HOST", "")).rsplit(":", 1)[0].strip("[]").lower()
+        if "HTTP_ORIGIN" in environ or host not in own_names:
+            body = b"moto here serves the functions' AWS calls only, not browsers.\n"
+            start_response("403 Forbidden", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+            return [body]
+        return app(environ, start_response)
+
+    return guarded
+
+
 class MotoServer:
     """moto's Secrets Manager (and every other moto service) on ``host:port``, in a thread of this process.
+    It holds the OpenAI key, so it answers programs only (for_programs_only).
 
     moto's own ThreadedMotoServer binds inside its thread and waits forever when the port is taken; this one
     binds in the caller so a taken port is an immediate OSError.
@@ -31,7 +49,7 @@ class MotoServer:
             def log_request(self, *args: Any, **kwargs: Any) -> None:
                 """One access line per GetSecretValue would drown the emulator's own console."""
 
-        app = DomainDispatcherApplication(create_backend_app)
+        app = for_programs_only(DomainDispatcherApplication(create_backend_app), LOOPBACK_NAMES | {host})
         self._server = make_server(host, port, app, threaded=True, request_handler=QuietHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto-server", daemon=True)
 

@@ -95,6 +95,8 @@ class ExecutionEnvironment:
         self._reader, self._writer = channel
         self._relays = relays
         self.port: int | None = None
+        # What each request to the web app must carry (worker.py); None for a buffered function.
+        self.token: str | None = None
         """Where the web app listens (a web-adapter function only)."""
         self._invoking = False
 
@@ -134,6 +136,7 @@ class ExecutionEnvironment:
             await environment.close()
             raise
         environment.port = ready["ready"]["port"]
+        environment.token = ready["ready"].get("token")
         return environment
 
     @staticmethod

@@ -69,6 +69,7 @@ from infra.emulator.runtime import (
 from infra.emulator.signin import LocalSignIn, SignInStandIn, create_local_sign_in
 from infra.emulator.template import FunctionSettings, read_template
 from infra.emulator.web_adapter import AppUnreachable, Exchange, forwarded_headers
+from infra.emulator.worker import INVOCATION_TOKEN_HEADER
 from infra.fake_openai import FakeOpenAI
 from llm_core.errors import ApiError, Forbidden, NotFound, error_response
 from llm_core.page_config import page_config
@@ -379,7 +380,7 @@ class EmulatorApp:
             target += b"?" + scope["query_string"]
         try:
             async with pool.environment() as environment:
-                assert environment.port is not None
+                assert environment.port is not None and environment.token is not None
                 context = LambdaContext(
                     function.logical_id,
                     request_id,
@@ -387,7 +388,9 @@ class EmulatorApp:
                     memory_mb=settings.memory_mb,
                     log_stream=environment.log_stream,
                 )
-                headers = forwarded_headers(event, web_adapter_headers(event, context))
+                # The token last: forwarded_headers drops a caller's header of the same name.
+                invocation_token = (INVOCATION_TOKEN_HEADER.encode(), environment.token.encode())
+                headers = forwarded_headers(event, [*web_adapter_headers(event, context), invocation_token])
                 with anyio.move_on_after(settings.timeout_seconds) as timer:
                     await exchange.forward(environment.port, scope["method"], target, headers, invocation.body, receive)
                 if timer.cancelled_caught:

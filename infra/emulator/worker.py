@@ -6,12 +6,14 @@
 The emulator starts it (environments.py) with the function's environment, and talks to it over the socket
 ``FD``, one JSON document a line:
 
-- after its cold start (the import of the handler), it says ``{"ready": {"port": N | null}}``;
+- after its cold start (the import of the handler), it says ``{"ready": {"port": N | null, "token": T | null}}``;
 - a buffered function then receives ``{"event": ..., "request_id": ..., "deadline_ms": ...}`` and answers
   ``{"result": ...}``, or ``{"error": "<type>"}`` when the handler raised (the error is logged first, as
   Lambda logs it);
 - a web-adapter function serves its ASGI app with uvicorn on ``127.0.0.1:N``, where the emulator forwards
-  each invocation as an HTTP request, as the Lambda Web Adapter does.
+  each invocation as an HTTP request, as the Lambda Web Adapter does. Each request carries the token ``T`` in
+  INVOCATION_TOKEN_HEADER; any other gets 403, so a page in the developer's browser cannot reach the function
+  around the emulator's guard (guard.py) by finding this port.
 
 Its stdout and stderr are the function's log; the emulator relays them line by line. When the emulator goes
 away the socket closes, and the environment ends with it.
@@ -20,9 +22,11 @@ away the socket closes, and the environment ends with it.
 from __future__ import annotations
 
 import argparse
+import hmac
 import importlib
 import json
 import os
+import secrets
 import socket
 import sys
 import threading
@@ -32,6 +36,8 @@ from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
 from infra.emulator.runtime import LambdaContext
+
+INVOCATION_TOKEN_HEADER = "x-emulator-invocation-token"  # noqa: S105 - a header name
 
 
 def load_entry_point(entry_point: str) -> Any:
@@ -95,6 +101,27 @@ def serve_handler(handler: Callable[[Any, Any], Any], inbox: BinaryIO, outbox: B
         outbox.flush()
 
 
+def only_from_the_emulator(app: Any, token: str) -> Any:
+    """``app``, answering only requests that carry ``token`` (which it removes before the app sees them)."""
+    name = INVOCATION_TOKEN_HEADER.encode()
+
+    async def guarded(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        sent = [value for key, value in scope["headers"] if key.lower() == name]
+        if len(sent) != 1 or not hmac.compare_digest(sent[0], token.encode()):
+            body = b"This port serves the local emulator only: call the address make dev printed.\n"
+            headers = [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": 403, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        headers = [(key, value) for key, value in scope["headers"] if key.lower() != name]
+        await app({**scope, "headers": headers}, receive, send)
+
+    return guarded
+
+
 def serve_web_app(app: Any, outbox: BinaryIO, inbox: BinaryIO) -> None:
     """Serve the ASGI app on a loopback port, as run_stream.sh does behind the Lambda Web Adapter."""
     import uvicorn  # here: an environment of a buffered function never needs it
@@ -102,15 +129,18 @@ def serve_web_app(app: Any, outbox: BinaryIO, inbox: BinaryIO) -> None:
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     port = listener.getsockname()[1]
+    token = secrets.token_urlsafe(32)
 
     class Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets=sockets)
             if self.started:
-                send(outbox, {"ready": {"port": port}})
+                send(outbox, {"ready": {"port": port, "token": token}})
 
     # run_stream.sh's options; warnings only, as the adapter's start-up lines would say nothing here.
-    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_keep_alive=60, ws="none")
+    config = uvicorn.Config(
+        only_from_the_emulator(app, token), log_level="warning", access_log=False, timeout_keep_alive=60, ws="none"
+    )
     server = Server(config)
     threading.Thread(target=exit_when_closed, args=(inbox,), name="channel", daemon=True).start()
     server.run(sockets=[listener])

@@ -60,3 +60,12 @@ def print_long_lines(event: dict[str, Any], context: LambdaContext) -> dict[str,
     for index in range(int(event["lines"])):
         print(f"{context.aws_request_id} {index} " + "x" * 200_000)
     return {"statusCode": 200, "body": "printed"}
+
+
+async def echo_headers(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """A web app that answers 200 with the names of the headers it was given."""
+    if scope["type"] != "http":
+        return
+    body = json.dumps(sorted(name.decode() for name, _ in scope["headers"])).encode()
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": body})

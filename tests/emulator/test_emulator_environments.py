@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import http.client
 import itertools
 import json
 import os
@@ -19,6 +21,7 @@ from infra.emulator.environments import (
     FunctionConfig,
     FunctionError,
 )
+from infra.emulator.worker import INVOCATION_TOKEN_HEADER
 from tests.emulator.conftest import LogCollector
 
 SAMPLES = "tests.emulator.sample_functions"
@@ -223,3 +226,35 @@ def test_log_lines_name_their_function() -> None:
     _, logs = run_with_pool(config("print_long_lines"), lambda pool: invoke(pool, {"lines": 1}))
 
     assert [line.function_name for line in logs.lines] == ["SampleFunction"]
+
+
+def post_to_web_app(port: int, headers: dict[str, str]) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection.request("POST", "/api/stream", b"{}", headers)
+    response = connection.getresponse()
+    return response.status, response.read()
+
+
+def web_app_answers(with_token: bool) -> tuple[int, bytes]:
+    function = dataclasses.replace(config("echo_headers"), entry_point=f"{SAMPLES}:echo_headers", web_adapter=True)
+
+    async def call_directly(pool: EnvironmentPool) -> tuple[int, bytes]:
+        async with pool.environment() as environment:
+            assert environment.port is not None and environment.token is not None
+            headers = {INVOCATION_TOKEN_HEADER: environment.token} if with_token else {}
+            return await asyncio.to_thread(post_to_web_app, environment.port, headers)
+
+    answer, _logs = run_with_pool(function, call_directly)
+    return answer
+
+
+def test_a_web_apps_port_refuses_a_request_that_did_not_come_through_the_emulator() -> None:
+    # A page in the developer's browser that finds the port sends no token: the function never runs.
+    status, body = web_app_answers(with_token=False)
+    assert (status, body) == (403, b"This port serves the local emulator only: call the address make dev printed.\n")
+
+
+def test_a_web_app_gets_the_emulators_requests_without_the_token() -> None:
+    status, body = web_app_answers(with_token=True)
+    assert status == 200
+    assert INVOCATION_TOKEN_HEADER not in json.loads(body)
