@@ -24,6 +24,8 @@ class ModelConfig:
     key_source: str
     base_url: str | None
     model: str | None
+    # From the file only (the shell's reaches the functions anyway); "" is meaningful: no reasoning.
+    reasoning_effort: str | None = None
 
     @property
     def demo(self) -> bool:
@@ -34,9 +36,10 @@ DEMO = ModelConfig(None, KEY_SOURCE_NONE, None, None)
 
 
 def resolve_model_config(env_file: Path | None, environ: Mapping[str, str] | None = None) -> ModelConfig:
-    """OPENAI_API_KEY (and OPENAI_BASE_URL, OPENAI_MODEL) from ``env_file`` first, then the environment.
+    """OPENAI_API_KEY (and OPENAI_BASE_URL, OPENAI_MODEL, OPENAI_REASONING_EFFORT) from ``env_file`` first,
+    then the environment.
 
-    Only these three names are taken from the file: the rest of a developer's .env is not exported into the
+    Only these four names are taken from the file: the rest of a developer's .env is not exported into the
     functions' environment.
     """
     environ = os.environ if environ is None else environ
@@ -62,7 +65,9 @@ def resolve_model_config(env_file: Path | None, environ: Mapping[str, str] | Non
     model, _ = pick("OPENAI_MODEL")
     if base_url and not base_url.startswith(("http://", "https://")):
         raise ConfigError(f"OPENAI_BASE_URL must start with http:// or https://, not {base_url[:40]!r}")
-    return ModelConfig(api_key, key_source or KEY_SOURCE_NONE, base_url, model)
+    effort = from_file.get("OPENAI_REASONING_EFFORT")
+    reasoning_effort = None if "OPENAI_REASONING_EFFORT" not in from_file else (effort or "").strip()
+    return ModelConfig(api_key, key_source or KEY_SOURCE_NONE, base_url, model, reasoning_effort)
 
 
 def demo_model() -> FakeOpenAI:

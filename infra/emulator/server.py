@@ -591,6 +591,8 @@ class Emulator:
             wiring["OPENAI_BASE_URL"] = self.model.base_url
         if self.model.model:
             wiring["OPENAI_MODEL"] = self.model.model
+        if self.model.reasoning_effort is not None:
+            wiring["OPENAI_REASONING_EFFORT"] = self.model.reasoning_effort
         return wiring
 
     def _bind(self) -> socket.socket:
@@ -601,7 +603,10 @@ class Emulator:
         except OSError as exc:
             sock.close()
             if exc.errno == 98 or "in use" in str(exc).lower():
-                raise ConfigError(f"port {self.port} on {self.host} is taken; choose another with --port") from None
+                raise ConfigError(
+                    f"port {self.port} on {self.host} is taken; choose another: make dev PORT=3001 "
+                    "(or --port when running python -m infra.emulator)"
+                ) from None
             raise ConfigError(f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc}") from None
         sock.listen(2048)
         return sock

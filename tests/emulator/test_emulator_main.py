@@ -267,7 +267,8 @@ def test_taken_port_ends_with_one_line_and_exit_code_1() -> None:
 
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        f"emulator: port {port} on 127.0.0.1 is taken; choose another with --port"
+        f"emulator: port {port} on 127.0.0.1 is taken; choose another: make dev PORT=3001 "
+        "(or --port when running python -m infra.emulator)"
     ]
 
 

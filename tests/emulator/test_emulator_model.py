@@ -34,3 +34,17 @@ def test_no_key_anywhere_means_the_offline_demo(tmp_path: Path) -> None:
 def test_base_url_without_scheme_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="OPENAI_BASE_URL"):
         resolve_model_config(None, {"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": "api.example"})
+
+
+def test_reasoning_effort_in_the_env_file_is_taken_even_empty(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("OPENAI_API_KEY=sk-file\nOPENAI_MODEL=gpt-4o-mini\nOPENAI_REASONING_EFFORT=\n")
+
+    assert resolve_model_config(env_file, {}).reasoning_effort == ""
+
+
+def test_reasoning_effort_absent_from_the_env_file_is_left_to_the_template(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("OPENAI_API_KEY=sk-file\n")
+
+    assert resolve_model_config(env_file, {}).reasoning_effort is None

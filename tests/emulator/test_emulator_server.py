@@ -280,6 +280,16 @@ def test_key_comes_from_the_secret_seeded_from_the_env_file(tmp_path, monkeypatc
     assert DEMO_HEADER[0] not in reply.headers
 
 
+def test_reasoning_effort_from_the_env_file_reaches_the_functions_even_empty(tmp_path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("OPENAI_MODEL=gpt-4o-mini\nOPENAI_REASONING_EFFORT=\n")
+
+    with Emulator(env_file=env_file) as emulator:  # no key: the demo model answers
+        wired = {route: emulator.function_environment(route) for route in ("summarize", "todo", "stream")}
+
+    assert {route: env["OPENAI_REASONING_EFFORT"] for route, env in wired.items()} == dict.fromkeys(wired, "")
+
+
 def test_emulator_leaves_its_own_process_environment_alone(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     before = dict(os.environ)
