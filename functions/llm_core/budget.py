@@ -150,7 +150,7 @@ def reserve(caller_id: str, tokens: int, *, now: datetime | None = None) -> Rese
         return Reservation(tokens, day, (), {})
     for budget in budgets:
         if tokens > budget.cap:
-            raise TooLarge(_larger_than_budget(budget, tokens))
+            raise TooLarge(_larger_than_budget(budget, tokens, settings.max_output_tokens))
     expires_at = int(datetime.combine(day + ROW_LIFETIME_AFTER_DAY, datetime.min.time(), UTC).timestamp())
     outcomes = _on_each_row(budgets, lambda budget: _reserve_row(budget, tokens, expires_at))
     used = {budget.key: outcome for budget, outcome in zip(budgets, outcomes, strict=True) if isinstance(outcome, int)}
@@ -292,8 +292,16 @@ def _spent(budgets: list[_Budget]) -> str:
     return "This deployment's daily token budget, shared by everyone who uses it, is spent."
 
 
-def _larger_than_budget(budget: _Budget, tokens: int) -> str:
+def _larger_than_budget(budget: _Budget, tokens: int, max_output_tokens: int) -> str:
     whose = "your whole daily budget" if budget.scope == "caller" else "this deployment's whole daily budget"
+    if estimate_tokens(1, max_output_tokens) > budget.cap:
+        # Even the shortest request cannot fit: only the deployment's owner can change that.
+        setting = "DailyTokensPerUser" if budget.scope == "caller" else "DailyTokensTotal"
+        return (
+            f"Every request to this function may use up to {max_output_tokens:,} output tokens, more than {whose} "
+            f"of {budget.cap:,}: the deployment's owner must raise {setting} or lower this function's "
+            "MAX_OUTPUT_TOKENS."
+        )
     return (
         f"This request could use up to {tokens:,} tokens, more than {whose} of {budget.cap:,}: "
         "send a shorter text or conversation."

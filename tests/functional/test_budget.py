@@ -308,6 +308,18 @@ def test_a_request_larger_than_a_whole_days_budget_is_too_large(configure, table
     assert table.row(TOTAL_ROW) is None
 
 
+def test_a_budget_smaller_than_any_request_names_the_settings_to_change(configure, table, monkeypatch):
+    configure(per_user=3_000, total=100_000)
+    monkeypatch.setenv("MAX_OUTPUT_TOKENS", "4096")
+    llm_core.reset_caches()
+    with pytest.raises(TooLarge) as refused:
+        budget.reserve("alice", 4_200, now=AFTERNOON)
+    assert refused.value.message == (
+        "Every request to this function may use up to 4,096 output tokens, more than your whole daily budget "
+        "of 3,000: the deployment's owner must raise DailyTokensPerUser or lower this function's MAX_OUTPUT_TOKENS."
+    )
+
+
 # ------------------------------------------------------------------ the UTC day
 
 
