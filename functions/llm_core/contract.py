@@ -25,12 +25,19 @@ class _Request(BaseModel):
     example: ClassVar[dict[str, Any]] = {}
 
 
-# Characters that show nothing: controls and format characters (zero-width space, joiners, byte order mark).
-_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf"})
+# Characters that show nothing on their own: controls, format characters (zero-width space, joiners, byte
+# order mark) and combining marks with nothing to combine with; and letters drawn as blanks (Hangul fillers,
+# the blank Braille pattern).
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Mn", "Me"})
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def _is_visible(char: str) -> bool:
+    return not char.isspace() and char not in _BLANK_LETTERS and unicodedata.category(char) not in _INVISIBLE_CATEGORIES
 
 
 def _not_blank(value: str) -> str:
-    if not any(not char.isspace() and unicodedata.category(char) not in _INVISIBLE_CATEGORIES for char in value):
+    if not any(_is_visible(char) for char in value):
         raise ValueError("must not be empty or only spaces")
     return value
 

@@ -121,8 +121,14 @@ def test_buffered_functions_answer_any_request_within_the_contract(
 
 
 def has_visible_text(text: str) -> bool:
-    """The contract's "not blank": a character that is not a space, a control or a format character."""
-    return any(not char.isspace() and unicodedata.category(char) not in ("Cc", "Cf") for char in text)
+    """The contract's "not blank": a character that is not a space, a control, a format character, a lone
+    combining mark or a letter drawn as a blank."""
+    blank_letters = "\u115f\u1160\u3164\uffa0\u2800"
+    invisible = ("Cc", "Cf", "Mn", "Me")
+    return any(
+        not char.isspace() and char not in blank_letters and unicodedata.category(char) not in invisible
+        for char in text
+    )
 
 
 valid_texts = st.text(min_size=1, max_size=300).filter(has_visible_text)

@@ -169,9 +169,21 @@ def test_text_of_only_invisible_characters_is_blank():
     assert message_of(b'{"text": "\\u200b\\u2060\\ufeff\\u0007\\u3000"}') == ("text: must not be empty or only spaces.")
 
 
+@pytest.mark.parametrize("blank", ["\\u3164", "\\u2800", "\\u0301", "\\u115f\\u1160", "\\uffa0 \\u20dd"])
+def test_text_of_characters_drawn_as_nothing_is_blank(blank):
+    assert message_of(f'{{"text": "{blank}"}}'.encode()) == "text: must not be empty or only spaces."
+
+
 def test_text_with_one_visible_character_among_invisible_ones_is_not_blank():
     request = parse_request('{"text": "\u200bx\u200b"}'.encode(), JSON, SummarizeRequest, query="")
     assert request.text == "\u200bx\u200b"
+
+
+def test_an_unknown_content_encoding_is_refused_without_quoting_it():
+    message = message_of(b'{"text": "hi"}', headers={**JSON, "content-encoding": "<script>x</script>"})
+    assert message == (
+        "Content-Encoding is not accepted: send the JSON body uncompressed, without a Content-Encoding header."
+    )
 
 
 def test_syntax_error_message_names_the_position_once():
