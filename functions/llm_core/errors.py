@@ -120,12 +120,14 @@ def to_api_error(exc: BaseException) -> ApiError:
         return exc
     upstream_gateway_timeout = isinstance(exc, openai.APIStatusError) and exc.status_code == 504
     if isinstance(exc, openai.APITimeoutError | TimeoutError) or upstream_gateway_timeout:
-        return UpstreamTimeout("The model did not answer in the time this function has left.")
+        return UpstreamTimeout(
+            "The model did not answer in the time this function has left: try again, or send a shorter text."
+        )
     if isinstance(exc, openai.RateLimitError):
         wait = retry_after_seconds(exc.response.headers)
         retry_after = str(max(math.ceil(wait), 1)) if wait is not None else None
         headers = {"retry-after": retry_after} if retry_after else {}
-        hint = f" Retry after {retry_after} s." if retry_after else ""
+        hint = f" Retry after {retry_after} s." if retry_after else " Try again in a moment."
         return RateLimited(f"The model provider is rate limiting this account.{hint}", headers)
     if isinstance(exc, openai.AuthenticationError):
         return NotConfigured("OpenAI rejected the API key in the secret named by OPENAI_SECRET_ID: put a valid key.")
@@ -136,15 +138,18 @@ def to_api_error(exc: BaseException) -> ApiError:
     if isinstance(exc, openai.BadRequestError) and exc.code == "context_length_exceeded":
         return TooLarge("The text or conversation is longer than the model can read: shorten it or start a new chat.")
     if isinstance(exc, openai.BadRequestError):
-        return UpstreamError(f"The model provider refused the request (400{_error_code_of(exc)}).")
+        return UpstreamError(
+            f"The model provider refused the request (400{_error_code_of(exc)}): rephrase it, or ask the "
+            "deployment's owner to look in the function's log."
+        )
     if isinstance(exc, openai.APIStatusError):
-        return UpstreamError(f"The model provider answered {exc.status_code}.")
+        return UpstreamError(f"The model provider answered {exc.status_code}: try again in a moment.")
     if isinstance(exc, openai.APIConnectionError):
-        return UpstreamError("The connection to the model provider failed.")
+        return UpstreamError("The connection to the model provider failed: try again in a moment.")
     if isinstance(exc, openai.APIError):
-        return UpstreamError("The model provider reported an error while answering.")
+        return UpstreamError("The model provider reported an error while answering: try again.")
     if isinstance(exc, pydantic.ValidationError):
-        return UpstreamError("The model's answer did not match the expected schema.")
+        return UpstreamError("The model's answer did not match the expected schema: try again.")
     return InternalError()
 
 

@@ -74,14 +74,14 @@ def structured_output(response: Response, model: type[M]) -> M:
             continue
         for part in item.content:
             if part.type == "refusal":
-                raise UpstreamError("The model refused to answer this request.")
+                raise UpstreamError("The model refused to answer this request: rephrase it.")
         # As the SDK reads it: text in another phase (commentary before the answer) is not the answer.
         if getattr(item, "phase", None) in (None, "final_answer"):
             final_text.extend(part.text for part in item.content if part.type == "output_text")
     if response.status == "incomplete":
-        raise UpstreamError("The model's answer was cut off before it was complete.")
+        raise UpstreamError("The model's answer was cut off before it was complete: try again with a shorter text.")
     if not final_text:
-        raise UpstreamError("The model returned no structured answer.")
+        raise UpstreamError("The model returned no structured answer: try again.")
     return model.model_validate_json("".join(final_text))
 
 
@@ -214,9 +214,9 @@ async def answer_events(events: openai.AsyncStream[Any]) -> AsyncGenerator[Delta
                 response = event.response
                 reason = response.incomplete_details.reason if response.incomplete_details else None
                 if response.status == "incomplete" and reason != "max_output_tokens":
-                    raise UpstreamError(f"The model stopped early ({reason or 'unknown reason'}).")
+                    raise UpstreamError(f"The model stopped early ({reason or 'unknown reason'}): try again.")
                 yield Done(response.model, usage_of(response), reason or "completed")
                 return
             elif event.type in ("response.failed", "error"):
-                raise UpstreamError("The model failed while answering.")
-    raise UpstreamError("The model's stream ended before the answer was complete.")
+                raise UpstreamError("The model failed while answering: try again.")
+    raise UpstreamError("The model's stream ended before the answer was complete: try again.")

@@ -58,7 +58,7 @@ def assert_schema_break(result: dict) -> None:
     assert (result["statusCode"], result["json"]["error"]["type"], result["json"]["error"]["message"]) == (
         502,
         "upstream_error",
-        "The model's answer did not match the expected schema.",
+        "The model's answer did not match the expected schema: try again.",
     )
 
 

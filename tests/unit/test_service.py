@@ -56,19 +56,21 @@ def test_a_refusal_is_an_upstream_error_that_does_not_quote_it() -> None:
     refused = response(message({"type": "refusal", "refusal": "I won't do that."}))
     with pytest.raises(UpstreamError) as caught:
         structured_output(refused, Todo)
-    assert caught.value.message == "The model refused to answer this request."
+    assert caught.value.message == "The model refused to answer this request: rephrase it."
 
 
 def test_an_incomplete_answer_is_cut_off_not_invalid() -> None:
     with pytest.raises(UpstreamError) as caught:
         structured_output(response(message(text('{"title": "Call')), status="incomplete"), Todo)
-    assert caught.value.message == "The model's answer was cut off before it was complete."
+    assert (
+        caught.value.message == "The model's answer was cut off before it was complete: try again with a shorter text."
+    )
 
 
 def test_no_message_is_no_structured_answer() -> None:
     with pytest.raises(UpstreamError) as caught:
         structured_output(response(), Todo)
-    assert caught.value.message == "The model returned no structured answer."
+    assert caught.value.message == "The model returned no structured answer: try again."
 
 
 def test_text_that_breaks_the_schema_is_a_validation_error() -> None:
