@@ -51,17 +51,18 @@ class ApiGuard:
     def refusal(self, headers: Iterable[tuple[bytes, bytes]], local_address: str | None) -> str | None:
         """Why a request to ``/api/`` with these headers, arriving at ``local_address``, is refused; None
         when it is answered."""
-        host, origin = None, None
+        hosts, origins = [], []
         for name, value in headers:
             lowered = name.lower()
             if lowered == b"host":
-                host = value.decode("latin-1")
+                hosts.append(value.decode("latin-1"))
             elif lowered == b"origin":
-                origin = value.decode("latin-1")
-        if host is None or not self._is_own_host(host, local_address):
+                origins.append(value.decode("latin-1"))
+        # One of each at most: a browser never repeats them, and a second one must not vouch for the first.
+        if len(hosts) != 1 or not self._is_own_host(hosts[0], local_address):
             return self.wrong_host
         # Browsers write an origin in lower case and leave out port 80, as they write the Host header.
-        if origin is not None and origin.lower() != f"http://{host.lower()}":
+        if len(origins) > 1 or (origins and origins[0].lower() != f"http://{hosts[0].lower()}"):
             return self.wrong_origin
         return None
 

@@ -81,3 +81,8 @@ def test_a_request_from_another_origin_is_refused_telling_where_to_open_the_page
     assert refusal("127.0.0.1:3000", origin) == GUARD.wrong_origin
     assert "a page on another site" in GUARD.wrong_origin
     assert "Open the page at http://127.0.0.1:3000/" in GUARD.wrong_origin
+
+
+def test_a_second_origin_cannot_vouch_for_a_foreign_first_one() -> None:
+    headers = [(b"host", b"127.0.0.1:3000"), (b"origin", b"https://attacker.example"), (b"origin", SITE.encode())]
+    assert GUARD.refusal(headers, "127.0.0.1") == GUARD.wrong_origin
