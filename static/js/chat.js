@@ -266,6 +266,7 @@ export function setupChat() {
       announce('Stopped');
     } else if (failure) {
       addNote(host, 'is-error', { ...failure, hint: [failure.hint, backInTheBox].filter(Boolean).join(' ') });
+      announce(''); // the note is an alert and speaks for itself; "Answering…" must not stay behind
     } else {
       if (finished && finished.finish_reason === 'max_output_tokens') {
         addNote(host, 'is-info', { title: 'The answer reached its length limit and was cut short.' });
