@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import re
 import socket
@@ -143,6 +144,14 @@ def max_input_chars(environments: Iterable[Mapping[str, str]]) -> int:
         except ValueError:
             raise ConfigError(f"MAX_INPUT_CHARS must be a whole number, not {value[:40]!r}") from None
     return min(limits)
+
+
+def without_query_string(record: logging.LogRecord) -> bool:
+    """An access line without the query string, which may hold a sign-in code (``/?code=...``) or a token
+    someone put in a URL; the line is kept."""
+    if isinstance(record.args, tuple) and len(record.args) >= 3 and isinstance(record.args[2], str):
+        record.args = (*record.args[:2], record.args[2].split("?", 1)[0], *record.args[3:])
+    return True
 
 
 def is_api_path(path: str) -> bool:
@@ -560,6 +569,8 @@ class Emulator:
             timeout_graceful_shutdown=2,  # an open stream must not hold up Ctrl-C or a test's teardown
             ws="none",
         )
+        # After the Config, which sets up uvicorn's loggers: the console's access lines keep no query string.
+        logging.getLogger("uvicorn.access").addFilter(without_query_string)
         self._server = ThreadServer(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._socket]}, name="emulator", daemon=True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import re
 import socket
@@ -19,7 +20,7 @@ import pytest
 
 from infra.emulator import DEMO_HEADER, Emulator
 from infra.emulator.guard import ApiGuard
-from infra.emulator.server import EVENT_HISTORY, FUNCTIONS, RECORDED_BODY_CHARS, Function
+from infra.emulator.server import EVENT_HISTORY, FUNCTIONS, RECORDED_BODY_CHARS, Function, without_query_string
 from infra.emulator.template import read_template
 from infra.fake_openai import FakeOpenAI, FakeReply
 from llm_core.contract import MAX_BULLETS
@@ -288,6 +289,23 @@ def test_reasoning_effort_from_the_env_file_reaches_the_functions_even_empty(tmp
         wired = {route: emulator.function_environment(route) for route in ("summarize", "todo", "stream")}
 
     assert {route: env["OPENAI_REASONING_EFFORT"] for route, env in wired.items()} == dict.fromkeys(wired, "")
+
+
+def test_console_access_lines_keep_no_query_string(tmp_path) -> None:
+    with FakeOpenAI() as server, Emulator(fake=server, env_file=tmp_path / "missing.env", log_level="info"):
+        access = logging.getLogger("uvicorn.access")
+        record = access.makeRecord(
+            access.name,
+            logging.INFO,
+            __file__,
+            0,
+            '%s - "%s %s HTTP/%s" %d',
+            ("127.0.0.1:5000", "GET", "/?code=a-sign-in-code&state=s", "1.1", 200),
+            None,
+        )
+        kept = access.filter(record)
+    assert (kept, record.getMessage()) == (True, '127.0.0.1:5000 - "GET / HTTP/1.1" 200')
+    access.removeFilter(without_query_string)
 
 
 def test_emulator_leaves_its_own_process_environment_alone(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
