@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Literal
 
@@ -73,7 +74,12 @@ def _describe(error: ErrorDetails) -> str:
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The settings of this process. Raises NotConfigured naming the environment variable to fix."""
-    raw = {field: os.environ[field.upper()] for field in Settings.model_fields if os.environ.get(field.upper())}
+    return settings_from(os.environ)
+
+
+def settings_from(environ: Mapping[str, str]) -> Settings:
+    """The settings ``environ`` gives a function (the local emulator checks each function's at start)."""
+    raw = {field: environ[field.upper()] for field in Settings.model_fields if environ.get(field.upper())}
     try:
         return Settings.model_validate(raw)
     except ValidationError as exc:

@@ -17,6 +17,8 @@ from infra.emulator.aws import SECRET_ID
 from infra.emulator.errors import ConfigError
 from infra.emulator.model import KEY_SOURCE_NONE
 from infra.emulator.server import FUNCTIONS, REPO_ROOT, Emulator
+from llm_core.errors import NotConfigured
+from llm_core.settings import settings_from
 
 
 def describe_model(emulator: Emulator) -> list[str]:
@@ -49,6 +51,18 @@ def describe_access(emulator: Emulator) -> list[str]:
         f"    e-mail:   {sign_in.email}",
         f"    password: {sign_in.password}   (a new one each run)",
     ]
+
+
+def describe_configuration(emulator: Emulator) -> list[str]:
+    """A warning per function whose settings are invalid: it would answer every call 503 not_configured, and
+    the reason would otherwise show only in its log lines."""
+    lines = []
+    for route in (function.route for function in FUNCTIONS):
+        try:
+            settings_from(emulator.function_environment(route))
+        except NotConfigured as exc:
+            lines.append(f"  WARNING /api/{route}: {exc.message} Every call will answer 503 until it is fixed.")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
             print(line, flush=True)
         print(f"  Secrets Manager: moto at {emulator.moto.url}, secret {SECRET_ID!r}", flush=True)
         for line in describe_access(emulator):
+            print(line, flush=True)
+        for line in describe_configuration(emulator):
             print(line, flush=True)
         print("  Ctrl-C stops.", flush=True)
         stop.wait()

@@ -177,6 +177,19 @@ def test_console_says_sign_in_is_off_by_default(console, tmp_path: Path) -> None
     assert "Sign-in: off, one person on their own machine" in output
 
 
+def test_console_warns_of_a_setting_every_call_would_fail_on(console, tmp_path: Path) -> None:
+    output = console("--env-file", str(tmp_path / "absent.env"), MAX_OUTPUT_TOKENS="lots")
+
+    warnings = [line.strip() for line in output.splitlines() if "WARNING" in line]
+    assert len(warnings) == 3  # the shell's value overrides the template's in every function
+    assert warnings[0].startswith("WARNING /api/summarize: Function configuration: MAX_OUTPUT_TOKENS is invalid:")
+    assert warnings[0].endswith("Every call will answer 503 until it is fixed.")
+
+
+def test_console_has_no_warning_when_every_setting_is_valid(console, tmp_path: Path) -> None:
+    assert "WARNING" not in console("--env-file", str(tmp_path / "absent.env"))
+
+
 def test_console_with_sign_in_names_a_user_and_password_that_sign_in(running, tmp_path: Path) -> None:
     emulator = running("--sign-in", "--env-file", str(tmp_path / "absent.env"))
     email, password = emulator.printed(r"e-mail: +(\S+)\n"), emulator.printed(r"password: +(\S+) ")
