@@ -166,7 +166,7 @@ def reserve(caller_id: str, tokens: int, *, now: datetime | None = None) -> Rese
         if isinstance(outcome, ClientError) and _is_refusal(outcome)
     }
     if refused:
-        raise _quota_exceeded(refused, tokens, moment)
+        raise _quota_exceeded(refused, tokens, estimate_tokens(1, settings.max_output_tokens), moment)
     failure = next(outcome for outcome in outcomes if not isinstance(outcome, int))
     raise _table_failure(failure)
 
@@ -251,15 +251,15 @@ def _used_when_refused(refusal: ClientError) -> int | None:
     return int(used) if used is not None else None
 
 
-def _quota_exceeded(refused: dict[_Budget, int | None], tokens: int, now: datetime) -> QuotaExceeded:
-    """A budget with nothing left is spent; one with a little left cannot hold this request's worst case,
-    though a smaller request would pass, so the message says how much is left instead."""
+def _quota_exceeded(refused: dict[_Budget, int | None], tokens: int, smallest: int, now: datetime) -> QuotaExceeded:
+    """A budget with less left than the ``smallest`` request could need is spent; one with more cannot hold
+    this request's worst case, though a shorter request would pass, so the message says how much is left."""
     reset = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC)
     seconds = max(math.ceil((reset - now).total_seconds()), 1)
     hours, minutes = divmod(math.ceil(seconds / 60), 60)
     wait = f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
     left = {budget: max(budget.cap - used, 0) if used is not None else 0 for budget, used in refused.items()}
-    spent = [budget for budget, tokens_left in left.items() if not tokens_left]
+    spent = [budget for budget, tokens_left in left.items() if tokens_left < smallest]
     if spent:
         message = (
             f"{_spent(spent)} It resets at midnight UTC ({reset:%Y-%m-%d %H:%M} UTC), in {wait}; "

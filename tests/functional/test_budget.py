@@ -217,14 +217,22 @@ def test_a_caller_past_their_cap_is_refused_with_a_message_about_their_budget(co
 
 def test_a_request_larger_than_what_is_left_says_how_much_is_left_not_spent(configure, table):
     configure(per_user=10_000, total=100_000)
+    budget.reserve("alice", 8_000, now=AFTERNOON)
+    with pytest.raises(QuotaExceeded) as refused:
+        budget.reserve("alice", 2_500, now=AFTERNOON)
+    assert refused.value.message == (
+        "This request could use up to 2,500 tokens, and your daily budget has 2,000 of 10,000 left: send a "
+        "shorter text or conversation, or wait for the reset at midnight UTC (2026-11-23 00:00 UTC), in 9 h 00 "
+        "min. The model was not called."
+    )
+
+
+def test_a_budget_with_less_left_than_the_shortest_request_needs_is_spent(configure, table):
+    configure(per_user=10_000, total=100_000)  # the shortest request may use 1,021 tokens (MAX_OUTPUT_TOKENS 512)
     budget.reserve("alice", 9_500, now=AFTERNOON)
     with pytest.raises(QuotaExceeded) as refused:
-        budget.reserve("alice", 600, now=AFTERNOON)
-    assert refused.value.message == (
-        "This request could use up to 600 tokens, and your daily budget has 500 of 10,000 left: send a shorter "
-        "text or conversation, or wait for the reset at midnight UTC (2026-11-23 00:00 UTC), in 9 h 00 min. "
-        "The model was not called."
-    )
+        budget.reserve("alice", 1_100, now=AFTERNOON)
+    assert refused.value.message.startswith("Your daily budget of 10,000 tokens is spent. It resets at")
 
 
 def test_a_refused_caller_leaves_both_rows_as_they_were(configure, table):
