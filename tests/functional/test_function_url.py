@@ -50,7 +50,7 @@ def test_body_that_is_not_utf8_is_400(configured, invoke, function, encoding):
 def test_gzip_body_is_400_naming_content_encoding(configured, invoke, function):
     result = invoke(function, raw_event(function, gzip.compress(b'{"text": "hi"}'), **{"content-encoding": "gzip"}))
     assert result["statusCode"] == 400
-    assert result["json"]["error"]["message"].startswith('Content-Encoding "gzip" is not accepted')
+    assert result["json"]["error"]["message"].startswith("Content-Encoding is not accepted")
 
 
 @pytest.mark.parametrize("function", HANDLERS)

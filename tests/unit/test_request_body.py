@@ -84,12 +84,12 @@ def test_utf8_byte_order_mark_is_tolerated():
     assert parse_request(b'\xef\xbb\xbf{"text": "hi"}', JSON, SummarizeRequest, query="").text == "hi"
 
 
-def test_gzip_content_encoding_is_refused_naming_the_header():
-    headers = {**JSON, "content-encoding": "gzip"}
-    with pytest.raises(
-        InvalidRequest, match='Content-Encoding "gzip" is not accepted: send the JSON body uncompressed'
-    ):
-        parse_request(gzip.compress(b'{"text": "hi"}'), headers, SummarizeRequest, query="")
+@pytest.mark.parametrize("encoding", ["gzip", "<script>x</script>"])
+def test_compressed_body_is_refused_naming_the_header_not_quoting_its_value(encoding):
+    headers = {**JSON, "content-encoding": encoding}
+    assert message_of(gzip.compress(b'{"text": "hi"}'), headers=headers) == (
+        "Content-Encoding is not accepted: send the JSON body uncompressed, without a Content-Encoding header."
+    )
 
 
 def test_array_body_is_refused_not_reduced_to_its_first_element():
@@ -177,13 +177,6 @@ def test_text_of_characters_drawn_as_nothing_is_blank(blank):
 def test_text_with_one_visible_character_among_invisible_ones_is_not_blank():
     request = parse_request('{"text": "\u200bx\u200b"}'.encode(), JSON, SummarizeRequest, query="")
     assert request.text == "\u200bx\u200b"
-
-
-def test_an_unknown_content_encoding_is_refused_without_quoting_it():
-    message = message_of(b'{"text": "hi"}', headers={**JSON, "content-encoding": "<script>x</script>"})
-    assert message == (
-        "Content-Encoding is not accepted: send the JSON body uncompressed, without a Content-Encoding header."
-    )
 
 
 def test_syntax_error_message_names_the_position_once():
