@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import boto3
 
-from infra.emulator.guard import LOOPBACK_NAMES
+from infra.emulator.guard import LOOPBACK_NAMES, split_host
 from infra.emulator.runtime import REGION
 
 SECRET_ID = "local/openai-api-key"  # noqa: S105 - a name, not a secret
@@ -22,8 +22,8 @@ def for_programs_only(app: Any, own_names: frozenset[str]) -> Any:
     one of ``own_names`` (a DNS-rebinding page names its own domain). boto3 sends neither."""
 
     def guarded(environ: dict[str, Any], start_response: Any) -> Any:
-        host = str(environ.get("HTTP_HOST", "")).rsplit(":", 1)[0].strip("[]").lower()
-        if "HTTP_ORIGIN" in environ or host not in own_names:
+        address = split_host(str(environ.get("HTTP_HOST", "")))
+        if "HTTP_ORIGIN" in environ or address is None or address[0] not in own_names:
             body = b"moto here serves the functions' AWS calls only, not browsers.\n"
             start_response("403 Forbidden", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
             return [body]

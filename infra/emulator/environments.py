@@ -95,9 +95,9 @@ class ExecutionEnvironment:
         self._reader, self._writer = channel
         self._relays = relays
         self.port: int | None = None
-        # What each request to the web app must carry (worker.py); None for a buffered function.
-        self.token: str | None = None
         """Where the web app listens (a web-adapter function only)."""
+        self.token: str | None = None
+        """What each request to the web app must carry (worker.py); None for a buffered function."""
         self._invoking = False
 
     @classmethod

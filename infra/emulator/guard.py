@@ -67,11 +67,19 @@ class ApiGuard:
         return None
 
     def _is_own_host(self, host: str, local_address: str | None) -> bool:
-        try:
-            parts = urlsplit(f"//{host}")
-            name, port = parts.hostname, parts.port or 80
-        except ValueError:  # a port that is not a number, an unclosed bracket
-            return False
+        address = split_host(host)
         names = self.names | ({local_address.lower()} if local_address else set())
-        only_an_address = "@" not in host and not (parts.path or parts.query or parts.fragment)
-        return only_an_address and name in names and port == self.port
+        return address is not None and address[0] in names and address[1] == self.port
+
+
+def split_host(host: str) -> tuple[str, int] | None:
+    """A ``Host`` header's name (lower case, IPv6 without brackets) and port (80 when absent); None when it is
+    anything but a name and a port."""
+    try:
+        parts = urlsplit(f"//{host}")
+        name, port = parts.hostname, parts.port or 80
+    except ValueError:  # a port that is not a number, an unclosed bracket
+        return None
+    if name is None or "@" in host or parts.path or parts.query or parts.fragment:
+        return None
+    return name, port

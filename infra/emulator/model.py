@@ -65,8 +65,9 @@ def resolve_model_config(env_file: Path | None, environ: Mapping[str, str] | Non
     model, _ = pick("OPENAI_MODEL")
     if base_url and not base_url.startswith(("http://", "https://")):
         raise ConfigError(f"OPENAI_BASE_URL must start with http:// or https://, not {base_url[:40]!r}")
-    effort = from_file.get("OPENAI_REASONING_EFFORT")
-    reasoning_effort = None if "OPENAI_REASONING_EFFORT" not in from_file else (effort or "").strip()
+    # Present but empty is an answer (no reasoning), so not read through pick().
+    in_file = "OPENAI_REASONING_EFFORT" in from_file
+    reasoning_effort = (from_file["OPENAI_REASONING_EFFORT"] or "").strip() if in_file else None
     return ModelConfig(api_key, key_source or KEY_SOURCE_NONE, base_url, model, reasoning_effort)
 
 
