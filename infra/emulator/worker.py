@@ -147,9 +147,12 @@ def serve_web_app(app: Any, outbox: BinaryIO, inbox: BinaryIO) -> None:
 
 
 def exit_when_closed(inbox: BinaryIO) -> None:
-    """The emulator has gone (its end of the channel closed): so does this environment."""
-    inbox.read()
-    os._exit(0)
+    """The emulator has gone (its end of the channel closed): so does this environment. A reset counts as
+    gone too: an emulator killed before it read a message leaves this end a reset, not an end of file."""
+    try:
+        inbox.read()
+    finally:
+        os._exit(0)
 
 
 def main(argv: list[str] | None = None) -> int:

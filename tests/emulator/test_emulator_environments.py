@@ -8,6 +8,10 @@ import http.client
 import itertools
 import json
 import os
+import select
+import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -16,6 +20,8 @@ from typing import Any
 import pytest
 
 from infra.emulator.environments import (
+    FUNCTIONS_DIR,
+    REPO_ROOT,
     EnvironmentFailed,
     EnvironmentPool,
     FunctionConfig,
@@ -258,3 +264,22 @@ def test_a_web_app_gets_the_emulators_requests_without_the_token() -> None:
     status, body = web_app_answers(with_token=True)
     assert status == 200
     assert INVOCATION_TOKEN_HEADER not in json.loads(body)
+
+
+def test_a_web_app_ends_when_the_emulator_dies_with_its_ready_message_unread() -> None:
+    # The emulator's end closes with data in it, so the worker's read fails (a reset) rather than ends.
+    ours, theirs = socket.socketpair()
+    command = [sys.executable, "-m", "infra.emulator.worker", "--channel", str(theirs.fileno())]
+    command += ["--entry-point", f"{SAMPLES}:echo_headers", "--web-adapter"]
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(FUNCTIONS_DIR), str(REPO_ROOT)])}
+    with theirs:
+        worker = subprocess.Popen(command, pass_fds=(theirs.fileno(),), env=environment, cwd=REPO_ROOT)
+    try:
+        readable, _, _ = select.select([ours], [], [], SCENARIO_LIMIT_SECONDS)
+        assert readable, "the worker never said it was ready"
+        ours.close()  # unread: what a killed emulator leaves
+        assert worker.wait(timeout=10) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
