@@ -206,8 +206,13 @@ async def _settled(events: AsyncGenerator[Delta | Done], reservation: Reservatio
 
 
 async def answer_events(events: openai.AsyncStream[Any]) -> AsyncGenerator[Delta | Done]:
+    done: Done | None = None
     async with events:
+        # Read to the body's end, past the answer's last event: only a response read whole lets the connection
+        # go back to the pool for the next request, and leaves none of the SDK's generators for the collector.
         async for event in events:
+            if done is not None:
+                continue
             if event.type in ("response.output_text.delta", "response.refusal.delta"):
                 yield Delta(event.delta)
             elif event.type in ("response.completed", "response.incomplete"):
@@ -215,8 +220,9 @@ async def answer_events(events: openai.AsyncStream[Any]) -> AsyncGenerator[Delta
                 reason = response.incomplete_details.reason if response.incomplete_details else None
                 if response.status == "incomplete" and reason != "max_output_tokens":
                     raise UpstreamError(f"The model stopped early ({reason or 'unknown reason'}): try again.")
-                yield Done(response.model, usage_of(response), reason or "completed")
-                return
+                done = Done(response.model, usage_of(response), reason or "completed")
             elif event.type in ("response.failed", "error"):
                 raise UpstreamError("The model failed while answering: try again.")
-    raise UpstreamError("The model's stream ended before the answer was complete: try again.")
+    if done is None:
+        raise UpstreamError("The model's stream ended before the answer was complete: try again.")
+    yield done

@@ -75,6 +75,8 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
+    client_port: int = 0
+    """The caller's port: two requests on one kept-alive connection share it."""
     fault: str | None = None
     """The name of the fault drawn for this request, when the fake injects faults at random."""
     first_delta_at: float | None = None

@@ -150,7 +150,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self._read_json_body()
-        recorded = RecordedRequest(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        recorded = RecordedRequest(self.path, headers, body, client_port=self.client_address[1])
         self.fake._record(recorded)
         try:
             self._answer(body, recorded)

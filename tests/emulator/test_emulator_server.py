@@ -580,7 +580,9 @@ def test_concurrent_requests_never_see_each_others_input_or_request_id(monkeypat
         buffered = [reply for (path, _), reply in zip(requests, replies, strict=True) if path != "/api/stream"]
         buffered_ids = {reply.headers["x-request-id"] for reply in buffered}
         lines = logs.wait_for(
-            lambda lines: buffered_ids <= {json.loads(line.text).get("function_request_id") for line in lines}
+            lambda lines: (
+                buffered_ids <= {json.loads(line.text).get("function_request_id") for line in lines if not line.stderr}
+            )
         )
 
     records = [json.loads(line.text) for line in lines if not line.stderr]  # every stdout line is whole JSON

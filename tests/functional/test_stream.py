@@ -63,6 +63,13 @@ def test_answer_streams_as_delta_events_then_done(stream_url, fake_model):
     assert done["usage"]["output_tokens"] > 0
 
 
+def test_a_later_answer_reuses_the_connection_to_the_model(stream_url, fake_model):
+    for _ in range(2):
+        assert [event for event, _ in sse_events(post(stream_url, CONVERSATION))][-1] == "done"
+    first, second = fake_model.requests
+    assert second.client_port == first.client_port
+
+
 def test_first_delta_arrives_while_the_model_is_still_answering(stream_url, fake_model):
     release = threading.Event()
     fake_model.enqueue(FakeReply(tokens=["first", " last"], hold_last_token=release))
