@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from pathlib import Path
+from typing import Any
 
 from llm_core.settings import Settings
 
@@ -47,3 +49,42 @@ def closed_port_url() -> str:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+async def call_stream_app(body: bytes, content_type: str, method: str) -> tuple[int, dict[str, str], bytes]:
+    """One request to the stream's ASGI app, called directly (no server): its status, headers and body."""
+    from handlers.stream import app
+
+    headers = [(b"x-amzn-lambda-context", json.dumps({"request_id": "fuzz"}).encode())]
+    if content_type:
+        headers.append((b"content-type", content_type.encode("latin-1")))
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "path": "/",
+        "raw_path": b"/",
+        "query_string": b"",
+        "headers": headers,
+        "scheme": "http",
+        "server": ("127.0.0.1", 8000),
+        "client": ("127.0.0.1", 50000),
+    }
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if messages:
+            return messages.pop()
+        await asyncio.Event().wait()  # the caller stays until the answer is complete
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    start = next(message for message in sent if message["type"] == "http.response.start")
+    response_headers = {name.decode().lower(): value.decode() for name, value in start["headers"]}
+    content = b"".join(message.get("body", b"") for message in sent if message["type"] == "http.response.body")
+    return start["status"], response_headers, content

@@ -161,9 +161,19 @@ async def _read_api_key_off_loop() -> str:
     return await asyncio.to_thread(read_api_key)
 
 
-@lru_cache(maxsize=1)
 def get_async_client() -> openai.AsyncOpenAI:
-    """The process's asynchronous client, for the streaming app."""
+    """The asynchronous client of the running event loop, for the streaming app. uvicorn runs one loop per
+    process, so there is one client; but a pooled connection belongs to the loop that opened it, and code that
+    ran each request in a new loop (``asyncio.run``) would be handed a connection of a closed one."""
+    try:
+        loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    return _async_client_of(loop)
+
+
+@lru_cache(maxsize=1)
+def _async_client_of(_: asyncio.AbstractEventLoop | None) -> openai.AsyncOpenAI:
     transport = AsyncDeadlineTransport(httpx2.AsyncHTTPTransport())
     return openai.AsyncOpenAI(
         api_key=_read_api_key_off_loop,
@@ -175,7 +185,7 @@ def get_async_client() -> openai.AsyncOpenAI:
 def forget_clients() -> None:
     """Drop the process's clients; the next request creates new ones (new connections, new state)."""
     get_client.cache_clear()
-    get_async_client.cache_clear()
+    _async_client_of.cache_clear()
 
 
 def with_key_refresh(call: Callable[[], T]) -> T:

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from tests.support import event_with_body
+from tests.support import call_stream_app, event_with_body
 
 settings.register_profile(
     "contract",
@@ -142,44 +142,6 @@ def test_any_valid_text_reaches_the_model_whole(configured, fake_model, invoke, 
     result = invoke(function, event_with_body(f"function_url_{function}", body))
     assert result["statusCode"] == 200, result["body"]
     assert [request["input"][0]["content"] for request in sent_to_model(fake_model)] == [text]
-
-
-async def call_stream_app(body: bytes, content_type: str, method: str) -> tuple[int, dict[str, str], bytes]:
-    from handlers.stream import app
-
-    headers = [(b"x-amzn-lambda-context", json.dumps({"request_id": "fuzz"}).encode())]
-    if content_type:
-        headers.append((b"content-type", content_type.encode("latin-1")))
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "path": "/",
-        "raw_path": b"/",
-        "query_string": b"",
-        "headers": headers,
-        "scheme": "http",
-        "server": ("127.0.0.1", 8000),
-        "client": ("127.0.0.1", 50000),
-    }
-    messages = [{"type": "http.request", "body": body, "more_body": False}]
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        if messages:
-            return messages.pop()
-        await asyncio.Event().wait()  # the caller stays until the answer is complete
-        raise AssertionError("unreachable")
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    await app(scope, receive, send)
-    start = next(message for message in sent if message["type"] == "http.response.start")
-    response_headers = {name.decode().lower(): value.decode() for name, value in start["headers"]}
-    content = b"".join(message.get("body", b"") for message in sent if message["type"] == "http.response.body")
-    return start["status"], response_headers, content
 
 
 @given(body=bodies, content_type=st.just("application/json") | content_types, method=methods)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import io
 import json
@@ -18,7 +19,7 @@ from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 import llm_core
 from infra.fake_openai import FakeReply
 from infra.sse import COMMENT, response_events
-from tests.support import CANARY_KEY, SECRET_ID, load_event
+from tests.support import CANARY_KEY, SECRET_ID, call_stream_app, load_event
 
 CONVERSATION = json.loads(load_event("function_url_stream")["body"])
 
@@ -68,6 +69,13 @@ def test_a_later_answer_reuses_the_connection_to_the_model(stream_url, fake_mode
         assert [event for event, _ in sse_events(post(stream_url, CONVERSATION))][-1] == "done"
     first, second = fake_model.requests
     assert second.client_port == first.client_port
+
+
+def test_an_answer_in_a_new_event_loop_gets_a_connection_of_its_own(configured, fake_model):
+    # A pooled connection belongs to the loop that opened it; this one's loop is closed when the second starts.
+    for _ in range(2):
+        status, _, content = asyncio.run(call_stream_app(json.dumps(CONVERSATION).encode(), "application/json", "POST"))
+        assert (status, b"event: done" in content) == (200, True), content
 
 
 def test_first_delta_arrives_while_the_model_is_still_answering(stream_url, fake_model):
