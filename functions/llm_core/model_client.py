@@ -83,14 +83,17 @@ def _clamp_timeouts(request: httpx2.Request) -> None:
     request.extensions["timeout"] = timeouts
 
 
-def _forbid_retry_that_cannot_fit(response: httpx2.Response) -> None:
+def _retry_fits(wait: float) -> bool:
+    """After the SDK's ``wait`` before a retry, would an attempt worth starting still fit in the time left?"""
     left = seconds_left()
-    if left is None or response.status_code < 429:
+    return left is None or wait + MIN_ATTEMPT_SECONDS <= left
+
+
+def _forbid_retry_that_cannot_fit(response: httpx2.Response) -> None:
+    if response.status_code < 429:
         return
     wait = retry_after_seconds(response.headers)
-    if wait is None:
-        wait = DEFAULT_RETRY_WAIT_SECONDS
-    if wait + MIN_ATTEMPT_SECONDS > left:
+    if not _retry_fits(DEFAULT_RETRY_WAIT_SECONDS if wait is None else wait):
         # The SDK's own switch: it will surface this response instead of sleeping past our deadline.
         response.headers["x-should-retry"] = "false"
 
@@ -106,7 +109,8 @@ class DeadlineTransport(httpx2.BaseTransport):
         try:
             response = self._inner.handle_request(request)
         except httpx2.TimeoutException:
-            if _budget_spent():
+            # The SDK would retry a timeout after its backoff; answer now when that retry could not fit.
+            if not _retry_fits(DEFAULT_RETRY_WAIT_SECONDS):
                 return _spent_response(request)
             raise
         _forbid_retry_that_cannot_fit(response)
@@ -127,7 +131,8 @@ class AsyncDeadlineTransport(httpx2.AsyncBaseTransport):
         try:
             response = await self._inner.handle_async_request(request)
         except httpx2.TimeoutException:
-            if _budget_spent():
+            # The SDK would retry a timeout after its backoff; answer now when that retry could not fit.
+            if not _retry_fits(DEFAULT_RETRY_WAIT_SECONDS):
                 return _spent_response(request)
             raise
         _forbid_retry_that_cannot_fit(response)

@@ -181,6 +181,7 @@ def test_slow_upstream_is_504_before_the_function_times_out(configured, fake_mod
     elapsed = time.monotonic() - started
     assert (result["statusCode"], result["json"]["error"]["type"]) == (504, "upstream_timeout")
     assert elapsed < 3.0
+    assert len(fake_model.requests) == 1  # no retry that could not have fitted
 
 
 def test_refusal_is_502(configured, fake_model, invoke):
