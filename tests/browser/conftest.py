@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, Route, sync_playwright
+from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
 from infra.emulator import Emulator
 from infra.emulator.signin import LocalPool, add_local_user
@@ -20,6 +20,9 @@ from infra.fake_openai import FakeOpenAI
 from tests.browser.support import save_screenshot
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# The contexts' default timeout does not reach expect(), whose own is 5 s: some waits include a cold start or
+# a sign-in on a loaded machine.
+expect.set_options(timeout=10_000)
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +42,8 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def page(browser: Browser, emulator: Emulator, emulator_fake_model: FakeOpenAI) -> Iterator[Page]:
     emulator_fake_model.reset()
-    context = browser.new_context(timezone_id="Europe/Paris", viewport={"width": 1100, "height": 900})
+    # The page formats numbers in the browser's locale ("12,400 tokens left today"); tests read them in en-US.
+    context = browser.new_context(timezone_id="Europe/Paris", locale="en-US", viewport={"width": 1100, "height": 900})
     context.set_default_timeout(10_000)
     page = context.new_page()
     page.dialogs = []  # type: ignore[attr-defined]
@@ -55,7 +59,7 @@ def page(browser: Browser, emulator: Emulator, emulator_fake_model: FakeOpenAI) 
 @pytest.fixture(scope="module")
 def module_page(browser: Browser, emulator: Emulator) -> Iterator[Page]:
     """One page for a module's tests of pure modules, which leave nothing behind in it."""
-    context = browser.new_context()
+    context = browser.new_context(locale="en-US")
     context.set_default_timeout(10_000)
     page = context.new_page()
     with page.expect_response("**/config.json"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import statistics
 import struct
 import threading
 import time
@@ -103,11 +104,12 @@ def delta_arrival_times(port: int) -> list[tuple[float, str]]:
 def test_demo_answer_streams_word_by_word_at_the_pace_asked() -> None:
     words_per_second = 100  # faster than a person's pace, to keep the test short; the rule is the same
     with FakeOpenAI(pace_words_per_second=words_per_second) as fake:
+        # From the request: a reader held up after the first word finds the next ones waiting, closer together.
+        asked = time.monotonic()
         arrivals = delta_arrival_times(fake.port)
     assert len(arrivals) >= 40, "a demo answer of a few sentences"
     assert all(len(text.split()) == 1 for _, text in arrivals), "one word a delta"
-    elapsed = arrivals[-1][0] - arrivals[0][0]
-    assert elapsed >= 0.9 * (len(arrivals) - 1) / words_per_second
+    assert arrivals[-1][0] - asked >= 0.9 * (len(arrivals) - 1) / words_per_second
 
 
 def test_demo_answer_without_a_pace_streams_at_once(fake_model: FakeOpenAI) -> None:
@@ -172,12 +174,13 @@ def test_scripted_reply_is_never_turned_into_a_fault() -> None:
 
 
 def test_stop_does_not_wait_out_a_poll_interval() -> None:
-    fakes = [FakeOpenAI().start() for _ in range(5)]
-    started = time.monotonic()
-    for fake in fakes:
+    stops = []
+    for fake in [FakeOpenAI().start() for _ in range(5)]:
+        started = time.monotonic()
         fake.stop()
-    # The stdlib's serving loop looks at its stop flag every 0.5 s: five stops took about 1.25 s on average.
-    assert time.monotonic() - started < 0.5
+        stops.append(time.monotonic() - started)
+    # The stdlib's serving loop looks at its stop flag every 0.5 s: a stop took 0.25 s on average.
+    assert statistics.median(stops) < 0.1
 
 
 def test_a_fake_never_started_stops_at_once() -> None:

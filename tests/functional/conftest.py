@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
+from moto.dynamodb.responses import DynamoHandler
 
 from infra.emulator.runtime import LambdaContext
 from infra.emulator.signin import LocalPool, add_local_user, create_local_pool
@@ -25,6 +28,35 @@ def invoke(lambda_context: LambdaContext) -> Callable[..., dict]:
         return {**result, "json": json.loads(result["body"])}
 
     return call
+
+
+@pytest.fixture
+def dynamodb_one_request_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DynamoDB applies each request atomically; moto's backend does not (an update reads the item, then
+    writes it back, without a lock), so requests are applied one at a time here, as DynamoDB would order them."""
+    one_at_a_time = threading.Lock()
+    call_action = DynamoHandler.call_action
+
+    def serialized(handler: DynamoHandler) -> Any:
+        with one_at_a_time:
+            return call_action(handler)
+
+    monkeypatch.setattr(DynamoHandler, "call_action", serialized)
+
+
+@pytest.fixture
+def metrics_flushed_one_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Handlers invoked from parallel threads share the process's one Metrics object, and a flush checks its
+    metrics, then serialises them: another thread's flush in between leaves it none to serialise. Lambda runs
+    one invocation per process at a time, so each flush here waits for the one before."""
+    one_at_a_time = threading.Lock()
+    flush = AmazonCloudWatchEMFProvider.flush_metrics
+
+    def serialized(provider: AmazonCloudWatchEMFProvider, raise_on_empty_metrics: bool = False) -> None:
+        with one_at_a_time:
+            flush(provider, raise_on_empty_metrics)
+
+    monkeypatch.setattr(AmazonCloudWatchEMFProvider, "flush_metrics", serialized)
 
 
 LOCAL_EMAIL, LOCAL_PASSWORD = "ada@example.com", "Correct horse battery staple 1"

@@ -16,7 +16,6 @@ import pytest
 from moto import mock_aws
 from moto.dynamodb.exceptions import DynamodbException
 from moto.dynamodb.models import DynamoDBBackend
-from moto.dynamodb.responses import DynamoHandler
 
 import llm_core
 from infra.emulator.budget_table import create_budget_table
@@ -68,18 +67,8 @@ def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Configure]:
 
 
 @pytest.fixture
-def table(configure: Configure, monkeypatch: pytest.MonkeyPatch) -> Iterator[BudgetTable]:
-    """moto's DynamoDB with the budget table. DynamoDB applies each request atomically; moto's backend does
-    not (an update reads the item, then writes it back, without a lock), so requests are applied one at a
-    time here, as DynamoDB would order them."""
-    one_at_a_time = threading.Lock()
-    call_action = DynamoHandler.call_action
-
-    def serialized(handler: DynamoHandler) -> Any:
-        with one_at_a_time:
-            return call_action(handler)
-
-    monkeypatch.setattr(DynamoHandler, "call_action", serialized)
+def table(configure: Configure, dynamodb_one_request_at_a_time: None) -> Iterator[BudgetTable]:
+    """moto's DynamoDB with the budget table."""
     with mock_aws():
         client = boto3.client("dynamodb", region_name=REGION)
         create_budget_table(client, TABLE)

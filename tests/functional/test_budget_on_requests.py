@@ -84,8 +84,12 @@ def test_unreachable_budget_table_is_503_and_the_model_is_not_called(budgets, fa
     assert fake_model.requests == []
 
 
-def test_parallel_requests_never_spend_past_the_total_cap(budgets, fake_model, invoke):
+def test_parallel_requests_never_spend_past_the_total_cap(
+    budgets, fake_model, invoke, dynamodb_one_request_at_a_time, metrics_flushed_one_at_a_time
+):
     budgets(per_user=0, total=5_000)
+    # A model that takes a second: the granted requests hold their reservations while the others arrive.
+    fake_model.enqueue(*[FakeReply(delay_seconds=1.0, output={"bullets": ["Held."]}) for _ in range(12)])
     results: list[int] = []
     lock = threading.Lock()
 
