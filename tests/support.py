@@ -83,7 +83,12 @@ async def call_stream_app(body: bytes, content_type: str, method: str) -> tuple[
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    await app(scope, receive, send)
+    from llm_core import model_client
+
+    try:
+        await app(scope, receive, send)
+    finally:
+        await model_client.get_async_client().close()  # its connections end with this loop, as a process's would
     start = next(message for message in sent if message["type"] == "http.response.start")
     response_headers = {name.decode().lower(): value.decode() for name, value in start["headers"]}
     content = b"".join(message.get("body", b"") for message in sent if message["type"] == "http.response.body")

@@ -1,4 +1,5 @@
-"""One OpenAI client per process, whose every attempt is bounded by the time the function has left.
+"""The process's OpenAI clients (one synchronous, one asynchronous per event loop), each attempt bounded by
+the time the function has left.
 
 The SDK's defaults (600 s timeout, 2 retries with Retry-After honoured up to two minutes) outlive any
 Lambda timeout. The transport below clamps each attempt's timeouts to the request's deadline and tells the
@@ -98,6 +99,11 @@ def _forbid_retry_that_cannot_fit(response: httpx2.Response) -> None:
         response.headers["x-should-retry"] = "false"
 
 
+def _timed_out_attempt_may_retry() -> bool:
+    """The SDK retries a timed-out attempt after its backoff: worth it only while that retry fits."""
+    return _retry_fits(DEFAULT_RETRY_WAIT_SECONDS)
+
+
 class DeadlineTransport(httpx2.BaseTransport):
     def __init__(self, inner: httpx2.BaseTransport) -> None:
         self._inner = inner
@@ -109,10 +115,9 @@ class DeadlineTransport(httpx2.BaseTransport):
         try:
             response = self._inner.handle_request(request)
         except httpx2.TimeoutException:
-            # The SDK would retry a timeout after its backoff; answer now when that retry could not fit.
-            if not _retry_fits(DEFAULT_RETRY_WAIT_SECONDS):
-                return _spent_response(request)
-            raise
+            if _timed_out_attempt_may_retry():
+                raise
+            return _spent_response(request)  # now, rather than after a backoff that ends in it
         _forbid_retry_that_cannot_fit(response)
         return response
 
@@ -131,10 +136,9 @@ class AsyncDeadlineTransport(httpx2.AsyncBaseTransport):
         try:
             response = await self._inner.handle_async_request(request)
         except httpx2.TimeoutException:
-            # The SDK would retry a timeout after its backoff; answer now when that retry could not fit.
-            if not _retry_fits(DEFAULT_RETRY_WAIT_SECONDS):
-                return _spent_response(request)
-            raise
+            if _timed_out_attempt_may_retry():
+                raise
+            return _spent_response(request)  # now, rather than after a backoff that ends in it
         _forbid_retry_that_cannot_fit(response)
         return response
 

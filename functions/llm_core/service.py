@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from http import HTTPStatus
 from typing import Any, TypeVar
 
 import openai
@@ -21,6 +23,7 @@ from llm_core.identity import Caller
 from llm_core.model_client import get_async_client, get_client, with_key_refresh, with_key_refresh_async
 from llm_core.prompts import Todo, summary_instructions, summary_schema, todo_instructions
 from llm_core.settings import get_settings
+from llm_core.timeouts import ANSWER_BODY_END_SECONDS
 
 
 def check_input_size(chars: int) -> None:
@@ -102,9 +105,11 @@ def reserve_budget(caller: Caller, input_chars: int, messages: int = 1) -> Reser
 
 
 def settle_failure(reservation: Reservation, exc: BaseException) -> None:
-    """After a failed model call: an error answer from the provider generated nothing; anything else (a
-    timeout, a dropped connection) may have, so the reservation stands."""
-    reservation.settle(0 if isinstance(exc, openai.APIStatusError) else None)
+    """After a failed model call: an error answer from the provider generated nothing; anything else may
+    have, so the reservation stands: a timeout, a dropped connection, or a gateway's 504 (the provider's, or
+    the one answered when the time budget ran out during an attempt)."""
+    generated_nothing = isinstance(exc, openai.APIStatusError) and exc.status_code != HTTPStatus.GATEWAY_TIMEOUT
+    reservation.settle(0 if generated_nothing else None)
 
 
 def _structured(reservation: Reservation, caller: Caller, model: type[M], **request: Any) -> tuple[M, Response]:
@@ -206,13 +211,9 @@ async def _settled(events: AsyncGenerator[Delta | Done], reservation: Reservatio
 
 
 async def answer_events(events: openai.AsyncStream[Any]) -> AsyncGenerator[Delta | Done]:
-    done: Done | None = None
     async with events:
-        # Read to the body's end, past the answer's last event: only a response read whole lets the connection
-        # go back to the pool for the next request, and leaves none of the SDK's generators for the collector.
-        async for event in events:
-            if done is not None:
-                continue
+        answer = aiter(events)
+        async for event in answer:
             if event.type in ("response.output_text.delta", "response.refusal.delta"):
                 yield Delta(event.delta)
             elif event.type in ("response.completed", "response.incomplete"):
@@ -220,9 +221,19 @@ async def answer_events(events: openai.AsyncStream[Any]) -> AsyncGenerator[Delta
                 reason = response.incomplete_details.reason if response.incomplete_details else None
                 if response.status == "incomplete" and reason != "max_output_tokens":
                     raise UpstreamError(f"The model stopped early ({reason or 'unknown reason'}): try again.")
-                done = Done(response.model, usage_of(response), reason or "completed")
+                yield Done(response.model, usage_of(response), reason or "completed")
+                await _read_to_the_body_end(answer)
+                return
             elif event.type in ("response.failed", "error"):
                 raise UpstreamError("The model failed while answering: try again.")
-    if done is None:
-        raise UpstreamError("The model's stream ended before the answer was complete: try again.")
-    yield done
+    raise UpstreamError("The model's stream ended before the answer was complete: try again.")
+
+
+async def _read_to_the_body_end(answer: AsyncIterator[Any]) -> None:
+    """Read past the answer's last event to the end of the model's HTTP body: only a response read whole
+    lets its connection go back to the pool for the next answer. The answer is complete already, so a body
+    that fails or lingers is just closed."""
+    with contextlib.suppress(openai.APIError, TimeoutError):
+        async with asyncio.timeout(ANSWER_BODY_END_SECONDS):
+            async for _ in answer:
+                pass

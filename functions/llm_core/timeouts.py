@@ -22,6 +22,9 @@ COLD_START_ALLOWANCE_SECONDS = 10
 CLOUDFRONT_ORIGIN_READ_TIMEOUT_SECONDS = 60
 # CloudFront drops an idle viewer connection after 30 s; a comment line at least this often keeps it open.
 KEEPALIVE_SECONDS = 15
+# After the answer's last event, how long the stream reads on for the end of the model's body (it comes at
+# once), so the connection can serve the next answer; a body that does not end is closed instead.
+ANSWER_BODY_END_SECONDS = 1.0
 
 # Secrets Manager, SSM and DynamoDB answer in milliseconds in the function's region: these bound a stuck
 # call, not a slow one. Every boto3 client of the request path is made with AWS_CLIENT_CONFIG.

@@ -29,7 +29,9 @@ class FakeReply:
     failed: the model fails after its deltas with this message (status "failed"; streaming: ``response.failed``).
     stream_error: streaming only: an ``error`` event with this message after the deltas ends the stream.
     delay_seconds: wait before sending the response headers (a slow upstream).
+    hold: wait for this event before sending the response headers (a model still working, until a test says).
     hold_last_token: streaming only: send every delta but the last, then wait for this event.
+    hold_body_end: streaming only: send every event, then keep the body open until this event.
     drop_after_tokens: close the connection mid-answer: streaming, after this many deltas, mid-chunk; JSON,
     halfway through the body.
     token_delay_seconds: streaming only: pause between deltas.
@@ -48,7 +50,9 @@ class FakeReply:
     failed: str | None = None
     stream_error: str | None = None
     delay_seconds: float = 0.0
+    hold: threading.Event | None = None
     hold_last_token: threading.Event | None = None
+    hold_body_end: threading.Event | None = None
     drop_after_tokens: int | None = None
     token_delay_seconds: float = 0.0
     incomplete: bool = False

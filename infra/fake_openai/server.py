@@ -188,6 +188,8 @@ class _Handler(BaseHTTPRequestHandler):
         )
         if reply.delay_seconds:
             self._pause(reply.delay_seconds)  # the fault being simulated is a slow upstream
+        if reply.hold is not None:
+            self._pause(HOLD_LIMIT_SECONDS, until=reply.hold)
         if reply.status != 200:
             self._send_json(
                 reply.status, error_body(reply.status, reply.error_message, reply.error_code), reply.headers
@@ -243,6 +245,8 @@ class _Handler(BaseHTTPRequestHandler):
                 recorded.first_delta_at = time.perf_counter()
         for event in answer.closing_events():
             self._send_event(event)
+        if reply.hold_body_end is not None:
+            self._pause(HOLD_LIMIT_SECONDS, until=reply.hold_body_end)
         self._chunk(b"")
 
     def _pause(self, seconds: float, until: threading.Event | None = None) -> None:

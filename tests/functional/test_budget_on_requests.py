@@ -11,6 +11,7 @@ import pytest
 
 import llm_core
 from infra.emulator.budget_table import create_budget_table
+from infra.emulator.runtime import LambdaContext
 from infra.fake_openai import FakeReply
 from llm_core import budget
 from tests.functional.test_stream import CONVERSATION, post, sse_events, stream_url  # noqa: F401 - the fixture
@@ -40,7 +41,10 @@ def total_used() -> int:
     return sum(int(row["used"]["N"]) for row in rows if row["pk"]["S"].startswith(TODAY_TOTAL_PREFIX))
 
 
-def summarize_event(text: str = "Lambda runs code without servers.") -> dict:
+SUMMARIZED_TEXT = "Lambda runs code without servers."
+
+
+def summarize_event(text: str = SUMMARIZED_TEXT) -> dict:
     return event_with_body("function_url_summarize", {"text": text})
 
 
@@ -74,6 +78,14 @@ def test_failed_model_call_that_generated_nothing_gives_the_reservation_back(bud
     assert total_used() == 0
 
 
+def test_model_call_that_timed_out_keeps_its_reservation(budgets, fake_model, invoke):
+    budgets(per_user=100_000, total=1_000_000)
+    fake_model.enqueue(*[FakeReply(delay_seconds=6) for _ in range(3)])  # past the function's time
+    result = invoke("summarize", summarize_event(), LambdaContext(timeout_seconds=3))
+    assert (result["statusCode"], result["json"]["error"]["type"]) == (504, "upstream_timeout")
+    assert total_used() == budget.estimate_tokens(len(SUMMARIZED_TEXT), int(BASE_ENVIRONMENT["MAX_OUTPUT_TOKENS"]))
+
+
 def test_unreachable_budget_table_is_503_and_the_model_is_not_called(budgets, fake_model, invoke, monkeypatch):
     budgets(per_user=100_000)
     monkeypatch.setenv("BUDGET_TABLE_NAME", "no-such-table")
@@ -88,23 +100,33 @@ def test_parallel_requests_never_spend_past_the_total_cap(
     budgets, fake_model, invoke, dynamodb_one_request_at_a_time, metrics_flushed_one_at_a_time
 ):
     budgets(per_user=0, total=5_000)
-    # A model that takes a second: the granted requests hold their reservations while the others arrive.
-    fake_model.enqueue(*[FakeReply(delay_seconds=1.0, output={"bullets": ["Held."]}) for _ in range(12)])
-    results: list[int] = []
-    lock = threading.Lock()
+    worst_case = budget.estimate_tokens(len(SUMMARIZED_TEXT), int(BASE_ENVIRONMENT["MAX_OUTPUT_TOKENS"]))
+    fits = 5_000 // worst_case
+    # The model holds every granted request, so its reservation stands while the others arrive.
+    answering = threading.Event()
+    fake_model.enqueue(*[FakeReply(hold=answering, output={"bullets": ["Held."]}) for _ in range(12)])
+    statuses: list[int] = []
+    answered = threading.Condition()
 
     def one() -> None:
         status = invoke("summarize", summarize_event())["statusCode"]
-        with lock:
-            results.append(status)
+        with answered:
+            statuses.append(status)
+            answered.notify_all()
 
     threads = [threading.Thread(target=one) for _ in range(12)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert set(results) <= {200, 429} and 429 in results
-    assert total_used() <= 5_000
+    try:
+        for thread in threads:
+            thread.start()
+        with answered:
+            assert answered.wait_for(lambda: len(statuses) == 12 - fits, timeout=30), statuses
+        assert statuses == [429] * (12 - fits)
+        assert total_used() == fits * worst_case <= 5_000
+    finally:
+        answering.set()
+        for thread in threads:
+            thread.join()
+    assert sorted(statuses) == [200] * fits + [429] * (12 - fits)
 
 
 def test_stream_done_event_says_what_is_left_after_settling(budgets, fake_model, stream_url):  # noqa: F811

@@ -71,7 +71,17 @@ def test_a_later_answer_reuses_the_connection_to_the_model(stream_url, fake_mode
     assert second.client_port == first.client_port
 
 
-def test_an_answer_in_a_new_event_loop_gets_a_connection_of_its_own(configured, fake_model):
+def test_done_goes_out_although_the_models_body_has_not_ended(stream_url, fake_model):
+    body_end = threading.Event()
+    fake_model.enqueue(FakeReply(tokens=["Whole."], hold_body_end=body_end))
+    try:
+        events = [event for event, _ in sse_events(post(stream_url, CONVERSATION))]
+        assert events == ["delta", "done"] and not body_end.is_set()
+    finally:
+        body_end.set()
+
+
+def test_an_answer_in_a_new_event_loop_gets_a_client_of_its_own(configured, fake_model):
     # A pooled connection belongs to the loop that opened it; this one's loop is closed when the second starts.
     for _ in range(2):
         status, _, content = asyncio.run(call_stream_app(json.dumps(CONVERSATION).encode(), "application/json", "POST"))

@@ -7,7 +7,13 @@ import httpx2
 import pytest
 
 from llm_core.errors import retry_after_seconds
-from llm_core.model_client import DeadlineTransport, _clamp_timeouts, _forbid_retry_that_cannot_fit, time_budget
+from llm_core.model_client import (
+    AsyncDeadlineTransport,
+    DeadlineTransport,
+    _clamp_timeouts,
+    _forbid_retry_that_cannot_fit,
+    time_budget,
+)
 from llm_core.service import Delta, Done
 from llm_core.streaming import StreamFormat, _KeepAlive, with_keepalives
 from llm_core.timeouts import DEFAULT_RETRY_WAIT_SECONDS, MIN_ATTEMPT_SECONDS, RESPONSE_MARGIN_SECONDS
@@ -68,6 +74,16 @@ def test_timeout_with_time_for_a_retry_is_left_to_the_sdk_to_retry():
         pytest.raises(httpx2.ReadTimeout),
     ):
         transport.handle_request(_request())
+
+
+def test_streams_timeout_with_no_time_left_for_a_retry_becomes_a_504_at_once():
+    async def attempt() -> httpx2.Response:
+        transport = AsyncDeadlineTransport(httpx2.MockTransport(timing_out))
+        with time_budget(RESPONSE_MARGIN_SECONDS + MIN_ATTEMPT_SECONDS + DEFAULT_RETRY_WAIT_SECONDS - 0.1):
+            return await transport.handle_async_request(_request())
+
+    response = asyncio.run(attempt())
+    assert response.status_code == 504 and response.headers["x-should-retry"] == "false"
 
 
 def test_connecting_may_take_at_most_half_of_the_time_left():
