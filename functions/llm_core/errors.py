@@ -7,6 +7,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
+from http import HTTPStatus
 from typing import Any
 
 import openai
@@ -114,12 +115,17 @@ class ErrorResponse:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+def is_gateway_timeout(exc: BaseException) -> bool:
+    """A 504 from a gateway: the provider's, or the one model_client answers when the time ran out mid-attempt.
+    Either may come after the model worked."""
+    return isinstance(exc, openai.APIStatusError) and exc.status_code == HTTPStatus.GATEWAY_TIMEOUT
+
+
 def to_api_error(exc: BaseException) -> ApiError:
     """Map any exception to the error table. Messages never carry upstream bodies or credentials."""
     if isinstance(exc, ApiError):
         return exc
-    upstream_gateway_timeout = isinstance(exc, openai.APIStatusError) and exc.status_code == 504
-    if isinstance(exc, openai.APITimeoutError | TimeoutError) or upstream_gateway_timeout:
+    if isinstance(exc, openai.APITimeoutError | TimeoutError) or is_gateway_timeout(exc):
         return UpstreamTimeout(
             "The model did not answer in the time this function has left: try again, or send a shorter text."
         )

@@ -7,7 +7,6 @@ import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from http import HTTPStatus
 from typing import Any, TypeVar
 
 import openai
@@ -18,7 +17,7 @@ from pydantic import BaseModel
 from llm_core import budget
 from llm_core.budget import Reservation, estimate_tokens
 from llm_core.contract import StreamRequest, SummarizeRequest, SummarizeResponse, TodoRequest, TodoResponse, Usage
-from llm_core.errors import TooLarge, UpstreamError
+from llm_core.errors import TooLarge, UpstreamError, is_gateway_timeout
 from llm_core.identity import Caller
 from llm_core.model_client import get_async_client, get_client, with_key_refresh, with_key_refresh_async
 from llm_core.prompts import Todo, summary_instructions, summary_schema, todo_instructions
@@ -106,9 +105,8 @@ def reserve_budget(caller: Caller, input_chars: int, messages: int = 1) -> Reser
 
 def settle_failure(reservation: Reservation, exc: BaseException) -> None:
     """After a failed model call: an error answer from the provider generated nothing; anything else may
-    have, so the reservation stands: a timeout, a dropped connection, or a gateway's 504 (the provider's, or
-    the one answered when the time budget ran out during an attempt)."""
-    generated_nothing = isinstance(exc, openai.APIStatusError) and exc.status_code != HTTPStatus.GATEWAY_TIMEOUT
+    have, so the reservation stands: a timeout, a dropped connection, a gateway's 504."""
+    generated_nothing = isinstance(exc, openai.APIStatusError) and not is_gateway_timeout(exc)
     reservation.settle(0 if generated_nothing else None)
 
 
