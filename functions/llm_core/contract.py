@@ -12,7 +12,9 @@ import unicodedata
 from importlib import resources
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, field_validator, model_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from llm_core.prompts import Todo
 
@@ -23,6 +25,30 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     example: ClassVar[dict[str, Any]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_not_given(cls, data: Any) -> Any:
+        """An optional field sent as ``null`` takes its default, as if left out: clients that serialise an
+        unset option as null (Python's None, JavaScript's null) then work on every endpoint alike. A required
+        field sent as null is still refused, with what a valid value looks like."""
+        if not isinstance(data, dict):
+            return data
+        return {
+            name: value
+            for name, value in data.items()
+            if value is not None or name not in cls.model_fields or cls.model_fields[name].is_required()
+        }
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        """The published schema says what _null_is_not_given accepts: null for every optional field."""
+        schema = handler.resolve_ref_schema(handler(core_schema))
+        required = set(schema.get("required", ()))
+        for name, field_schema in schema.get("properties", {}).items():
+            if name not in required and isinstance(field_schema.get("type"), str):
+                field_schema["type"] = [field_schema["type"], "null"]
+        return schema
 
 
 # Characters that show nothing on their own: controls, format characters (zero-width space, joiners, byte

@@ -21,3 +21,9 @@ def test_request_schema_refuses_unknown_fields_like_the_handler():
     schemas = json.loads(openapi.render())["components"]["schemas"]
     assert schemas["SummarizeRequest"]["additionalProperties"] is False
     assert schemas["SummarizeRequest"]["properties"]["max_bullets"]["maximum"] == 10
+
+
+def test_request_schema_allows_null_for_optional_fields_only():
+    properties = json.loads(openapi.render())["components"]["schemas"]["TodoRequest"]["properties"]
+    assert properties["timezone"]["type"] == ["string", "null"]
+    assert properties["text"]["type"] == "string"

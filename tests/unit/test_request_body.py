@@ -141,6 +141,29 @@ def test_wrong_type_names_the_field_and_a_valid_value():
     assert message_of(b'{"text": "hi", "max_bullets": "3"}') == "max_bullets: must be an integer from 1 to 10."
 
 
+@pytest.mark.parametrize(
+    ("model", "body", "default"),
+    [
+        (SummarizeRequest, b'{"text": "hi", "max_bullets": null}', ("max_bullets", 3)),
+        (TodoRequest, b'{"text": "hi", "timezone": null}', ("timezone", "UTC")),
+        (StreamRequest, b'{"prompt": "hi", "system": null}', ("system", None)),
+    ],
+)
+def test_optional_field_sent_as_null_takes_its_default(model, body, default):
+    name, value = default
+    assert getattr(parse_request(body, JSON, model, query=""), name) == value
+
+
+def test_required_field_sent_as_null_is_refused_with_a_valid_value():
+    assert message_of(b'{"text": null}') == "text: must be a non-empty string, the text to summarize."
+
+
+def test_null_for_an_unknown_field_is_still_refused_by_name():
+    assert message_of(b'{"text": "hi", "bullets": null}') == (
+        'bullets: unknown field; the fields are "text", "max_bullets".'
+    )
+
+
 def test_wrong_message_shape_names_the_item_and_its_fields():
     assert message_of(b'{"messages": ["hi"]}', StreamRequest) == (
         'messages.0: must be a JSON object with the fields "role", "content".'
