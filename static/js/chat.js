@@ -15,7 +15,7 @@ import {
 } from './conversation.js';
 import { renderMarkdown } from './markdown.js';
 import { readEventStream } from './sse.js';
-import { announce, attachCounter, copyWithFeedback, el, setValue, submitOnModEnter } from './ui.js';
+import { announce, attachCounter, copyWithFeedback, el, sendOnEnter, setValue } from './ui.js';
 
 const STORAGE_KEY = 'llm-chat:conversation';
 
@@ -105,7 +105,7 @@ export function setupChat() {
     count: () => inputChars(turn ? turn.sent : conversation, input.value),
     suffix: ' in this chat',
   });
-  submitOnModEnter(input);
+  sendOnEnter(input);
 
   function commit(next) {
     conversation = next;
@@ -293,7 +293,7 @@ export function setupChat() {
     node.querySelector(':scope > .msg-actions')?.remove();
     node.querySelector('.msg-text').replaceWith(editForm);
     node.classList.add('is-editing');
-    submitOnModEnter(editor);
+    sendOnEnter(editor);
     editor.addEventListener('keydown', (event) => {
       if (event.key === 'Escape') {
         event.preventDefault();

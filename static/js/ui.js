@@ -72,6 +72,22 @@ export function submitOnModEnter(textarea) {
   });
 }
 
+/**
+ * A chat's message box: Enter sends and Shift+Enter starts a new line, as in the chat apps people know;
+ * Ctrl+Enter (Cmd+Enter) sends too. A touch screen's keyboard has no Shift+Enter, so there Enter stays a
+ * line break and the Send button sends.
+ */
+export function sendOnEnter(textarea) {
+  submitOnModEnter(textarea);
+  textarea.addEventListener('keydown', (event) => {
+    const plainEnter = event.key === 'Enter' && !(event.shiftKey || event.ctrlKey || event.metaKey || event.altKey);
+    if (plainEnter && !event.isComposing && !window.matchMedia('(pointer: coarse)').matches) {
+      event.preventDefault();
+      textarea.form.requestSubmit();
+    }
+  });
+}
+
 export const isMac = /Mac|iPhone|iPad/.test(navigator.platform || navigator.userAgent);
 
 /**

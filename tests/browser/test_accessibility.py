@@ -157,7 +157,7 @@ def test_a_chat_can_be_held_with_the_keyboard_alone(page, emulator_fake_model):
     expect(page.get_by_role("tab", name="Chat")).to_be_focused()
     tab_to(page, page.locator("#chat-input"))
     page.keyboard.type("First?")
-    page.keyboard.press("Control+Enter")
+    page.keyboard.press("Enter")
     wait_until_answered(page)
     expect(page.locator("#chat-input")).to_be_focused()
 

@@ -103,6 +103,44 @@ def test_escape_stops_the_answer(page, emulator_fake_model):
     release.set()
 
 
+def test_enter_sends_the_message(page, emulator_fake_model):
+    emulator_fake_model.enqueue(FakeReply(tokens=["Sent."]))
+    open_tab(page, "Chat")
+    page.locator("#chat-input").fill("Is Enter enough?")
+    page.locator("#chat-input").press("Enter")
+    wait_until_answered(page)
+    assert emulator_fake_model.requests[-1].body["input"] == [{"role": "user", "content": "Is Enter enough?"}]
+    expect(page.locator("#chat-input")).to_have_value("")
+
+
+def test_shift_enter_starts_a_new_line_instead_of_sending(page, emulator_fake_model):
+    open_tab(page, "Chat")
+    page.locator("#chat-input").press_sequentially("First line")
+    page.locator("#chat-input").press("Shift+Enter")
+    page.locator("#chat-input").press_sequentially("second line")
+    expect(page.locator("#chat-input")).to_have_value("First line\nsecond line")
+    assert emulator_fake_model.requests == []
+
+
+def test_enter_on_a_touch_screen_starts_a_new_line(browser, emulator, emulator_fake_model):
+    # A phone's keyboard has no Shift+Enter: there Enter must stay the way to a new line.
+    emulator_fake_model.reset()
+    context = browser.new_context(has_touch=True, is_mobile=True, viewport={"width": 375, "height": 700})
+    try:
+        context.set_default_timeout(10_000)
+        page = context.new_page()
+        with page.expect_response("**/config.json"):
+            page.goto(emulator.url + "/")
+        open_tab(page, "Chat")
+        page.locator("#chat-input").press_sequentially("One")
+        page.locator("#chat-input").press("Enter")
+        page.locator("#chat-input").press_sequentially("two")
+        expect(page.locator("#chat-input")).to_have_value("One\ntwo")
+        assert emulator_fake_model.requests == []
+    finally:
+        context.close()
+
+
 def test_second_turn_sends_the_first_turns_history(page, emulator_fake_model):
     chat_with(
         page,
