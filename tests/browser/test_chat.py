@@ -103,6 +103,15 @@ def test_escape_stops_the_answer(page, emulator_fake_model):
     release.set()
 
 
+def type_lines_joined_by(page: Page, key: str, first: str, second: str) -> None:
+    """Type two lines into the message box with ``key`` between them, and check it made a line break."""
+    box = page.locator("#chat-input")
+    box.press_sequentially(first)
+    box.press(key)
+    box.press_sequentially(second)
+    expect(box).to_have_value(f"{first}\n{second}")
+
+
 def test_enter_sends_the_message(page, emulator_fake_model):
     emulator_fake_model.enqueue(FakeReply(tokens=["Sent."]))
     open_tab(page, "Chat")
@@ -115,10 +124,7 @@ def test_enter_sends_the_message(page, emulator_fake_model):
 
 def test_shift_enter_starts_a_new_line_instead_of_sending(page, emulator_fake_model):
     open_tab(page, "Chat")
-    page.locator("#chat-input").press_sequentially("First line")
-    page.locator("#chat-input").press("Shift+Enter")
-    page.locator("#chat-input").press_sequentially("second line")
-    expect(page.locator("#chat-input")).to_have_value("First line\nsecond line")
+    type_lines_joined_by(page, "Shift+Enter", "First line", "second line")
     assert emulator_fake_model.requests == []
 
 
@@ -132,10 +138,7 @@ def test_enter_on_a_touch_screen_starts_a_new_line(browser, emulator, emulator_f
         with page.expect_response("**/config.json"):
             page.goto(emulator.url + "/")
         open_tab(page, "Chat")
-        page.locator("#chat-input").press_sequentially("One")
-        page.locator("#chat-input").press("Enter")
-        page.locator("#chat-input").press_sequentially("two")
-        expect(page.locator("#chat-input")).to_have_value("One\ntwo")
+        type_lines_joined_by(page, "Enter", "One", "two")
         assert emulator_fake_model.requests == []
     finally:
         context.close()
