@@ -3,8 +3,9 @@ the time the function has left.
 
 The SDK's defaults (600 s timeout, 2 retries with Retry-After honoured up to two minutes) outlive any
 Lambda timeout. The transport below clamps each attempt's timeouts to the request's deadline and tells the
-SDK not to retry when the wait it would take cannot fit, so the caller always gets an answer or a 504
-before the function itself is killed.
+SDK not to retry when the wait it would take cannot fit, or is longer than a person should watch a spinner
+(MAX_RETRY_WAIT_SECONDS), so the caller always gets an answer, a 429 with Retry-After or a 504 before the
+function itself is killed.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from llm_core.secret import read_api_key
 from llm_core.settings import get_settings
 from llm_core.timeouts import (
     DEFAULT_RETRY_WAIT_SECONDS,
+    MAX_RETRY_WAIT_SECONDS,
     MIN_ATTEMPT_SECONDS,
     OPENAI_CONNECT_TIMEOUT_SECONDS,
     OPENAI_MAX_RETRIES,
@@ -85,9 +87,10 @@ def _clamp_timeouts(request: httpx2.Request) -> None:
 
 
 def _retry_fits(wait: float) -> bool:
-    """After the SDK's ``wait`` before a retry, would an attempt worth starting still fit in the time left?"""
+    """Is the SDK's ``wait`` before a retry short enough for a person to sit through, and would an attempt
+    worth starting still fit in the time left after it?"""
     left = seconds_left()
-    return left is None or wait + MIN_ATTEMPT_SECONDS <= left
+    return wait <= MAX_RETRY_WAIT_SECONDS and (left is None or wait + MIN_ATTEMPT_SECONDS <= left)
 
 
 def _forbid_retry_that_cannot_fit(response: httpx2.Response) -> None:

@@ -48,6 +48,10 @@ RESPONSE_MARGIN_SECONDS = 1.0
 # The smallest attempt worth starting after a retry wait.
 MIN_ATTEMPT_SECONDS = 1.0
 DEFAULT_RETRY_WAIT_SECONDS = 1.0
+# The longest Retry-After the SDK may sleep through before its retry. Someone is watching "Answering..." on the
+# page: past this, they are better told at once to try again in N seconds (the 429 passes Retry-After on)
+# than kept waiting, as the stream's long timeout would otherwise allow (twice 30 s for a 30 s Retry-After).
+MAX_RETRY_WAIT_SECONDS = 5.0
 
 
 def aws_call_worst_case_seconds() -> float:

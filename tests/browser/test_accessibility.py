@@ -34,11 +34,15 @@ import boto3  # at module level
 # Every control a person can reach with Tab, in the order the page offers them.
 FOCUSABLE = "a[href], button:not(:disabled), textarea:not(:disabled), select:not(:disabled), summary, [tabindex='0']"
 
-DESCRIBE_FOCUS = """() => {
+DESCRIBE_FOCUS = r"""() => {
     const e = document.activeElement;
     const style = getComputedStyle(e);
-    const ring = style.boxShadow !== 'none' || (style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0);
-    return { key: e.dataset.a11yKey || null, ring };
+    // The page's ring is a 3px spread shadow (--ring); a control's own shadow, or the transparent outline kept
+    // for forced-colors modes, shows nothing.
+    const shadowRing = / 0px 0px 0px 3px/.test(style.boxShadow);
+    const outline = style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0
+        && !/rgba\(.*, 0\)$/.test(style.outlineColor) && style.outlineColor !== 'transparent';
+    return { key: e.dataset.a11yKey || null, ring: shadowRing || outline };
 }"""
 
 
@@ -138,6 +142,11 @@ def test_tab_reaches_every_control_with_a_visible_focus_ring(page, emulator_fake
     assert len(expected) >= 6, expected  # the controls of a filled-in view, at the least
     assert expected - {step["key"] for step in seen} == set()
     assert [step for step in seen if step["key"] in expected and not step["ring"]] == []
+
+
+def test_the_selected_tool_tab_shows_the_focus_ring(page):
+    tab_to(page, page.get_by_role("tab", name="Summarize"))
+    assert page.evaluate(DESCRIBE_FOCUS)["ring"]
 
 
 def tab_to(page: Page, target: Locator, limit: int = 40) -> None:

@@ -211,6 +211,14 @@ def test_upstream_429_is_a_429_with_retry_after(stream_url, fake_model):
     assert json.loads(response.read())["error"]["type"] == "rate_limited"
 
 
+def test_upstream_429_with_a_long_retry_after_is_passed_on_at_once(stream_url, fake_model):
+    # The stream has minutes left, but nobody should watch "Answering..." through a 30 s wait, twice.
+    fake_model.enqueue(FakeReply(status=429, headers={"retry-after": "30"}))
+    response = post(stream_url, CONVERSATION)
+    assert (response.status, response.getheader("retry-after")) == (429, "30")
+    assert len(fake_model.requests) == 1
+
+
 def test_upstream_500_after_retries_is_502(stream_url, fake_model):
     fake_model.enqueue(*[FakeReply(status=500, headers={"retry-after": "0.01"}) for _ in range(3)])
     response = post(stream_url, CONVERSATION)

@@ -16,7 +16,13 @@ from llm_core.model_client import (
 )
 from llm_core.service import Delta, Done
 from llm_core.streaming import StreamFormat, _KeepAlive, with_keepalives
-from llm_core.timeouts import DEFAULT_RETRY_WAIT_SECONDS, MIN_ATTEMPT_SECONDS, RESPONSE_MARGIN_SECONDS
+from llm_core.timeouts import (
+    DEFAULT_RETRY_WAIT_SECONDS,
+    MAX_RETRY_WAIT_SECONDS,
+    MIN_ATTEMPT_SECONDS,
+    RESPONSE_MARGIN_SECONDS,
+    STREAM_FUNCTION_TIMEOUT_SECONDS,
+)
 
 
 def _request() -> httpx2.Request:
@@ -112,6 +118,13 @@ def test_retry_after_as_an_http_date_is_seconds_from_now():
 def test_retry_after_longer_than_the_time_left_forbids_the_retry():
     response = httpx2.Response(429, headers={"retry-after": "30"})
     with time_budget(RESPONSE_MARGIN_SECONDS + 5):
+        _forbid_retry_that_cannot_fit(response)
+    assert response.headers["x-should-retry"] == "false"
+
+
+def test_retry_after_longer_than_a_person_should_wait_forbids_the_retry_with_time_to_spare():
+    response = httpx2.Response(429, headers={"retry-after": str(MAX_RETRY_WAIT_SECONDS + 1)})
+    with time_budget(STREAM_FUNCTION_TIMEOUT_SECONDS):
         _forbid_retry_that_cannot_fit(response)
     assert response.headers["x-should-retry"] == "false"
 
