@@ -113,12 +113,28 @@ async def with_keepalives(
         await source.aclose()
 
 
+def _accepted_media_types(accept: str) -> set[str]:
+    """The media types an Accept header names without refusing them (``q=0``), lower-cased as RFC 9110
+    compares them. Ranges such as ``*/*`` are kept as written: they choose the default, SSE."""
+    accepted = set()
+    for media_range in accept.lower().split(","):
+        media_type, *parameters = (part.strip() for part in media_range.split(";"))
+        if media_type and not any(_is_zero_weight(parameter) for parameter in parameters):
+            accepted.add(media_type)
+    return accepted
+
+
+def _is_zero_weight(parameter: str) -> bool:
+    name, _, value = (part.strip() for part in parameter.partition("="))
+    return name == "q" and value != "" and value.rstrip("0").rstrip(".") in ("0", "")
+
+
 class StreamFormat:
     """SSE by default; bare text for ``Accept: text/plain`` (``curl -N``)."""
 
     def __init__(self, accept: str) -> None:
-        accept = accept.lower()  # media types are case-insensitive (RFC 9110)
-        self.plain = "text/plain" in accept and "text/event-stream" not in accept
+        wanted = _accepted_media_types(accept)
+        self.plain = "text/plain" in wanted and "text/event-stream" not in wanted
         self.media_type = "text/plain; charset=utf-8" if self.plain else "text/event-stream; charset=utf-8"
 
     def delta(self, text: str) -> str:

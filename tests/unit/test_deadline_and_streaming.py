@@ -153,6 +153,21 @@ def test_plain_format_is_chosen_whatever_the_case_of_the_accept_header():
     assert StreamFormat("Text/Plain").plain
 
 
+@pytest.mark.parametrize(
+    ("accept", "plain"),
+    [
+        ("text/plain;q=0", False),
+        ("text/plain; q=0.0, */*", False),
+        ("text/event-stream;q=0, text/plain", True),
+        ("text/plain;q=0.5", True),
+        ("text/plainx", False),
+        ("application/json, text/plain", True),
+    ],
+)
+def test_plain_format_follows_what_the_accept_header_accepts_and_refuses(accept, plain):
+    assert StreamFormat(accept).plain is plain
+
+
 async def _silent_then(release: asyncio.Event, item: object):
     await release.wait()
     yield item
