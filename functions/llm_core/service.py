@@ -28,7 +28,8 @@ from llm_core.timeouts import ANSWER_BODY_END_SECONDS
 def check_input_size(chars: int) -> None:
     limit = get_settings().max_input_chars
     if chars > limit:
-        raise TooLarge(f"The input is {chars} characters; the limit is {limit} (MAX_INPUT_CHARS).")
+        # The setting's name is for the deployment's owner, who reads docs/api.md; the caller needs the numbers.
+        raise TooLarge(f"The input is {chars:,} characters; the limit is {limit:,}: send a shorter text.")
 
 
 def usage_of(response: Response) -> dict[str, int]:
