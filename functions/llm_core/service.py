@@ -29,7 +29,7 @@ def check_input_size(chars: int) -> None:
     limit = get_settings().max_input_chars
     if chars > limit:
         # The setting's name is for the deployment's owner, who reads docs/api.md; the caller needs the numbers.
-        raise TooLarge(f"The input is {chars:,} characters; the limit is {limit:,}: send a shorter text.")
+        raise TooLarge(f"The input is {chars:,} characters; the limit is {limit:,}.")
 
 
 def usage_of(response: Response) -> dict[str, int]:
