@@ -126,9 +126,7 @@ def test_text_over_the_limit_is_413_and_the_model_is_not_called(configured, fake
     result = invoke("summarize", event_with_body("function_url_summarize", {"text": "x" * 2001}))
     assert result["statusCode"] == 413
     assert result["json"]["error"]["type"] == "too_large"
-    assert (
-        result["json"]["error"]["message"] == "The input is 2,001 characters; the limit is 2,000."
-    )
+    assert result["json"]["error"]["message"] == "The input is 2,001 characters; the limit is 2,000."
     assert fake_model.requests == []
 
 
