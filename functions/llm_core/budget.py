@@ -260,6 +260,9 @@ def _quota_exceeded(refused: dict[_Budget, int | None], tokens: int, smallest: i
     wait = f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
     left = {budget: max(budget.cap - used, 0) if used is not None else 0 for budget, used in refused.items()}
     spent = [budget for budget, tokens_left in left.items() if tokens_left < smallest]
+    # What the caller can still use: nothing once a budget is spent, though a few tokens below the smallest
+    # request's worst case remain, so the page's "tokens left" line agrees with the message.
+    usable = 0 if spent else min(left.values())
     if spent:
         message = (
             f"{_spent(spent)} It resets at midnight UTC ({reset:%Y-%m-%d %H:%M} UTC), in {wait}; "
@@ -275,7 +278,7 @@ def _quota_exceeded(refused: dict[_Budget, int | None], tokens: int, smallest: i
             f"conversation, or wait for the reset at midnight UTC ({reset:%Y-%m-%d %H:%M} UTC), in {wait}. "
             "The model was not called."
         )
-    return QuotaExceeded(message, {"retry-after": str(seconds)})
+    return QuotaExceeded(message, {"retry-after": str(seconds), REMAINING_HEADER: str(usable)})
 
 
 def _whose(budget: _Budget) -> str:

@@ -120,12 +120,13 @@ export async function postJson(path, payload, { signal, accept = 'application/js
     throw new ApiError({ status: 0, type: 'network_error', message: '' });
   }
   noteDemoMode(response);
+  // On an answer, and on a budget refusal (where a spent budget reports 0, in step with its message).
+  reportTokensRemaining(response.headers.get(REMAINING_HEADER));
   if (!response.ok) {
     const error = await errorFromResponse(response);
     if (error.type === 'unauthenticated') unauthenticated(error.serverMessage);
     throw error;
   }
-  reportTokensRemaining(response.headers.get(REMAINING_HEADER));
   return response;
 }
 

@@ -1,5 +1,6 @@
 // What is left of the person's daily token budget, shown quietly next to the tools. The server sends it
-// on every successful answer (x-tokens-remaining; a stream's `done` event carries the settled figure),
+// on every successful answer and every budget refusal (x-tokens-remaining; a stream's `done` event carries
+// the settled figure),
 // api.js reports it, and this line shows the latest. Nothing is shown while no answer has carried it
 // (no budget applies, or nothing was asked yet).
 

@@ -4,6 +4,7 @@ conftest.SIGNED_IN_DAILY_TOKENS, checked in moto's DynamoDB; each test signs in 
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -64,12 +65,13 @@ def test_spent_budget_shows_the_servers_message_and_the_reset_in_local_time(
 ) -> None:
     page = signed_out_page
     sign_in(page, sign_in_site.add_person(), PASSWORD)
-    # The fake model bills a token per four characters: this answer spends nearly the whole day.
-    emulator_fake_model.enqueue(FakeReply(tokens=["spend " * 1000] * 8))
+    # The fake model bills a token per four characters: this answer leaves about 1,500 tokens, fewer than the
+    # smallest summary's worst case (its input, the instructions and MAX_OUTPUT_TOKENS, 2,048).
+    emulator_fake_model.enqueue(FakeReply(tokens=["spend " * 1000] * 7))
     open_tab(page, "Chat")
     send_chat(page, "Spend it all?")
     wait_until_answered(page)
-    expect(page.locator("#tokens-left")).to_contain_text("tokens left today")
+    expect(page.locator("#tokens-left")).to_have_text(re.compile(r"^1,\d{3} tokens left today$"))
     calls: list[Request] = []
     page.on("request", lambda request: calls.append(request) if "/api/" in request.url else None)
 
@@ -79,6 +81,7 @@ def test_spent_budget_shows_the_servers_message_and_the_reset_in_local_time(
         page.get_by_role("button", name="Summarize").click()
     assert refused.value.status == 429
     expect(page.locator("#summarize-error .error-title")).to_have_text(error_message_of(refused.value.json()))
+    expect(page.locator("#tokens-left")).to_have_text("No tokens left today")  # not "542 left" beside "spent"
     now = datetime.now(TIME_ZONE)
     reset = (datetime.now(UTC) + timedelta(seconds=int(refused.value.headers["retry-after"]))).astimezone(TIME_ZONE)
     day = "today" if reset.date() == now.date() else "tomorrow"

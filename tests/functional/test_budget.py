@@ -260,6 +260,24 @@ def test_the_deployments_cap_with_a_little_left_says_how_much(configure, table):
     assert (table.used(ALICE_ROW) or 0, table.used(TOTAL_ROW)) == (0, 9_000)
 
 
+def test_a_refusal_with_tokens_left_says_how_many_in_the_remaining_header(configure, table):
+    configure(per_user=10_000, total=12_000)
+    budget.reserve("bob", 9_000, now=AFTERNOON)
+    with pytest.raises(QuotaExceeded) as refused:
+        budget.reserve("alice", 4_000, now=AFTERNOON)
+    assert refused.value.headers[budget.REMAINING_HEADER] == "3000"
+
+
+def test_a_spent_budget_leaves_none_usable_though_a_few_tokens_remain(configure, table):
+    configure(per_user=10_000, total=0)
+    smallest = budget.estimate_tokens(1, llm_core.settings.get_settings().max_output_tokens)
+    budget.reserve("alice", 10_000 - smallest + 1, now=AFTERNOON)
+    with pytest.raises(QuotaExceeded) as refused:
+        budget.reserve("alice", smallest, now=AFTERNOON)
+    assert refused.value.message.startswith("Your daily budget of 10,000 tokens is spent.")
+    assert refused.value.headers[budget.REMAINING_HEADER] == "0"
+
+
 def test_both_caps_spent_names_both_budgets(configure, table):
     configure(per_user=10_000, total=10_000)
     budget.reserve("alice", 10_000, now=AFTERNOON)
@@ -282,7 +300,7 @@ def test_retry_after_counts_the_seconds_to_utc_midnight(configure, table):
     budget.reserve("alice", 1_000, now=late)
     with pytest.raises(QuotaExceeded) as refused:
         budget.reserve("alice", 1, now=late)
-    assert refused.value.headers == {"retry-after": str(2 * 3600 + 31)}
+    assert refused.value.headers["retry-after"] == str(2 * 3600 + 31)
 
 
 def test_refusal_says_when_the_budget_resets(configure, table):
