@@ -64,7 +64,7 @@ def _is_visible(char: str) -> bool:
 
 def _not_blank(value: str) -> str:
     if not any(_is_visible(char) for char in value):
-        raise ValueError("must not be empty or only spaces")
+        raise ValueError("must hold at least one visible character")
     return value
 
 
@@ -118,6 +118,15 @@ class StreamRequest(_Request):
 
     _prompt_not_blank = field_validator("prompt")(lambda value: value if value is None else _not_blank(value))
 
+    @field_validator("messages")
+    @classmethod
+    def _ends_with_the_users_turn(cls, messages: list[ChatMessage] | None) -> list[ChatMessage] | None:
+        if messages is not None and not messages:
+            raise ValueError("must hold at least one message")
+        if messages and messages[-1].role != "user":
+            raise ValueError('must end with a message of role "user"')
+        return messages
+
     @model_validator(mode="after")
     def _one_conversation(self) -> StreamRequest:
         if (self.messages is None) == (self.prompt is None):
@@ -125,10 +134,6 @@ class StreamRequest(_Request):
         if self.prompt is not None:
             self.messages = [ChatMessage(role="user", content=self.prompt)]
             self.prompt = None
-        if not self.messages:
-            raise ValueError('"messages" must hold at least one message')
-        if self.messages[-1].role != "user":
-            raise ValueError('the last message in "messages" must have role "user"')
         return self
 
     @property

@@ -187,7 +187,7 @@ def test_prompt_and_messages_together_are_400(stream_url):
 def test_conversation_ending_with_the_assistant_is_400(stream_url):
     response = post(stream_url, {"messages": [{"role": "assistant", "content": "b"}]})
     assert response.status == 400
-    assert json.loads(response.read())["error"]["message"] == 'The last message in "messages" must have role "user".'
+    assert json.loads(response.read())["error"]["message"] == 'messages: must end with a message of role "user".'
 
 
 def test_system_role_inside_messages_is_400(stream_url):
@@ -352,7 +352,7 @@ def test_array_body_is_400_without_internal_names(stream_url):
 
 def test_blank_prompt_names_the_field(stream_url):
     response = post(stream_url, {"prompt": " "})
-    assert json.loads(response.read())["error"]["message"] == "prompt: must not be empty or only spaces."
+    assert json.loads(response.read())["error"]["message"] == "prompt: must hold at least one visible character."
 
 
 def test_lone_surrogate_is_400_naming_the_field_and_the_model_is_not_called(stream_url, fake_model):

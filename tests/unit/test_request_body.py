@@ -129,7 +129,11 @@ def test_missing_field_names_it_and_what_it_holds():
 
 
 def test_blank_prompt_names_the_field():
-    assert message_of(b'{"prompt": "   "}', StreamRequest) == "prompt: must not be empty or only spaces."
+    assert message_of(b'{"prompt": "   "}', StreamRequest) == "prompt: must hold at least one visible character."
+
+
+def test_empty_conversation_names_the_field_like_every_other_problem():
+    assert message_of(b'{"messages": []}', StreamRequest) == "messages: must hold at least one message."
 
 
 def test_array_body_on_stream_never_names_an_internal_class():
@@ -189,12 +193,14 @@ def test_syntax_error_says_where():
 
 def test_text_of_only_invisible_characters_is_blank():
     # Zero-width space, word joiner, byte order mark, a control character, an ideographic space.
-    assert message_of(b'{"text": "\\u200b\\u2060\\ufeff\\u0007\\u3000"}') == ("text: must not be empty or only spaces.")
+    assert message_of(b'{"text": "\\u200b\\u2060\\ufeff\\u0007\\u3000"}') == (
+        "text: must hold at least one visible character."
+    )
 
 
 @pytest.mark.parametrize("blank", ["\\u3164", "\\u2800", "\\u0301", "\\u115f\\u1160", "\\uffa0 \\u20dd"])
 def test_text_of_characters_drawn_as_nothing_is_blank(blank):
-    assert message_of(f'{{"text": "{blank}"}}'.encode()) == "text: must not be empty or only spaces."
+    assert message_of(f'{{"text": "{blank}"}}'.encode()) == "text: must hold at least one visible character."
 
 
 def test_text_with_one_visible_character_among_invisible_ones_is_not_blank():
