@@ -6,7 +6,7 @@ import json
 import re
 import threading
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 DEMO_MODEL = "fake-demo-model"
@@ -109,7 +109,8 @@ def demo_reply(body: dict[str, Any], words_per_second: float | None = None) -> F
     """
     user_text = _last_user_text(body)
     if is_structured(body):
-        return FakeReply(output=_demo_structured_output(_text_format(body).get("schema") or {}, user_text))
+        schema = _text_format(body).get("schema") or {}
+        return FakeReply(output=_demo_structured_output(schema, user_text, str(body.get("instructions") or "")))
     quoted = user_text if len(user_text) <= QUOTE_LIMIT_CHARS else user_text[:QUOTE_LIMIT_CHARS] + "…"
     return FakeReply(
         text=(
@@ -157,13 +158,33 @@ def _demo_title(user_text: str, limit: int = DEMO_TITLE_CHARS) -> str:
     return first[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "…"
 
 
-def _demo_structured_output(schema: dict[str, Any], user_text: str) -> dict[str, Any]:
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _demo_due_date(user_text: str, instructions: str) -> str | None:
+    """ "today", "tomorrow" or a weekday ("by Friday": the next one after today), against the date the
+    instructions state for the caller's time zone, as a real model resolves them; None for anything else."""
+    stated = re.search(r"Today is \w+, (\d{4}-\d{2}-\d{2})", instructions)
+    today = date.fromisoformat(stated.group(1)) if stated else date.today()
+    words = re.findall(r"[a-z]+", user_text.lower())
+    if "today" in words:
+        return today.isoformat()
+    if "tomorrow" in words:
+        return (today + timedelta(days=1)).isoformat()
+    for word in words:
+        if word in WEEKDAYS:
+            days_ahead = (WEEKDAYS.index(word) - today.weekday() - 1) % 7 + 1
+            return (today + timedelta(days=days_ahead)).isoformat()
+    return None
+
+
+def _demo_structured_output(schema: dict[str, Any], user_text: str, instructions: str) -> dict[str, Any]:
     properties = schema.get("properties", {})
     if "bullets" in properties:
         limit = properties["bullets"].get("maxItems", 3)
         return {"bullets": _sentences(user_text)[:limit] or ["(empty)"]}
     if "priority" in properties:
         urgent = re.search(r"\b(urgent|asap)\b", user_text, re.IGNORECASE) is not None
-        due = date.today().isoformat() if "today" in user_text else None
+        due = _demo_due_date(user_text, instructions)
         return {"title": _demo_title(user_text), "due_date": due, "priority": 2 if urgent else 3}
     return {name: None for name in properties}

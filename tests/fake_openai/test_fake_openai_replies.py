@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from infra.fake_openai.replies import DEMO_TITLE_CHARS, demo_reply
+from llm_core.prompts import todo_instructions
 
 TODO_SCHEMA = {"properties": {"title": {}, "due_date": {}, "priority": {}}}
 
 
-def demo_todo(text: str) -> dict[str, Any]:
+# What todo_instructions states for the caller's day: a Monday.
+MONDAY_INSTRUCTIONS = (
+    "You turn the user's request into exactly one TODO item. Today is Monday, 2026-11-23 in the time zone"
+)
+
+
+def demo_todo(text: str, instructions: str = MONDAY_INSTRUCTIONS) -> dict[str, Any]:
     body = {
+        "instructions": instructions,
         "input": [{"role": "user", "content": text}],
         "text": {"format": {"type": "json_schema", "name": "todo", "schema": TODO_SCHEMA, "strict": True}},
     }
@@ -32,3 +43,22 @@ def test_demo_todo_title_is_cut_between_words_when_long() -> None:
 
 def test_demo_todo_marks_an_urgent_request_more_urgent() -> None:
     assert (demo_todo("Pay the rent, urgent")["priority"], demo_todo("Pay the rent")["priority"]) == (2, 3)
+
+
+@pytest.mark.parametrize(
+    ("text", "due"),
+    [
+        ("Call Dana today", "2026-11-23"),
+        ("Call Dana tomorrow", "2026-11-24"),
+        ("Send the report by next Friday.", "2026-11-27"),
+        ("Water the plants on Monday", "2026-11-30"),
+        ("Call Dana someday", None),
+    ],
+)
+def test_demo_todo_resolves_a_day_against_the_date_the_instructions_state(text, due) -> None:
+    assert demo_todo(text)["due_date"] == due
+
+
+def test_demo_todo_date_follows_the_prompts_own_wording() -> None:
+    instructions = todo_instructions("Europe/Paris", datetime(2026, 11, 23, 12, tzinfo=UTC))
+    assert demo_todo("Pay the rent tomorrow", instructions)["due_date"] == "2026-11-24"
