@@ -252,6 +252,7 @@ export function setupChat() {
       host.querySelector('.msg-text').remove(); // no answer: only the note below says why
       host.classList.add('is-empty');
       log.append(host);
+      empty.hidden = true; // the unsent turn is on show: the chat is not empty
       if (!input.value.trim()) setValue(input, settled.text);
       backInTheBox = 'Your message is back in the box.';
     } else if (!answered) {

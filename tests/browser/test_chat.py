@@ -198,6 +198,14 @@ def test_a_turn_refused_before_any_answer_leaves_no_answering_status_behind(page
     expect(page.locator("#status")).to_have_text("")
 
 
+def test_a_first_message_that_failed_does_not_bring_back_the_empty_chat_text(page, emulator_fake_model):
+    emulator_fake_model.enqueue(FakeReply(status=429, headers={"retry-after": "600"}))
+    open_tab(page, "Chat")
+    send_chat(page, "Are you there?")
+    expect(page.locator("#chat-log .msg-note.is-error")).to_be_visible()
+    expect(page.locator("#chat-empty")).to_be_hidden()
+
+
 def test_a_turn_that_got_no_answer_is_not_sent_as_history(page, emulator_fake_model):
     emulator_fake_model.enqueue(FakeReply(status=429, headers={"retry-after": "600"}), FakeReply(tokens=["Yes."]))
     open_tab(page, "Chat")
