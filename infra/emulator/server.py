@@ -320,10 +320,12 @@ class EmulatorApp:
     ) -> Invocation | None:
         """The invocation a request makes; None when Lambda refused it (413, already answered)."""
         body = await read_body(receive, MAX_REQUEST_BYTES)
-        if body is None:
-            await send_whole(send, 413, [("content-type", "application/json")], TOO_LARGE_BODY)
-            return None
         request_id = str(uuid.uuid4())
+        if body is None:
+            # Lambda's own answer names its request id, though no function ran to add x-request-id.
+            headers = [("content-type", "application/json"), ("x-amzn-requestid", request_id)]
+            await send_whole(send, 413, headers, TOO_LARGE_BODY)
+            return None
         event = build_event(scope, body, request_id=request_id, url_id=self.url_ids[function.route])
         self._record(event)
         return Invocation(event, request_id, body)

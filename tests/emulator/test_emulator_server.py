@@ -409,6 +409,11 @@ def test_a_body_of_6_mb_gets_lambdas_own_413_saying_it_must_be_smaller(client: C
     assert list(emulator.events) == before
 
 
+def test_lambdas_own_413_names_its_request_id(client: Client) -> None:
+    reply = client.request("POST", "/api/summarize", b"x" * SIX_MB, {"content-type": "text/plain"})
+    assert re.fullmatch(r"[0-9a-f-]{36}", reply.headers["x-amzn-requestid"])
+
+
 # ---------------------------------------------------------------------------------------------- history
 
 
