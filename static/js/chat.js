@@ -98,6 +98,7 @@ export function setupChat() {
 
   let conversation = loadConversation() ?? emptyConversation();
   let turn = null;       // the turn being answered
+  let answerSoFar = '';  // what has arrived of its answer
   let controller = null;
   let generation = 0;    // bumped by New chat, so a turn still unwinding leaves the new chat alone
 
@@ -192,6 +193,7 @@ export function setupChat() {
     updateCounter();
     announce('Answering…');
     let received = '';
+    answerSoFar = '';
     let finished = null;   // the `done` event's data
     let failure = null;    // describeError()'s {title, hint, requestId}
     let stopped = false;
@@ -208,6 +210,7 @@ export function setupChat() {
         const payload = parseJson(data);
         if (event === 'delta' && payload && typeof payload.text === 'string') {
           received += payload.text;
+          answerSoFar = received;
           view.update(received);
         } else if (event === 'done') {
           finished = payload || {};
@@ -353,6 +356,10 @@ export function setupChat() {
   });
 
   stop.addEventListener('click', () => controller?.abort());
+  // Leaving or reloading mid-answer keeps the turn as Stop would: the question and what arrived of the answer.
+  window.addEventListener('pagehide', () => {
+    if (turn) saveConversation(settleTurn(turn, answerSoFar));
+  });
   panel.addEventListener('keydown', (event) => {
     if (event.key === 'Escape' && controller) {
       event.preventDefault();

@@ -259,6 +259,18 @@ def test_reload_keeps_the_chat(page, emulator_fake_model):
     ]
 
 
+def test_reload_mid_answer_keeps_the_question_and_what_arrived(page, emulator_fake_model):
+    release = threading.Event()
+    emulator_fake_model.enqueue(FakeReply(tokens=["Half", " an answer", " and the rest"], hold_last_token=release))
+    open_tab(page, "Chat")
+    send_chat(page, "Will this survive a reload?")
+    expect(assistant_messages(page).first).to_have_text("Half an answer")
+    page.reload()
+    release.set()
+    expect(user_messages(page)).to_have_text(["Will this survive a reload?"])
+    expect(assistant_messages(page)).to_have_text(["Half an answer"])
+
+
 def test_new_chat_survives_a_reload_empty(page, emulator_fake_model):
     chat_with(page, emulator_fake_model, ("Hello", "Hi."))
     page.locator("#chat-new").click()
