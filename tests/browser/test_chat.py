@@ -40,11 +40,19 @@ def chat_with(page: Page, emulator_fake_model, *exchanges: tuple[str, str]) -> N
         wait_until_answered(page)
 
 
-def test_chat_answer_appears_while_the_model_still_holds_the_rest(page, emulator_fake_model, screenshot):
+def ask_and_hold_the_last_word(page: Page, emulator_fake_model, question: str, tokens: list[str]) -> threading.Event:
+    """Ask in the chat; the model writes all but its last token and holds that until the event is set."""
     release = threading.Event()
-    emulator_fake_model.enqueue(FakeReply(tokens=["Cold starts", " fade", " away."], hold_last_token=release))
+    emulator_fake_model.enqueue(FakeReply(tokens=tokens, hold_last_token=release))
     open_tab(page, "Chat")
-    send_chat(page, "Write a haiku about Lambda")
+    send_chat(page, question)
+    return release
+
+
+def test_chat_answer_appears_while_the_model_still_holds_the_rest(page, emulator_fake_model, screenshot):
+    release = ask_and_hold_the_last_word(
+        page, emulator_fake_model, "Write a haiku about Lambda", ["Cold starts", " fade", " away."]
+    )
     expect(assistant_messages(page).first).to_contain_text("Cold starts fade")
     assert not release.is_set()
     expect(page.locator("#chat-stop")).to_be_enabled()
@@ -78,10 +86,9 @@ def test_answer_is_rendered_at_most_once_per_animation_frame(page, emulator_fake
 
 
 def test_stop_keeps_the_partial_answer_and_ends_the_upstream_request(page, emulator_fake_model):
-    release = threading.Event()
-    emulator_fake_model.enqueue(FakeReply(tokens=["Partial", " answer", " never"], hold_last_token=release))
-    open_tab(page, "Chat")
-    send_chat(page, "Tell me a long story")
+    release = ask_and_hold_the_last_word(
+        page, emulator_fake_model, "Tell me a long story", ["Partial", " answer", " never"]
+    )
     expect(assistant_messages(page).first).to_contain_text("Partial answer")
     page.locator("#chat-stop").click()
     expect(page.locator("#chat-log .msg-note.is-stopped")).to_be_visible()
@@ -92,10 +99,9 @@ def test_stop_keeps_the_partial_answer_and_ends_the_upstream_request(page, emula
 
 
 def test_escape_stops_the_answer(page, emulator_fake_model):
-    release = threading.Event()
-    emulator_fake_model.enqueue(FakeReply(tokens=["Started", " but", " never finished"], hold_last_token=release))
-    open_tab(page, "Chat")
-    send_chat(page, "Tell me everything")
+    release = ask_and_hold_the_last_word(
+        page, emulator_fake_model, "Tell me everything", ["Started", " but", " never finished"]
+    )
     expect(assistant_messages(page).first).to_contain_text("Started but")
     page.locator("#chat-input").press("Escape")
     expect(page.locator("#chat-log .msg-note.is-stopped")).to_be_visible()
@@ -229,10 +235,9 @@ def test_model_output_is_shown_as_text_never_run_as_html(page, emulator_fake_mod
 
 
 def test_streaming_is_announced_once_per_turn_not_per_token(page, emulator_fake_model):
-    release = threading.Event()
-    emulator_fake_model.enqueue(FakeReply(tokens=["Heard", " you", " loud and clear."], hold_last_token=release))
-    open_tab(page, "Chat")
-    send_chat(page, "Can a screen reader follow this?")
+    release = ask_and_hold_the_last_word(
+        page, emulator_fake_model, "Can a screen reader follow this?", ["Heard", " you", " loud and clear."]
+    )
     expect(assistant_messages(page).first).to_contain_text("Heard you")
     status = page.locator("#status")
     expect(status).to_have_text("Answering…")
@@ -260,10 +265,9 @@ def test_reload_keeps_the_chat(page, emulator_fake_model):
 
 
 def test_reload_mid_answer_keeps_the_question_and_what_arrived(page, emulator_fake_model):
-    release = threading.Event()
-    emulator_fake_model.enqueue(FakeReply(tokens=["Half", " an answer", " and the rest"], hold_last_token=release))
-    open_tab(page, "Chat")
-    send_chat(page, "Will this survive a reload?")
+    release = ask_and_hold_the_last_word(
+        page, emulator_fake_model, "Will this survive a reload?", ["Half", " an answer", " and the rest"]
+    )
     expect(assistant_messages(page).first).to_have_text("Half an answer")
     page.reload()
     release.set()
