@@ -390,6 +390,29 @@ def test_unexpected_failure_is_logged_once_with_request_id_and_function_name(
     assert "a bug in the core" in failures[0]  # the traceback is in the log, never in the response
 
 
+# What the adapter adds to every invocation, and never to its own readiness check or hooks.
+INVOCATION_HEADERS = {"x-amzn-request-context": json.dumps(load_event("function_url_stream")["requestContext"])}
+
+
+@pytest.mark.parametrize("hook", ["before-checkpoint", "after-restore"])
+def test_an_invocation_on_a_snapstart_hooks_path_is_a_request_not_the_hook(stream_url, fake_model, hook):
+    from llm_core import model_client
+
+    client = model_client.get_client()  # the process's one synchronous client: the hooks would drop it
+    connection = http.client.HTTPConnection(*stream_url, timeout=15)
+    connection.request("POST", f"/_snapstart/{hook}", json.dumps(CONVERSATION), INVOCATION_HEADERS)
+    response = connection.getresponse()
+    assert list(sse_events(response))[-1][0] == "done"
+    assert model_client.get_client() is client
+
+
+def test_an_invocation_that_gets_the_readiness_path_is_told_to_post(stream_url):
+    connection = http.client.HTTPConnection(*stream_url, timeout=5)
+    connection.request("GET", "/healthz", headers=INVOCATION_HEADERS)
+    response = connection.getresponse()
+    assert (response.status, json.loads(response.read())["error"]["message"]) == (405, "Use POST with a JSON body.")
+
+
 @pytest.mark.parametrize("hook", ["before-checkpoint", "after-restore"])
 def test_snapstart_hooks_of_the_adapter_drop_the_process_clients(stream_url, hook):
     from llm_core import model_client
