@@ -10,7 +10,7 @@ import gc
 # objects again and again while they are made.
 gc.disable()
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 # First, where `import openai, boto3` alone would load them: see handlers/summarize.py.
@@ -20,13 +20,13 @@ from aws_lambda_powertools import Logger
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from llm_core import snapstart
 from llm_core.cold_start import resume_garbage_collection
 from llm_core.settings import log_configuration_problem
-from llm_core.streaming import refuse, stream_answer
+from llm_core.streaming import for_the_adapter_only, refuse, stream_answer
 from llm_core.warm_up import warm_up_streaming
 
 logger = Logger()
@@ -43,21 +43,6 @@ async def lifespan(_: Starlette) -> AsyncIterator[None]:
         # Even after a failed rehearsal: uvicorn may serve without its lifespan, and must not without a collector.
         resume_garbage_collection()
     yield
-
-
-def adapter_only(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
-    """An endpoint for the adapter's own calls, which reach the app directly. An invocation carries the Function
-    URL's request context: on this path it is a caller's request like any other, so a signed caller cannot
-    drop the process's key and clients through a SnapStart hook."""
-
-    async def for_the_adapter(request: Request) -> Response:
-        if "x-amzn-request-context" not in request.headers:
-            return await endpoint(request)
-        if request.method != "POST":
-            raise HTTPException(status_code=405)
-        return await stream_answer(request)
-
-    return for_the_adapter
 
 
 async def healthz(_: Request) -> PlainTextResponse:
@@ -79,9 +64,9 @@ async def after_restore(_: Request) -> PlainTextResponse:
 
 app = Starlette(
     routes=[
-        Route("/healthz", adapter_only(healthz), methods=["GET", "POST"]),
-        Route("/_snapstart/before-checkpoint", adapter_only(before_checkpoint), methods=["POST"]),
-        Route("/_snapstart/after-restore", adapter_only(after_restore), methods=["POST"]),
+        Route("/healthz", for_the_adapter_only(healthz), methods=["GET", "POST"]),
+        Route("/_snapstart/before-checkpoint", for_the_adapter_only(before_checkpoint), methods=["POST"]),
+        Route("/_snapstart/after-restore", for_the_adapter_only(after_restore), methods=["POST"]),
         Route("/{path:path}", stream_answer, methods=["POST"]),
     ],
     exception_handlers={HTTPException: refuse},

@@ -13,7 +13,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aws_lambda_powertools import Metrics
@@ -53,10 +53,31 @@ def lambda_context_of(request: Request) -> dict[str, Any]:
     return _json_header(request, "x-amzn-lambda-context")
 
 
+# The adapter adds it to every invocation, and to none of its own calls (readiness check, SnapStart hooks).
+REQUEST_CONTEXT_HEADER = "x-amzn-request-context"
+
+
 def request_context_of(request: Request) -> dict[str, Any]:
     """The Function URL event's ``requestContext`` (the IAM caller among it), which the adapter forwards as JSON
     in ``x-amzn-request-context``."""
-    return _json_header(request, "x-amzn-request-context")
+    return _json_header(request, REQUEST_CONTEXT_HEADER)
+
+
+def for_the_adapter_only(
+    endpoint: Callable[[Request], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
+    """``endpoint`` for the adapter's own calls, which reach the app directly. An invocation on its path is a
+    caller's request like any other (a POST streams, anything else is a 405), so a signed caller cannot drop the
+    process's key and clients through a SnapStart hook."""
+
+    async def guarded(request: Request) -> Response:
+        if REQUEST_CONTEXT_HEADER not in request.headers:
+            return await endpoint(request)
+        if request.method != "POST":
+            raise HTTPException(status_code=405)
+        return await stream_answer(request)
+
+    return guarded
 
 
 def seconds_until_deadline(context: dict[str, Any]) -> float:

@@ -1,8 +1,7 @@
 // What is left of the person's daily token budget, shown quietly next to the tools. The server sends it
 // on every successful answer and every budget refusal (x-tokens-remaining; a stream's `done` event carries
-// the settled figure),
-// api.js reports it, and this line shows the latest. Nothing is shown while no answer has carried it
-// (no budget applies, or nothing was asked yet).
+// the settled figure), api.js reports it, and this line shows the latest. Nothing is shown while no answer
+// has carried it (no budget applies, or nothing was asked yet).
 
 import { TOKENS_EVENT } from './api.js';
 
