@@ -7,8 +7,9 @@ row refuses, what the other took is given back. When the table cannot be reached
 unmetered model call is the failure this guards against.
 
 Each update returns the row's new total, so what is left needs no read. The two rows are written at the same
-time (one round trip instead of two) because a request waits for its reservation before the model is called
-and for its settlement before it answers.
+time (one round trip instead of two) because a request waits for its reservation before the model is called.
+A buffered function's settlement is written after its response has gone (after_response.py): the caller
+learns what is left from the reservation's totals and the real usage, without waiting for the write.
 
     reservation = reserve(caller_id, estimate_tokens(chars, max_output_tokens))   # QuotaExceeded, Unavailable
     ...call the model...
@@ -23,7 +24,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, Literal, TypeVar
 
 import boto3
@@ -31,6 +32,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import BotoCoreError, ClientError
 
+from llm_core import after_response
 from llm_core.errors import NotConfigured, QuotaExceeded, TooLarge, Unavailable
 from llm_core.settings import METRICS_NAMESPACE, get_settings
 from llm_core.timeouts import AWS_CLIENT_CONFIG
@@ -105,8 +107,10 @@ class Reservation:
 
     def settle(self, used_tokens: int | None) -> None:
         """Replace the reservation with what the model reported using. ``None`` (the usage is unknown, as when
-        a stream broke off before its totals) keeps the reservation. A second call does nothing. Failures are
-        logged, never raised: the caller already has the answer."""
+        a stream broke off before its totals) keeps the reservation. A second call does nothing.
+
+        ``remaining`` follows at once; the table is written after the response where an extension can run
+        it (after_response.py), since the caller has the answer by then. Failures are logged, never raised."""
         if self._settled:
             return
         self._settled = True
@@ -115,21 +119,37 @@ class Reservation:
             used_tokens = None
         difference = 0 if used_tokens is None else used_tokens - self.tokens
         if difference and self._budgets:
-            outcomes = _on_each_row(self._budgets, lambda budget: _add(budget, difference))
-            for budget, outcome in zip(self._budgets, outcomes, strict=True):
-                if isinstance(outcome, int):
-                    self._used[budget.key] = outcome
-                else:
-                    logger.error(
-                        "budget settlement failed; the row keeps the reservation",
-                        extra={"budget": budget.scope, "difference": difference, "error": _error_code(outcome)},
-                    )
+            # What the rows will hold, as far as this request knows; the writes below return the real totals.
+            for budget in self._budgets:
+                self._used[budget.key] += difference
+            after_response.defer(partial(self._write_settlement, difference))
         self._report_deployment_usage()
+
+    def _write_settlement(self, difference: int) -> None:
+        outcomes = _on_each_row(self._budgets, lambda budget: _add(budget, difference))
+        for budget, outcome in zip(self._budgets, outcomes, strict=True):
+            if isinstance(outcome, int):
+                self._used[budget.key] = outcome
+            else:
+                self._used[budget.key] -= difference  # the row still holds the reservation
+                logger.error(
+                    "budget settlement failed; the row keeps the reservation",
+                    extra={"budget": budget.scope, "difference": difference, "error": _error_code(outcome)},
+                )
 
     def _report_deployment_usage(self) -> None:
         for budget in self._budgets:
             if budget.scope == "deployment" and budget.key in self._used:
                 metrics.add_metric(name=DEPLOYMENT_TOKENS_METRIC, unit=MetricUnit.Count, value=self._used[budget.key])
+
+
+def capped() -> bool:
+    """Whether this function's settings set a daily cap (False when they are not valid)."""
+    try:
+        settings = get_settings()
+    except NotConfigured:
+        return False
+    return bool(settings.daily_tokens_per_user or settings.daily_tokens_total)
 
 
 def reserve(caller_id: str, tokens: int, *, now: datetime | None = None) -> Reservation:

@@ -16,6 +16,8 @@ import logging
 
 from aws_lambda_powertools import Logger
 
+from llm_core import budget
+from llm_core.after_response import start_extension
 from llm_core.settings import log_configuration_problem
 from llm_core.snapstart import register_runtime_hooks
 from llm_core.warm_up import warm_up_parsing
@@ -23,10 +25,13 @@ from llm_core.warm_up import warm_up_parsing
 
 def initialise(logger: logging.Logger | Logger) -> None:
     """The end of a buffered handler's import: validate the settings (a problem is logged here once and
-    answered per request as a 503), register the SnapStart hooks, and rehearse the SDK's parsing where
+    answered per request as a 503), register the SnapStart hooks and, with a budget to settle after each
+    response, the extension that does it (after_response.py), and rehearse the SDK's parsing where
     initialisation is not a caller's wait."""
     log_configuration_problem(logger)
     register_runtime_hooks()
+    if budget.capped():
+        start_extension()
     warm_up_parsing()
 
 

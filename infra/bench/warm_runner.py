@@ -6,7 +6,8 @@ Reads one JSON command a line on stdin and answers one JSON line on file descrip
 is the function's log (Powertools writes its log lines and metrics there, as to Lambda's log pipe). Each timing
 is taken in here, around the call alone, so the pipes to the bench are not in it. Commands:
 
-- ``{"do": "handler"}``: invoke the handler with the event; ``{"seconds": s, "status": n}``;
+- ``{"do": "handler"}``: invoke the handler with the event; ``{"seconds": s, "status": n}``, where ``s`` ends
+  when the handler returns its response, and the reply comes once its extensions are done too;
 - ``{"do": "sdk", "body": {...}}``: send ``body`` (the request the handler sent) with the SDK directly, as a
   program without our code would; ``{"seconds": s}``;
 - ``{"do": "budget"}``: reserve and settle a request's tokens directly; ``{"reserve": s, "settle": s}``;
@@ -18,20 +19,26 @@ from __future__ import annotations
 import copy
 import importlib
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from infra.emulator.extensions_api import ExtensionsApi
 from infra.emulator.runtime import LambdaContext
 
 
 class Runner:
     def __init__(self, module: str, event: dict[str, Any]) -> None:
         self.module = module
+        # As in Lambda and the emulator's environments: the handler's import may register an extension.
+        self.extensions = ExtensionsApi(module)
+        os.environ["AWS_LAMBDA_RUNTIME_API"] = self.extensions.address
         self.handler: Callable[[dict[str, Any], LambdaContext], dict[str, Any]] = importlib.import_module(
             module
         ).lambda_handler
+        self.extensions.end_init()
         self.event = event
         self.direct: Callable[[], object] | None = None
 
@@ -40,9 +47,14 @@ class Runner:
         if action == "handler":
             event = copy.deepcopy(self.event)
             context = LambdaContext(self.module, timeout_seconds=30, memory_mb=512)
+            self.extensions.begin_invocation(context.aws_request_id, int((time.time() + 30) * 1000))
             started = time.perf_counter()
             result = self.handler(event, context)
-            return {"seconds": time.perf_counter() - started, "status": result["statusCode"]}
+            # The caller has the response now; the next command waits for the invocation's end, as the
+            # environment's next invocation would.
+            seconds = time.perf_counter() - started
+            self.extensions.wait_until_done()
+            return {"seconds": seconds, "status": result["statusCode"]}
         if action == "sdk":
             if self.direct is None:
                 self.direct = direct_call(self.module, command["body"], self.event)

@@ -19,6 +19,7 @@ import json
 import os
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +100,8 @@ class ExecutionEnvironment:
         self.token: str | None = None
         """What each request to the web app must carry (worker.py); None for a buffered function."""
         self._invoking = False
+        self._answered = False
+        self._deadline_ms = 0
 
     @classmethod
     async def start(cls, function: FunctionConfig, log_sink: LogSink) -> ExecutionEnvironment:
@@ -162,21 +165,42 @@ class ExecutionEnvironment:
         return self._process.returncode is None and not self._reader.at_eof()
 
     @property
+    def finishing(self) -> bool:
+        """Answered, with the invocation's extensions still at work."""
+        return self.alive and self._invoking and self._answered
+
+    @property
     def reusable(self) -> bool:
         """Alive, and not left with an invocation's answer still on its way (an interrupted invoke)."""
         return self.alive and not self._invoking
 
     async def invoke(self, event: dict[str, Any], request_id: str, deadline_ms: int) -> Any:
-        """Run the handler on one event; its result, as Lambda passes it to the function URL."""
+        """Run the handler on one event; its result, as Lambda passes it to the function URL as soon as the
+        handler returns. The invocation goes on until its extensions are done (``finish``)."""
         invocation = {"event": event, "request_id": request_id, "deadline_ms": deadline_ms}
-        self._invoking = True
+        self._invoking, self._answered = True, False
+        self._deadline_ms = deadline_ms
         self._writer.write(json.dumps(invocation).encode() + b"\n")
         await self._writer.drain()
         reply = await self._receive()
-        self._invoking = False
+        self._answered = True
+        self._invoking = not reply.get("done")
         if "error" in reply:
             raise FunctionError(reply["error"])
         return reply["result"]
+
+    async def finish(self) -> None:
+        """Wait for the end of the invocation's work after the response (the worker's ``done``). One that runs
+        past the function's timeout ends the environment, as Lambda's timeout does."""
+        if not self.finishing:
+            return
+        try:
+            async with asyncio.timeout(max(self._deadline_ms / 1000 - time.time(), 0)):
+                await self._receive()
+        except (TimeoutError, EnvironmentFailed):
+            self.kill()
+            return
+        self._invoking = False
 
     async def _receive(self) -> dict[str, Any]:
         line = await self._reader.readline()
@@ -225,6 +249,7 @@ class EnvironmentPool:
         self._idle: list[ExecutionEnvironment] = []
         self._all: set[ExecutionEnvironment] = set()
         self._closing: set[asyncio.Task[None]] = set()
+        self._finishing: set[asyncio.Task[None]] = set()
         self._closed = False
         self._warming: asyncio.Task[None] | None = None
 
@@ -234,18 +259,43 @@ class EnvironmentPool:
 
         Raises EnvironmentFailed when a new one fails its cold start.
         """
-        async with self._slots:
+        await self._slots.acquire()
+        try:
             if not self._idle and self._warming is not None:
                 # A cold start is under way already: wait for it rather than pay for a second one.
                 await asyncio.wait([self._warming])
+            if not self._idle and self._finishing:
+                # Likewise an environment whose extensions are finishing: it is free in milliseconds.
+                await asyncio.wait(self._finishing, return_when=asyncio.FIRST_COMPLETED)
             environment = self._take_idle() or await self._start()
-            try:
-                yield environment
-            finally:
-                if environment.reusable and not self._closed:
-                    self._idle.append(environment)
-                else:
-                    self._discard(environment)
+        except BaseException:
+            self._slots.release()
+            raise
+        try:
+            yield environment
+        finally:
+            if environment.finishing:
+                # The caller answers now; the environment stays busy, and holds its slot, until its invocation
+                # is over, as Lambda's does while its extensions finish.
+                task = asyncio.create_task(self._give_back(environment))
+                self._finishing.add(task)
+                task.add_done_callback(self._finishing.discard)
+            else:
+                self._put_back(environment)
+                self._slots.release()
+
+    async def _give_back(self, environment: ExecutionEnvironment) -> None:
+        try:
+            await environment.finish()
+            self._put_back(environment)
+        finally:
+            self._slots.release()
+
+    def _put_back(self, environment: ExecutionEnvironment) -> None:
+        if environment.reusable and not self._closed:
+            self._idle.append(environment)
+        else:
+            self._discard(environment)
 
     def start_warming(self) -> asyncio.Task[None]:
         """Start one environment ahead of the first request, as provisioned concurrency would."""
@@ -295,7 +345,8 @@ class EnvironmentPool:
             with contextlib.suppress(asyncio.CancelledError):
                 await warming
         environments, self._all, self._idle = list(self._all), set(), []
-        await asyncio.gather(*(environment.close() for environment in environments), *self._closing)
+        await asyncio.gather(*(environment.close() for environment in environments), *self._finishing)
+        await asyncio.gather(*self._closing)
 
     def kill_all(self) -> None:
         """The last resort when the server's loop is gone: end the processes without waiting for them."""

@@ -9,7 +9,9 @@ The emulator starts it (environments.py) with the function's environment, and ta
 - after its cold start (the import of the handler), it says ``{"ready": {"port": N | null, "token": T | null}}``;
 - a buffered function then receives ``{"event": ..., "request_id": ..., "deadline_ms": ...}`` and answers
   ``{"result": ...}``, or ``{"error": "<type>"}`` when the handler raised (the error is logged first, as
-  Lambda logs it);
+  Lambda logs it), as soon as the handler returns; then ``{"done": true}`` once the extensions the handler
+  registered (extensions_api.py) have finished with the invocation, when it may take the next one (with no
+  extension, ``"done": true`` comes in the answer);
 - a web-adapter function serves its ASGI app with uvicorn on ``127.0.0.1:N``, where the emulator forwards
   each invocation as an HTTP request, as the Lambda Web Adapter does. Each request carries the token ``T`` in
   INVOCATION_TOKEN_HEADER; any other gets 403, so a page in the developer's browser cannot reach the function
@@ -35,6 +37,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
+from infra.emulator.extensions_api import ExtensionsApi
 from infra.emulator.runtime import LambdaContext
 
 INVOCATION_TOKEN_HEADER = "x-emulator-invocation-token"  # noqa: S105 - a header name
@@ -69,36 +72,51 @@ def send(channel: BinaryIO, message: dict[str, Any]) -> None:
     channel.flush()
 
 
-def serve_handler(handler: Callable[[Any, Any], Any], inbox: BinaryIO, outbox: BinaryIO) -> None:
+def serve_handler(
+    handler: Callable[[Any, Any], Any], extensions: ExtensionsApi, inbox: BinaryIO, outbox: BinaryIO
+) -> None:
     """Invoke ``handler`` once per event until the emulator closes the channel."""
     function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "function")
     memory_mb = int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"))
     log_stream = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME")
+    extensions.end_init()
     send(outbox, {"ready": {"port": None}})
     for line in inbox:
         invocation = json.loads(line)
-        request_id = invocation["request_id"]
-        context = LambdaContext(
-            function_name,
-            request_id,
-            memory_mb=memory_mb,
-            deadline_ms=invocation["deadline_ms"],
-            log_stream=log_stream,
-        )
-        try:
-            result = handler(invocation["event"], context)
-        except Exception as exc:  # the runtime's job: log the handler's failure, answer an error
-            log_error(exc, type(exc).__name__, request_id)
-            send(outbox, {"error": type(exc).__name__})
+        extensions.begin_invocation(invocation["request_id"], invocation["deadline_ms"])
+        reply = invoke(handler, invocation, function_name, memory_mb, log_stream)
+        if not extensions.registered:
+            send(outbox, {**reply, "done": True})
             continue
-        try:
-            answer = json.dumps({"result": result}).encode()
-        except (TypeError, ValueError) as exc:
-            log_error(exc, "Runtime.MarshalError", request_id)
-            send(outbox, {"error": "Runtime.MarshalError"})
-            continue
-        outbox.write(answer + b"\n")
-        outbox.flush()
+        send(outbox, reply)
+        # Lambda's limit on the whole invocation, extensions included, is the emulator's to enforce.
+        extensions.wait_until_done()
+        send(outbox, {"done": True})
+
+
+def invoke(
+    handler: Callable[[Any, Any], Any],
+    invocation: dict[str, Any],
+    function_name: str,
+    memory_mb: int,
+    log_stream: str | None,
+) -> dict[str, Any]:
+    """The handler's result as the runtime posts it, or the error it names."""
+    request_id = invocation["request_id"]
+    context = LambdaContext(
+        function_name, request_id, memory_mb=memory_mb, deadline_ms=invocation["deadline_ms"], log_stream=log_stream
+    )
+    try:
+        result = handler(invocation["event"], context)
+    except Exception as exc:  # the runtime's job: log the handler's failure, answer an error
+        log_error(exc, type(exc).__name__, request_id)
+        return {"error": type(exc).__name__}
+    try:
+        json.dumps(result)
+    except (TypeError, ValueError) as exc:
+        log_error(exc, "Runtime.MarshalError", request_id)
+        return {"error": "Runtime.MarshalError"}
+    return {"result": result}
 
 
 def only_from_the_emulator(app: Any, token: str) -> Any:
@@ -166,6 +184,11 @@ def main(argv: list[str] | None = None) -> int:
         stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     channel = socket.socket(fileno=args.channel)
     inbox, outbox = channel.makefile("rb"), channel.makefile("wb")
+    extensions = None
+    if not args.web_adapter:
+        # Lambda's runtime API address: the handler's import may register an internal extension there.
+        extensions = ExtensionsApi(os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "function"))
+        os.environ["AWS_LAMBDA_RUNTIME_API"] = extensions.address
     # A failed init is logged the way Lambda names it, and the environment ends; the next invocation retries.
     try:
         function = load_entry_point(args.entry_point)
@@ -175,10 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         log_error(exc, "Runtime.ImportModuleError")
         return 1
-    if args.web_adapter:
+    if extensions is None:
         serve_web_app(function, outbox, inbox)
     else:
-        serve_handler(function, inbox, outbox)
+        serve_handler(function, extensions, inbox, outbox)
     return 0
 
 

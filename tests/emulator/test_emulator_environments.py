@@ -31,6 +31,7 @@ from infra.emulator.worker import INVOCATION_TOKEN_HEADER
 from tests.emulator.conftest import LogCollector
 
 SAMPLES = "tests.emulator.sample_functions"
+AFTER_RESPONSE = "tests.emulator.sample_after_response"
 # Bounds a scenario that never ends (a pool that lends one environment twice can leave callers waiting).
 SCENARIO_LIMIT_SECONDS = 60
 
@@ -283,3 +284,28 @@ def test_a_web_app_ends_when_the_emulator_dies_with_its_ready_message_unread() -
         if worker.poll() is None:
             worker.kill()
             worker.wait()
+
+
+def test_the_response_comes_before_the_work_after_it_and_the_next_invocation_after_that_work() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    event = {"port": listener.getsockname()[1]}
+
+    async def two_invocations(pool: EnvironmentPool) -> tuple[dict[str, Any], float, dict[str, Any]]:
+        first = await invoke(pool, event)
+        # The first invocation has answered, and its deferred work is under way, waiting for the go-ahead.
+        work, _ = await asyncio.to_thread(listener.accept)
+        second = asyncio.create_task(invoke(pool, event))
+        work.sendall(b"g")
+        ended = float((await asyncio.to_thread(work.recv, 64)).decode())
+        later = await second
+        second_work, _ = await asyncio.to_thread(listener.accept)
+        second_work.sendall(b"g")
+        await asyncio.to_thread(second_work.recv, 64)
+        return first, ended, later
+
+    with listener:
+        function = dataclasses.replace(config("describe"), entry_point=f"{AFTER_RESPONSE}.answer_then_work")
+        (first, ended, later), _ = run_with_pool(function, two_invocations, limit=1)
+
+    assert later["pid"] == first["pid"]
+    assert later["started"] >= ended

@@ -4,16 +4,32 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 from moto.dynamodb.responses import DynamoHandler
 
+from infra.emulator.extensions_api import ExtensionsApi
 from infra.emulator.runtime import LambdaContext
 from infra.emulator.signin import LocalPool, add_local_user, create_local_pool
 from tests.support import load_event
+
+
+@pytest.fixture
+def extensions(monkeypatch: pytest.MonkeyPatch) -> Iterator[ExtensionsApi]:
+    """An Extensions API on loopback, and this process's after-response extension registered with it, as a
+    buffered function's import registers it at a cold start (llm_core/after_response.py)."""
+    from llm_core import after_response
+
+    api = ExtensionsApi("function")
+    monkeypatch.setattr(after_response, "_extension", None)
+    monkeypatch.setenv("AWS_LAMBDA_RUNTIME_API", api.address)
+    after_response.start_extension()
+    api.end_init()
+    yield api
+    api.close()
 
 
 @pytest.fixture

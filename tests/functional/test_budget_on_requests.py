@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import boto3
 import pytest
@@ -158,3 +159,20 @@ def test_abandoned_stream_keeps_its_reservation(budgets, fake_model, stream_url)
     assert fake_model.requests[-1].finished.wait(10)
     release.set()
     assert reserved > 500 and total_used() == reserved
+
+
+def test_the_settlement_is_written_after_the_response_and_the_answer_already_counts_it(
+    budgets, fake_model, invoke, extensions, monkeypatch: pytest.MonkeyPatch
+):
+    budgets(per_user=100_000, total=1_000_000)
+    writers: list[str] = []
+    add = budget._add
+    monkeypatch.setattr(budget, "_add", lambda *args: writers.append(threading.current_thread().name) or add(*args))
+    extensions.begin_invocation("r-1", int((time.time() + 30) * 1000))
+    result = invoke("summarize", summarize_event())
+    assert extensions.wait_until_done(timeout=30)
+    used = result["json"]["usage"]["input_tokens"] + result["json"]["usage"]["output_tokens"]
+    assert int(result["headers"]["x-tokens-remaining"]) == 100_000 - used
+    assert total_used() == used
+    # One row on the extension's thread, the other on the budget's pool: none before the response.
+    assert "after-response" in writers and threading.main_thread().name not in writers

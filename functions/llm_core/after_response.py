@@ -1,0 +1,162 @@
+"""Work a buffered function does after its response has gone: the budget's settlement.
+
+Lambda hands a buffered function's response to the caller as soon as the runtime posts it, but keeps the
+execution environment running, and sends it no other invocation, until every extension registered with the
+Extensions API has asked for its next event. At cold start this module registers an internal extension (a
+thread of the function's own process, docs/architecture.md); work deferred during an invocation runs on that
+thread once the handler has returned, so the caller does not wait for it, and is done before the environment
+takes its next invocation or is frozen.
+
+    start_extension()                  # at import, during Lambda's Init phase
+    with invocation():                 # around the handler's work
+        ...
+        defer(settle)                  # runs after the response; at once where no extension is registered
+
+Where no Extensions API answers (a test calling the handler, the stream function's app) deferred work runs at
+once, where it is deferred, as it did before this module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from http.client import HTTPConnection, HTTPException
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from llm_core.timeouts import EXTENSION_REGISTER_TIMEOUT_SECONDS
+
+logger = Logger(child=True)
+
+EXTENSIONS_API_VERSION = "2020-01-01"
+EXTENSION_NAME = "llm-endpoints-after-response"
+Work = Callable[[], None]
+
+_pending: ContextVar[list[Work] | None] = ContextVar("after_response_pending", default=None)
+_extension: _Extension | None = None
+
+
+class _Extension:
+    """The registered extension: one thread, one invocation's work at a time."""
+
+    def __init__(self, address: str, identifier: str) -> None:
+        self._address = address
+        self._identifier = identifier
+        self._handoffs: queue.SimpleQueue[list[Work]] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name="after-response", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def hand_over(self, work: list[Work]) -> None:
+        self._handoffs.put(work)
+
+    def _serve(self) -> None:
+        while True:
+            # Asking for the next event tells Lambda this extension is done with the last one (or, the first
+            # time, with its Init), and blocks until the next invocation starts.
+            event = self._next_event()
+            if event is None:
+                return
+            deadline = float(event.get("deadlineMs", 0)) / 1000
+            try:
+                # The handler hands over exactly once per invocation, when it returns; the deadline bounds the
+                # wait for one that never returned, so the environment is not held until Lambda's timeout.
+                work = self._handoffs.get(timeout=max(deadline - time.time(), 0.0))
+            except queue.Empty:
+                logger.warning("an invocation ended without handing over its after-response work")
+                continue
+            for item in work:
+                _run(item)
+
+    def _next_event(self) -> dict[str, Any] | None:
+        # No timeout: the environment may be frozen for hours between two invocations, inside this call.
+        connection = HTTPConnection(self._address, timeout=None)
+        try:
+            connection.request(
+                "GET",
+                f"/{EXTENSIONS_API_VERSION}/extension/event/next",
+                headers={"Lambda-Extension-Identifier": self._identifier},
+            )
+            response = connection.getresponse()
+            body = response.read()
+            if response.status != 200:
+                logger.error("the Extensions API refused the next event", extra={"status": response.status})
+                return None
+            event: dict[str, Any] = json.loads(body)
+            return event
+        except (OSError, HTTPException, ValueError) as exc:
+            logger.error("the Extensions API failed; after-response work stops", extra={"error": type(exc).__name__})
+            return None
+        finally:
+            connection.close()
+
+
+def start_extension() -> None:
+    """Register the extension with Lambda's Extensions API, if this process has one (AWS_LAMBDA_RUNTIME_API).
+    Call once, during the Init phase: Lambda takes registrations only then. A failed registration is logged,
+    and deferred work runs at once instead."""
+    global _extension
+    address = os.environ.get("AWS_LAMBDA_RUNTIME_API")
+    if _extension is not None or not address:
+        return
+    connection = HTTPConnection(address, timeout=EXTENSION_REGISTER_TIMEOUT_SECONDS)
+    try:
+        connection.request(
+            "POST",
+            f"/{EXTENSIONS_API_VERSION}/extension/register",
+            body=json.dumps({"events": ["INVOKE"]}),
+            headers={"Lambda-Extension-Name": EXTENSION_NAME, "Content-Type": "application/json"},
+        )
+        response = connection.getresponse()
+        response.read()
+        identifier = response.getheader("Lambda-Extension-Identifier")
+    except (OSError, HTTPException) as exc:
+        logger.warning("no Extensions API; work after the response runs before it", extra={"error": type(exc).__name__})
+        return
+    finally:
+        connection.close()
+    if response.status != 200 or not identifier:
+        logger.warning("the Extensions API refused the registration; work after the response runs before it",
+                       extra={"status": response.status})  # fmt: skip
+        return
+    _extension = _Extension(address, identifier)
+    _extension.start()
+
+
+@contextmanager
+def invocation() -> Iterator[None]:
+    """Around one invocation's work: what is deferred inside runs after it, on the extension's thread."""
+    if _extension is None:
+        yield
+        return
+    pending: list[Work] = []
+    token = _pending.set(pending)
+    try:
+        yield
+    finally:
+        _pending.reset(token)
+        _extension.hand_over(pending)
+
+
+def defer(work: Work) -> None:
+    """Run ``work`` after the response, or now when there is no invocation with an extension to run it."""
+    pending = _pending.get()
+    if pending is None:
+        _run(work)
+    else:
+        pending.append(work)
+
+
+def _run(work: Work) -> None:
+    try:
+        work()
+    except Exception:  # the caller has its answer; what failed here must not take down the environment
+        logger.exception("work after the response failed")
