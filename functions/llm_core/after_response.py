@@ -55,6 +55,11 @@ class _Extension:
     def start(self) -> None:
         self._thread.start()
 
+    @property
+    def serving(self) -> bool:
+        """False once the Extensions API failed and the thread ended: work then runs where it is deferred."""
+        return self._thread.is_alive()
+
     def hand_over(self, work: list[Work]) -> None:
         self._handoffs.put(work)
 
@@ -134,7 +139,7 @@ def start_extension() -> None:
 @contextmanager
 def invocation() -> Iterator[None]:
     """Around one invocation's work: what is deferred inside runs after it, on the extension's thread."""
-    if _extension is None:
+    if _extension is None or not _extension.serving:
         yield
         return
     pending: list[Work] = []

@@ -4,8 +4,10 @@ Two warm processes of the function (warm_runner.py) run side by side: one with t
 deployed, and one with them off. Each round invokes the handler in both and makes the same model call with the
 SDK alone in the second, in a rotating order:
 
-- 4. budget check: budgets on minus budgets off, per round: the reserve before the model call and the settle
-  after it against moto's DynamoDB on loopback, as a person waits for them on every request;
+- 4. budget check: budgets on minus budgets off, per round, to the handler's response: the reserve before the
+  model call against moto's DynamoDB on loopback, as a person waits for it on every request. The settlement
+  is written after the response by the function's extension, as on Lambda (llm_core/after_response.py); the
+  process takes its next command only once it is written, so it never overlaps the next round;
 - 5. warm overhead: the handler (budgets off) against the SDK call alone, per round;
 - 6. peak memory of the process with budgets on, after the session.
 """
@@ -115,7 +117,7 @@ def measure(world: World, function: str, rounds: int) -> list[Row]:
             signed=True,
             note=(
                 f"median of {rounds} pairs; called directly: reserve {reserve_ms:.1f} ms, settle {settle_ms:.1f} ms "
-                "(each a conditional UpdateItem per cap, in parallel)"
+                "(each a conditional UpdateItem per cap, in parallel; the settle after the response)"
             ),
         ),
         Row(

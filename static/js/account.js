@@ -81,20 +81,23 @@ function setupSignIn(config) {
     }
   }
 
-  function show(user, problem = null) {
+  function showHeader(user) {
     signedIn = user !== null;
     account.hidden = false;
     account.classList.toggle('is-signed-in', signedIn);
     who.hidden = !signedIn;
     signOutButton.hidden = !signedIn;
     signInButton.hidden = signedIn;
+    email.textContent = signedIn ? user.email : '';
+  }
+
+  function show(user, problem = null) {
+    showHeader(user);
     if (signedIn) {
-      email.textContent = user.email;
       lost = false;
       unlockTools();
       return;
     }
-    email.textContent = '';
     const title = problem || (lost ? SIGN_IN_EXPIRED : SIGN_IN_REQUIRED);
     lockTools({ title, hint: problem || lost ? '' : KEEP_WRITING, action: { label: 'Sign in', run: signIn } });
   }
@@ -116,6 +119,9 @@ function setupSignIn(config) {
   // The server refused a call (or there was no valid sign-in to make it with): offer to sign in again.
   document.addEventListener(UNAUTHENTICATED_EVENT, (event) => {
     if (!signedIn) return; // already locked, with the offer to sign in
+    // The header no longer says who is signed in: the server has just said nobody is.
+    lost = true;
+    showHeader(null);
     lockTools({
       title: event.detail.message || SIGN_IN_EXPIRED,
       hint: KEPT_WHILE_AWAY,

@@ -225,6 +225,16 @@ def test_refused_token_offers_to_sign_in_again_without_losing_the_chat(
     expect(page.locator("#chat-send")).to_be_enabled()
 
 
+def test_a_refused_token_no_longer_shows_who_is_signed_in(
+    signed_out_page: Page, sign_in_site: SignInSite, emulator_fake_model: FakeOpenAI
+) -> None:
+    page = signed_out_page
+    show_sign_in_again(page, sign_in_site, emulator_fake_model)
+    expect(page.locator("#account-user")).to_be_hidden()
+    expect(page.locator("#sign-out")).to_be_hidden()
+    expect(page.locator("#account").get_by_role("button", name="Sign in")).to_be_visible()
+
+
 def test_login_page_refusal_is_explained_and_the_tools_stay_locked(
     signed_out_page: Page, sign_in_site: SignInSite
 ) -> None:
