@@ -171,6 +171,12 @@ class ErrorEnvelope(BaseModel):
     error: ErrorDetail
 
 
+def json_text(body: dict[str, Any]) -> str:
+    """A response body or an event's data as every endpoint writes it: JSON with the usual ", " and ": "
+    separators, and characters beyond ASCII as they are (the bodies are UTF-8)."""
+    return json.dumps(body, ensure_ascii=False)
+
+
 def example_body(model: type[BaseModel]) -> str:
     example = getattr(model, "example", None) or {}
     return json.dumps(example) if example else "{...}"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import time
 from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar
@@ -21,6 +20,7 @@ from pydantic import BaseModel
 from llm_core.after_response import invocation
 from llm_core.budget import REMAINING_HEADER
 from llm_core.cold_start import resume_garbage_collection
+from llm_core.contract import json_text
 from llm_core.errors import InvalidJson, MethodNotAllowed
 from llm_core.identity import Caller, identify
 from llm_core.model_client import time_budget
@@ -45,7 +45,7 @@ def json_result(status: int, body: dict[str, Any], headers: dict[str, str]) -> d
     return {
         "statusCode": status,
         "headers": {"content-type": "application/json", **headers},
-        "body": json.dumps(body, ensure_ascii=False),
+        "body": json_text(body),
         "isBase64Encoded": False,
     }
 

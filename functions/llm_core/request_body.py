@@ -135,7 +135,9 @@ def _describe_syntax_error(exc: json.JSONDecodeError) -> str:
 
 def describe_validation_errors(model: type[BaseModel], errors: list[Any]) -> ApiError:
     """One message naming each field and what a valid value looks like; the caller's values are never echoed."""
-    problems = []
+    problems: list[str | tuple[Any, ...]] = []
+    # The unknown fields of one object share one problem, which lists that object's fields once.
+    unknown: dict[tuple[Any, ...], list[str]] = {}
     for error in errors:
         location = [part for part in error["loc"] if part != "body"]
         field = ".".join(_field_name(part) for part in location)
@@ -144,7 +146,11 @@ def describe_validation_errors(model: type[BaseModel], errors: list[Any]) -> Api
         if kind == "missing":
             problems.append(f"{field}: required, {valid}")
         elif kind == "extra_forbidden":
-            problems.append(f"{field}: unknown field; the fields are {field_names(nested_model(model, location[:-1]))}")
+            parent = tuple(location[:-1])
+            if parent not in unknown:
+                unknown[parent] = []
+                problems.append(parent)
+            unknown[parent].append(field)
         elif not field:
             # A rule about the whole body (the stream's "prompt or messages") opens the message: a sentence.
             sentence = error["msg"].removeprefix("Value error, ")
@@ -153,8 +159,17 @@ def describe_validation_errors(model: type[BaseModel], errors: list[Any]) -> Api
             problems.append(f"{field}: {error['msg'].removeprefix('Value error, ')}")
         else:
             problems.append(f"{field}: must be {valid}")
-    more = f"; and {len(problems) - MAX_LISTED:,} more problems" if len(problems) > MAX_LISTED else ""
-    return InvalidRequest("; ".join(problems[:MAX_LISTED]) + more + ".")
+    sentences = [problem if isinstance(problem, str) else _unknown_fields(model, problem, unknown[problem])
+                 for problem in problems]  # fmt: skip
+    more = f"; and {len(sentences) - MAX_LISTED:,} more problems" if len(sentences) > MAX_LISTED else ""
+    return InvalidRequest("; ".join(sentences[:MAX_LISTED]) + more + ".")
+
+
+def _unknown_fields(model: type[BaseModel], parent: tuple[Any, ...], fields: list[str]) -> str:
+    shown = ", ".join(fields[:MAX_LISTED])
+    more = f" and {len(fields) - MAX_LISTED:,} more" if len(fields) > MAX_LISTED else ""
+    what = "unknown field" if len(fields) == 1 else "unknown fields"
+    return f"{shown}{more}: {what}; the fields are {field_names(nested_model(model, list(parent)))}"
 
 
 def _field_name(part: str | int) -> str:

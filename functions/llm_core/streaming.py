@@ -19,10 +19,10 @@ from typing import Any
 from aws_lambda_powertools import Metrics
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from llm_core.budget import REMAINING_HEADER
-from llm_core.contract import StreamRequest
+from llm_core.contract import StreamRequest, json_text
 from llm_core.errors import ErrorResponse, MethodNotAllowed, NotFound
 from llm_core.identity import identify
 from llm_core.model_client import time_budget
@@ -90,7 +90,7 @@ def seconds_until_deadline(context: dict[str, Any]) -> float:
 
 
 def sse(event: str, data: dict[str, Any]) -> str:
-    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+    return f"event: {event}\ndata: {json_text(data)}\n\n"
 
 
 async def _answer(opening: Awaitable[AnswerStream]) -> AsyncGenerator[Delta | Done]:
@@ -194,10 +194,10 @@ class Invocation:
     def record_failure(self, exc: BaseException) -> ErrorResponse:
         return record_failure(exc, self.request_id, function_name=self.function_name, caller=self.caller)
 
-    def fail(self, exc: BaseException) -> JSONResponse:
+    def fail(self, exc: BaseException) -> Response:
         error = self.record_failure(exc)
         metrics.flush_metrics()
-        return JSONResponse(error.body, status_code=error.status, headers=error.headers)
+        return Response(json_text(error.body), error.status, error.headers, media_type="application/json")
 
 
 async def stream_answer(request: Request) -> Response:

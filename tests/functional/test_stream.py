@@ -19,7 +19,7 @@ from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 import llm_core
 from infra.fake_openai import FakeReply
 from infra.sse import COMMENT, response_events
-from tests.support import CANARY_KEY, SECRET_ID, call_stream_app, load_event
+from tests.support import CANARY_KEY, SECRET_ID, call_stream_app, event_with_body, load_event
 
 CONVERSATION = json.loads(load_event("function_url_stream")["body"])
 
@@ -174,6 +174,13 @@ def test_invalid_json_is_400(stream_url, fake_model):
     response = post(stream_url, "{nope")
     assert response.status == 400
     assert json.loads(response.read())["error"]["type"] == "invalid_json"
+
+
+def test_an_error_body_is_written_as_the_buffered_endpoints_write_theirs(stream_url, invoke):
+    streamed = post(stream_url, {"prompt": "hi", "extra": 1}).read().decode()
+    buffered = invoke("summarize", event_with_body("function_url_summarize", {"text": "hi", "extra": 1}))["body"]
+    written_alike = '{"error": {"type": "invalid_request", "message": "extra: unknown field; the fields are '
+    assert (streamed.startswith(written_alike), buffered.startswith(written_alike)) == (True, True)
 
 
 def test_prompt_and_messages_together_are_400(stream_url):

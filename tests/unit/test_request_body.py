@@ -241,8 +241,21 @@ def test_many_query_parameters_are_listed_up_to_the_limit():
 
 def test_many_unknown_fields_are_listed_up_to_the_limit():
     message = message_of(json.dumps({"text": "hi", **{f"field{number}": 1 for number in range(20_000)}}).encode())
-    assert message.endswith("; and 19,990 more problems.")
+    assert message.startswith("field0, field1, field2, field3, field4, field5, field6, field7, field8, field9 and ")
+    assert "19,990 more: unknown fields" in message
     assert len(message) < 2_000
+
+
+def test_unknown_fields_of_one_object_name_its_fields_once():
+    message = message_of(json.dumps({"text": "hi", "language": "fr", "style": "short"}).encode())
+    assert message == 'language, style: unknown fields; the fields are "text", "max_bullets".'
+
+
+def test_problems_of_many_messages_are_counted_past_the_limit():
+    conversation = [{"role": "user", "content": "hi", "extra": 1} for _ in range(15)]
+    message = message_of(json.dumps({"messages": conversation}).encode(), model=StreamRequest)
+    assert message.startswith('messages.0.extra: unknown field; the fields are "role", "content"; messages.1.extra')
+    assert message.endswith("; and 5 more problems.")
 
 
 def test_unknown_field_with_a_long_plain_name_is_shortened():
