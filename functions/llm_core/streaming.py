@@ -163,7 +163,8 @@ class StreamFormat:
 
     def done(self, done: Done) -> str:
         if self.plain:
-            return "\n"
+            # Bare text has no finish_reason: an answer cut at the output limit says so, or it reads as whole.
+            return "\n[cut off: the answer reached the output limit]\n" if done.finish_reason != "completed" else "\n"
         data: dict[str, Any] = {"model": done.model, "usage": done.usage, "finish_reason": done.finish_reason}
         if done.tokens_remaining is not None:
             data["tokens_remaining"] = done.tokens_remaining
@@ -174,7 +175,10 @@ class StreamFormat:
         return "" if self.plain else KEEPALIVE
 
     def error(self, body: dict[str, Any]) -> str:
-        return f"\n[error: {body['error']['message']}]\n" if self.plain else sse("error", body)
+        if self.plain:
+            error = body["error"]
+            return f"\n[error: {error['message']} (request id {error['request_id']})]\n"
+        return sse("error", body)
 
 
 class Invocation:

@@ -128,6 +128,20 @@ def test_accept_text_plain_streams_bare_text(stream_url, fake_model):
     assert response.read().decode() == "Hello there\n"
 
 
+def test_a_bare_text_answer_cut_at_the_output_limit_says_so(stream_url, fake_model):
+    fake_model.enqueue(FakeReply(tokens=["Half an"], incomplete=True))
+    response = post(stream_url, {"prompt": "hi"}, {"accept": "text/plain"})
+    assert response.read().decode() == "Half an\n[cut off: the answer reached the output limit]\n"
+
+
+def test_a_bare_text_error_line_names_the_request_id(stream_url, fake_model):
+    fake_model.enqueue(FakeReply(tokens=["a", " b"], drop_after_tokens=1))
+    response = post(stream_url, {"prompt": "hi"}, {"accept": "text/plain"})
+    text = response.read().decode()
+    assert text.endswith(f" (request id {response.getheader('x-request-id')})]\n")
+    assert text.startswith("a\n[error: ")
+
+
 def test_keepalive_comments_flow_while_the_model_is_silent(stream_url, fake_model, monkeypatch):
     monkeypatch.setenv("KEEPALIVE_SECONDS", "0.1")
     llm_core.reset_caches()
