@@ -12,8 +12,9 @@ takes its next invocation or is frozen.
         ...
         defer(settle)                  # runs after the response; at once where no extension is registered
 
-Where no Extensions API answers (a test calling the handler, the stream function's app) deferred work runs at
-once, where it is deferred, as it did before this module.
+Where no extension is registered (a test calling the handler, the stream function's app, a failed
+registration, SnapStart) deferred work runs at once, where it is deferred. Should the Extensions API fail
+later, the extension reports it (exit/error) and Lambda resets the environment; the next one registers anew.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from llm_core.snapstart import initialising_a_snapshot
 from llm_core.timeouts import EXTENSION_REGISTER_TIMEOUT_SECONDS
 
 logger = Logger(child=True)
@@ -55,11 +57,6 @@ class _Extension:
     def start(self) -> None:
         self._thread.start()
 
-    @property
-    def serving(self) -> bool:
-        """False once the Extensions API failed and the thread ended: work then runs where it is deferred."""
-        return self._thread.is_alive()
-
     def hand_over(self, work: list[Work]) -> None:
         self._handoffs.put(work)
 
@@ -69,11 +66,14 @@ class _Extension:
             # time, with its Init), and blocks until the next invocation starts.
             event = self._next_event()
             if event is None:
+                # Lambda waits for a registered extension's next call until the function's timeout: say it
+                # failed instead, so the environment is reset at once.
+                self._report_exit_error()
                 return
             deadline = float(event.get("deadlineMs", 0)) / 1000
             try:
-                # The handler hands over exactly once per invocation, when it returns; the deadline bounds the
-                # wait for one that never returned, so the environment is not held until Lambda's timeout.
+                # The handler hands over exactly once per invocation, when it returns. One that never gets
+                # that far (it timed out) hands over nothing: the wait ends with the invocation's time.
                 work = self._handoffs.get(timeout=max(deadline - time.time(), 0.0))
             except queue.Empty:
                 logger.warning("an invocation ended without handing over its after-response work")
@@ -81,27 +81,37 @@ class _Extension:
             for item in work:
                 _run(item)
 
-    def _next_event(self) -> dict[str, Any] | None:
-        # No timeout: the environment may be frozen for hours between two invocations, inside this call.
-        connection = HTTPConnection(self._address, timeout=None)
+    def _call(self, method: str, path: str, timeout: float | None) -> tuple[int, bytes]:
+        connection = HTTPConnection(self._address, timeout=timeout)
         try:
             connection.request(
-                "GET",
-                f"/{EXTENSIONS_API_VERSION}/extension/event/next",
+                method,
+                f"/{EXTENSIONS_API_VERSION}/extension/{path}",
                 headers={"Lambda-Extension-Identifier": self._identifier},
             )
             response = connection.getresponse()
-            body = response.read()
-            if response.status != 200:
-                logger.error("the Extensions API refused the next event", extra={"status": response.status})
+            return response.status, response.read()
+        finally:
+            connection.close()
+
+    def _next_event(self) -> dict[str, Any] | None:
+        try:
+            # No timeout: the environment may be frozen for hours between two invocations, inside this call.
+            status, body = self._call("GET", "event/next", timeout=None)
+            if status != 200:
+                logger.error("the Extensions API refused the next event", extra={"status": status})
                 return None
             event: dict[str, Any] = json.loads(body)
             return event
         except (OSError, HTTPException, ValueError) as exc:
-            logger.error("the Extensions API failed; after-response work stops", extra={"error": type(exc).__name__})
+            logger.error("the Extensions API failed", extra={"error": type(exc).__name__})
             return None
-        finally:
-            connection.close()
+
+    def _report_exit_error(self) -> None:
+        try:
+            self._call("POST", "exit/error", timeout=EXTENSION_REGISTER_TIMEOUT_SECONDS)
+        except (OSError, HTTPException) as exc:
+            logger.error("the extension's failure could not be reported", extra={"error": type(exc).__name__})
 
 
 def start_extension() -> None:
@@ -111,6 +121,10 @@ def start_extension() -> None:
     global _extension
     address = os.environ.get("AWS_LAMBDA_RUNTIME_API")
     if _extension is not None or not address:
+        return
+    if initialising_a_snapshot():
+        # Its next call would wait inside the snapshot, on a connection no restore is documented to keep (the
+        # SnapStart hooks drop every other connection): untried on AWS, so SnapStart settles before answering.
         return
     connection = HTTPConnection(address, timeout=EXTENSION_REGISTER_TIMEOUT_SECONDS)
     try:
@@ -139,7 +153,8 @@ def start_extension() -> None:
 @contextmanager
 def invocation() -> Iterator[None]:
     """Around one invocation's work: what is deferred inside runs after it, on the extension's thread."""
-    if _extension is None or not _extension.serving:
+    extension = _extension
+    if extension is None:
         yield
         return
     pending: list[Work] = []
@@ -148,7 +163,7 @@ def invocation() -> Iterator[None]:
         yield
     finally:
         _pending.reset(token)
-        _extension.hand_over(pending)
+        extension.hand_over(pending)
 
 
 def defer(work: Work) -> None:

@@ -146,10 +146,9 @@ class Reservation:
 def capped() -> bool:
     """Whether this function's settings set a daily cap (False when they are not valid)."""
     try:
-        settings = get_settings()
+        return get_settings().caps_daily_tokens
     except NotConfigured:
         return False
-    return bool(settings.daily_tokens_per_user or settings.daily_tokens_total)
 
 
 def reserve(caller_id: str, tokens: int, *, now: datetime | None = None) -> Reservation:

@@ -53,6 +53,10 @@ class Settings(BaseModel):
     daily_tokens_total: int = Field(0, ge=0)
     budget_table_name: str | None = Field(None, min_length=1, validate_default=True)
 
+    @property
+    def caps_daily_tokens(self) -> bool:
+        return bool(self.daily_tokens_per_user or self.daily_tokens_total)
+
     @field_validator("budget_table_name")
     @classmethod
     def _table_for_caps(cls, value: str | None, info: ValidationInfo) -> str | None:

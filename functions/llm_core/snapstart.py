@@ -7,9 +7,17 @@ random numbers (the SDK's retry jitter among them).
 
 from __future__ import annotations
 
+import os
 import random
 
 from llm_core import model_client, secret
+
+# AWS_LAMBDA_INITIALIZATION_TYPE during the Init that a snapshot is taken of.
+SNAPSTART_INITIALIZATION = "snap-start"
+
+
+def initialising_a_snapshot() -> bool:
+    return os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == SNAPSTART_INITIALIZATION
 
 
 def before_snapshot() -> None:

@@ -19,8 +19,9 @@ from llm_core.errors import ApiError
 from llm_core.model_client import get_async_client, get_client
 from llm_core.prompts import Todo
 from llm_core.service import answer_events, structured_output, text_format_for
+from llm_core.snapstart import SNAPSTART_INITIALIZATION
 
-PREPARED_INITIALIZATION_TYPES = {"snap-start", "provisioned-concurrency"}
+PREPARED_INITIALIZATION_TYPES = {SNAPSTART_INITIALIZATION, "provisioned-concurrency"}
 _TEXT = '{"title": "warm up", "due_date": null, "priority": 3}'
 _PART = {"type": "output_text", "text": _TEXT, "annotations": [], "logprobs": []}
 _MESSAGE = {"id": "msg_warm_up", "type": "message", "role": "assistant", "status": "completed", "content": [_PART]}

@@ -39,6 +39,10 @@ class Runner:
             module
         ).lambda_handler
         self.extensions.end_init()
+        # After the handler's import, which comes first in a function's process, as on Lambda.
+        from llm_core.timeouts import BUFFERED_FUNCTION_TIMEOUT_SECONDS
+
+        self.timeout_seconds = BUFFERED_FUNCTION_TIMEOUT_SECONDS
         self.event = event
         self.direct: Callable[[], object] | None = None
 
@@ -46,14 +50,15 @@ class Runner:
         action = command["do"]
         if action == "handler":
             event = copy.deepcopy(self.event)
-            context = LambdaContext(self.module, timeout_seconds=30, memory_mb=512)
-            self.extensions.begin_invocation(context.aws_request_id, int((time.time() + 30) * 1000))
+            context = LambdaContext(self.module, timeout_seconds=self.timeout_seconds, memory_mb=512)
+            self.extensions.begin_invocation(context.aws_request_id, int((time.time() + self.timeout_seconds) * 1000))
             started = time.perf_counter()
             result = self.handler(event, context)
             # The caller has the response now; the next command waits for the invocation's end, as the
             # environment's next invocation would.
             seconds = time.perf_counter() - started
-            self.extensions.wait_until_done()
+            if not self.extensions.wait_until_done(timeout=self.timeout_seconds):
+                raise RuntimeError("the function's extension did not finish the invocation")
             return {"seconds": seconds, "status": result["statusCode"]}
         if action == "sdk":
             if self.direct is None:

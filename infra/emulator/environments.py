@@ -264,9 +264,6 @@ class EnvironmentPool:
             if not self._idle and self._warming is not None:
                 # A cold start is under way already: wait for it rather than pay for a second one.
                 await asyncio.wait([self._warming])
-            if not self._idle and self._finishing:
-                # Likewise an environment whose extensions are finishing: it is free in milliseconds.
-                await asyncio.wait(self._finishing, return_when=asyncio.FIRST_COMPLETED)
             environment = self._take_idle() or await self._start()
         except BaseException:
             self._slots.release()

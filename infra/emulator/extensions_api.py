@@ -24,6 +24,7 @@ class _Registered:
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
         self.waiting = False
+        self.failed = False
 
 
 class ExtensionsApi:
@@ -32,6 +33,7 @@ class ExtensionsApi:
         self._registered: dict[str, _Registered] = {}
         self._changed = threading.Condition()
         self._initialised = False
+        self._closed = False
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -58,6 +60,11 @@ class ExtensionsApi:
     def registered(self) -> bool:
         return bool(self._registered)
 
+    @property
+    def failed(self) -> bool:
+        """An extension reported an error (exit/error): Lambda resets such an environment."""
+        return any(extension.failed for extension in self._registered.values())
+
     def end_init(self) -> None:
         """The handler's import is over: wait for each registered extension to ask for its first event, as
         Lambda ends Init only then; later registrations are refused."""
@@ -73,17 +80,37 @@ class ExtensionsApi:
             self._changed.notify_all()
 
     def wait_until_done(self, timeout: float | None = None) -> bool:
-        """Wait until every extension has asked for its next event: the invocation is over. False when
-        ``timeout`` seconds pass first."""
+        """Wait until every extension has asked for its next event, or one has failed: the invocation is over.
+        False when ``timeout`` seconds pass first."""
         with self._changed:
-            return self._changed.wait_for(self._all_waiting, timeout)
+            return self._changed.wait_for(lambda: self._all_waiting() or self.failed, timeout)
 
     def close(self) -> None:
+        """Stop serving; a pending next call is answered 500, which tells its extension to exit."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
         self._server.shutdown()
         self._server.server_close()
 
     def _all_waiting(self) -> bool:
         return all(extension.waiting and not extension.events for extension in self._registered.values())
+
+    def _post(self, request: BaseHTTPRequestHandler) -> None:
+        if request.path == f"{PREFIX}/exit/error":
+            self._exit_error(request)
+        else:
+            self._register(request)
+
+    def _exit_error(self, request: BaseHTTPRequestHandler) -> None:
+        with self._changed:
+            extension = self._registered.get(request.headers.get("Lambda-Extension-Identifier", ""))
+            if extension is None:
+                _reply(request, 403, _error("Extension.UnknownExtensionIdentifier", "register first"))
+                return
+            extension.failed = True
+            self._changed.notify_all()
+        _reply(request, 202, {"status": "OK"})
 
     def _register(self, request: BaseHTTPRequestHandler) -> None:
         length = int(request.headers.get("Content-Length") or 0)
@@ -93,14 +120,14 @@ class ExtensionsApi:
             events = None
         name = request.headers.get("Lambda-Extension-Name")
         if request.path != f"{PREFIX}/register" or not name or not isinstance(events, list):
-            _reply(request, 400, {"errorType": "InvalidRequest", "errorMessage": "name and events required"})
+            _reply(request, 403, _error("Extension.InvalidExtensionName", "a name and a list of events, please"))
             return
         if any(event != "INVOKE" for event in events):
-            _reply(request, 400, {"errorType": "Extension.InvalidEventType", "errorMessage": "INVOKE only"})
+            _reply(request, 403, _error("Extension.InvalidEventType", "internal extensions get INVOKE events only"))
             return
         with self._changed:
             if self._initialised:
-                _reply(request, 403, {"errorType": "Extension.InitPhaseOver", "errorMessage": "register at Init"})
+                _reply(request, 403, _error("Extension.RegistrationClosed", "extensions register during Init"))
                 return
             identifier = str(uuid.uuid4())
             self._registered[identifier] = _Registered()
@@ -112,14 +139,21 @@ class ExtensionsApi:
         with self._changed:
             extension = self._registered.get(identifier)
             if request.path != f"{PREFIX}/event/next" or extension is None:
-                _reply(request, 403, {"errorType": "Extension.Unknown", "errorMessage": "register first"})
+                _reply(request, 403, _error("Extension.UnknownExtensionIdentifier", "register first"))
                 return
             extension.waiting = True
             self._changed.notify_all()
-            self._changed.wait_for(lambda: bool(extension.events))
+            self._changed.wait_for(lambda: bool(extension.events) or self._closed)
+            if self._closed:
+                _reply(request, 500, _error("Extension.Exit", "the environment is shutting down"))
+                return
             event = extension.events.pop(0)
             extension.waiting = False
         _reply(request, 200, event, {"Lambda-Extension-Event-Identifier": str(uuid.uuid4())})
+
+
+def _error(error_type: str, message: str) -> dict[str, str]:
+    return {"errorType": error_type, "errorMessage": message}
 
 
 def _reply(

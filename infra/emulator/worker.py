@@ -75,7 +75,8 @@ def send(channel: BinaryIO, message: dict[str, Any]) -> None:
 def serve_handler(
     handler: Callable[[Any, Any], Any], extensions: ExtensionsApi, inbox: BinaryIO, outbox: BinaryIO
 ) -> None:
-    """Invoke ``handler`` once per event until the emulator closes the channel."""
+    """Invoke ``handler`` once per event until the emulator closes the channel, or an extension fails (Lambda
+    then resets the environment)."""
     function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "function")
     memory_mb = int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"))
     log_stream = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME")
@@ -83,14 +84,20 @@ def serve_handler(
     send(outbox, {"ready": {"port": None}})
     for line in inbox:
         invocation = json.loads(line)
-        extensions.begin_invocation(invocation["request_id"], invocation["deadline_ms"])
+        request_id = invocation["request_id"]
+        extensions.begin_invocation(request_id, invocation["deadline_ms"])
         reply = invoke(handler, invocation, function_name, memory_mb, log_stream)
         if not extensions.registered:
-            send(outbox, {**reply, "done": True})
+            outbox.write(encode_reply({**reply, "done": True}, request_id))
+            outbox.flush()
             continue
-        send(outbox, reply)
+        outbox.write(encode_reply(reply, request_id))
+        outbox.flush()
         # Lambda's limit on the whole invocation, extensions included, is the emulator's to enforce.
         extensions.wait_until_done()
+        if extensions.failed:
+            log_error(RuntimeError("an extension reported an error"), "Extension.Crash", request_id)
+            return
         send(outbox, {"done": True})
 
 
@@ -101,22 +108,26 @@ def invoke(
     memory_mb: int,
     log_stream: str | None,
 ) -> dict[str, Any]:
-    """The handler's result as the runtime posts it, or the error it names."""
+    """The handler's result, or the error it raised, as the runtime reports them."""
     request_id = invocation["request_id"]
     context = LambdaContext(
         function_name, request_id, memory_mb=memory_mb, deadline_ms=invocation["deadline_ms"], log_stream=log_stream
     )
     try:
-        result = handler(invocation["event"], context)
+        return {"result": handler(invocation["event"], context)}
     except Exception as exc:  # the runtime's job: log the handler's failure, answer an error
         log_error(exc, type(exc).__name__, request_id)
         return {"error": type(exc).__name__}
+
+
+def encode_reply(reply: dict[str, Any], request_id: str) -> bytes:
+    """One JSON line for the emulator; a result JSON cannot hold is the runtime's marshal error."""
     try:
-        json.dumps(result)
+        return json.dumps(reply).encode() + b"\n"
     except (TypeError, ValueError) as exc:
         log_error(exc, "Runtime.MarshalError", request_id)
-        return {"error": "Runtime.MarshalError"}
-    return {"result": result}
+        answer = {"error": "Runtime.MarshalError", **({"done": True} if reply.get("done") else {})}
+        return json.dumps(answer).encode() + b"\n"
 
 
 def only_from_the_emulator(app: Any, token: str) -> Any:
@@ -198,9 +209,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         log_error(exc, "Runtime.ImportModuleError")
         return 1
-    if extensions is None:
+    if args.web_adapter:
         serve_web_app(function, outbox, inbox)
     else:
+        assert extensions is not None
         serve_handler(function, extensions, inbox, outbox)
     return 0
 

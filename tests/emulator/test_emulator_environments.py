@@ -286,26 +286,72 @@ def test_a_web_app_ends_when_the_emulator_dies_with_its_ready_message_unread() -
             worker.wait()
 
 
-def test_the_response_comes_before_the_work_after_it_and_the_next_invocation_after_that_work() -> None:
-    listener = socket.create_server(("127.0.0.1", 0))
-    event = {"port": listener.getsockname()[1]}
+class AfterResponseWork:
+    """The test's end of sample_after_response's deferred work: each connects here after its response and
+    waits for the go-ahead."""
 
-    async def two_invocations(pool: EnvironmentPool) -> tuple[dict[str, Any], float, dict[str, Any]]:
-        first = await invoke(pool, event)
-        # The first invocation has answered, and its deferred work is under way, waiting for the go-ahead.
-        work, _ = await asyncio.to_thread(listener.accept)
-        second = asyncio.create_task(invoke(pool, event))
-        work.sendall(b"g")
-        ended = float((await asyncio.to_thread(work.recv, 64)).decode())
-        later = await second
-        second_work, _ = await asyncio.to_thread(listener.accept)
-        second_work.sendall(b"g")
-        await asyncio.to_thread(second_work.recv, 64)
-        return first, ended, later
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(SCENARIO_LIMIT_SECONDS)
+        self.event = {"port": self.listener.getsockname()[1]}
 
-    with listener:
-        function = dataclasses.replace(config("describe"), entry_point=f"{AFTER_RESPONSE}.answer_then_work")
-        (first, ended, later), _ = run_with_pool(function, two_invocations, limit=1)
+    def started(self) -> socket.socket:
+        work, _ = self.listener.accept()
+        work.settimeout(SCENARIO_LIMIT_SECONDS)
+        return work
 
-    assert later["pid"] == first["pid"]
-    assert later["started"] >= ended
+    @staticmethod
+    def finish(work: socket.socket) -> float:
+        """Let the work end; when it ended."""
+        with work:
+            work.sendall(b"g")
+            return float(work.recv(64).decode())
+
+
+def test_an_environment_takes_its_next_invocation_once_the_work_after_its_response_is_done() -> None:
+    after = AfterResponseWork()
+    ours, theirs = socket.socketpair()
+    command = [sys.executable, "-m", "infra.emulator.worker", "--channel", str(theirs.fileno())]
+    command += ["--entry-point", f"{AFTER_RESPONSE}.answer_then_work"]
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(FUNCTIONS_DIR), str(REPO_ROOT)])}
+    with theirs:
+        worker = subprocess.Popen(command, pass_fds=(theirs.fileno(),), env=environment, cwd=REPO_ROOT)
+    try:
+        ours.settimeout(SCENARIO_LIMIT_SECONDS)
+        channel = ours.makefile("rwb")
+        assert "ready" in json.loads(channel.readline())
+        deadline = int(time.time() * 1000) + 30_000
+        for request_id in ("r-1", "r-2"):  # both waiting before the first's work may end
+            channel.write(
+                json.dumps({"event": after.event, "request_id": request_id, "deadline_ms": deadline}).encode()
+            )
+            channel.write(b"\n")
+        channel.flush()
+        first = json.loads(channel.readline())
+        ended = after.finish(after.started())
+        assert json.loads(channel.readline()) == {"done": True}
+        second = json.loads(channel.readline())
+        after.finish(after.started())
+    finally:
+        worker.kill()
+        worker.wait()
+        after.listener.close()
+    assert second["result"]["started"] >= ended > first["result"]["started"]
+
+
+def test_an_environment_whose_work_after_the_response_goes_on_is_not_lent_to_another_invocation() -> None:
+    after = AfterResponseWork()
+
+    async def while_the_first_works(pool: EnvironmentPool) -> tuple[dict[str, Any], dict[str, Any]]:
+        first = await invoke(pool, after.event)
+        work = await asyncio.to_thread(after.started)
+        # The first environment is still at work: the second invocation must get another one.
+        second = await invoke(pool, after.event)
+        await asyncio.to_thread(after.finish, work)
+        await asyncio.to_thread(after.finish, await asyncio.to_thread(after.started))
+        return first, second
+
+    function = dataclasses.replace(config("describe"), entry_point=f"{AFTER_RESPONSE}.answer_then_work")
+    with after.listener:
+        (first, second), _ = run_with_pool(function, while_the_first_works, limit=2)
+    assert first["pid"] != second["pid"]

@@ -75,3 +75,18 @@ def test_an_extensions_api_that_refuses_the_registration_leaves_work_to_run_at_o
         assert ran == ["work"]
     api.close()
     assert "refused the registration" in caplog.text
+
+
+def test_a_snapstart_init_registers_no_extension_and_work_runs_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    api = ExtensionsApi("function")
+    monkeypatch.setattr(after_response, "_extension", None)
+    monkeypatch.setenv("AWS_LAMBDA_RUNTIME_API", api.address)
+    monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "snap-start")
+    after_response.start_extension()
+    api.end_init()
+    ran: list[str] = []
+    with after_response.invocation():
+        after_response.defer(lambda: ran.append("work"))
+        assert ran == ["work"]
+    api.close()
+    assert not api.registered

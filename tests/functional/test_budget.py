@@ -502,7 +502,7 @@ def test_a_failed_settlement_is_logged_and_not_raised(configure, table, caplog):
         ("caller", "ResourceNotFoundException"),
         ("deployment", "ResourceNotFoundException"),
     ]
-    # What the caller is told stays what the table last held: the reservation.
+    # Written before the answer (no extension), what the caller is told stays what the table holds.
     assert reservation.remaining == 5_000
 
 
