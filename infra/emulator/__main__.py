@@ -53,6 +53,23 @@ def describe_access(emulator: Emulator) -> list[str]:
     ]
 
 
+def describe_budgets(emulator: Emulator) -> list[str]:
+    """The daily caps the template sets, which apply locally too (docs/budgets.md); nothing when they are off
+    or the settings are invalid (describe_configuration warns about those)."""
+    try:
+        settings = settings_from(emulator.function_environment(FUNCTIONS[0].route))
+    except NotConfigured:
+        return []
+    if not settings.caps_daily_tokens:
+        return []
+    caps = [
+        f"{tokens:,} tokens a day {whose}"
+        for tokens, whose in ((settings.daily_tokens_per_user, "per person"), (settings.daily_tokens_total, "in all"))
+        if tokens
+    ]
+    return [f"  Budgets: {' and '.join(caps)} (template.yaml's defaults), counted in moto's DynamoDB"]
+
+
 def describe_configuration(emulator: Emulator) -> list[str]:
     """A warning per function whose settings are invalid: it would answer every call 503 not_configured, and
     the reason would otherwise show only in its log lines."""
@@ -110,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
             print(line, flush=True)
         print(f"  Secrets Manager: moto at {emulator.moto.url}, secret {SECRET_ID!r}", flush=True)
         for line in describe_access(emulator):
+            print(line, flush=True)
+        for line in describe_budgets(emulator):
             print(line, flush=True)
         for line in describe_configuration(emulator):
             print(line, flush=True)

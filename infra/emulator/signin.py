@@ -56,7 +56,7 @@ PASSWORD_POLICY = {
     "RequireSymbols": False,
 }
 # The page's own stylesheet (same origin) and nothing else: no script, no inline style.
-FORM_CSP = "default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+FORM_CSP = "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'"
 MOTO_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}  # moto takes any
 # moto answers some refusals (an unknown refresh token) with a 500, which botocore would retry.
 MOTO_CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 1})
@@ -300,7 +300,8 @@ class SignInStandIn:
         document = (
             "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
             "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-            f"<title>{html.escape(title)}</title><link rel='stylesheet' href='/css/app.css'></head><body>"
+            f"<title>{html.escape(title)}</title><link rel='icon' href='/favicon.svg' type='image/svg+xml'>"
+            "<link rel='stylesheet' href='/css/app.css'></head><body>"
             "<header class='site-header'><div class='wrap'><p class='brand'><span class='brand-mark'></span>"
             f"LLM on Lambda</p><h1 class='tagline'>{html.escape(title)}</h1></div></header>"
             f"<main class='wrap login-page'>{body}</main></body></html>"

@@ -177,6 +177,12 @@ def test_console_says_sign_in_is_off_by_default(console, tmp_path: Path) -> None
     assert "Sign-in: off, one person on their own machine" in output
 
 
+def test_console_names_the_daily_budgets_that_apply_locally(console, tmp_path: Path) -> None:
+    output = console("--env-file", str(tmp_path / "absent.env"))
+
+    assert re.search(r"Budgets: [\d,]+ tokens a day per person and [\d,]+ tokens a day in all \(", output)
+
+
 def test_console_warns_of_a_setting_every_call_would_fail_on(console, tmp_path: Path) -> None:
     output = console("--env-file", str(tmp_path / "absent.env"), MAX_OUTPUT_TOKENS="lots")
 

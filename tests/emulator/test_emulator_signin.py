@@ -204,6 +204,12 @@ def test_login_page_is_styled_by_the_pages_stylesheet_alone(authorize_url: Calla
     assert "unsafe-inline" not in policy
 
 
+def test_login_page_names_the_pages_icon_so_the_browser_asks_for_no_other(authorize_url: Callable[..., str]) -> None:
+    answer = request("GET", authorize_url())
+    assert "<link rel='icon' href='/favicon.svg' type='image/svg+xml'>" in answer.text
+    assert "img-src 'self'" in answer.headers["content-security-policy"]
+
+
 def test_wrong_password_shows_the_form_again_with_an_error(authorize_url: Callable[..., str]) -> None:
     answer = request("POST", authorize_url(), {"email": EMAIL, "password": "Not the password 1"})
     assert answer.status == 200
