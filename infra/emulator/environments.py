@@ -346,6 +346,7 @@ class EnvironmentPool:
         await asyncio.gather(*self._closing)
 
     def kill_all(self) -> None:
-        """The last resort when the server's loop is gone: end the processes without waiting for them."""
-        for environment in self._all:
+        """The last resort when the server's loop is stuck: end the processes without waiting for them. Called
+        from another thread than the loop's, which may be changing the set: a copy is walked."""
+        for environment in list(self._all):
             environment.kill()

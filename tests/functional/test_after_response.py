@@ -20,10 +20,7 @@ def begin(api: ExtensionsApi, request_id: str = "r-1") -> None:
 
 def test_deferred_work_runs_at_once_without_an_extension(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(after_response, "_extension", None)
-    ran: list[str] = []
-    with after_response.invocation():
-        after_response.defer(lambda: ran.append("work"))
-        assert ran == ["work"]
+    assert deferred_work_ran_at_once()
 
 
 def test_deferred_work_waits_for_the_end_of_the_invocation(extensions: ExtensionsApi) -> None:
@@ -61,6 +58,13 @@ def test_work_that_fails_is_logged_and_the_next_invocations_work_still_runs(
     assert "work after the response failed" in caplog.text
 
 
+def deferred_work_ran_at_once() -> bool:
+    ran: list[str] = []
+    with after_response.invocation():
+        after_response.defer(lambda: ran.append("work"))
+        return ran == ["work"]
+
+
 def test_an_extensions_api_that_refuses_the_registration_leaves_work_to_run_at_once(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -69,10 +73,7 @@ def test_an_extensions_api_that_refuses_the_registration_leaves_work_to_run_at_o
     monkeypatch.setattr(after_response, "_extension", None)
     monkeypatch.setenv("AWS_LAMBDA_RUNTIME_API", api.address)
     after_response.start_extension()
-    ran: list[str] = []
-    with after_response.invocation():
-        after_response.defer(lambda: ran.append("work"))
-        assert ran == ["work"]
+    assert deferred_work_ran_at_once()
     api.close()
     assert "refused the registration" in caplog.text
 
@@ -84,9 +85,6 @@ def test_a_snapstart_init_registers_no_extension_and_work_runs_at_once(monkeypat
     monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "snap-start")
     after_response.start_extension()
     api.end_init()
-    ran: list[str] = []
-    with after_response.invocation():
-        after_response.defer(lambda: ran.append("work"))
-        assert ran == ["work"]
+    assert deferred_work_ran_at_once()
     api.close()
     assert not api.registered
