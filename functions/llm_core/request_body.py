@@ -154,7 +154,7 @@ def describe_validation_errors(model: type[BaseModel], errors: list[Any]) -> Api
         elif not field:
             # A rule about the whole body (the stream's "prompt or messages") opens the message: a sentence.
             sentence = error["msg"].removeprefix("Value error, ")
-            problems.append(sentence[:1].upper() + sentence[1:])
+            problems.insert(0, sentence[:1].upper() + sentence[1:])
         elif kind.startswith("value_error"):
             problems.append(f"{field}: {error['msg'].removeprefix('Value error, ')}")
         else:
@@ -200,4 +200,13 @@ def parse_request(body: bytes, headers: Mapping[str, str], model: type[RequestMo
     try:
         return model.model_validate(payload)
     except ValidationError as exc:
-        raise describe_validation_errors(model, exc.errors()) from None
+        errors = exc.errors()
+    unknown = {error["loc"][0] for error in errors if error["type"] == "extra_forbidden" and len(error["loc"]) == 1}
+    if len(unknown) == len(errors):
+        # pydantic checks a rule about the whole body (the stream's "messages" or "prompt") only once every
+        # field has passed: without the unknown fields, what else is wrong comes to light in the same answer.
+        try:
+            model.model_validate({name: value for name, value in payload.items() if name not in unknown})
+        except ValidationError as rest:
+            errors = [*errors, *rest.errors()]
+    raise describe_validation_errors(model, errors)

@@ -246,6 +246,20 @@ def test_many_unknown_fields_are_listed_up_to_the_limit():
     assert len(message) < 2_000
 
 
+def test_a_stream_body_of_unknown_fields_alone_also_says_what_it_needs():
+    message = message_of(b'{"text": "hi"}', model=StreamRequest)
+    assert message == (
+        'Send either "messages" or "prompt", not both and not neither; '
+        'text: unknown field; the fields are "messages", "prompt", "system".'
+    )
+
+
+def test_unknown_fields_beside_a_valid_body_are_still_refused():
+    assert message_of(b'{"prompt": "hi", "txt": 1}', model=StreamRequest) == (
+        'txt: unknown field; the fields are "messages", "prompt", "system".'
+    )
+
+
 def test_unknown_fields_of_one_object_name_its_fields_once():
     message = message_of(json.dumps({"text": "hi", "language": "fr", "style": "short"}).encode())
     assert message == 'language, style: unknown fields; the fields are "text", "max_bullets".'
