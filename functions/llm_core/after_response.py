@@ -27,13 +27,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from http.client import HTTPConnection, HTTPException
+from http.client import HTTPConnection, HTTPException, HTTPMessage
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from llm_core.snapstart import initialising_a_snapshot
-from llm_core.timeouts import EXTENSION_REGISTER_TIMEOUT_SECONDS
+from llm_core.timeouts import EXTENSIONS_API_TIMEOUT_SECONDS
 
 logger = Logger(child=True)
 
@@ -81,23 +81,10 @@ class _Extension:
             for item in work:
                 _run(item)
 
-    def _call(self, method: str, path: str, timeout: float | None) -> tuple[int, bytes]:
-        connection = HTTPConnection(self._address, timeout=timeout)
-        try:
-            connection.request(
-                method,
-                f"/{EXTENSIONS_API_VERSION}/extension/{path}",
-                headers={"Lambda-Extension-Identifier": self._identifier},
-            )
-            response = connection.getresponse()
-            return response.status, response.read()
-        finally:
-            connection.close()
-
     def _next_event(self) -> dict[str, Any] | None:
         try:
             # No timeout: the environment may be frozen for hours between two invocations, inside this call.
-            status, body = self._call("GET", "event/next", timeout=None)
+            status, _, body = _call(self._address, "GET", "event/next", self._identifier, timeout=None)
             if status != 200:
                 logger.error("the Extensions API refused the next event", extra={"status": status})
                 return None
@@ -109,7 +96,7 @@ class _Extension:
 
     def _report_exit_error(self) -> None:
         try:
-            self._call("POST", "exit/error", timeout=EXTENSION_REGISTER_TIMEOUT_SECONDS)
+            _call(self._address, "POST", "exit/error", self._identifier)
         except (OSError, HTTPException) as exc:
             logger.error("the extension's failure could not be reported", extra={"error": type(exc).__name__})
 
@@ -126,28 +113,43 @@ def start_extension() -> None:
         # Its next call would wait inside the snapshot, on a connection no restore is documented to keep (the
         # SnapStart hooks drop every other connection): untried on AWS, so SnapStart settles before answering.
         return
-    connection = HTTPConnection(address, timeout=EXTENSION_REGISTER_TIMEOUT_SECONDS)
     try:
-        connection.request(
-            "POST",
-            f"/{EXTENSIONS_API_VERSION}/extension/register",
-            body=json.dumps({"events": ["INVOKE"]}),
-            headers={"Lambda-Extension-Name": EXTENSION_NAME, "Content-Type": "application/json"},
-        )
-        response = connection.getresponse()
-        response.read()
-        identifier = response.getheader("Lambda-Extension-Identifier")
+        status, headers, _ = _call(address, "POST", "register", body={"events": ["INVOKE"]})
     except (OSError, HTTPException) as exc:
         logger.warning("no Extensions API; work after the response runs before it", extra={"error": type(exc).__name__})
         return
-    finally:
-        connection.close()
-    if response.status != 200 or not identifier:
+    identifier = headers.get("Lambda-Extension-Identifier")
+    if status != 200 or not identifier:
         logger.warning("the Extensions API refused the registration; work after the response runs before it",
-                       extra={"status": response.status})  # fmt: skip
+                       extra={"status": status})  # fmt: skip
         return
     _extension = _Extension(address, identifier)
     _extension.start()
+
+
+def _call(
+    address: str,
+    method: str,
+    path: str,
+    identifier: str | None = None,
+    *,
+    body: dict[str, Any] | None = None,
+    timeout: float | None = EXTENSIONS_API_TIMEOUT_SECONDS,
+) -> tuple[int, HTTPMessage, bytes]:
+    """One call to the Extensions API: its status, headers and body."""
+    headers = {"Content-Type": "application/json"}
+    if identifier is not None:
+        headers["Lambda-Extension-Identifier"] = identifier
+    else:
+        headers["Lambda-Extension-Name"] = EXTENSION_NAME
+    connection = HTTPConnection(address, timeout=timeout)
+    try:
+        sent = json.dumps(body) if body is not None else None
+        connection.request(method, f"/{EXTENSIONS_API_VERSION}/extension/{path}", body=sent, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.headers, response.read()
+    finally:
+        connection.close()
 
 
 @contextmanager

@@ -36,8 +36,9 @@ AWS_CLIENT_CONFIG = Config(
     read_timeout=AWS_READ_TIMEOUT_SECONDS,
     retries={"max_attempts": AWS_MAX_ATTEMPTS, "mode": "standard"},
 )
-# Lambda's Extensions API is on the environment's own loopback: a registration that takes longer is broken.
-EXTENSION_REGISTER_TIMEOUT_SECONDS = 2.0
+# Lambda's Extensions API is on the environment's own loopback: a call that takes longer is broken (all but
+# the extension's next call, which waits for the next invocation).
+EXTENSIONS_API_TIMEOUT_SECONDS = 2.0
 # The user pool's key set, fetched with urllib: one timeout for the connect and for each read, one attempt.
 JWKS_TIMEOUT_SECONDS = 2.0
 

@@ -1,7 +1,8 @@
 """Lambda's Extensions API for the internal extensions of one execution environment, on a loopback port.
 
-Lambda gives an extension two calls: register (during Init only), then next, which blocks until the next
-event and tells Lambda the extension is done with the last one. An invocation's response goes to the caller
+Lambda gives an extension register (during Init only), then next, which blocks until the next event and
+tells Lambda the extension is done with the last one, and exit/error, after which Lambda resets the
+environment. An invocation's response goes to the caller
 as soon as the handler returns it; the environment takes no other invocation until every extension has asked
 for its next event. The worker (worker.py) and the bench's warm runner run their handler between
 ``begin_invocation`` and ``wait_until_done``, and set AWS_LAMBDA_RUNTIME_API to ``address`` before the
@@ -38,7 +39,7 @@ class ExtensionsApi:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                api._register(self)
+                api._post(self)
 
             def do_GET(self) -> None:
                 api._next(self)

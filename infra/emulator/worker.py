@@ -126,7 +126,7 @@ def encode_reply(reply: dict[str, Any], request_id: str) -> bytes:
         return json.dumps(reply).encode() + b"\n"
     except (TypeError, ValueError) as exc:
         log_error(exc, "Runtime.MarshalError", request_id)
-        answer = {"error": "Runtime.MarshalError", **({"done": True} if reply.get("done") else {})}
+        answer = {name: value for name, value in reply.items() if name != "result"} | {"error": "Runtime.MarshalError"}
         return json.dumps(answer).encode() + b"\n"
 
 

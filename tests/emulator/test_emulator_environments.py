@@ -267,14 +267,20 @@ def test_a_web_app_gets_the_emulators_requests_without_the_token() -> None:
     assert INVOCATION_TOKEN_HEADER not in json.loads(body)
 
 
-def test_a_web_app_ends_when_the_emulator_dies_with_its_ready_message_unread() -> None:
-    # The emulator's end closes with data in it, so the worker's read fails (a reset) rather than ends.
+def start_worker(entry_point: str, *options: str) -> tuple[socket.socket, subprocess.Popen[bytes]]:
+    """A worker process on its own, as the emulator starts one, and the emulator's end of its channel."""
     ours, theirs = socket.socketpair()
     command = [sys.executable, "-m", "infra.emulator.worker", "--channel", str(theirs.fileno())]
-    command += ["--entry-point", f"{SAMPLES}:echo_headers", "--web-adapter"]
+    command += ["--entry-point", entry_point, *options]
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(FUNCTIONS_DIR), str(REPO_ROOT)])}
     with theirs:
         worker = subprocess.Popen(command, pass_fds=(theirs.fileno(),), env=environment, cwd=REPO_ROOT)
+    return ours, worker
+
+
+def test_a_web_app_ends_when_the_emulator_dies_with_its_ready_message_unread() -> None:
+    # The emulator's end closes with data in it, so the worker's read fails (a reset) rather than ends.
+    ours, worker = start_worker(f"{SAMPLES}:echo_headers", "--web-adapter")
     try:
         readable, _, _ = select.select([ours], [], [], SCENARIO_LIMIT_SECONDS)
         assert readable, "the worker never said it was ready"
@@ -310,12 +316,7 @@ class AfterResponseWork:
 
 def test_an_environment_takes_its_next_invocation_once_the_work_after_its_response_is_done() -> None:
     after = AfterResponseWork()
-    ours, theirs = socket.socketpair()
-    command = [sys.executable, "-m", "infra.emulator.worker", "--channel", str(theirs.fileno())]
-    command += ["--entry-point", f"{AFTER_RESPONSE}.answer_then_work"]
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(FUNCTIONS_DIR), str(REPO_ROOT)])}
-    with theirs:
-        worker = subprocess.Popen(command, pass_fds=(theirs.fileno(),), env=environment, cwd=REPO_ROOT)
+    ours, worker = start_worker(f"{AFTER_RESPONSE}.answer_then_work")
     try:
         ours.settimeout(SCENARIO_LIMIT_SECONDS)
         channel = ours.makefile("rwb")
