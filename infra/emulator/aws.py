@@ -12,6 +12,8 @@ from infra.emulator.runtime import REGION
 
 SECRET_ID = "local/openai-api-key"  # noqa: S105 - a name, not a secret
 BUDGET_TABLE = "local-budgets"
+# What every DynamoDB call's X-Amz-Target starts with (the API's version, unchanged since 2012).
+DYNAMODB_TARGET_PREFIX = "DynamoDB_20120810."
 # moto accepts any credentials; these keep every client off a real account's.
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
@@ -30,6 +32,19 @@ def for_programs_only(app: Any, own_names: frozenset[str]) -> Any:
         return app(environ, start_response)
 
     return guarded
+
+
+def dynamodb_directly(dynamodb: Any, dispatcher: Any) -> Any:
+    """DynamoDB's calls straight to moto's DynamoDB app, every other call to moto's dispatcher. The dispatcher
+    finds a request's service by matching it against every backend, which costs a budget check's two
+    UpdateItems about a millisecond; DynamoDB's calls name their service in X-Amz-Target."""
+
+    def route(environ: dict[str, Any], start_response: Any) -> Any:
+        if str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith(DYNAMODB_TARGET_PREFIX):
+            return dynamodb(environ, start_response)
+        return dispatcher(environ, start_response)
+
+    return route
 
 
 class MotoServer:

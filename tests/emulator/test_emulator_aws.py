@@ -5,10 +5,11 @@ from __future__ import annotations
 import http.client
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from infra.emulator.aws import SECRET_ID, MotoServer, moto_client, seed_secret
+from infra.emulator.aws import SECRET_ID, MotoServer, dynamodb_directly, moto_client, seed_secret
 
 KEY = "sk-local-key-a-page-must-not-read"
 GET_SECRET = json.dumps({"SecretId": SECRET_ID})
@@ -46,3 +47,52 @@ def test_a_dns_rebinding_page_cannot_read_the_secret(moto: MotoServer) -> None:
     port = moto.url.rsplit(":", 1)[1]
     status, body = ask_for_the_secret(moto, "POST", {"Host": f"attacker.example:{port}"})
     assert status == 403 and KEY.encode() not in body
+
+
+def answering(name: str) -> Any:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [])
+        return [name.encode()]
+
+    return app
+
+
+@pytest.mark.parametrize(
+    ("target", "answered_by"),
+    [("DynamoDB_20120810.UpdateItem", "dynamodb"), ("secretsmanager.GetSecretValue", "dispatcher"), ("", "dispatcher")],
+)
+def test_only_dynamodb_calls_skip_motos_dispatcher(target: str, answered_by: str) -> None:
+    route = dynamodb_directly(answering("dynamodb"), answering("dispatcher"))
+    environ = {"HTTP_X_AMZ_TARGET": target} if target else {}
+    assert route(environ, lambda status, headers: None) == [answered_by.encode()]
+
+
+def test_the_functions_update_the_budget_table(moto: MotoServer) -> None:
+    client = moto_client("dynamodb", moto.url)
+    client.create_table(
+        TableName="counts",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    key = {"pk": {"S": "today"}}
+    for _ in range(2):
+        client.update_item(
+            TableName="counts",
+            Key=key,
+            UpdateExpression="ADD used :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+        )
+    assert client.get_item(TableName="counts", Key=key)["Item"]["used"] == {"N": "2"}
+
+
+def test_a_page_on_another_site_cannot_call_dynamodb(moto: MotoServer) -> None:
+    port = int(moto.url.rsplit(":", 1)[1])
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    headers = {"X-Amz-Target": "DynamoDB_20120810.ListTables", "Content-Type": "application/x-amz-json-1.0"}
+    connection.request("POST", "/", "{}", {**headers, "Origin": "https://attacker.example"})
+    response = connection.getresponse()
+    assert (response.status, response.read()) == (
+        403,
+        b"moto here serves the functions' AWS calls only, not browsers.\n",
+    )
