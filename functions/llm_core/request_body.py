@@ -24,6 +24,10 @@ JSON_MEDIA_TYPES = ("application/json",)
 MAX_QUOTED_NAME = 40
 # A message lists at most this many problems or names: a body of 200,000 unknown keys gets a short answer.
 MAX_LISTED = 10
+# Valid bodies nest three levels (a stream's messages); the parser's own limit depends on the Python version.
+MAX_NESTING = 100
+# What JSON counts as white space between its tokens.
+JSON_WHITESPACE = " \t\r\n"
 
 
 def media_type(content_type: str | None) -> str:
@@ -55,25 +59,35 @@ def _quote(name: str) -> str:
     return json.dumps(shown)
 
 
-def _unpaired_surrogate_path(payload: Any) -> str | None:
-    """The first place holding a lone UTF-16 surrogate, which no UTF-8 encoder (the SDK's included) accepts.
+def _check_values(payload: Any) -> None:
+    """Refuse a body nested deeper than MAX_NESTING, and a string holding a lone UTF-16 surrogate (which no
+    UTF-8 encoder, the SDK's included, accepts), naming the first place that holds one.
 
     A loop, not recursion: Python 3.13's parser accepts bodies nested deeper than the recursion limit."""
-    pending: list[tuple[Any, str]] = [(payload, "")]
+    pending: list[tuple[Any, str, int]] = [(payload, "", 1)]
     while pending:
-        value, path = pending.pop()
-        if isinstance(value, str):
-            if not _is_utf8_encodable(value):
-                return path or "the body"
-        elif isinstance(value, dict):
+        value, path, depth = pending.pop()
+        if depth > MAX_NESTING:
+            raise _too_deep()
+        if isinstance(value, str) and not _is_utf8_encodable(value):
+            raise _unpaired_surrogate(path or "the body")
+        if isinstance(value, dict):
             if any(not _is_utf8_encodable(key) for key in value):
-                return f"a key in {path or 'the body'}"
+                raise _unpaired_surrogate(f"a key in {path or 'the body'}")
             children = [(item, f"{path}.{key}" if path else key) for key, item in value.items()]
-            pending.extend(reversed(children))
         elif isinstance(value, list):
             children = [(item, f"{path}.{index}" if path else str(index)) for index, item in enumerate(value)]
-            pending.extend(reversed(children))
-    return None
+        else:
+            continue
+        pending.extend((item, place, depth + 1) for item, place in reversed(children))
+
+
+def _unpaired_surrogate(where: str) -> InvalidRequest:
+    return InvalidRequest(f"{where}: holds an unpaired UTF-16 surrogate (\\ud800-\\udfff); send valid Unicode text.")
+
+
+def _too_deep() -> InvalidJson:
+    return InvalidJson(f"The request body is nested more than {MAX_NESTING} levels deep.")
 
 
 def _is_utf8_encodable(text: str) -> bool:
@@ -86,37 +100,42 @@ def _is_utf8_encodable(text: str) -> bool:
 
 def parse_json_object(body: bytes, headers: Mapping[str, str], model: type[BaseModel]) -> dict[str, Any]:
     """The body as a JSON object. ``headers`` have lower-case names; ``model`` supplies the example."""
-    encoding = (headers.get("content-encoding") or "identity").strip().lower()
-    if encoding != "identity":
+    # A header sent twice arrives as one value, joined with commas (as Function URLs join them).
+    encodings = {part.strip().lower() for part in (headers.get("content-encoding") or "identity").split(",")}
+    if encodings != {"identity"}:
         # Decoding would let a small compressed body expand past every size limit; say what to send instead.
         # The caller knows what they sent; the value is not quoted back.
         raise InvalidRequest(
             "Content-Encoding is not accepted: send the JSON body uncompressed, without a Content-Encoding header."
         )
     content_type = media_type(headers.get("content-type"))
+    if "," in content_type:
+        raise InvalidJson(
+            "The Content-Type header was sent more than once: send it once, Content-Type: application/json."
+        )
     if content_type and not _is_json_media_type(content_type):
         # curl -d sends a form content type; say so rather than report the JSON as one odd form field.
         raise InvalidJson("Send the body as JSON, with the header Content-Type: application/json.")
-    if not body.strip():
-        raise InvalidJson(f"The request body is empty: send a JSON object such as {example_body(model)}.")
     try:
         text = body.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError:
         raise InvalidJson("The request body is not UTF-8 text: send JSON encoded as UTF-8.") from None
+    if not text.strip(JSON_WHITESPACE):
+        raise InvalidJson(f"The request body is empty: send a JSON object such as {example_body(model)}.")
+    if text.startswith("\ufeff"):
+        raise InvalidJson("The request body starts with two byte order marks: send one at most.")
     try:
         payload = json.loads(text, object_pairs_hook=_object_without_duplicate_keys, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise InvalidJson(_describe_syntax_error(exc)) from None
     except RecursionError:
-        raise InvalidJson("The request body is nested too deeply.") from None
+        raise _too_deep() from None
     except ValueError:
         # Python refuses integer literals of more than 4,300 digits (int_max_str_digits).
         raise InvalidJson("The request body holds a number with too many digits.") from None
     if not isinstance(payload, dict):
         raise InvalidJson(f"The request body must be a JSON object, such as {example_body(model)}.")
-    where = _unpaired_surrogate_path(payload)
-    if where is not None:
-        raise InvalidRequest(f"{where}: holds an unpaired UTF-16 surrogate (\\ud800-\\udfff); send valid Unicode text.")
+    _check_values(payload)
     return payload
 
 

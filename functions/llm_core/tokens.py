@@ -36,6 +36,7 @@ SIGN_IN_MISSING = f"Sign-in required: send your access token in the {TOKEN_HEADE
 SIGN_IN_EXPIRED = "Your sign-in has expired: sign in again."
 SIGN_IN_INVALID = "The access token is invalid: sign in again."
 SIGN_IN_WITH_SCHEME = f'Send the access token alone in the {TOKEN_HEADER} header, without "Bearer " before it.'
+SIGN_IN_REPEATED = f"The {TOKEN_HEADER} header was sent more than once: send one access token."
 SIGN_IN_NOT_RS256 = "The access token is not signed with RS256: sign in again."
 SIGN_IN_UNKNOWN_KEY = "The access token is signed with a key this user pool does not have: sign in again."
 SIGN_IN_WRONG_ISSUER = "The access token was not issued by this deployment's user pool: sign in again."
@@ -177,6 +178,10 @@ class TokenVerifier:
             raise Unauthenticated(SIGN_IN_MISSING)
         if token[:7].lower() == "bearer ":  # the Authorization header's habit, which this header does not take
             raise Unauthenticated(SIGN_IN_WITH_SCHEME)
+        # A JWT has no comma; a header sent twice arrives as one value, joined with commas (as Function URLs
+        # join them).
+        if "," in token:
+            raise Unauthenticated(SIGN_IN_REPEATED)
         if len(token) > TOKEN_MAX_CHARS:
             raise Unauthenticated(SIGN_IN_INVALID)
         try:

@@ -43,6 +43,10 @@ class ApiGuard:
             "(as a page on another site does when it points a name of its own at this machine). "
             + _site_message(site_url)
         )
+        self.no_host = (
+            "This local emulator answers /api/ only at its own address, named in one Host header, and this "
+            "request named none or more than one (HTTP/1.1 clients send one). " + _site_message(site_url)
+        )
         self.wrong_origin = (
             "This local emulator answers /api/ only for its own page, and this request came from a page on "
             "another site (or another address of this one). " + _site_message(site_url)
@@ -59,7 +63,9 @@ class ApiGuard:
             elif lowered == b"origin":
                 origins.append(value.decode("latin-1"))
         # One of each at most: a browser never repeats them, and a second one must not vouch for the first.
-        if len(hosts) != 1 or not self._is_own_host(hosts[0], local_address):
+        if len(hosts) != 1:
+            return self.no_host
+        if not self._is_own_host(hosts[0], local_address):
             return self.wrong_host
         # Browsers write an origin in lower case and leave out port 80, as they write the Host header.
         if len(origins) > 1 or (origins and origins[0].lower() != f"http://{hosts[0].lower()}"):

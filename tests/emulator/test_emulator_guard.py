@@ -59,10 +59,9 @@ def test_an_emulator_listening_on_ipv6_loopback_is_answered_there() -> None:
         "127.0.0.1:port",
         "[::1:3000",
         "",
-        None,
     ],
 )
-def test_any_other_host_is_refused_telling_where_to_open_the_page(host: str | None) -> None:
+def test_any_other_host_is_refused_telling_where_to_open_the_page(host: str) -> None:
     assert refusal(host) == GUARD.wrong_host
     assert "Open the page at http://127.0.0.1:3000/ (the address `make dev` printed)" in GUARD.wrong_host
 
@@ -81,6 +80,17 @@ def test_a_request_from_another_origin_is_refused_telling_where_to_open_the_page
     assert refusal("127.0.0.1:3000", origin) == GUARD.wrong_origin
     assert "a page on another site" in GUARD.wrong_origin
     assert "Open the page at http://127.0.0.1:3000/" in GUARD.wrong_origin
+
+
+def test_a_request_naming_no_host_is_refused_saying_it_named_none() -> None:
+    # HTTP/1.0 lets a client leave Host out.
+    assert refusal(None) == GUARD.no_host
+    assert "named none or more than one" in GUARD.no_host
+
+
+def test_a_second_host_cannot_vouch_for_a_foreign_first_one() -> None:
+    headers = [(b"host", b"evil.example:3000"), (b"host", b"127.0.0.1:3000")]
+    assert GUARD.refusal(headers, "127.0.0.1") == GUARD.no_host
 
 
 def test_a_second_origin_cannot_vouch_for_a_foreign_first_one() -> None:

@@ -234,6 +234,14 @@ def test_token_sent_with_bearer_before_it_is_told_to_send_it_alone(
     assert refusal(*viewer_request(f"Bearer {sign(private_key)}")) == tokens.SIGN_IN_WITH_SCHEME
 
 
+def test_the_token_header_sent_twice_is_told_to_send_one_token(
+    own_pool: JwksServer, private_key: rsa.RSAPrivateKey
+) -> None:
+    # A Function URL joins a repeated header's values with commas, as here.
+    token = sign(private_key)
+    assert refusal(*viewer_request(f"{token},{token}")) == tokens.SIGN_IN_REPEATED
+
+
 def test_token_from_another_pool_is_refused_as_wrong_issuer(
     own_pool: JwksServer, private_key: rsa.RSAPrivateKey
 ) -> None:

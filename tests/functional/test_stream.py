@@ -335,7 +335,7 @@ def test_options_is_refused_with_the_error_envelope(stream_url):
 def test_deeply_nested_json_is_400(stream_url):
     response = post(stream_url, "[" * 100_000)
     assert response.status == 400
-    assert json.loads(response.read())["error"]["message"] == "The request body is nested too deeply."
+    assert json.loads(response.read())["error"]["message"] == "The request body is nested more than 100 levels deep."
 
 
 def test_adapter_deadline_beyond_the_function_timeout_is_capped(stream_url, fake_model, monkeypatch):

@@ -10,7 +10,7 @@ import pytest
 
 from llm_core.contract import StreamRequest, SummarizeRequest, TodoRequest
 from llm_core.errors import InvalidJson, InvalidRequest
-from llm_core.request_body import _unpaired_surrogate_path, parse_request
+from llm_core.request_body import MAX_NESTING, _check_values, parse_request
 
 JSON = {"content-type": "application/json"}
 
@@ -45,12 +45,26 @@ def test_lone_surrogate_in_a_key_is_refused_without_echoing_the_key():
     assert message.startswith("a key in the body: holds an unpaired") and '\\udfff"' not in message
 
 
-def test_nesting_deeper_than_the_recursion_limit_is_searched_without_recursing():
-    # Python 3.13's parser hands over bodies nested deeper than the recursion limit; the search must finish.
-    payload: object = "\ud800"
+def test_nesting_deeper_than_the_recursion_limit_is_checked_without_recursing():
+    # Python 3.13's parser hands over bodies nested deeper than the recursion limit; the check must finish.
+    payload: object = "text"
     for _ in range(sys.getrecursionlimit() * 3):
         payload = [payload]
-    assert _unpaired_surrogate_path({"text": payload}).startswith("text.0.0.0")
+    with pytest.raises(InvalidJson, match=f"nested more than {MAX_NESTING} levels deep"):
+        _check_values({"text": payload})
+
+
+def nested(levels: int) -> bytes:
+    """A body whose object holds ``levels - 1`` nested arrays: ``levels`` levels in all."""
+    return b'{"text": ' + b"[" * (levels - 1) + b"]" * (levels - 1) + b"}"
+
+
+def test_nesting_past_the_limit_is_refused_saying_how_deep_a_body_may_go():
+    assert message_of(nested(MAX_NESTING + 1)) == f"The request body is nested more than {MAX_NESTING} levels deep."
+
+
+def test_nesting_up_to_the_limit_is_parsed_and_checked_field_by_field():
+    assert message_of(nested(MAX_NESTING)).startswith("text: must be a non-empty string")
 
 
 def test_validation_message_names_fields_without_echoing_values():
@@ -84,11 +98,33 @@ def test_utf8_byte_order_mark_is_tolerated():
     assert parse_request(b'\xef\xbb\xbf{"text": "hi"}', JSON, SummarizeRequest, query="").text == "hi"
 
 
+@pytest.mark.parametrize("body", [b"\xef\xbb\xbf", b"\xef\xbb\xbf \r\n"])
+def test_a_byte_order_mark_alone_is_an_empty_body(body):
+    assert message_of(body).startswith("The request body is empty: send a JSON object such as")
+
+
+def test_two_byte_order_marks_are_refused_in_the_contracts_words():
+    assert message_of(b'\xef\xbb\xbf\xef\xbb\xbf{"text": "hi"}') == (
+        "The request body starts with two byte order marks: send one at most."
+    )
+
+
 @pytest.mark.parametrize("encoding", ["gzip", "<script>x</script>"])
 def test_compressed_body_is_refused_naming_the_header_not_quoting_its_value(encoding):
     headers = {**JSON, "content-encoding": encoding}
     assert message_of(gzip.compress(b'{"text": "hi"}'), headers=headers) == (
         "Content-Encoding is not accepted: send the JSON body uncompressed, without a Content-Encoding header."
+    )
+
+
+def test_content_encoding_identity_sent_twice_is_still_identity():
+    headers = {**JSON, "content-encoding": "identity, identity"}
+    assert parse_request(b'{"text": "hi"}', headers, SummarizeRequest, query="").text == "hi"
+
+
+def test_content_type_sent_twice_is_told_to_send_it_once():
+    assert message_of(b'{"text": "hi"}', headers={"content-type": "application/json,application/json"}) == (
+        "The Content-Type header was sent more than once: send it once, Content-Type: application/json."
     )
 
 
@@ -143,6 +179,18 @@ def test_array_body_on_stream_never_names_an_internal_class():
 
 def test_wrong_type_names_the_field_and_a_valid_value():
     assert message_of(b'{"text": "hi", "max_bullets": "3"}') == "max_bullets: must be an integer from 1 to 10."
+
+
+@pytest.mark.parametrize("number", ["4.0", "4e0", "0.4e1"])
+def test_a_whole_number_written_with_a_fraction_or_exponent_is_an_integer(number):
+    body = f'{{"text": "hi", "max_bullets": {number}}}'.encode()
+    assert parse_request(body, JSON, SummarizeRequest, query="").max_bullets == 4
+
+
+@pytest.mark.parametrize("number", ["3.5", "1e400"])
+def test_a_number_that_is_not_whole_is_not_an_integer(number):
+    body = f'{{"text": "hi", "max_bullets": {number}}}'.encode()
+    assert message_of(body) == "max_bullets: must be an integer from 1 to 10."
 
 
 @pytest.mark.parametrize(
@@ -201,6 +249,16 @@ def test_text_of_only_invisible_characters_is_blank():
 @pytest.mark.parametrize("blank", ["\\u3164", "\\u2800", "\\u0301", "\\u115f\\u1160", "\\uffa0 \\u20dd"])
 def test_text_of_characters_drawn_as_nothing_is_blank(blank):
     assert message_of(f'{{"text": "{blank}"}}'.encode()) == "text: must hold at least one visible character."
+
+
+@pytest.mark.parametrize("noncharacter", ["\\uffff", "\\ufdd0\\ufdef", "\\ud83f\\udffe"])
+def test_text_of_unicodes_noncharacters_is_blank(noncharacter):
+    assert message_of(f'{{"text": "{noncharacter}"}}'.encode()) == "text: must hold at least one visible character."
+
+
+def test_text_of_a_code_point_this_python_does_not_know_yet_is_not_blank():
+    # U+1FAE9 (face with bags under eyes) came with Unicode 16, which neither Python 3.11 nor 3.13 knows.
+    assert parse_request(b'{"text": "\\ud83e\\udee9"}', JSON, SummarizeRequest, query="").text == "\U0001fae9"
 
 
 def test_text_with_one_visible_character_among_invisible_ones_is_not_blank():
