@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from openapi_spec_validator import validate
+
 from infra import openapi
 
 
@@ -27,3 +29,23 @@ def test_request_schema_allows_null_for_optional_fields_only():
     properties = json.loads(openapi.render())["components"]["schemas"]["TodoRequest"]["properties"]
     assert properties["timezone"]["type"] == ["string", "null"]
     assert properties["text"]["type"] == "string"
+
+
+def test_document_is_valid_openapi_3_1():
+    validate(json.loads(openapi.render()))
+
+
+def test_every_answer_declares_the_request_id_header():
+    responses = json.loads(openapi.render())["paths"]["/api/todo"]["post"]["responses"]
+    assert all("x-request-id" in response["headers"] for response in responses.values())
+
+
+def test_a_quota_refusal_declares_when_to_retry_and_what_is_left():
+    headers = json.loads(openapi.render())["paths"]["/api/summarize"]["post"]["responses"]["429"]["headers"]
+    assert set(headers) == {"x-request-id", "retry-after", "x-tokens-remaining"}
+
+
+def test_too_large_may_be_lambdas_own_refusal():
+    response = json.loads(openapi.render())["paths"]["/api/summarize"]["post"]["responses"]["413"]
+    refs = [choice["$ref"] for choice in response["content"]["application/json"]["schema"]["oneOf"]]
+    assert refs == ["#/components/schemas/ErrorEnvelope", "#/components/schemas/LambdaRefusal"]
