@@ -19,6 +19,8 @@ DEFAULT_MODEL = "gpt-5.4-mini"
 # Read at import like Powertools itself does; the default keeps metrics valid in code imported before
 # the environment is set (tools, tests), where a Metrics object without a namespace fails on flush.
 METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "LlmEndpoints")
+# The variables of the daily caps (Settings.daily_tokens_per_user and daily_tokens_total).
+DAILY_CAP_VARIABLES = ("DAILY_TOKENS_PER_USER", "DAILY_TOKENS_TOTAL")
 
 
 class Settings(BaseModel):

@@ -17,13 +17,14 @@ from infra.bench.paths import EVENTS, PYTHONPATH, REPO
 from infra.emulator import Emulator
 from infra.emulator.runtime import LambdaContext, build_event, web_adapter_headers
 from infra.fake_openai import FakeOpenAI, FakeReply
+from llm_core.settings import DAILY_CAP_VARIABLES
 
 __all__ = ["EVENTS", "REPO", "FakeOpenAI", "FakeReply", "LambdaContext", "World", "build_event", "web_adapter_headers"]
 
 MODULES = {"summarize": "handlers.summarize", "todo": "handlers.todo", "stream": "handlers.stream"}
 EVENT_FILES = {"summarize": EVENTS / "function_url_summarize.json", "todo": EVENTS / "function_url_todo.json"}
 # The caps that turn the budget check off (docs/budgets.md: 0 is no limit).
-BUDGETS_OFF = {"DAILY_TOKENS_PER_USER": "0", "DAILY_TOKENS_TOTAL": "0"}
+BUDGETS_OFF = dict.fromkeys(DAILY_CAP_VARIABLES, "0")
 
 
 def with_bytecode_caches(environment: dict[str, str]) -> dict[str, str]:

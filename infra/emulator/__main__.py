@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -18,7 +19,7 @@ from infra.emulator.errors import ConfigError
 from infra.emulator.model import KEY_SOURCE_NONE
 from infra.emulator.server import FUNCTIONS, REPO_ROOT, Emulator
 from llm_core.errors import NotConfigured
-from llm_core.settings import settings_from
+from llm_core.settings import DAILY_CAP_VARIABLES, settings_from
 
 
 def describe_model(emulator: Emulator) -> list[str]:
@@ -67,7 +68,11 @@ def describe_budgets(emulator: Emulator) -> list[str]:
         for tokens, whose in ((settings.daily_tokens_per_user, "per person"), (settings.daily_tokens_total, "in all"))
         if tokens
     ]
-    return [f"  Budgets: {' and '.join(caps)} (template.yaml's defaults), counted in moto's DynamoDB"]
+    # The shell's values win over the template's (function_environment).
+    source = (
+        "set in the shell" if any(name in os.environ for name in DAILY_CAP_VARIABLES) else "template.yaml's defaults"
+    )
+    return [f"  Budgets: {' and '.join(caps)} ({source}), counted in moto's DynamoDB"]
 
 
 def describe_configuration(emulator: Emulator) -> list[str]:

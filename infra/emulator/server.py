@@ -30,7 +30,8 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,15 +73,19 @@ from infra.emulator.template import FunctionSettings, read_template
 from infra.emulator.web_adapter import AppUnreachable, Exchange, forwarded_headers
 from infra.emulator.worker import INVOCATION_TOKEN_HEADER
 from infra.fake_openai import FakeOpenAI
-from llm_core.errors import ApiError, Forbidden, NotFound, error_response
+from llm_core.errors import ApiError, ErrorResponse, Forbidden, NotFound, Unavailable, error_response
 from llm_core.page_config import page_config
 from llm_core.settings import Settings
+from llm_core.streaming import StreamFormat
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEMO_HEADER = ("x-llm-demo", "fake-model")
 # The history of events kept for tests and for a person debugging: the latest ones, bodies cut short.
 EVENT_HISTORY = 50
 RECORDED_BODY_CHARS = 64 * 1024
+STOPPING_MESSAGE = (
+    "The local emulator is stopping (Ctrl-C), so this request was not finished: start it again and resend."
+)
 NOT_FOUND_MESSAGE = (
     "There is no endpoint at this path. The endpoints are POST /api/summarize, POST /api/todo and POST /api/stream."
 )
@@ -186,6 +191,23 @@ async def read_body(receive: Receive, limit: int) -> bytes | None:
             return b"".join(chunks)
 
 
+# A whole response: status, headers, body.
+Answer = tuple[int, list[tuple[str, str]], bytes]
+
+
+def _function_error(request_id: str) -> Answer:
+    """Lambda's answer when the function failed: its own body, no x-request-id (no function answered)."""
+    return (
+        FUNCTION_ERROR_STATUS,
+        [("content-type", "application/json"), ("x-amzn-requestid", request_id)],
+        FUNCTION_ERROR_BODY,
+    )
+
+
+def _stopping_error(request_id: str) -> ErrorResponse:
+    return error_response(Unavailable(STOPPING_MESSAGE), request_id)
+
+
 async def send_whole(send: Send, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
     raw_headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
     raw_headers.append((b"content-length", str(len(body)).encode()))
@@ -237,6 +259,10 @@ class EmulatorApp:
         self.static = Starlette(routes=[Mount("/", app=StaticFiles(directory=static_dir, html=True, check_dir=False))])
         # One Function URL id per function for the life of the server, like a deployed stack.
         self.url_ids = {function.route: uuid.uuid4().hex for function in functions}
+        # The invocations under way, each cancelled when the emulator stops (stop_invocations).
+        self._under_way: set[anyio.CancelScope] = set()
+        self._stopping = False
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -292,6 +318,7 @@ class EmulatorApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                self._loop = asyncio.get_running_loop()
                 # One warm environment per function, so the first requests are as quick as the next ones.
                 warming = [pool.start_warming() for _, pool in self.functions.values()]
                 if self.wait_until_warm:
@@ -305,6 +332,37 @@ class EmulatorApp:
     async def close(self) -> None:
         for _, pool in self.functions.values():
             await pool.close()
+
+    def stop_invocations(self) -> None:
+        """From any thread: end every invocation under way with a 503 (or, for a stream that has begun, an
+        error in the stream), so stopping neither waits for slow model calls nor leaves uvicorn to cut them off
+        with a bare 500 and a traceback."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._cancel_under_way)
+
+    def _cancel_under_way(self) -> None:
+        self._stopping = True
+        for scope in self._under_way:
+            scope.cancel()
+
+    @contextmanager
+    def _stoppable(self) -> Iterator[anyio.CancelScope]:
+        """A scope around one invocation that stop_invocations cancels (at once, once the emulator is stopping)."""
+        scope = anyio.CancelScope()
+        if self._stopping:
+            scope.cancel()
+        self._under_way.add(scope)
+        try:
+            with scope:
+                yield scope
+        finally:
+            self._under_way.discard(scope)
+
+    @staticmethod
+    def _stopping_answer(request_id: str) -> Answer:
+        error = _stopping_error(request_id)
+        headers = [("content-type", "application/json"), *error.headers.items(), ("x-amzn-requestid", request_id)]
+        return error.status, headers, json.dumps(error.body).encode()
 
     def kill_environments(self) -> None:
         for _, pool in self.functions.values():
@@ -340,8 +398,7 @@ class EmulatorApp:
         self.log_sink(LogLine(function.logical_id, text, stderr=True))
 
     async def _fail(self, send: Send, request_id: str) -> None:
-        headers = [("content-type", "application/json"), ("x-amzn-requestid", request_id)]
-        await send_whole(send, FUNCTION_ERROR_STATUS, headers, FUNCTION_ERROR_BODY)
+        await send_whole(send, *_function_error(request_id))
 
     async def _invoke(
         self, function: Function, pool: EnvironmentPool, scope: Scope, receive: Receive, send: Send
@@ -349,9 +406,16 @@ class EmulatorApp:
         invocation = await self._receive_invocation(function, scope, receive, send)
         if invocation is None:
             return
+        with self._stoppable() as stopped:
+            answer = await self._run(function, pool, invocation)
+        if stopped.cancelled_caught:
+            answer = self._stopping_answer(invocation.request_id)
+        await send_whole(send, *answer)
+
+    async def _run(self, function: Function, pool: EnvironmentPool, invocation: Invocation) -> Answer:
+        """The answer to one invocation of a buffered function, as Lambda gives it."""
         event, request_id = invocation.event, invocation.request_id
         timeout = pool.function.timeout_seconds
-        result: Any = None
         try:
             async with pool.environment() as environment:
                 deadline_ms = int(time.time() * 1000 + timeout * 1000)
@@ -360,22 +424,18 @@ class EmulatorApp:
                 if timer.cancelled_caught:
                     environment.kill()  # Lambda ends a timed-out environment; the next one starts cold
                     self._log(function, f"{request_id} Task timed out after {timeout:.2f} seconds")
-                    await self._fail(send, request_id)
-                    return
+                    return _function_error(request_id)
         except FunctionError:
-            await self._fail(send, request_id)  # the environment has logged the error
-            return
+            return _function_error(request_id)  # the environment has logged the error
         except EnvironmentFailed as exc:
             self._log(function, f"{request_id} {exc}")
-            await self._fail(send, request_id)
-            return
+            return _function_error(request_id)
         try:
             status, headers, data = response_from_result(result)
         except (TypeError, ValueError, KeyError) as exc:
             self._log(function, f"{request_id} the handler's result is not a function URL response: {exc!r}")
-            await self._fail(send, request_id)
-            return
-        await send_whole(send, status, [*headers, ("x-amzn-requestid", request_id)], data)
+            return _function_error(request_id)
+        return status, [*headers, ("x-amzn-requestid", request_id)], data
 
     async def _invoke_web_app(
         self, function: Function, pool: EnvironmentPool, scope: Scope, receive: Receive, send: Send
@@ -389,32 +449,41 @@ class EmulatorApp:
         target = scope.get("raw_path") or scope["path"].encode()
         if scope.get("query_string"):
             target += b"?" + scope["query_string"]
-        try:
-            async with pool.environment() as environment:
-                assert environment.port is not None and environment.token is not None
-                context = LambdaContext(
-                    function.logical_id,
-                    request_id,
-                    timeout_seconds=settings.timeout_seconds,
-                    memory_mb=settings.memory_mb,
-                    log_stream=environment.log_stream,
-                )
-                # The token last: forwarded_headers drops a caller's header of the same name.
-                invocation_token = (INVOCATION_TOKEN_HEADER.encode(), environment.token.encode())
-                headers = forwarded_headers(event, [*web_adapter_headers(event, context), invocation_token])
-                with anyio.move_on_after(settings.timeout_seconds) as timer:
-                    await exchange.forward(environment.port, scope["method"], target, headers, invocation.body, receive)
-                if timer.cancelled_caught:
-                    environment.kill()
-                    self._log(function, f"{request_id} Task timed out after {settings.timeout_seconds:.2f} seconds")
-                    if exchange.started:
-                        await exchange.end()
-                    else:
-                        await self._fail(send, request_id)
-        except (EnvironmentFailed, AppUnreachable) as exc:
-            self._log(function, f"{request_id} {exc}")
-            if not exchange.started:
-                await self._fail(send, request_id)
+        with self._stoppable() as stopped:
+            try:
+                async with pool.environment() as environment:
+                    assert environment.port is not None and environment.token is not None
+                    context = LambdaContext(
+                        function.logical_id,
+                        request_id,
+                        timeout_seconds=settings.timeout_seconds,
+                        memory_mb=settings.memory_mb,
+                        log_stream=environment.log_stream,
+                    )
+                    # The token last: forwarded_headers drops a caller's header of the same name.
+                    invocation_token = (INVOCATION_TOKEN_HEADER.encode(), environment.token.encode())
+                    headers = forwarded_headers(event, [*web_adapter_headers(event, context), invocation_token])
+                    with anyio.move_on_after(settings.timeout_seconds) as timer:
+                        await exchange.forward(
+                            environment.port, scope["method"], target, headers, invocation.body, receive
+                        )
+                    if timer.cancelled_caught:
+                        environment.kill()
+                        self._log(function, f"{request_id} Task timed out after {settings.timeout_seconds:.2f} seconds")
+                        if exchange.started:
+                            await exchange.end()
+                        else:
+                            await self._fail(send, request_id)
+            except (EnvironmentFailed, AppUnreachable) as exc:
+                self._log(function, f"{request_id} {exc}")
+                if not exchange.started:
+                    await self._fail(send, request_id)
+        if stopped.cancelled_caught and not exchange.started:
+            await send_whole(send, *self._stopping_answer(request_id))
+        elif stopped.cancelled_caught and not exchange.finished:
+            # The stream ends as the function ends a failed one: with an error in the format the caller chose.
+            accept = dict(scope["headers"]).get(b"accept", b"").decode("latin-1")
+            await exchange.end(StreamFormat(accept).error(_stopping_error(request_id).body).encode())
 
 
 class ThreadServer(uvicorn.Server):
@@ -626,6 +695,8 @@ class Emulator:
 
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:
+            if self._app is not None:
+                self._app.stop_invocations()
             self._server.should_exit = True
             self._thread.join(timeout=10)
             if self._thread.is_alive() and self._app is not None:

@@ -51,6 +51,7 @@ class Exchange:
         self.send = send
         self.extra_response_headers = extra_response_headers
         self.started = False
+        self.finished = False
 
     async def forward(
         self, port: int, method: str, target: bytes, headers: list[tuple[bytes, bytes]], body: bytes, receive: Receive
@@ -89,9 +90,10 @@ class Exchange:
         finally:
             writer.close()
 
-    async def end(self) -> None:
-        """End a started response where it is."""
-        await self.send({"type": "http.response.body", "body": b"", "more_body": False})
+    async def end(self, last: bytes = b"") -> None:
+        """End a started response where it is, after ``last``."""
+        self.finished = True
+        await self.send({"type": "http.response.body", "body": last, "more_body": False})
 
     async def _relay_response(self, connection: h11.Connection, reader: asyncio.StreamReader) -> None:
         while True:

@@ -60,6 +60,7 @@ class FakeOpenAI:
         self.requests: list[RecordedRequest] = []
         self._replies: deque[FakeReply] = deque()
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
         self._server = _Server((host, port), self)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -117,9 +118,15 @@ class FakeOpenAI:
             return reply, None
         return faults.inflict(fault, reply), fault
 
+    def wait_for_requests(self, count: int, timeout: float) -> bool:
+        """Whether ``count`` requests in all have arrived within ``timeout`` seconds (a held one included)."""
+        with self._arrived:
+            return self._arrived.wait_for(lambda: len(self.requests) >= count, timeout)
+
     def _record(self, request: RecordedRequest) -> None:
-        with self._lock:
+        with self._arrived:
             self.requests.append(request)
+            self._arrived.notify_all()
 
 
 class _Server(ThreadingHTTPServer):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import select
@@ -16,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from infra.emulator.server import STOPPING_MESSAGE
 from infra.fake_openai import FakeOpenAI, FakeReply
+from llm_core.settings import DAILY_CAP_VARIABLES
 from tests.emulator.conftest import Client, read_sse_event, sign_in_over_http
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,7 +32,7 @@ def emulator_environment(**extra: str) -> dict[str, str]:
     environment = {
         name: value
         for name, value in os.environ.items()
-        if name not in {"OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL"}
+        if name not in {"OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL", *DAILY_CAP_VARIABLES}
     }
     environment["PYTHONUNBUFFERED"] = "1"
     environment.update(extra)
@@ -180,7 +183,15 @@ def test_console_says_sign_in_is_off_by_default(console, tmp_path: Path) -> None
 def test_console_names_the_daily_budgets_that_apply_locally(console, tmp_path: Path) -> None:
     output = console("--env-file", str(tmp_path / "absent.env"))
 
-    assert re.search(r"Budgets: [\d,]+ tokens a day per person and [\d,]+ tokens a day in all \(", output)
+    assert re.search(
+        r"Budgets: [\d,]+ tokens a day per person and [\d,]+ tokens a day in all \(template.yaml's defaults\)", output
+    )
+
+
+def test_console_says_daily_budgets_set_in_the_shell_came_from_there(console, tmp_path: Path) -> None:
+    output = console("--env-file", str(tmp_path / "absent.env"), DAILY_TOKENS_PER_USER="4700")
+
+    assert "Budgets: 4,700 tokens a day per person and 2,000,000 tokens a day in all (set in the shell)" in output
 
 
 def test_console_warns_of_a_setting_every_call_would_fail_on(console, tmp_path: Path) -> None:
@@ -222,6 +233,51 @@ def test_ctrl_c_stops_a_running_emulator_and_its_environments(running, tmp_path:
     assert len(environments) >= 1
     assert (emulator.process.returncode, "Traceback" in output) == (0, False), output
     assert wait_for_exit(environments, timeout=5) == []
+
+
+def test_ctrl_c_answers_a_request_still_waiting_for_the_model_in_the_error_envelope(running, tmp_path: Path) -> None:
+    release = threading.Event()
+    with FakeOpenAI() as fake:
+        emulator = running(
+            "--env-file", str(tmp_path / "absent.env"), OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=fake.base_url
+        )
+        fake.enqueue(FakeReply(hold=release, output={"bullets": ["late"]}))
+        waiting = Client(emulator.url).connection()
+        waiting.request("POST", "/api/summarize", b'{"text": "a"}', {"content-type": "application/json"})
+        assert fake.wait_for_requests(1, timeout=30)
+        try:
+            output = emulator.stop()
+        finally:
+            release.set()
+        answer = waiting.getresponse()
+        body = json.loads(answer.read())
+
+    assert (answer.status, body["error"]["type"]) == (503, "unavailable")
+    assert body["error"]["message"] == STOPPING_MESSAGE
+    assert body["error"]["request_id"] == answer.getheader("x-request-id")
+    assert "Traceback" not in output, output
+
+
+def test_ctrl_c_ends_a_stream_under_way_with_an_error_event(running, tmp_path: Path) -> None:
+    release = threading.Event()
+    with FakeOpenAI() as fake:
+        emulator = running(
+            "--env-file", str(tmp_path / "absent.env"), OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=fake.base_url
+        )
+        fake.enqueue(FakeReply(tokens=["a", " b"], hold_last_token=release))
+        streaming = Client(emulator.url).connection()
+        streaming.request("POST", "/api/stream", b'{"prompt": "Hi"}', {"content-type": "application/json"})
+        response = streaming.getresponse()
+        first = read_sse_event(response)
+        try:
+            output = emulator.stop()
+        finally:
+            release.set()
+        event, data = read_sse_event(response)
+
+    assert first[0] == "delta"
+    assert (event, json.loads(data)["error"]["message"]) == ("error", STOPPING_MESSAGE)
+    assert "Traceback" not in output, output
 
 
 def test_a_killed_emulator_leaves_no_environment_behind(running, tmp_path: Path) -> None:
