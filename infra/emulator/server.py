@@ -15,7 +15,8 @@ CloudFront serves them in production.
 
 Two answers are Lambda's own rather than the functions': a body of 6 MB or more gets the function URL's 413
 ``{"Message": ...}`` (the one response without the API's envelope), and a function that crashes, times out or
-fails its cold start gets 502 ``{"Message": "Internal Server Error"}``.
+fails its cold start gets 502 ``{"Message": "Internal Server Error"}``. One is the emulator's: Ctrl-C ends every
+invocation under way with 503 ``unavailable`` in the envelope (an ``error`` event in a stream that has begun).
 """
 
 from __future__ import annotations
