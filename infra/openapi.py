@@ -28,9 +28,8 @@ ENDPOINTS: dict[str, tuple[str, type[BaseModel], type[BaseModel]]] = {
 
 
 # The response headers of docs/api.md ("Responses" and the error table), declared once and referred to.
-REQUEST_ID_HEADER = "x-request-id"
 HEADERS: dict[str, dict[str, Any]] = {
-    REQUEST_ID_HEADER: {
+    errors.REQUEST_ID_HEADER: {
         "description": "The Lambda request id, as in the error body's request_id and every log line of the "
         "request; absent only from Lambda's own 413.",
         "schema": {"type": "string"},
@@ -58,7 +57,7 @@ LAMBDA_REFUSAL = {
 
 
 def headers_of(status: int) -> dict[str, Any]:
-    names = (REQUEST_ID_HEADER, *MORE_HEADERS_BY_STATUS.get(status, ()))
+    names = (errors.REQUEST_ID_HEADER, *MORE_HEADERS_BY_STATUS.get(status, ()))
     return {name: {"$ref": f"#/components/headers/{name}"} for name in names}
 
 

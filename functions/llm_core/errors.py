@@ -15,6 +15,8 @@ import pydantic
 
 # The longest provider error code a message repeats; OpenAI's are a few words in snake case.
 MAX_PROVIDER_CODE_CHARS = 64
+# On every answer of ours, and as request_id in every error body: the Lambda request id.
+REQUEST_ID_HEADER = "x-request-id"
 
 
 class ApiError(Exception):
@@ -169,4 +171,4 @@ def _error_code_of(exc: openai.APIStatusError) -> str:
 def error_response(exc: BaseException, request_id: str) -> ErrorResponse:
     error = to_api_error(exc)
     body = {"error": {"type": error.type, "message": error.message, "request_id": request_id}}
-    return ErrorResponse(error.status, body, {**error.headers, "x-request-id": request_id})
+    return ErrorResponse(error.status, body, {**error.headers, REQUEST_ID_HEADER: request_id})

@@ -21,7 +21,7 @@ from llm_core.after_response import invocation
 from llm_core.budget import REMAINING_HEADER
 from llm_core.cold_start import resume_garbage_collection
 from llm_core.contract import json_text
-from llm_core.errors import InvalidJson, MethodNotAllowed
+from llm_core.errors import REQUEST_ID_HEADER, InvalidJson, MethodNotAllowed
 from llm_core.identity import Caller, identify
 from llm_core.model_client import time_budget
 from llm_core.observability import record_failure, record_latency, record_usage
@@ -83,7 +83,7 @@ class FunctionUrlApp(Generic[RequestModel]):
                 caller, request = self._admit(event)
                 answer = self.work(request, caller)
             record_usage(answer.body["usage"])
-            headers = {"x-request-id": request_id}
+            headers = {REQUEST_ID_HEADER: request_id}
             if answer.tokens_remaining is not None:
                 headers[REMAINING_HEADER] = str(answer.tokens_remaining)
             return json_result(200, answer.body, headers)

@@ -61,9 +61,7 @@ def _quote(name: str) -> str:
 
 def _check_values(payload: Any) -> None:
     """Refuse a body nested deeper than MAX_NESTING, and a string holding a lone UTF-16 surrogate (which no
-    UTF-8 encoder, the SDK's included, accepts), naming the first place that holds one.
-
-    A loop, not recursion: Python 3.13's parser accepts bodies nested deeper than the recursion limit."""
+    UTF-8 encoder, the SDK's included, accepts), naming the first place that holds one."""
     pending: list[tuple[Any, str, int]] = [(payload, "", 1)]
     while pending:
         value, path, depth = pending.pop()

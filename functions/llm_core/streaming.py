@@ -23,7 +23,7 @@ from starlette.responses import Response, StreamingResponse
 
 from llm_core.budget import REMAINING_HEADER
 from llm_core.contract import StreamRequest, json_text
-from llm_core.errors import ErrorResponse, MethodNotAllowed, NotFound
+from llm_core.errors import REQUEST_ID_HEADER, ErrorResponse, MethodNotAllowed, NotFound
 from llm_core.identity import identify
 from llm_core.model_client import time_budget
 from llm_core.observability import logger, record_failure, record_latency, record_usage
@@ -208,7 +208,7 @@ async def stream_answer(request: Request) -> Response:
     invocation = Invocation(request)
     request_id = invocation.request_id
     started = time.perf_counter()
-    headers = {"x-request-id": request_id, "cache-control": "no-cache", "x-accel-buffering": "no"}
+    headers = {REQUEST_ID_HEADER: request_id, "cache-control": "no-cache", "x-accel-buffering": "no"}
 
     try:
         settings = get_settings()

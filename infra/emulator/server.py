@@ -209,6 +209,11 @@ def _stopping_error(request_id: str) -> ErrorResponse:
     return error_response(Unavailable(STOPPING_MESSAGE), request_id)
 
 
+def _json_answer(error: ErrorResponse) -> Answer:
+    """An error of the API's table as the emulator itself answers it, in the envelope."""
+    return error.status, [("content-type", "application/json"), *error.headers.items()], json.dumps(error.body).encode()
+
+
 async def send_whole(send: Send, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
     raw_headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
     raw_headers.append((b"content-length", str(len(body)).encode()))
@@ -359,20 +364,12 @@ class EmulatorApp:
         finally:
             self._under_way.discard(scope)
 
-    @staticmethod
-    def _stopping_answer(request_id: str) -> Answer:
-        error = _stopping_error(request_id)
-        headers = [("content-type", "application/json"), *error.headers.items(), ("x-amzn-requestid", request_id)]
-        return error.status, headers, json.dumps(error.body).encode()
-
     def kill_environments(self) -> None:
         for _, pool in self.functions.values():
             pool.kill_all()
 
     async def _answer_error(self, send: Send, exc: ApiError) -> None:
-        error = error_response(exc, str(uuid.uuid4()))
-        headers = [("content-type", "application/json"), *error.headers.items()]
-        await send_whole(send, error.status, headers, json.dumps(error.body).encode())
+        await send_whole(send, *_json_answer(error_response(exc, str(uuid.uuid4()))))
 
     async def _receive_invocation(
         self, function: Function, scope: Scope, receive: Receive, send: Send
@@ -410,7 +407,7 @@ class EmulatorApp:
         with self._stoppable() as stopped:
             answer = await self._run(function, pool, invocation)
         if stopped.cancelled_caught:
-            answer = self._stopping_answer(invocation.request_id)
+            answer = _json_answer(_stopping_error(invocation.request_id))
         await send_whole(send, *answer)
 
     async def _run(self, function: Function, pool: EnvironmentPool, invocation: Invocation) -> Answer:
@@ -480,7 +477,7 @@ class EmulatorApp:
                 if not exchange.started:
                     await self._fail(send, request_id)
         if stopped.cancelled_caught and not exchange.started:
-            await send_whole(send, *self._stopping_answer(request_id))
+            await send_whole(send, *_json_answer(_stopping_error(request_id)))
         elif stopped.cancelled_caught and not exchange.finished:
             # The stream ends as the function ends a failed one: with an error in the format the caller chose.
             accept = dict(scope["headers"]).get(b"accept", b"").decode("latin-1")

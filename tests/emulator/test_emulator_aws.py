@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 from infra.emulator.aws import SECRET_ID, MotoServer, dynamodb_directly, moto_client, seed_secret
+from infra.emulator.budget_table import create_budget_table
+from llm_core.budget import KEY_ATTRIBUTE
 
 KEY = "sk-local-key-a-page-must-not-read"
 GET_SECRET = json.dumps({"SecretId": SECRET_ID})
@@ -69,13 +71,8 @@ def test_only_dynamodb_calls_skip_motos_dispatcher(target: str, answered_by: str
 
 def test_the_functions_update_the_budget_table(moto: MotoServer) -> None:
     client = moto_client("dynamodb", moto.url)
-    client.create_table(
-        TableName="counts",
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    key = {"pk": {"S": "today"}}
+    create_budget_table(client, "counts")
+    key = {KEY_ATTRIBUTE: {"S": "today"}}
     for _ in range(2):
         client.update_item(
             TableName="counts",
