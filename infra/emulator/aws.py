@@ -64,7 +64,8 @@ class MotoServer:
             def log_request(self, *args: Any, **kwargs: Any) -> None:
                 """One access line per GetSecretValue would drown the emulator's own console."""
 
-        app = for_programs_only(DomainDispatcherApplication(create_backend_app), LOOPBACK_NAMES | {host})
+        routed = dynamodb_directly(create_backend_app("dynamodb"), DomainDispatcherApplication(create_backend_app))
+        app = for_programs_only(routed, LOOPBACK_NAMES | {host})
         self._server = make_server(host, port, app, threaded=True, request_handler=QuietHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto-server", daemon=True)
 

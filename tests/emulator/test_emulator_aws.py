@@ -93,3 +93,23 @@ def test_a_page_on_another_site_cannot_call_dynamodb(moto: MotoServer) -> None:
         403,
         b"moto here serves the functions' AWS calls only, not browsers.\n",
     )
+
+
+def test_the_emulators_moto_answers_dynamodb_without_its_dispatcher(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    dispatched: list[str] = []
+    find_service = DomainDispatcherApplication.get_application
+
+    def recording(self: Any, environ: dict[str, Any]) -> Any:
+        dispatched.append(str(environ.get("HTTP_X_AMZ_TARGET", "")))
+        return find_service(self, environ)
+
+    monkeypatch.setattr(DomainDispatcherApplication, "get_application", recording)
+    server = MotoServer("127.0.0.1", 0).start()
+    try:
+        moto_client("dynamodb", server.url).list_tables()
+        moto_client("secretsmanager", server.url).list_secrets()
+    finally:
+        server.stop()
+    assert dispatched == ["secretsmanager.ListSecrets"]
