@@ -328,10 +328,6 @@ class EnvironmentPool:
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
-    @property
-    def pids(self) -> list[int]:
-        return [environment.pid for environment in self._all]
-
     async def close(self) -> None:
         """End every environment, idle or busy; none starts after this."""
         self._closed = True

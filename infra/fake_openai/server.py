@@ -77,10 +77,6 @@ class FakeOpenAI:
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}/v1"
 
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()
-
     def enqueue(self, *replies: FakeReply) -> None:
         with self._lock:
             self._replies.extend(replies)
