@@ -60,8 +60,8 @@ test: lint chromium  ## Lint, then every test that needs no Docker (unit, functi
 test-sam-local: $(VENV)/.installed $(SAM_VENV)/.installed-$(SAM_VERSION)  ## sam build + sam local invoke in Docker
 	SAM_CLI=$(abspath $(SAM)) $(VENV)/bin/pytest -m sam_local tests/sam_local
 
-sam-local: $(VENV)/.installed $(SAM_VENV)/.installed-$(SAM_VERSION)  ## Invoke summarize and todo with sam local (needs Docker)
-	SAM_CLI=$(abspath $(SAM)) $(PY) -m infra.sam_local.run
+sam-local: $(VENV)/.installed $(SAM_VENV)/.installed-$(SAM_VERSION)  ## Invoke summarize and todo with sam local (needs Docker; SERVE=1: then run SAM by hand)
+	SAM_CLI=$(abspath $(SAM)) $(PY) -m infra.sam_local.run $(if $(filter 1,$(SERVE)),--serve)
 
 lint: lock-check $(VENV)/.installed  ## Lock check, ruff, mypy, file checks (.pre-commit-config.yaml)
 	$(VENV)/bin/ruff check .

@@ -1,12 +1,14 @@
 """`sam build` and `sam local invoke` for summarize and todo, offline, against moto and the fake model.
 
     python -m infra.sam_local.run            (what `make sam-local` runs; needs Docker and the SAM CLI)
+    python -m infra.sam_local.run --serve    (`make sam-local SERVE=1`: then keeps the backends up for a
+                                             hand-run `sam local invoke`, until Ctrl-C)
 
 The functions run in Docker, so the servers they call listen on the docker bridge gateway (172.17.0.1 on
 Linux), the host's own address on that bridge, never on a public interface:
 
 - moto's Secrets Manager, seeded with a dummy key, as AWS_ENDPOINT_URL_SECRETS_MANAGER;
-- the fake OpenAI server (infra/fake_openai.py) as OPENAI_BASE_URL; it accepts only the seeded key, so a
+- the fake OpenAI server (infra/fake_openai/) as OPENAI_BASE_URL; it accepts only the seeded key, so a
   200 proves the key travelled secret -> function -> Authorization header.
 
 Addresses and ports come from infra/sam_local/env.json, the file you also pass to a hand-run
@@ -21,7 +23,7 @@ Addresses and ports come from infra/sam_local/env.json, the file you also pass t
   the real runtime's bootstrap adds and the offline stand-in's does not; on the real image it is a no-op.
 - AWS credentials are moto's dummies and SAM telemetry is off: nothing leaves this machine.
 
-The stream function is not invoked here: see README ("sam local and the stream function").
+The stream function is not invoked here: see README ("sam local").
 """
 
 # ruff: noqa: S603, S607 - docker and the SAM CLI are run by name, with fixed arguments, on purpose
@@ -29,12 +31,15 @@ The stream function is not invoked here: see README ("sam local and the stream f
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -186,6 +191,10 @@ def secret_id(env_vars: dict[str, dict[str, str]] | None = None) -> str:
 # ---------------------------------------------------------------------------------------------- SAM
 
 
+# What a hand-run `sam local invoke` needs in its environment: moto's dummy credentials, never a real account's.
+HAND_INVOKE_ENVIRONMENT = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "SAM_CLI_TELEMETRY": "0"}
+
+
 def sam_environment() -> dict[str, str]:
     environment = {
         name: value
@@ -194,12 +203,10 @@ def sam_environment() -> dict[str, str]:
     }
     environment.update(
         {
-            # SAM hands these to the container: moto's dummies, never a real account's.
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
+            # SAM hands these to the container.
+            **HAND_INVOKE_ENVIRONMENT,
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_REGION": "us-east-1",
-            "SAM_CLI_TELEMETRY": "0",
             "LAYER_ARCH": ARCHITECTURE,  # read by infra/layer/Makefile
         }
     )
@@ -288,11 +295,14 @@ def run_all(sam: str, env_vars_file: Path, built_template: Path) -> dict[str, di
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.sam_local.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--env-vars", type=Path, default=ENV_FILE, help="the --env-vars file (default: shipped)")
+    parser.add_argument(
+        "--serve", action="store_true", help="after the invokes, keep moto and the fake model up for hand-run invokes"
+    )
     args = parser.parse_args(argv)
     try:
         sam = find_sam()
         if sam is None:
-            raise SamLocalError("no SAM CLI: install aws-sam-cli (`make sam-cli`), or set SAM_CLI to its path")
+            raise SamLocalError("no SAM CLI: `make sam-local` installs it into .venv-sam, or set SAM_CLI to its path")
         if problem := docker_problem():
             raise SamLocalError(problem)
         env_vars = load_env_vars(args.env_vars)
@@ -302,14 +312,40 @@ def main(argv: list[str] | None = None) -> int:
         with backends(endpoints.host, endpoints.secrets_port, endpoints.openai_port):
             print(f"moto and the fake model on {endpoints.host}; invoking ...", flush=True)
             results = run_all(sam, args.env_vars, built)
+            for function, result in results.items():
+                print(f"{function}: {json.dumps(result)}", flush=True)
+            if args.serve:
+                serve_until_interrupted(sam, args.env_vars, built)
     except SamLocalError as exc:
         print(f"sam-local: {exc}", file=sys.stderr)
         return 1
-    failed = False
-    for function, result in results.items():
-        print(f"{function}: {json.dumps(result)}")
-        failed |= result.get("statusCode") != 200
-    return 1 if failed else 0
+    return 0 if all(result.get("statusCode") == 200 for result in results.values()) else 1
+
+
+def hand_invoke_command(sam: str, env_vars_file: Path, built_template: Path) -> list[str]:
+    """The `sam local invoke` of summarize that a person can run from the repository's root, against the
+    backends ``env_vars_file`` names, with moto's dummy credentials in its environment (HAND_INVOKE_ENVIRONMENT)."""
+    function, event = next(iter(INVOKED.items()))
+    return [
+        sam, "local", "invoke", function,
+        "-t", os.path.relpath(built_template, REPO),
+        "-e", os.path.relpath(event, REPO),
+        "--env-vars", os.path.relpath(env_vars_file, REPO),
+        "--parameter-overrides", f"Architecture={ARCHITECTURE}",
+        "--skip-pull-image", "--invoke-image", ensure_invoke_image(),
+    ]  # fmt: skip
+
+
+def serve_until_interrupted(sam: str, env_vars_file: Path, built_template: Path) -> None:
+    """Keep the backends up, printing the command that invokes a function by hand against them, until Ctrl-C."""
+    variables = " ".join(f"{name}={value}" for name, value in HAND_INVOKE_ENVIRONMENT.items())
+    print(
+        "moto and the fake model stay up until Ctrl-C. In another shell, from the repository's root:\n"
+        f"  {variables} {shlex.join(hand_invoke_command(sam, env_vars_file, built_template))}",
+        flush=True,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        threading.Event().wait()
 
 
 def write_env_vars(env_vars: dict[str, dict[str, str]], directory: Path | None = None) -> Path:

@@ -47,7 +47,7 @@ def sam_local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SamLocal]:
     """A fresh x86_64 `sam build`, with moto and the fake model listening on the docker bridge gateway."""
     sam = run.find_sam()
     if sam is None:
-        unavailable("no SAM CLI: set SAM_CLI or install aws-sam-cli (`make sam-cli`)")
+        unavailable("no SAM CLI: set SAM_CLI, or run `make test-sam-local`, which installs it into .venv-sam")
     if problem := run.docker_problem():
         unavailable(problem)
     work_dir = tmp_path_factory.mktemp("sam-local")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from typing import Any
 
 import pytest
@@ -56,3 +58,22 @@ def test_invalid_json_event_gets_the_error_envelope(sam_local: SamLocal) -> None
 
     assert result["statusCode"] == 400
     assert json.loads(result["body"])["error"]["type"] == "invalid_json"
+
+
+def test_the_printed_hand_run_command_invokes_summarize(sam_local: SamLocal) -> None:
+    command = run.hand_invoke_command(sam_local.sam, sam_local.env_vars_file, sam_local.built_template)
+    # A person's shell: whatever it holds, except AWS settings, plus the variables the command is printed with.
+    shell = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    finished = subprocess.run(
+        command,
+        cwd=run.REPO,
+        env={**shell, **run.HAND_INVOKE_ENVIRONMENT},
+        capture_output=True,
+        text=True,
+        timeout=run.INVOKE_TIMEOUT_SECONDS,
+        check=False,
+    )
+
+    result = json.loads(finished.stdout.strip().splitlines()[-1])
+    assert result["statusCode"] == 200, finished.stderr[-2000:]
+    assert json.loads(result["body"])["bullets"]
