@@ -54,7 +54,7 @@ chromium:  # Debian's Chromium for the browser tests (as root, when missing); Pl
 dev: $(VENV)/.installed  ## Run the page and the three endpoints on http://127.0.0.1:$(PORT) (SIGN_IN=1: with sign-in)
 	$(PY) -m infra.emulator --port $(PORT) $(if $(filter 1,$(SIGN_IN)),--sign-in)
 
-test: lint chromium  ## Lint, then every test that needs no Docker (unit, functional, template, emulator, browser)
+test: lint chromium  ## Lint, then every test that needs no Docker (all but tests/sam_local)
 	$(VENV)/bin/pytest -m "not sam_local"
 
 test-sam-local: $(VENV)/.installed $(SAM_VENV)/.installed-$(SAM_VERSION)  ## sam build + sam local invoke in Docker

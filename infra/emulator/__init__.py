@@ -8,9 +8,13 @@ responses (#6501). The emulator runs the real function code the way Lambda does 
 - worker.py: what runs inside an environment; web_adapter.py: the Lambda Web Adapter's part for streaming;
 - runtime.py: Lambda's shapes (the context, Function URL events and results), shared with tests and bench;
 - template.py: what the emulator reads from template.yaml; model.py: the key, or the offline demo;
-- aws.py: moto's Secrets Manager, holding the key as the deployed functions hold theirs;
+- aws.py: moto's server, for programs only: Secrets Manager holding the key as the deployed functions hold
+  theirs, DynamoDB for the budgets, Cognito for sign-in;
 - budget_table.py: the daily budgets' table in moto, shaped like the stack's;
 - signin.py: a user pool in moto's Cognito and a stand-in for its managed login;
+- extensions_api.py: Lambda's Extensions API inside an environment, for the work after a response;
+- guard.py: what keeps a browser page on another site away from /api/ and moto (Origin, Host);
+- errors.py: ConfigError, the one line a person sees when the emulator cannot start;
 - __main__.py: the command line.
 
 Tests and the browser suite use it as a context manager::

@@ -1,4 +1,5 @@
-"""AWS for the functions, with no account: moto's server on a loopback port, holding the OpenAI key's secret."""
+"""AWS for the functions, with no account: moto's server on a loopback port, holding the OpenAI key's secret,
+the budgets' table and, with sign-in, the user pool."""
 
 from __future__ import annotations
 

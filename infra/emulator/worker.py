@@ -6,7 +6,8 @@
 The emulator starts it (environments.py) with the function's environment, and talks to it over the socket
 ``FD``, one JSON document a line:
 
-- after its cold start (the import of the handler), it says ``{"ready": {"port": N | null, "token": T | null}}``;
+- after its cold start (the import of the handler), it says ``{"ready": {"port": null}}`` (buffered) or
+  ``{"ready": {"port": N, "token": T}}`` (web adapter);
 - a buffered function then receives ``{"event": ..., "request_id": ..., "deadline_ms": ...}`` and answers
   ``{"result": ...}``, or ``{"error": "<type>"}`` when the handler raised (the error is logged first, as
   Lambda logs it), as soon as the handler returns; then ``{"done": true}`` once the extensions the handler
