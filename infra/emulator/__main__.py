@@ -54,6 +54,11 @@ def describe_access(emulator: Emulator) -> list[str]:
     ]
 
 
+# Where a daily cap the console names came from.
+SHELL = "set in the shell"
+TEMPLATE_DEFAULT = "template.yaml's default"
+
+
 def describe_budgets(emulator: Emulator) -> list[str]:
     """The daily caps the template sets, which apply locally too (docs/budgets.md); nothing when they are off
     or the settings are invalid (describe_configuration warns about those)."""
@@ -63,16 +68,17 @@ def describe_budgets(emulator: Emulator) -> list[str]:
         return []
     if not settings.caps_daily_tokens:
         return []
+    per_user, total = DAILY_CAP_VARIABLES
+    # The shell's values win over the template's (function_environment).
     caps = [
-        f"{tokens:,} tokens a day {whose}"
-        for tokens, whose in ((settings.daily_tokens_per_user, "per person"), (settings.daily_tokens_total, "in all"))
+        f"{tokens:,} tokens a day {whose} ({SHELL if variable in os.environ else TEMPLATE_DEFAULT})"
+        for tokens, whose, variable in (
+            (settings.daily_tokens_per_user, "per person", per_user),
+            (settings.daily_tokens_total, "in all", total),
+        )
         if tokens
     ]
-    # The shell's values win over the template's (function_environment).
-    source = (
-        "set in the shell" if any(name in os.environ for name in DAILY_CAP_VARIABLES) else "template.yaml's defaults"
-    )
-    return [f"  Budgets: {' and '.join(caps)} ({source}), counted in moto's DynamoDB"]
+    return [f"  Budgets: {' and '.join(caps)}, counted in moto's DynamoDB"]
 
 
 def describe_configuration(emulator: Emulator) -> list[str]:

@@ -35,6 +35,10 @@ class ModelConfig:
 DEMO = ModelConfig(None, KEY_SOURCE_NONE, None, None)
 
 
+# What the README's example writes into .env, copied as is, in place of a key.
+README_PLACEHOLDER_KEY = "sk-..."
+
+
 def resolve_model_config(env_file: Path | None, environ: Mapping[str, str] | None = None) -> ModelConfig:
     """OPENAI_API_KEY (and OPENAI_BASE_URL, OPENAI_MODEL, OPENAI_REASONING_EFFORT) from ``env_file`` first,
     then the environment.
@@ -61,6 +65,12 @@ def resolve_model_config(env_file: Path | None, environ: Mapping[str, str] | Non
         return (value, "environment") if value else (None, "")
 
     api_key, key_source = pick("OPENAI_API_KEY")
+    if api_key == README_PLACEHOLDER_KEY:
+        where = "the environment" if key_source == "environment" else key_source
+        raise ConfigError(
+            f"OPENAI_API_KEY in {where} is {README_PLACEHOLDER_KEY!r}, the README's placeholder: put your own key "
+            "there, or remove it for the offline demo model"
+        )
     base_url, _ = pick("OPENAI_BASE_URL")
     model, _ = pick("OPENAI_MODEL")
     if base_url and not base_url.startswith(("http://", "https://")):

@@ -192,10 +192,11 @@ export function errorFromEvent(payload) {
 
 /**
  * What to tell a person about an error: {title, hint, requestId}. The title is the server's own message;
- * the hint is what only the page knows: when to retry, and what to do in this view (`context` "chat"
- * suggests a new chat when the conversation has outgrown the limit).
+ * the hint is what only the page knows: when to retry, and what to do in this view. `overLimit`: what was
+ * sent was over the published input limit, so shortening it helps (`context` "chat" also suggests a new
+ * chat); a 413 for any other reason (a daily budget smaller than any request) carries its own advice.
  */
-export function describeError(err, { context = 'text' } = {}) {
+export function describeError(err, { context = 'text', overLimit = false } = {}) {
   if (!(err instanceof ApiError)) {
     return { title: 'Something went wrong.', hint: String((err && err.message) || err), requestId: '' };
   }
@@ -212,6 +213,7 @@ export function describeError(err, { context = 'text' } = {}) {
       if (err.retryAfterSeconds == null) return { ...base, hint: describeWait(null) };
       return { ...base, hint: `That is ${describeResetTime(err.retryAfterSeconds)} where you are.` };
     case 'too_large':
+      if (!overLimit) return base;
       return { ...base, hint: context === 'chat' ? 'Start a new chat or send a shorter message.' : 'Shorten the text and try again.' };
     case 'unauthenticated':
       return { ...base, hint: 'Sign in again above, then try again.' };

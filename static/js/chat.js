@@ -15,7 +15,7 @@ import {
 } from './conversation.js';
 import { renderMarkdown } from './markdown.js';
 import { readEventStream } from './sse.js';
-import { announce, attachCounter, copyWithFeedback, el, sendOnEnter, setValue } from './ui.js';
+import { announce, attachCounter, copyWithFeedback, el, overLimit, sendOnEnter, setValue } from './ui.js';
 
 const STORAGE_KEY = 'llm-chat:conversation';
 
@@ -191,6 +191,7 @@ export function setupChat() {
     controller = new AbortController();
     setRunning(true);
     updateCounter();
+    const sentOverLimit = overLimit(input); // the counter now counts what this turn sends
     announce('Answering…');
     let received = '';
     answerSoFar = '';
@@ -216,7 +217,7 @@ export function setupChat() {
           finished = payload || {};
           reportTokensRemaining(finished.tokens_remaining);
         } else if (event === 'error') {
-          failure = describeError(errorFromEvent(payload), { context: 'chat' });
+          failure = describeError(errorFromEvent(payload), { context: 'chat', overLimit: sentOverLimit });
         }
       });
       if (!finished && !failure) {
@@ -226,7 +227,7 @@ export function setupChat() {
       if (err && err.name === 'AbortError') {
         stopped = true;
       } else if (err instanceof ApiError) {
-        failure = describeError(err, { context: 'chat' });
+        failure = describeError(err, { context: 'chat', overLimit: sentOverLimit });
       } else {
         // A TypeError from reader.read(): the network dropped mid-answer.
         failure = { title: 'The connection was interrupted.', hint: 'Part of the answer may be missing. Try again.' };

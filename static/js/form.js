@@ -3,7 +3,7 @@
 
 import { refusedWhileLocked, syncToolButtons } from './access.js';
 import { callJson, describeError } from './api.js';
-import { clearError, renderError, setBusy, submitOnModEnter } from './ui.js';
+import { clearError, overLimit, renderError, setBusy, submitOnModEnter } from './ui.js';
 
 export function formatUsage(data) {
   const parts = [];
@@ -33,6 +33,7 @@ export function handleJsonForm({ form, input, errorBox, result, empty, path, pay
       return;
     }
     running = true;
+    const sentOverLimit = overLimit(input);
     const done = setBusy(form);
     result.setAttribute('aria-busy', 'true');
     try {
@@ -41,7 +42,7 @@ export function handleJsonForm({ form, input, errorBox, result, empty, path, pay
       result.hidden = false;
     } catch (err) {
       result.hidden = true;
-      renderError(errorBox, describeError(err));
+      renderError(errorBox, describeError(err, { overLimit: sentOverLimit }));
     } finally {
       result.removeAttribute('aria-busy');
       running = false;

@@ -31,14 +31,16 @@ function formatDue(value, timeZone) {
   return Math.abs(days) <= 14 ? `${label} (${relative.format(days, 'day')})` : label;
 }
 
+// In words, since the dots fill the other way round from the number.
+const PRIORITY_WORDS = { 1: 'highest', 2: 'high', 3: 'medium', 4: 'low', 5: 'lowest' };
+
 function priorityNode(value) {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1 || n > 5) return document.createTextNode(String(value));
   // 1 is the highest priority (the prompt says so), so it fills the most dots.
   const dots = el('span', { className: 'priority-dots', attrs: { 'aria-hidden': 'true' } });
   for (let i = 1; i <= 5; i++) dots.append(el('span', { className: i <= 6 - n ? 'dot on' : 'dot' }));
-  const label = { 1: '1 · highest', 5: '5 · lowest' }[n] || `${n} of 5`;
-  return el('span', { className: `priority p${n}` }, dots, el('span', { text: label }));
+  return el('span', { className: `priority p${n}` }, dots, el('span', { text: `${n} · ${PRIORITY_WORDS[n]}` }));
 }
 
 export function setupTodo() {

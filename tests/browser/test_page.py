@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+import pytest
 from playwright.sync_api import expect
 
 from infra.fake_openai import FakeReply
@@ -44,6 +45,18 @@ def test_todo_shows_a_card_and_sends_the_browsers_timezone(page, emulator_fake_m
     }
     assert "in the time zone Europe/Paris" in emulator_fake_model.requests[-1].body["instructions"]
     screenshot("todo")
+
+
+@pytest.mark.parametrize(
+    ("priority", "label", "dots"), [(2, "2 · high", 4), (3, "3 · medium", 3), (5, "5 · lowest", 1)]
+)
+def test_todo_priority_reads_in_words_beside_its_dots(page, emulator_fake_model, priority, label, dots):
+    emulator_fake_model.enqueue(FakeReply(output={"title": "Water the plants", "due_date": None, "priority": priority}))
+    open_tab(page, "TODO")
+    page.locator("#todo-text").fill("Water the plants some time")
+    page.locator("#todo-form button[type=submit]").click()
+    expect(page.locator("#todo-result-priority")).to_have_text(label)
+    expect(page.locator("#todo-result-priority .dot.on")).to_have_count(dots)
 
 
 def test_todo_without_a_date_says_no_date(page, emulator_fake_model):
@@ -89,6 +102,16 @@ def test_text_over_the_limit_shows_the_servers_413_message(page, emulator_fake_m
     expect(page.locator("#summarize-error .error-title")).to_have_text(error_message_of(answer.value.json()))
     expect(page.locator("#summarize-error .error-hint")).to_have_text("Shorten the text and try again.")
     assert emulator_fake_model.requests == []
+
+
+def test_a_413_for_a_short_text_shows_the_servers_advice_without_the_pages(page, emulator_fake_model):
+    emulator_fake_model.enqueue(FakeReply(status=400, error_code="context_length_exceeded"))
+    page.locator("#summarize-text").fill("Some text to summarize.")
+    with page.expect_response("**/api/summarize") as answer:
+        page.get_by_role("button", name="Summarize").click()
+    assert answer.value.status == 413
+    expect(page.locator("#summarize-error .error-title")).to_have_text(error_message_of(answer.value.json()))
+    expect(page.locator("#summarize-error .error-hint")).to_have_count(0)
 
 
 def test_rate_limit_shows_the_servers_message_and_when_to_retry(page, emulator_fake_model):

@@ -163,3 +163,19 @@ def test_a_time_zone_chromium_could_not_tell_is_not_sent(page: Page) -> None:
         }"""
     )
     assert zone is None
+
+
+def test_a_413_suggests_shortening_only_when_what_was_sent_was_over_the_limit(module_page: Page) -> None:
+    hints = module_page.evaluate(
+        """async () => {
+            const { ApiError, describeError } = await import('/js/api.js');
+            const error = new ApiError({ status: 413, type: 'too_large', message: 'from the server' });
+            return [
+                describeError(error, { overLimit: true }).hint,
+                describeError(error, { context: 'chat', overLimit: true }).hint,
+                describeError(error).hint,
+                describeError(error, { context: 'chat' }).hint,
+            ];
+        }"""
+    )
+    assert hints == ["Shorten the text and try again.", "Start a new chat or send a shorter message.", "", ""]

@@ -184,14 +184,19 @@ def test_console_names_the_daily_budgets_that_apply_locally(console, tmp_path: P
     output = console("--env-file", str(tmp_path / "absent.env"))
 
     assert re.search(
-        r"Budgets: [\d,]+ tokens a day per person and [\d,]+ tokens a day in all \(template.yaml's defaults\)", output
+        r"Budgets: [\d,]+ tokens a day per person \(template.yaml's default\) "
+        r"and [\d,]+ tokens a day in all \(template.yaml's default\)",
+        output,
     )
 
 
-def test_console_says_daily_budgets_set_in_the_shell_came_from_there(console, tmp_path: Path) -> None:
+def test_console_says_which_daily_budget_was_set_in_the_shell(console, tmp_path: Path) -> None:
     output = console("--env-file", str(tmp_path / "absent.env"), DAILY_TOKENS_PER_USER="4700")
 
-    assert "Budgets: 4,700 tokens a day per person and 2,000,000 tokens a day in all (set in the shell)" in output
+    assert (
+        "Budgets: 4,700 tokens a day per person (set in the shell) "
+        "and 2,000,000 tokens a day in all (template.yaml's default)"
+    ) in output
 
 
 def test_console_warns_of_a_setting_every_call_would_fail_on(console, tmp_path: Path) -> None:

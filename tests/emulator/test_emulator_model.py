@@ -31,6 +31,19 @@ def test_no_key_anywhere_means_the_offline_demo(tmp_path: Path) -> None:
     assert (config.demo, config.key_source) == (True, KEY_SOURCE_NONE)
 
 
+def test_the_readmes_placeholder_key_is_a_config_error(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("OPENAI_API_KEY=sk-...\n")
+
+    with pytest.raises(ConfigError) as refused:
+        resolve_model_config(env_file, {})
+
+    assert str(refused.value) == (
+        "OPENAI_API_KEY in .env is 'sk-...', the README's placeholder: put your own key there, "
+        "or remove it for the offline demo model"
+    )
+
+
 def test_base_url_without_scheme_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="OPENAI_BASE_URL"):
         resolve_model_config(None, {"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": "api.example"})

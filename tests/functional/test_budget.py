@@ -331,7 +331,8 @@ def test_a_budget_smaller_than_any_request_names_the_settings_to_change(configur
         budget.reserve("alice", 4_200, now=AFTERNOON)
     assert refused.value.message == (
         "Every request to this function may use up to 4,096 output tokens, more than your whole daily budget "
-        "of 3,000: the deployment's owner must raise DailyTokensPerUser or lower this function's MAX_OUTPUT_TOKENS."
+        "of 3,000: the deployment's owner must raise DailyTokensPerUser (DAILY_TOKENS_PER_USER) or lower this "
+        "function's MAX_OUTPUT_TOKENS."
     )
 
 
