@@ -17,6 +17,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 
 from llm_core import service
+from llm_core.after_response import after_the_response
 from llm_core.cold_start import initialise
 from llm_core.contract import TodoRequest
 from llm_core.function_url import FunctionUrlApp, LambdaContext
@@ -27,6 +28,8 @@ app = FunctionUrlApp(TodoRequest, service.make_todo)
 initialise(logger)
 
 
+# Outermost: the budget's settlement starts once the logs and metrics are written (llm_core/after_response.py).
+@after_the_response
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.LAMBDA_FUNCTION_URL)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -8,7 +8,8 @@ thread once the handler has returned, so the caller does not wait for it, and is
 takes its next invocation or is frozen.
 
     start_extension()                  # at import, during Lambda's Init phase
-    with invocation():                 # around the handler's work
+    @after_the_response                # outermost, around the handler and its logging and metrics
+    def lambda_handler(event, context):
         ...
         defer(settle)                  # runs after the response; at once where no extension is registered
 
@@ -19,6 +20,7 @@ later, the extension reports it (exit/error) and Lambda resets the environment; 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import queue
@@ -28,7 +30,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from http.client import HTTPConnection, HTTPException, HTTPMessage
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from aws_lambda_powertools import Logger
 
@@ -40,6 +42,8 @@ logger = Logger(child=True)
 EXTENSIONS_API_VERSION = "2020-01-01"
 EXTENSION_NAME = "llm-endpoints-after-response"
 Work = Callable[[], None]
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _pending: ContextVar[list[Work] | None] = ContextVar("after_response_pending", default=None)
 _extension: _Extension | None = None
@@ -150,6 +154,19 @@ def _call(
         return response.status, response.headers, response.read()
     finally:
         connection.close()
+
+
+def after_the_response(handler: Callable[P, R]) -> Callable[P, R]:
+    """``handler``, with what it defers handed to the extension when it returns. Put it outside every other
+    decorator: the extension's thread, once handed its work, contends for the interpreter with whatever this
+    thread still does (Powertools writing the metrics, the runtime posting the response)."""
+
+    @functools.wraps(handler)
+    def handled(*args: P.args, **kwargs: P.kwargs) -> R:
+        with invocation():
+            return handler(*args, **kwargs)
+
+    return handled
 
 
 @contextmanager

@@ -17,7 +17,6 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
-from llm_core.after_response import invocation
 from llm_core.budget import REMAINING_HEADER
 from llm_core.cold_start import resume_garbage_collection
 from llm_core.contract import json_text
@@ -70,11 +69,6 @@ class FunctionUrlApp(Generic[RequestModel]):
         self.work = work
 
     def resolve(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        # What the work defers (the budget's settlement) runs once the result is built and returned.
-        with invocation():
-            return self._resolve(event, context)
-
-    def _resolve(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         started = time.perf_counter()
         request_id = context.aws_request_id
         caller: Caller | None = None

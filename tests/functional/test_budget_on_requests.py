@@ -9,12 +9,13 @@ import time
 
 import boto3
 import pytest
+from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
 import llm_core
 from infra.emulator.budget_table import create_budget_table
 from infra.emulator.runtime import LambdaContext
 from infra.fake_openai import FakeReply
-from llm_core import budget
+from llm_core import after_response, budget
 from tests.functional.test_stream import CONVERSATION, post, sse_events, stream_url  # noqa: F401 - the fixture
 from tests.support import BASE_ENVIRONMENT, event_with_body
 
@@ -176,3 +177,22 @@ def test_the_settlement_is_written_after_the_response_and_the_answer_already_cou
     assert total_used() == used
     # One row on the extension's thread, the other on the budget's pool: none before the response.
     assert "after-response" in writers and threading.main_thread().name not in writers
+
+
+def test_the_handler_hands_over_its_work_only_after_writing_its_metrics(
+    budgets, fake_model, invoke, extensions, monkeypatch: pytest.MonkeyPatch
+):
+    # The extension's thread would otherwise contend with the metrics' writing (and the response's posting).
+    budgets(per_user=100_000, total=1_000_000)
+    deferred_while_flushing_ran_on: list[str] = []
+    flush = AmazonCloudWatchEMFProvider.flush_metrics
+
+    def flushing(provider: AmazonCloudWatchEMFProvider, raise_on_empty_metrics: bool = False) -> None:
+        after_response.defer(lambda: deferred_while_flushing_ran_on.append(threading.current_thread().name))
+        flush(provider, raise_on_empty_metrics)
+
+    monkeypatch.setattr(AmazonCloudWatchEMFProvider, "flush_metrics", flushing)
+    extensions.begin_invocation("r-1", int((time.time() + 30) * 1000))
+    invoke("summarize", summarize_event())
+    assert extensions.wait_until_done(timeout=30)
+    assert deferred_while_flushing_ran_on == ["after-response"]
