@@ -28,7 +28,7 @@ app = FunctionUrlApp(SummarizeRequest, service.summarize)
 initialise(logger)
 
 
-# Outermost: the budget's settlement starts once the logs and metrics are written (llm_core/after_response.py).
+# Outermost: the budget's settlement starts once the metrics (the EMF line) are written (llm_core/after_response.py).
 @after_the_response
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.LAMBDA_FUNCTION_URL)
 @metrics.log_metrics(capture_cold_start_metric=True)

@@ -34,7 +34,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from llm_core import after_response
 from llm_core.errors import NotConfigured, QuotaExceeded, TooLarge, Unavailable
-from llm_core.settings import DAILY_CAP_VARIABLES, METRICS_NAMESPACE, get_settings
+from llm_core.settings import METRICS_NAMESPACE, PER_USER_CAP_VARIABLE, TOTAL_CAP_VARIABLE, get_settings
 from llm_core.timeouts import AWS_CLIENT_CONFIG
 
 logger = Logger(child=True)
@@ -319,8 +319,10 @@ def _larger_than_budget(budget: _Budget, tokens: int, max_output_tokens: int) ->
     if estimate_tokens(1, max_output_tokens) > budget.cap:
         # Even the shortest request cannot fit: only the deployment's owner can change that.
         # The template's parameter, and the variable it sets, which is what `make dev` reads from the shell.
-        per_user, total = DAILY_CAP_VARIABLES
-        setting = f"DailyTokensPerUser ({per_user})" if budget.scope == "caller" else f"DailyTokensTotal ({total})"
+        if budget.scope == "caller":
+            setting = f"DailyTokensPerUser ({PER_USER_CAP_VARIABLE})"
+        else:
+            setting = f"DailyTokensTotal ({TOTAL_CAP_VARIABLE})"
         return (
             f"Every request to this function may use up to {max_output_tokens:,} output tokens, more than {whose} "
             f"of {budget.cap:,}: the deployment's owner must raise {setting} or lower this function's "

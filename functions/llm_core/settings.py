@@ -20,7 +20,9 @@ DEFAULT_MODEL = "gpt-5.4-mini"
 # the environment is set (tools, tests), where a Metrics object without a namespace fails on flush.
 METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "LlmEndpoints")
 # The variables of the daily caps (Settings.daily_tokens_per_user and daily_tokens_total).
-DAILY_CAP_VARIABLES = ("DAILY_TOKENS_PER_USER", "DAILY_TOKENS_TOTAL")
+PER_USER_CAP_VARIABLE = "DAILY_TOKENS_PER_USER"
+TOTAL_CAP_VARIABLE = "DAILY_TOKENS_TOTAL"
+DAILY_CAP_VARIABLES = (PER_USER_CAP_VARIABLE, TOTAL_CAP_VARIABLE)
 
 
 class Settings(BaseModel):

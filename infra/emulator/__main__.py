@@ -19,7 +19,7 @@ from infra.emulator.errors import ConfigError
 from infra.emulator.model import KEY_SOURCE_NONE
 from infra.emulator.server import FUNCTIONS, REPO_ROOT, Emulator
 from llm_core.errors import NotConfigured
-from llm_core.settings import DAILY_CAP_VARIABLES, settings_from
+from llm_core.settings import PER_USER_CAP_VARIABLE, TOTAL_CAP_VARIABLE, settings_from
 
 
 def describe_model(emulator: Emulator) -> list[str]:
@@ -55,8 +55,8 @@ def describe_access(emulator: Emulator) -> list[str]:
 
 
 # Where a daily cap the console names came from.
-SHELL = "set in the shell"
-TEMPLATE_DEFAULT = "template.yaml's default"
+CAP_FROM_SHELL = "set in the shell"
+CAP_FROM_TEMPLATE = "template.yaml's default"
 
 
 def describe_budgets(emulator: Emulator) -> list[str]:
@@ -68,13 +68,12 @@ def describe_budgets(emulator: Emulator) -> list[str]:
         return []
     if not settings.caps_daily_tokens:
         return []
-    per_user, total = DAILY_CAP_VARIABLES
     # The shell's values win over the template's (function_environment).
     caps = [
-        f"{tokens:,} tokens a day {whose} ({SHELL if variable in os.environ else TEMPLATE_DEFAULT})"
+        f"{tokens:,} tokens a day {whose} ({CAP_FROM_SHELL if variable in os.environ else CAP_FROM_TEMPLATE})"
         for tokens, whose, variable in (
-            (settings.daily_tokens_per_user, "per person", per_user),
-            (settings.daily_tokens_total, "in all", total),
+            (settings.daily_tokens_per_user, "per person", PER_USER_CAP_VARIABLE),
+            (settings.daily_tokens_total, "in all", TOTAL_CAP_VARIABLE),
         )
         if tokens
     ]

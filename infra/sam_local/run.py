@@ -48,6 +48,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from infra.emulator.aws import MotoServer, seed_secret
+from infra.emulator.runtime import REGION
 from infra.emulator.template import load_template
 from infra.fake_openai import FakeOpenAI
 
@@ -191,25 +192,22 @@ def secret_id(env_vars: dict[str, dict[str, str]] | None = None) -> str:
 # ---------------------------------------------------------------------------------------------- SAM
 
 
-# What a hand-run `sam local invoke` needs in its environment: moto's dummy credentials, never a real account's.
-HAND_INVOKE_ENVIRONMENT = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "SAM_CLI_TELEMETRY": "0"}
+# What every SAM command here runs with, the printed hand-run one included: moto's dummy credentials and the
+# region its secret is seeded in, which SAM hands to the container, never a real account's; and no telemetry.
+SAM_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "SAM_CLI_TELEMETRY": "0",
+}
+# A person's own AWS settings that would reach the container beside the dummies: left out.
+PERSONAL_AWS_VARIABLES = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
 
 
 def sam_environment() -> dict[str, str]:
-    environment = {
-        name: value
-        for name, value in os.environ.items()
-        if name not in {"AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"}
-    }
-    environment.update(
-        {
-            # SAM hands these to the container.
-            **HAND_INVOKE_ENVIRONMENT,
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_REGION": "us-east-1",
-            "LAYER_ARCH": ARCHITECTURE,  # read by infra/layer/Makefile
-        }
-    )
+    environment = {name: value for name, value in os.environ.items() if name not in PERSONAL_AWS_VARIABLES}
+    environment.update({**SAM_ENVIRONMENT, "LAYER_ARCH": ARCHITECTURE})  # LAYER_ARCH: read by infra/layer/Makefile
     return environment
 
 
@@ -259,21 +257,39 @@ def ensure_invoke_image() -> str:
     return INVOKE_IMAGE
 
 
+def invoke_command(
+    sam: str,
+    built_template: Path,
+    function: str,
+    event: Path,
+    env_vars_file: Path,
+    *,
+    from_directory: Path | None = None,
+) -> list[str]:
+    """The `sam local invoke` of one function, with the invoke image (built first when missing); its paths
+    relative to ``from_directory`` when given, for a person to paste."""
+
+    def shown(path: Path) -> str:
+        return os.path.relpath(path, from_directory) if from_directory else str(path)
+
+    return [
+        sam, "local", "invoke", function,
+        "--template-file", shown(built_template),
+        "--event", shown(event),
+        "--env-vars", shown(env_vars_file),
+        "--parameter-overrides", f"Architecture={ARCHITECTURE}",
+        "--skip-pull-image",
+        "--invoke-image", ensure_invoke_image(),
+    ]  # fmt: skip
+
+
 def invoke(sam: str, built_template: Path, function: str, event: Path, env_vars_file: Path) -> dict[str, Any]:
     """`sam local invoke` of one function; the Function URL result it printed."""
     result = _run(
-        [
-            sam, "local", "invoke", function,
-            "--template-file", str(built_template),
-            "--event", str(event),
-            "--env-vars", str(env_vars_file),
-            "--parameter-overrides", f"Architecture={ARCHITECTURE}",
-            "--skip-pull-image",
-            "--invoke-image", ensure_invoke_image(),
-        ],
+        invoke_command(sam, built_template, function, event, env_vars_file),
         INVOKE_TIMEOUT_SECONDS,
         f"sam local invoke {function}",
-    )  # fmt: skip
+    )
     # stdout holds only the function's result; its logs go to stderr.
     lines = [line for line in result.stdout.splitlines() if line.strip()]
     try:
@@ -322,26 +338,21 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if all(result.get("statusCode") == 200 for result in results.values()) else 1
 
 
-def hand_invoke_command(sam: str, env_vars_file: Path, built_template: Path) -> list[str]:
-    """The `sam local invoke` of summarize that a person can run from the repository's root, against the
-    backends ``env_vars_file`` names, with moto's dummy credentials in its environment (HAND_INVOKE_ENVIRONMENT)."""
+def hand_invoke_line(sam: str, env_vars_file: Path, built_template: Path) -> str:
+    """The shell line that invokes summarize from the repository's root against the backends
+    ``env_vars_file`` names, with SAM_ENVIRONMENT and none of the person's own AWS settings."""
     function, event = next(iter(INVOKED.items()))
-    return [
-        sam, "local", "invoke", function,
-        "-t", os.path.relpath(built_template, REPO),
-        "-e", os.path.relpath(event, REPO),
-        "--env-vars", os.path.relpath(env_vars_file, REPO),
-        "--parameter-overrides", f"Architecture={ARCHITECTURE}",
-        "--skip-pull-image", "--invoke-image", ensure_invoke_image(),
-    ]  # fmt: skip
+    command = invoke_command(sam, built_template, function, event, env_vars_file, from_directory=REPO)
+    unset = [argument for name in PERSONAL_AWS_VARIABLES for argument in ("-u", name)]
+    variables = [f"{name}={value}" for name, value in SAM_ENVIRONMENT.items()]
+    return shlex.join(["env", *unset, *variables, *command])
 
 
 def serve_until_interrupted(sam: str, env_vars_file: Path, built_template: Path) -> None:
-    """Keep the backends up, printing the command that invokes a function by hand against them, until Ctrl-C."""
-    variables = " ".join(f"{name}={value}" for name, value in HAND_INVOKE_ENVIRONMENT.items())
+    """Keep the backends up, printing the line that invokes a function by hand against them, until Ctrl-C."""
     print(
         "moto and the fake model stay up until Ctrl-C. In another shell, from the repository's root:\n"
-        f"  {variables} {shlex.join(hand_invoke_command(sam, env_vars_file, built_template))}",
+        f"  {hand_invoke_line(sam, env_vars_file, built_template)}",
         flush=True,
     )
     with contextlib.suppress(KeyboardInterrupt):

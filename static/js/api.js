@@ -192,11 +192,12 @@ export function errorFromEvent(payload) {
 
 /**
  * What to tell a person about an error: {title, hint, requestId}. The title is the server's own message;
- * the hint is what only the page knows: when to retry, and what to do in this view. `overLimit`: what was
- * sent was over the published input limit, so shortening it helps (`context` "chat" also suggests a new
- * chat); a 413 for any other reason (a daily budget smaller than any request) carries its own advice.
+ * the hint is what only the page knows: when to retry, and what to do in this view. `overLimit`: whether
+ * what was sent was over the published input limit (null while that is unknown). A 413 gets the advice to
+ * shorten (`context` "chat": or to start a new chat) unless it was not: one for any other reason, such as
+ * a daily budget smaller than any request, carries its own advice.
  */
-export function describeError(err, { context = 'text', overLimit = false } = {}) {
+export function describeError(err, { context = 'text', overLimit = null } = {}) {
   if (!(err instanceof ApiError)) {
     return { title: 'Something went wrong.', hint: String((err && err.message) || err), requestId: '' };
   }
@@ -213,7 +214,7 @@ export function describeError(err, { context = 'text', overLimit = false } = {})
       if (err.retryAfterSeconds == null) return { ...base, hint: describeWait(null) };
       return { ...base, hint: `That is ${describeResetTime(err.retryAfterSeconds)} where you are.` };
     case 'too_large':
-      if (!overLimit) return base;
+      if (overLimit === false) return base;
       return { ...base, hint: context === 'chat' ? 'Start a new chat or send a shorter message.' : 'Shorten the text and try again.' };
     case 'unauthenticated':
       return { ...base, hint: 'Sign in again above, then try again.' };

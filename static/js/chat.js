@@ -9,13 +9,14 @@
 import { refusedWhileLocked, toolsLocked } from './access.js';
 import { SIGNING_OUT_EVENT } from './account.js';
 import { ApiError, describeError, errorFromEvent, postJson, reportTokensRemaining } from './api.js';
+import { overInputLimit } from './config.js';
 import {
   askTurn, editTurn, emptyConversation, inputChars, isAnswer, lastExchange, regenerateTurn, requestBody,
   restoreConversation, settleTurn, toMarkdown, withSystem,
 } from './conversation.js';
 import { renderMarkdown } from './markdown.js';
 import { readEventStream } from './sse.js';
-import { announce, attachCounter, copyWithFeedback, el, overLimit, sendOnEnter, setValue } from './ui.js';
+import { announce, attachCounter, copyWithFeedback, el, sendOnEnter, setValue } from './ui.js';
 
 const STORAGE_KEY = 'llm-chat:conversation';
 
@@ -191,7 +192,7 @@ export function setupChat() {
     controller = new AbortController();
     setRunning(true);
     updateCounter();
-    const sentOverLimit = overLimit(input); // the counter now counts what this turn sends
+    const sentOverLimit = overInputLimit(inputChars(turn.sent));
     announce('Answering…');
     let received = '';
     answerSoFar = '';

@@ -25,6 +25,11 @@ function parseConfig(document) {
   });
 }
 
+/** Whether `chars` characters are over the published input limit: null while the limit is unknown. */
+export function overInputLimit(chars) {
+  return current.maxInputChars === null ? null : chars > current.maxInputChars;
+}
+
 /** Call `listener(config)` now, and again once the server's config has arrived. */
 export function onConfig(listener) {
   listeners.add(listener);

@@ -3,7 +3,9 @@
 
 import { refusedWhileLocked, syncToolButtons } from './access.js';
 import { callJson, describeError } from './api.js';
-import { clearError, overLimit, renderError, setBusy, submitOnModEnter } from './ui.js';
+import { overInputLimit } from './config.js';
+import { charCount } from './text.js';
+import { clearError, renderError, setBusy, submitOnModEnter } from './ui.js';
 
 export function formatUsage(data) {
   const parts = [];
@@ -33,7 +35,7 @@ export function handleJsonForm({ form, input, errorBox, result, empty, path, pay
       return;
     }
     running = true;
-    const sentOverLimit = overLimit(input);
+    const sentOverLimit = overInputLimit(charCount(input.value));
     const done = setBusy(form);
     result.setAttribute('aria-busy', 'true');
     try {

@@ -96,7 +96,6 @@ export const isMac = /Mac|iPhone|iPad/.test(navigator.platform || navigator.user
  */
 export function attachCounter(textarea, counter, { count = () => charCount(textarea.value), suffix = '' } = {}) {
   let limit = null;
-  overLimitChecks.set(textarea, () => limit !== null && count() > limit);
   const update = () => {
     const used = count();
     const over = limit !== null && used > limit;
@@ -112,14 +111,6 @@ export function attachCounter(textarea, counter, { count = () => charCount(texta
     update();
   });
   return update;
-}
-
-const overLimitChecks = new WeakMap();
-
-/** Whether what `textarea`'s counter counts is over the limit the server published (false before it is known). */
-export function overLimit(textarea) {
-  const check = overLimitChecks.get(textarea);
-  return Boolean(check && check());
 }
 
 async function writeClipboard(text) {

@@ -347,6 +347,18 @@ def test_regenerate_that_gets_no_answer_keeps_the_previous_one(page, emulator_fa
     expect(page.locator("#chat-input")).to_have_value("")
 
 
+def test_regenerate_refused_as_too_long_is_not_blamed_on_an_unsent_draft(page, emulator_fake_model):
+    chat_with(page, emulator_fake_model, ("First?", "One."))
+    page.locator("#chat-input").fill("x" * 20_001)  # over the limit, but Regenerate does not send it
+    emulator_fake_model.enqueue(FakeReply(status=400, error_code="context_length_exceeded"))
+    page.get_by_role("button", name="Regenerate").click()
+    note = page.locator("#chat-log .msg-note.is-error")
+    expect(note.locator(".note-title")).to_have_text(
+        "The text or conversation is longer than the model can read: shorten it or start a new chat."
+    )
+    expect(note.locator(".note-hint")).to_have_text("The previous answer is kept.")
+
+
 def test_edit_the_last_message_and_resend(page, emulator_fake_model, screenshot):
     chat_with(page, emulator_fake_model, ("First?", "One."), ("Secnd?", "Pardon?"))
     page.get_by_role("button", name="Edit").click()

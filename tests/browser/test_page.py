@@ -107,6 +107,7 @@ def test_text_over_the_limit_shows_the_servers_413_message(page, emulator_fake_m
 def test_a_413_for_a_short_text_shows_the_servers_advice_without_the_pages(page, emulator_fake_model):
     emulator_fake_model.enqueue(FakeReply(status=400, error_code="context_length_exceeded"))
     page.locator("#summarize-text").fill("Some text to summarize.")
+    expect(page.locator("#summarize-count")).to_contain_text("/ 20,000")  # the page has learned the limit
     with page.expect_response("**/api/summarize") as answer:
         page.get_by_role("button", name="Summarize").click()
     assert answer.value.status == 413

@@ -173,9 +173,11 @@ def test_a_413_suggests_shortening_only_when_what_was_sent_was_over_the_limit(mo
             return [
                 describeError(error, { overLimit: true }).hint,
                 describeError(error, { context: 'chat', overLimit: true }).hint,
-                describeError(error).hint,
-                describeError(error, { context: 'chat' }).hint,
+                describeError(error, { overLimit: false }).hint,
+                describeError(error, { context: 'chat', overLimit: false }).hint,
+                describeError(error).hint,  // the limit was never learned
             ];
         }"""
     )
-    assert hints == ["Shorten the text and try again.", "Start a new chat or send a shorter message.", "", ""]
+    shorten, new_chat = "Shorten the text and try again.", "Start a new chat or send a shorter message."
+    assert hints == [shorten, new_chat, "", "", shorten]

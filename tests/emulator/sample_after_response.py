@@ -14,6 +14,7 @@ from llm_core import after_response
 after_response.start_extension()
 
 
+@after_response.after_the_response
 def answer_then_work(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Answer at once; after the response, connect to the test's ``port``, wait for its go-ahead, and send
     back the time the work ended."""
@@ -23,6 +24,5 @@ def answer_then_work(event: dict[str, Any], context: LambdaContext) -> dict[str,
             peer.recv(1)
             peer.sendall(repr(time.time()).encode())
 
-    with after_response.invocation():
-        after_response.defer(work)
-        return {"pid": os.getpid(), "started": time.time()}
+    after_response.defer(work)
+    return {"pid": os.getpid(), "started": time.time()}

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from infra.emulator.environments import REPO_ROOT
 from infra.emulator.errors import ConfigError
-from infra.emulator.model import KEY_SOURCE_NONE, resolve_model_config
+from infra.emulator.model import KEY_SOURCE_NONE, README_PLACEHOLDER_KEY, resolve_model_config
 
 
 def test_key_from_env_file_wins_over_the_environment(tmp_path: Path) -> None:
@@ -42,6 +43,11 @@ def test_the_readmes_placeholder_key_is_a_config_error(tmp_path: Path) -> None:
         "OPENAI_API_KEY in .env is 'sk-...', the README's placeholder: put your own key there, "
         "or remove it for the offline demo model"
     )
+
+
+def test_the_refused_placeholder_is_the_one_the_readme_writes() -> None:
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"OPENAI_API_KEY={README_PLACEHOLDER_KEY}" in readme
 
 
 def test_base_url_without_scheme_is_a_config_error(tmp_path: Path) -> None:

@@ -179,8 +179,9 @@ def test_the_settlement_is_written_after_the_response_and_the_answer_already_cou
     assert "after-response" in writers and threading.main_thread().name not in writers
 
 
+@pytest.mark.parametrize("function", ["summarize", "todo"])
 def test_the_handler_hands_over_its_work_only_after_writing_its_metrics(
-    budgets, fake_model, invoke, extensions, monkeypatch: pytest.MonkeyPatch
+    function, budgets, fake_model, invoke, extensions, monkeypatch: pytest.MonkeyPatch
 ):
     # The extension's thread would otherwise contend with the metrics' writing (and the response's posting).
     budgets(per_user=100_000, total=1_000_000)
@@ -193,6 +194,6 @@ def test_the_handler_hands_over_its_work_only_after_writing_its_metrics(
 
     monkeypatch.setattr(AmazonCloudWatchEMFProvider, "flush_metrics", flushing)
     extensions.begin_invocation("r-1", int((time.time() + 30) * 1000))
-    invoke("summarize", summarize_event())
+    invoke(function, f"function_url_{function}")
     assert extensions.wait_until_done(timeout=30)
     assert deferred_while_flushing_ran_on == ["after-response"]

@@ -60,14 +60,15 @@ def test_invalid_json_event_gets_the_error_envelope(sam_local: SamLocal) -> None
     assert json.loads(result["body"])["error"]["type"] == "invalid_json"
 
 
-def test_the_printed_hand_run_command_invokes_summarize(sam_local: SamLocal) -> None:
-    command = run.hand_invoke_command(sam_local.sam, sam_local.env_vars_file, sam_local.built_template)
-    # A person's shell: whatever it holds, except AWS settings, plus the variables the command is printed with.
+def test_the_printed_hand_run_line_invokes_summarize_whatever_the_shells_aws_settings(sam_local: SamLocal) -> None:
+    line = run.hand_invoke_line(sam_local.sam, sam_local.env_vars_file, sam_local.built_template)
+    # A person's shell, with AWS settings of their own that must not reach the container.
     shell = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    theirs = {"AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "eu-west-1", "AWS_PROFILE": "someone-elses"}
     finished = subprocess.run(
-        command,
+        ["bash", "-c", line],
         cwd=run.REPO,
-        env={**shell, **run.HAND_INVOKE_ENVIRONMENT},
+        env={**shell, **theirs},
         capture_output=True,
         text=True,
         timeout=run.INVOKE_TIMEOUT_SECONDS,
