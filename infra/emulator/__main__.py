@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
 
 from infra.emulator.environments import FUNCTIONS_DIR
@@ -18,6 +16,7 @@ from infra.emulator.aws import SECRET_ID
 from infra.emulator.errors import ConfigError
 from infra.emulator.model import KEY_SOURCE_NONE
 from infra.emulator.server import FUNCTIONS, REPO_ROOT, Emulator
+from infra.stop_signals import StopSignals
 from llm_core.errors import NotConfigured
 from llm_core.settings import PER_USER_CAP_VARIABLE, TOTAL_CAP_VARIABLE, settings_from
 
@@ -108,14 +107,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: object) -> None:
-        stop.set()
-
     # Before anything starts, so a Ctrl-C at any moment ends in a clean stop rather than a traceback.
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    with StopSignals() as stop:
+        return serve(args, stop)
+
+
+def serve(args: argparse.Namespace, stop: StopSignals) -> int:
+    """Start the emulator, say what it serves, and serve until ``stop`` has come; the exit status."""
     emulator = Emulator(
         args.host,
         args.port,

@@ -11,14 +11,12 @@ from __future__ import annotations
 import argparse
 import logging
 import random
-import signal
 import sys
-import threading
-from types import FrameType
 
 from infra.fake_openai.faults import FAULTS, Faults
 from infra.fake_openai.replies import HUMAN_PACE_WORDS_PER_SECOND
 from infra.fake_openai.server import FakeOpenAI
+from infra.stop_signals import StopSignals
 
 DEFAULT_PORT = 8787
 
@@ -67,10 +65,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
 def _print_banner(fake: FakeOpenAI, faults: Faults, seed: int) -> None:
     print(f"Fake OpenAI model on {fake.base_url}")
     if faults.rate:
@@ -89,17 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    # Started in the background of a script, the process inherits an ignored SIGINT and Python then leaves
-    # it ignored; the banner promises Ctrl-C, as uvicorn's `make dev` keeps it.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        fake.start()
-        _print_banner(fake, args.fault_menu, args.seed)
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        fake.stop()
+    with StopSignals() as stop:
+        try:
+            fake.start()
+            _print_banner(fake, args.fault_menu, args.seed)
+            stop.wait()
+        finally:
+            fake.stop()
     print("stopped", flush=True)
     return 0

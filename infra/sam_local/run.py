@@ -31,7 +31,6 @@ The stream function is not invoked here: see README ("sam local").
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shlex
@@ -39,7 +38,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -51,6 +49,7 @@ from infra.emulator.aws import MotoServer, seed_secret
 from infra.emulator.runtime import REGION
 from infra.emulator.template import load_template
 from infra.fake_openai import FakeOpenAI
+from infra.stop_signals import StopSignals
 
 REPO = Path(__file__).resolve().parents[2]
 ENV_FILE = Path(__file__).resolve().parent / "env.json"
@@ -355,8 +354,8 @@ def serve_until_interrupted(sam: str, env_vars_file: Path, built_template: Path)
         f"  {hand_invoke_line(sam, env_vars_file, built_template)}",
         flush=True,
     )
-    with contextlib.suppress(KeyboardInterrupt):
-        threading.Event().wait()
+    with StopSignals() as stop:
+        stop.wait()
 
 
 def write_env_vars(env_vars: dict[str, dict[str, str]], directory: Path | None = None) -> Path:
