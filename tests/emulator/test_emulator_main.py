@@ -180,24 +180,17 @@ def test_console_says_sign_in_is_off_by_default(console, tmp_path: Path) -> None
     assert "Sign-in: off, one person on their own machine" in output
 
 
-def test_console_names_the_daily_budgets_that_apply_locally(console, tmp_path: Path) -> None:
-    output = console("--env-file", str(tmp_path / "absent.env"))
+@pytest.mark.parametrize(
+    ("shell", "per_person"),
+    [
+        ({}, r"[\d,]+ tokens a day per person \(template.yaml's default\)"),
+        ({"DAILY_TOKENS_PER_USER": "4700"}, r"4,700 tokens a day per person \(set in the shell\)"),
+    ],
+)
+def test_console_names_each_daily_budget_and_where_it_came_from(console, tmp_path: Path, shell, per_person) -> None:
+    output = console("--env-file", str(tmp_path / "absent.env"), **shell)
 
-    assert re.search(
-        r"Budgets: [\d,]+ tokens a day per person \(template.yaml's default\) "
-        r"and [\d,]+ tokens a day in all \(template.yaml's default\)",
-        output,
-    )
-
-
-def test_console_says_which_daily_budget_was_set_in_the_shell(console, tmp_path: Path) -> None:
-    output = console("--env-file", str(tmp_path / "absent.env"), DAILY_TOKENS_PER_USER="4700")
-
-    assert re.search(
-        r"Budgets: 4,700 tokens a day per person \(set in the shell\) "
-        r"and [\d,]+ tokens a day in all \(template.yaml's default\)",
-        output,
-    )
+    assert re.search(rf"Budgets: {per_person} and [\d,]+ tokens a day in all \(template.yaml's default\)", output)
 
 
 def test_console_warns_of_a_setting_every_call_would_fail_on(console, tmp_path: Path) -> None:

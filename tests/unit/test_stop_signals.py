@@ -47,7 +47,7 @@ def test_a_signal_that_lands_on_another_thread_ends_the_wait() -> None:
     assert (finished.stdout, finished.stderr) == ("SIGTERM\n", "")
 
 
-def test_the_handlers_before_are_back_after_the_wait() -> None:
+def test_leaving_puts_back_the_handlers_from_before() -> None:
     before = signal.getsignal(signal.SIGTERM)
     with StopSignals():
         assert signal.getsignal(signal.SIGTERM) is not before
