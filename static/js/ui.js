@@ -1,7 +1,7 @@
 // Small DOM helpers shared by the views. Server text only ever goes in through textContent /
 // createTextNode, and model Markdown only through markdown.js: nothing here parses a string as HTML.
 
-import { onConfig } from './config.js';
+import { onConfig, overInputLimit } from './config.js';
 import { charCount } from './text.js';
 
 /** Build an element: el('p', {className: 'x', text: 'hi', attrs: {id: 'a'}}, child, ...). */
@@ -98,7 +98,7 @@ export function attachCounter(textarea, counter, { count = () => charCount(texta
   let limit = null;
   const update = () => {
     const used = count();
-    const over = limit !== null && used > limit;
+    const over = overInputLimit(used) === true;
     counter.textContent = limit === null
       ? `${used.toLocaleString()} ${used === 1 ? 'character' : 'characters'}${suffix}`
       : `${used.toLocaleString()} / ${limit.toLocaleString()}${suffix}${over ? ' · over the limit' : ''}`;
