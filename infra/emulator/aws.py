@@ -49,38 +49,36 @@ def dynamodb_directly(dynamodb: Any, dispatcher: Any) -> Any:
 
 
 class MotoServer:
-    """moto's Secrets Manager (and every other moto service) on ``host:port``, in a thread of this process.
+    """moto's Secrets Manager (and every other moto service) on ``host:port``, in threads of this process.
     It holds the OpenAI key, so it answers programs only (for_programs_only).
 
-    moto's own ThreadedMotoServer binds inside its thread and waits forever when the port is taken; this one
-    binds in the caller so a taken port is an immediate OSError.
+    Served by cheroot rather than moto's own werkzeug server, which closes the connection after every
+    response: each budget check would pay a new connection and a new thread, where a function on Lambda
+    reuses its SDK's connection to DynamoDB. The port is bound in the caller, so a taken one is an
+    immediate OSError.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         # Imported here: moto's server takes half a second to import, and only the emulator's start needs it.
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-        from werkzeug.serving import make_server
-
-        class QuietHandler(MotoRequestHandler):
-            def log_request(self, *args: Any, **kwargs: Any) -> None:
-                """One access line per GetSecretValue would drown the emulator's own console."""
+        from cheroot.wsgi import Server
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
         routed = dynamodb_directly(create_backend_app("dynamodb"), DomainDispatcherApplication(create_backend_app))
-        app = for_programs_only(routed, LOOPBACK_NAMES | {host})
-        self._server = make_server(host, port, app, threaded=True, request_handler=QuietHandler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="moto-server", daemon=True)
+        self._server = Server((host, port), for_programs_only(routed, LOOPBACK_NAMES | {host}), numthreads=8)
+        self._server.prepare()
+        self._thread = threading.Thread(target=self._server.serve, name="moto-server", daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://{self._server.host}:{self._server.port}"
+        host, port = self._server.bind_addr[:2]
+        return f"http://{host}:{port}"
 
     def start(self) -> MotoServer:
         self._thread.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
         self._thread.join()
 
 

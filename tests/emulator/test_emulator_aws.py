@@ -113,3 +113,20 @@ def test_the_emulators_moto_answers_dynamodb_without_its_dispatcher(monkeypatch:
     finally:
         server.stop()
     assert dispatched == ["secretsmanager.ListSecrets"]
+
+
+def test_one_connection_carries_a_functions_calls_one_after_another(moto: MotoServer) -> None:
+    port = int(moto.url.rsplit(":", 1)[1])
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    headers = {"X-Amz-Target": "DynamoDB_20120810.ListTables", "Content-Type": "application/x-amz-json-1.0"}
+    answers = []
+    sockets = []
+    for _ in range(2):
+        connection.request("POST", "/", "{}", headers)
+        response = connection.getresponse()
+        answers.append((response.status, "TableNames" in json.loads(response.read())))
+        sockets.append(connection.sock)
+    # http.client drops a socket the server said it would close, and opens another for the next request.
+    assert answers == [(200, True), (200, True)]
+    assert sockets[0] is not None and sockets[1] is sockets[0]
+    connection.close()
