@@ -32,12 +32,9 @@ from contextvars import ContextVar
 from http.client import HTTPConnection, HTTPException, HTTPMessage
 from typing import Any, ParamSpec, TypeVar
 
-from aws_lambda_powertools import Logger
-
+from llm_core.observability import logger
 from llm_core.snapstart import initialising_a_snapshot
 from llm_core.timeouts import EXTENSIONS_API_TIMEOUT_SECONDS
-
-logger = Logger(child=True)
 
 EXTENSIONS_API_VERSION = "2020-01-01"
 EXTENSION_NAME = "llm-endpoints-after-response"

@@ -28,17 +28,14 @@ from functools import lru_cache, partial
 from typing import Any, Literal, TypeVar
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import BotoCoreError, ClientError
 
 from llm_core import after_response
 from llm_core.errors import NotConfigured, QuotaExceeded, TooLarge, Unavailable
-from llm_core.settings import METRICS_NAMESPACE, PER_USER_CAP_VARIABLE, TOTAL_CAP_VARIABLE, get_settings
+from llm_core.observability import logger, metrics
+from llm_core.settings import PER_USER_CAP_VARIABLE, TOTAL_CAP_VARIABLE, get_settings
 from llm_core.timeouts import AWS_CLIENT_CONFIG
-
-logger = Logger(child=True)
-metrics = Metrics(namespace=METRICS_NAMESPACE)
 
 # The response header that tells the caller what is left of their day (docs/budgets.md).
 REMAINING_HEADER = "x-tokens-remaining"

@@ -1,7 +1,8 @@
 """What every request records, whichever way it arrived: the error it ended with, its latency, its tokens.
 
-One logger and one Metrics object for the core; the handlers' own Logger and Metrics share their state
-(Powertools keeps it per service), so lines and metrics carry the function's service name.
+The core's one logger and one Metrics object, which every llm_core module logs and counts with; the handlers'
+own Logger and Metrics share their state (Powertools keeps it per service), so lines and metrics carry the
+function's service name and the request's keys.
 """
 
 from __future__ import annotations

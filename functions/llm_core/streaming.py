@@ -23,7 +23,7 @@ from starlette.responses import Response, StreamingResponse
 
 from llm_core.budget import REMAINING_HEADER
 from llm_core.contract import StreamRequest, json_text
-from llm_core.errors import REQUEST_ID_HEADER, ErrorResponse, MethodNotAllowed, NotFound
+from llm_core.errors import REQUEST_ID_HEADER, ErrorResponse, MethodNotAllowed
 from llm_core.identity import identify
 from llm_core.model_client import time_budget
 from llm_core.observability import logger, record_failure, record_latency, record_usage
@@ -254,7 +254,6 @@ async def stream_answer(request: Request) -> Response:
 
 
 async def refuse(request: Request, exc: Exception) -> Response:
-    """Starlette's own 404 and 405 (any method but POST, ``post`` in lower case included), in our envelope."""
-    status = exc.status_code if isinstance(exc, HTTPException) else 500
-    error = NotFound("Nothing here: POST to this function's URL.") if status == 404 else MethodNotAllowed()
-    return Invocation(request).fail(error)
+    """Starlette's 405 (any method but POST, ``post`` in lower case included), in our envelope. It is the only
+    HTTPException the app raises: the answer's route takes every path."""
+    return Invocation(request).fail(MethodNotAllowed())

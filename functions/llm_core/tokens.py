@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import logging
 import threading
 import time
 import urllib.request
@@ -24,9 +23,8 @@ from jwt.algorithms import Algorithm
 
 from llm_core.errors import Unauthenticated, Unavailable
 from llm_core.identity import TOKEN_HEADER
+from llm_core.observability import logger
 from llm_core.timeouts import JWKS_TIMEOUT_SECONDS
-
-logger = logging.getLogger(__name__)
 
 JWKS_REFETCH_FLOOR_SECONDS = 30.0  # so a flood of made-up key ids costs at most one fetch per floor
 JWKS_MAX_BYTES = 64 * 1024
@@ -90,14 +88,16 @@ class KeySet:
             with urllib.request.urlopen(request, timeout=self._timeout) as response:  # noqa: S310
                 body = response.read(JWKS_MAX_BYTES + 1)
         except (OSError, ValueError) as exc:  # URLError, HTTPError, timeouts and resets are all OSError
-            logger.warning("JWKS fetch from %s failed: %s", self.url, type(exc).__name__)
+            logger.warning(
+                "the user pool's keys could not be fetched", extra={"url": self.url, "error": type(exc).__name__}
+            )
             raise Unavailable(JWKS_UNREACHABLE) from None
         try:
             if len(body) > JWKS_MAX_BYTES:
                 raise ValueError("larger than any key set")
             return rs256_keys(json.loads(body))
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            logger.warning("JWKS from %s is not a usable key set: %s", self.url, exc)
+            logger.warning("the user pool's keys are not a usable key set", extra={"url": self.url, "error": str(exc)})
             raise Unavailable(JWKS_UNREACHABLE) from None
 
 

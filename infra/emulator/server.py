@@ -74,9 +74,9 @@ from infra.emulator.template import FunctionSettings, read_template
 from infra.emulator.web_adapter import AppUnreachable, Exchange, forwarded_headers
 from infra.emulator.worker import INVOCATION_TOKEN_HEADER
 from infra.fake_openai import FakeOpenAI
-from llm_core.errors import ApiError, ErrorResponse, Forbidden, NotFound, Unavailable, error_response
+from llm_core.errors import ApiError, ErrorResponse, Forbidden, NotConfigured, NotFound, Unavailable, error_response
 from llm_core.page_config import page_config
-from llm_core.settings import Settings
+from llm_core.settings import Settings, settings_from
 from llm_core.streaming import StreamFormat
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -138,18 +138,15 @@ def function_environment(
 
 
 def max_input_chars(environments: Iterable[Mapping[str, str]]) -> int:
-    """The longest input every function accepts, as each reads it from MAX_INPUT_CHARS."""
+    """The longest input every function accepts, read as each function reads its settings. A function whose
+    settings are invalid answers 503 to any input (the console warns about it), so its limit does not count."""
     limits = []
     for environment in environments:
-        value = environment.get("MAX_INPUT_CHARS")
-        if value is None:
-            limits.append(int(Settings.model_fields["max_input_chars"].default))
-            continue
         try:
-            limits.append(int(value))
-        except ValueError:
-            raise ConfigError(f"MAX_INPUT_CHARS must be a whole number, not {value[:40]!r}") from None
-    return min(limits)
+            limits.append(settings_from(environment).max_input_chars)
+        except NotConfigured:
+            continue
+    return min(limits, default=int(Settings.model_fields["max_input_chars"].default))
 
 
 def without_query_string(record: logging.LogRecord) -> bool:

@@ -24,6 +24,7 @@ from infra.emulator.server import EVENT_HISTORY, FUNCTIONS, RECORDED_BODY_CHARS,
 from infra.emulator.template import read_template
 from infra.fake_openai import FakeOpenAI, FakeReply
 from llm_core.contract import MAX_BULLETS
+from llm_core.settings import Settings
 from tests.emulator.conftest import Client, LogCollector, read_sse_event, sign_in_over_http
 
 REPO = Path(__file__).resolve().parents[2]
@@ -384,6 +385,17 @@ def test_max_input_chars_from_the_environment_reaches_the_page_and_the_functions
     assert page_limit == 1234
     assert at_the_limit.status == 200
     assert (over_the_limit.status, over_the_limit.json()["error"]["type"]) == (413, "too_large")
+
+
+@pytest.mark.parametrize("value", ["", "0", "many"])  # the functions: unset, then below 1, then not a number
+def test_a_max_input_chars_the_functions_do_not_take_leaves_the_page_the_default(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("MAX_INPUT_CHARS", value)
+    with FakeOpenAI() as fake, Emulator(fake=fake) as emulator:
+        page_limit = Client(emulator.url).request("GET", "/config.json").json()["limits"]["max_input_chars"]
+
+    assert page_limit == Settings.model_fields["max_input_chars"].default
 
 
 # ---------------------------------------------------------------------------------------------- Lambda's limits

@@ -26,7 +26,7 @@ from moto import mock_aws
 
 import llm_core
 from infra.emulator.signin import LocalPool
-from llm_core import identity, timeouts, tokens
+from llm_core import identity, observability, timeouts, tokens
 from llm_core.errors import Forbidden, NotConfigured, Unauthenticated, Unavailable
 from llm_core.identity import Caller, identify
 from llm_core.tokens import KeySet
@@ -349,6 +349,19 @@ def test_unreachable_jwks_is_unavailable_at_once(
     assert caught.value.message == tokens.JWKS_UNREACHABLE
     assert caught.value.status == 503
     assert time.monotonic() - started < timeouts.JWKS_TIMEOUT_SECONDS
+
+
+def test_an_unreachable_jwks_is_logged_by_the_functions_logger(caplog: pytest.LogCaptureFixture) -> None:
+    url = f"{closed_port_url()}/.well-known/jwks.json"
+    with pytest.raises(Unavailable):
+        KeySet(url).get(KID)
+    [record] = [record for record in caplog.records if record.levelname == "WARNING"]
+    # The function's Powertools logger, whose JSON lines carry the service, the request id and the caller.
+    assert (record.name, record.getMessage(), record.url) == (
+        observability.logger.name,
+        "the user pool's keys could not be fetched",
+        url,
+    )
 
 
 def test_silent_jwks_endpoint_times_out_instead_of_hanging(silent_port: int) -> None:

@@ -243,7 +243,9 @@ def test_upstream_429_with_a_long_retry_after_is_passed_on_at_once(stream_url, f
 def test_upstream_500_after_retries_is_502(stream_url, fake_model):
     fake_model.enqueue(*[FakeReply(status=500, headers={"retry-after": "0.01"}) for _ in range(3)])
     response = post(stream_url, CONVERSATION)
-    assert response.status == 502
+    error = json.loads(response.read())["error"]
+    assert (response.status, error["type"]) == (502, "upstream_error")
+    assert error["message"] == "The model provider answered 500: try again in a moment."
     assert len(fake_model.requests) == 3
 
 
@@ -329,7 +331,10 @@ def test_options_is_refused_with_the_error_envelope(stream_url):
     connection = http.client.HTTPConnection(*stream_url, timeout=5)
     connection.request("OPTIONS", "/")
     response = connection.getresponse()
-    assert response.status == 405 and response.getheader("x-request-id")
+    error = json.loads(response.read())["error"]
+    assert (response.status, response.getheader("allow")) == (405, "POST")
+    assert (error["type"], error["message"]) == ("invalid_request", "Use POST with a JSON body.")
+    assert error["request_id"] == response.getheader("x-request-id")
 
 
 def test_deeply_nested_json_is_400(stream_url):

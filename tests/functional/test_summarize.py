@@ -82,6 +82,7 @@ def test_missing_text_is_400(configured, invoke):
 def test_blank_text_is_400(configured, invoke):
     result = invoke("summarize", "function_url_summarize_empty_text")
     assert (result["statusCode"], result["json"]["error"]["type"]) == (400, "invalid_request")
+    assert result["json"]["error"]["message"] == "text: must hold at least one visible character."
 
 
 def test_max_bullets_over_ten_is_400(configured, invoke):
@@ -195,7 +196,11 @@ def test_refusal_is_502(configured, fake_model, invoke):
 def test_output_that_breaks_the_schema_is_502(configured, fake_model, invoke):
     fake_model.enqueue(FakeReply(raw_output_text='{"summary": "not bullets"}'))
     result = invoke("summarize", "function_url_summarize")
-    assert (result["statusCode"], result["json"]["error"]["type"]) == (502, "upstream_error")
+    assert (result["statusCode"], result["json"]["error"]["type"], result["json"]["error"]["message"]) == (
+        502,
+        "upstream_error",
+        "The model's answer did not match the expected schema: try again.",
+    )
 
 
 def test_answer_cut_off_by_max_output_tokens_is_502(configured, fake_model, invoke):

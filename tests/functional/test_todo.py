@@ -77,7 +77,7 @@ def test_blank_title_is_502(configured, fake_model, invoke):
     assert_schema_break(invoke("todo", "function_url_todo"))
 
 
-def test_title_is_trimmed_by_the_todo_model(configured, fake_model, invoke):
+def test_the_models_title_comes_back_without_surrounding_spaces(configured, fake_model, invoke):
     fake_model.enqueue(FakeReply(output={"title": "  Call mum ", "due_date": None, "priority": 2}))
     assert invoke("todo", "function_url_todo")["json"]["todo"]["title"] == "Call mum"
 
@@ -85,7 +85,11 @@ def test_title_is_trimmed_by_the_todo_model(configured, fake_model, invoke):
 def test_refusal_is_502_and_not_passed_through(configured, fake_model, invoke):
     fake_model.enqueue(FakeReply(refusal="I won't do that."))
     result = invoke("todo", "function_url_todo")
-    assert result["statusCode"] == 502
+    assert (result["statusCode"], result["json"]["error"]["type"], result["json"]["error"]["message"]) == (
+        502,
+        "upstream_error",
+        "The model refused to answer this request: rephrase it.",
+    )
     assert "I won't" not in result["body"]
 
 
