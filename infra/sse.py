@@ -1,4 +1,4 @@
-"""The one reader of server-sent events for the tools and the tests (docs/api.md, "Streaming").
+"""The one reader of server-sent events for the tools and the tests (docs/api.md, "stream").
 
 It reads line by line, so a caller sees each event the moment its blank line arrives: the bench
 times first deltas with it and the SigV4 client prints deltas as they come.

@@ -2,10 +2,10 @@
 
 Lambda hands a buffered function's response to the caller as soon as the runtime posts it, but keeps the
 execution environment running, and sends it no other invocation, until every extension registered with the
-Extensions API has asked for its next event. At cold start this module registers an internal extension (a
-thread of the function's own process, docs/architecture.md); work deferred during an invocation runs on that
-thread once the handler has returned, so the caller does not wait for it, and is done before the environment
-takes its next invocation or is frozen.
+Extensions API has asked for its next event. At cold start, when the function has a daily cap to settle
+(cold_start.py), this module registers an internal extension (a thread of the function's own process,
+docs/architecture.md); work deferred during an invocation runs on that thread once the handler has returned,
+so the caller does not wait for it, and is done before the environment takes its next invocation or is frozen.
 
     start_extension()                  # at import, during Lambda's Init phase
     @after_the_response                # outermost, around the handler and its logging and metrics
@@ -13,8 +13,8 @@ takes its next invocation or is frozen.
         ...
         defer(settle)                  # runs after the response; at once where no extension is registered
 
-Where no extension is registered (a test calling the handler, the stream function's app, a failed
-registration, SnapStart) deferred work runs at once, where it is deferred. Should the Extensions API fail
+Where no extension is registered (no daily cap, a test calling the handler, the stream function's app, a
+failed registration, SnapStart) deferred work runs at once, where it is deferred. Should the Extensions API fail
 later, the extension reports it (exit/error) and Lambda resets the environment; the next one registers anew.
 """
 

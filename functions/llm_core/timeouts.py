@@ -22,6 +22,9 @@ COLD_START_ALLOWANCE_SECONDS = 10
 CLOUDFRONT_ORIGIN_READ_TIMEOUT_SECONDS = 60
 # CloudFront drops an idle viewer connection after 30 s; a comment line at least this often keeps it open.
 KEEPALIVE_SECONDS = 15
+# How long uvicorn keeps the Web Adapter's idle connection to the stream app (run_stream.sh): longer than
+# uvicorn's 5 s default, so a warm environment's next request reuses it rather than racing its close.
+ADAPTER_CONNECTION_IDLE_SECONDS = 60
 # After the answer's last event, how long the stream reads on for the end of the model's body (it comes at
 # once), so the connection can serve the next answer; a body that does not end is closed instead.
 ANSWER_BODY_END_SECONDS = 1.0

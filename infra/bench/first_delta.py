@@ -25,6 +25,7 @@ from types import TracebackType
 from infra.bench.report import Row, Target, percentile
 from infra.bench.world import REPO, FakeReply, LambdaContext, World, build_event, free_port, web_adapter_headers
 from infra.sse import response_events
+from llm_core.timeouts import ADAPTER_CONNECTION_IDLE_SECONDS
 
 TARGET_FIRST_REQUEST = Target(50, "ms")
 TARGET_LATER_REQUEST = Target(20, "ms")
@@ -46,7 +47,7 @@ class StreamProcess:
         self._log = tempfile.TemporaryFile()
         self.started_at = time.perf_counter()
         self.process = subprocess.Popen(  # noqa: S603 - our interpreter, our fixed command
-            [sys.executable, *UVICORN, "60", "--port", str(self.port)],
+            [sys.executable, *UVICORN, str(ADAPTER_CONNECTION_IDLE_SECONDS), "--port", str(self.port)],
             env=environment, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._log,
         )  # fmt: skip
 

@@ -156,6 +156,8 @@ def serve_web_app(app: Any, outbox: BinaryIO, inbox: BinaryIO) -> None:
     """Serve the ASGI app on a loopback port, as run_stream.sh does behind the Lambda Web Adapter."""
     import uvicorn  # here: an environment of a buffered function never needs it
 
+    from llm_core.timeouts import ADAPTER_CONNECTION_IDLE_SECONDS  # imported by the app already
+
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     port = listener.getsockname()[1]
@@ -169,7 +171,11 @@ def serve_web_app(app: Any, outbox: BinaryIO, inbox: BinaryIO) -> None:
 
     # run_stream.sh's options; warnings only, as the adapter's start-up lines would say nothing here.
     config = uvicorn.Config(
-        only_from_the_emulator(app, token), log_level="warning", access_log=False, timeout_keep_alive=60, ws="none"
+        only_from_the_emulator(app, token),
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=ADAPTER_CONNECTION_IDLE_SECONDS,
+        ws="none",
     )
     server = Server(config)
     threading.Thread(target=exit_when_closed, args=(inbox,), name="channel", daemon=True).start()

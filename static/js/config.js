@@ -1,5 +1,5 @@
 // What the server tells the page at start, from /config.json (served by the local emulator, written by
-// the publish step from the stack's parameters): its input limits and how to sign in. The page
+// the publish step from the stack's outputs): its input limits and how to sign in. The page
 // hard-codes none of them. Until the document arrives, or if it never does, every limit is null (the
 // counters show no limit and the server's own 413 still explains what is too long) and `auth` is null
 // (no sign-in is offered; a server that needs one answers 401, which says so).

@@ -3,6 +3,7 @@ layer in front of it, so a caller always gets the function's own answer."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from llm_core import timeouts
 from llm_core.settings import Settings
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
+STREAM_START_SCRIPT = TEMPLATE_PATH.parent / "functions" / "run_stream.sh"
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +80,9 @@ def test_settings_default_to_the_timeouts():
         timeouts.KEEPALIVE_SECONDS,
         timeouts.STREAM_FUNCTION_TIMEOUT_SECONDS,
     )
+
+
+def test_the_stream_start_script_keeps_the_adapters_idle_connection_as_long_as_timeouts_says():
+    match = re.search(r"--timeout-keep-alive (\d+)\b", STREAM_START_SCRIPT.read_text())
+    assert match, "run_stream.sh must set uvicorn's --timeout-keep-alive"
+    assert int(match.group(1)) == timeouts.ADAPTER_CONNECTION_IDLE_SECONDS
