@@ -15,13 +15,15 @@ from dataclasses import dataclass
 
 from infra.bench.paths import EVENTS, PYTHONPATH, REPO
 from infra.emulator import Emulator
-from infra.emulator.runtime import LambdaContext, build_event, web_adapter_headers
+from infra.emulator.aws import SECRET_ID
+from infra.emulator.runtime import REGION, LambdaContext, build_event, web_adapter_headers
+from infra.emulator.server import FUNCTIONS
 from infra.fake_openai import FakeOpenAI, FakeReply
-from llm_core.settings import DAILY_CAP_VARIABLES
+from llm_core.settings import DAILY_CAP_VARIABLES, METRICS_NAMESPACE
 
 __all__ = ["EVENTS", "REPO", "FakeOpenAI", "FakeReply", "LambdaContext", "World", "build_event", "web_adapter_headers"]
 
-MODULES = {"summarize": "handlers.summarize", "todo": "handlers.todo", "stream": "handlers.stream"}
+MODULES = {function.route: function.module for function in FUNCTIONS}
 EVENT_FILES = {"summarize": EVENTS / "function_url_summarize.json", "todo": EVENTS / "function_url_todo.json"}
 # The caps that turn the budget check off (docs/budgets.md: 0 is no limit).
 BUDGETS_OFF = dict.fromkeys(DAILY_CAP_VARIABLES, "0")
@@ -38,10 +40,10 @@ def import_environment() -> dict[str, str]:
     return {
         **with_bytecode_caches(dict(os.environ)),
         "PYTHONPATH": PYTHONPATH,
-        "OPENAI_SECRET_ID": "local/openai-api-key",
-        "AWS_DEFAULT_REGION": "us-east-1",
+        "OPENAI_SECRET_ID": SECRET_ID,
+        "AWS_DEFAULT_REGION": REGION,
         "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_METRICS_NAMESPACE": "LlmEndpoints",
+        "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
     }
 
 

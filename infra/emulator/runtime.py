@@ -34,6 +34,13 @@ FUNCTION_ERROR_STATUS = 502
 FUNCTION_ERROR_BODY = b'{"Message": "Internal Server Error"}'
 
 
+def split_entry_point(entry_point: str) -> tuple[str, str]:
+    """``module.attr`` (a Lambda handler) or ``module:attr`` (an ASGI app): the module's name and the attr's."""
+    separator = ":" if ":" in entry_point else "."
+    module, attr = entry_point.rsplit(separator, 1)
+    return module, attr
+
+
 def log_stream_name() -> str:
     """A new execution environment's log stream, named the way Lambda names them."""
     return f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"

@@ -67,6 +67,7 @@ from infra.emulator.runtime import (
     LambdaContext,
     build_event,
     response_from_result,
+    split_entry_point,
     web_adapter_headers,
 )
 from infra.emulator.signin import LocalSignIn, SignInStandIn, create_local_sign_in
@@ -104,6 +105,11 @@ class Function:
     @property
     def path(self) -> str:
         return f"/api/{self.route}"
+
+    @property
+    def module(self) -> str:
+        """The handler's module, which a function's process imports first."""
+        return split_entry_point(self.entry_point)[0]
 
 
 FUNCTIONS = (

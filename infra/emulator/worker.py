@@ -39,15 +39,13 @@ from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
 from infra.emulator.extensions_api import ExtensionsApi
-from infra.emulator.runtime import LambdaContext
+from infra.emulator.runtime import LambdaContext, split_entry_point
 
 INVOCATION_TOKEN_HEADER = "x-emulator-invocation-token"  # noqa: S105 - a header name
 
 
 def load_entry_point(entry_point: str) -> Any:
-    """``module.attr`` (a Lambda handler) or ``module:attr`` (an ASGI app)."""
-    separator = ":" if ":" in entry_point else "."
-    module_name, attr = entry_point.rsplit(separator, 1)
+    module_name, attr = split_entry_point(entry_point)
     return getattr(importlib.import_module(module_name), attr)
 
 
