@@ -1,5 +1,5 @@
 """The request path of the buffered functions, from a Function URL event to its result: the method, the body,
-errors as the contract's envelope, the request id header, the time budget and the request metrics.
+errors as the contract's envelope, the request id header, the deadline and the request metrics.
 
 Each buffered function has one route (POST, any path), so this is a small app of its own rather than
 Powertools' event-handler resolver: importing that package costs about 60 ms of every cold start, more than
@@ -22,7 +22,7 @@ from llm_core.cold_start import resume_garbage_collection
 from llm_core.contract import json_text
 from llm_core.errors import REQUEST_ID_HEADER, InvalidJson, MethodNotAllowed
 from llm_core.identity import Caller, identify
-from llm_core.model_client import time_budget
+from llm_core.model_client import deadline_after
 from llm_core.observability import record_failure, record_latency, record_usage
 from llm_core.request_body import parse_request
 from llm_core.service import Answer
@@ -73,7 +73,7 @@ class FunctionUrlApp(Generic[RequestModel]):
         request_id = context.aws_request_id
         caller: Caller | None = None
         try:
-            with time_budget(context.get_remaining_time_in_millis() / 1000):
+            with deadline_after(context.get_remaining_time_in_millis() / 1000):
                 caller, request = self._admit(event)
                 answer = self.work(request, caller)
             record_usage(answer.body["usage"])

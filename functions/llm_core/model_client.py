@@ -39,12 +39,12 @@ T = TypeVar("T")
 
 
 @contextmanager
-def time_budget(seconds_left: float) -> Iterator[float]:
-    """Run the block with a deadline ``seconds_left`` from now, less the response margin."""
-    budget = max(seconds_left - RESPONSE_MARGIN_SECONDS, 0.0)
-    token = _deadline.set(time.monotonic() + budget)
+def deadline_after(seconds_left: float) -> Iterator[float]:
+    """Run the block with a deadline ``seconds_left`` from now, less the response margin; the seconds usable."""
+    usable = max(seconds_left - RESPONSE_MARGIN_SECONDS, 0.0)
+    token = _deadline.set(time.monotonic() + usable)
     try:
-        yield budget
+        yield usable
     finally:
         _deadline.reset(token)
 
@@ -60,12 +60,12 @@ def _spent_response(request: httpx2.Request) -> httpx2.Response:
     return httpx2.Response(
         504,
         headers={"x-should-retry": "false"},
-        json={"error": {"message": "The function's time budget is spent.", "type": "timeout"}},
+        json={"error": {"message": "The function's time is up.", "type": "timeout"}},
         request=request,
     )
 
 
-def _budget_spent() -> bool:
+def _deadline_passed() -> bool:
     left = seconds_left()
     return left is not None and left <= 0
 
@@ -112,7 +112,7 @@ class DeadlineTransport(httpx2.BaseTransport):
         self._inner = inner
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
-        if _budget_spent():
+        if _deadline_passed():
             return _spent_response(request)
         _clamp_timeouts(request)
         try:
@@ -133,7 +133,7 @@ class AsyncDeadlineTransport(httpx2.AsyncBaseTransport):
         self._inner = inner
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        if _budget_spent():
+        if _deadline_passed():
             return _spent_response(request)
         _clamp_timeouts(request)
         try:

@@ -25,7 +25,7 @@ from llm_core.budget import REMAINING_HEADER
 from llm_core.contract import StreamRequest, json_text
 from llm_core.errors import REQUEST_ID_HEADER, ErrorResponse, MethodNotAllowed
 from llm_core.identity import identify
-from llm_core.model_client import time_budget
+from llm_core.model_client import deadline_after
 from llm_core.observability import logger, record_failure, record_latency, record_usage
 from llm_core.request_body import parse_request
 from llm_core.service import AnswerStream, Delta, Done, open_answer_stream
@@ -217,10 +217,11 @@ async def stream_answer(request: Request) -> Response:
         invocation.caller = caller.id
         conversation = parse_request(await request.body(), request.headers, StreamRequest, query=request.url.query)
         seconds_left = seconds_until_deadline(invocation.context)
-        with time_budget(seconds_left) as budget:
-            deadline = time.monotonic() + budget
+        with deadline_after(seconds_left) as usable_seconds:
+            deadline = time.monotonic() + usable_seconds
+            # The task copies the context as it is created, the deadline with it: create it inside the block.
             opening = asyncio.ensure_future(open_answer_stream(conversation, caller))
-        await asyncio.wait({opening}, timeout=min(settings.keepalive_seconds, budget))
+        await asyncio.wait({opening}, timeout=min(settings.keepalive_seconds, usable_seconds))
         if opening.done():
             if (failure := opening.exception()) is not None:
                 return invocation.fail(failure)

@@ -67,7 +67,7 @@ class Runner:
             self.direct()
             return {"seconds": time.perf_counter() - started}
         if action == "budget":
-            return time_budget_calls()
+            return measure_budget_calls()
         if action == "rss":
             return {"mb": peak_rss_mb()}
         raise ValueError(f"unknown command {action!r}")
@@ -103,7 +103,7 @@ def structured_output_model(module: str, event: dict[str, Any]) -> Any:
         return None
 
 
-def time_budget_calls() -> dict[str, Any]:
+def measure_budget_calls() -> dict[str, Any]:
     from llm_core import budget
 
     started = time.perf_counter()

@@ -12,7 +12,7 @@ from llm_core.model_client import (
     DeadlineTransport,
     _clamp_timeouts,
     _forbid_retry_that_cannot_fit,
-    time_budget,
+    deadline_after,
 )
 from llm_core.service import Delta, Done
 from llm_core.streaming import StreamFormat, _KeepAlive, with_keepalives
@@ -33,7 +33,7 @@ def _request() -> httpx2.Request:
 
 def test_attempt_timeouts_are_clamped_to_the_time_left():
     request = _request()
-    with time_budget(RESPONSE_MARGIN_SECONDS + 2.0):
+    with deadline_after(RESPONSE_MARGIN_SECONDS + 2.0):
         _clamp_timeouts(request)
     assert request.extensions["timeout"]["connect"] + request.extensions["timeout"]["read"] <= 2.0
 
@@ -46,7 +46,7 @@ def test_without_a_budget_timeouts_are_left_alone():
 
 def test_spent_budget_answers_504_that_the_sdk_will_not_retry():
     transport = DeadlineTransport(httpx2.MockTransport(lambda request: httpx2.Response(200)))
-    with time_budget(RESPONSE_MARGIN_SECONDS):
+    with deadline_after(RESPONSE_MARGIN_SECONDS):
         response = transport.handle_request(_request())
     assert response.status_code == 504 and response.headers["x-should-retry"] == "false"
 
@@ -57,7 +57,7 @@ def test_timeout_at_the_deadline_becomes_a_504_the_sdk_will_not_retry():
         raise httpx2.ReadTimeout("timed out", request=request)
 
     transport = DeadlineTransport(httpx2.MockTransport(too_slow))
-    with time_budget(RESPONSE_MARGIN_SECONDS + 0.01):
+    with deadline_after(RESPONSE_MARGIN_SECONDS + 0.01):
         response = transport.handle_request(_request())
     assert response.status_code == 504 and response.headers["x-should-retry"] == "false"
 
@@ -68,7 +68,7 @@ def timing_out(request: httpx2.Request) -> httpx2.Response:
 
 def test_timeout_with_no_time_left_for_a_retry_becomes_a_504_at_once():
     transport = DeadlineTransport(httpx2.MockTransport(timing_out))
-    with time_budget(RESPONSE_MARGIN_SECONDS + MIN_ATTEMPT_SECONDS + DEFAULT_RETRY_WAIT_SECONDS - 0.1):
+    with deadline_after(RESPONSE_MARGIN_SECONDS + MIN_ATTEMPT_SECONDS + DEFAULT_RETRY_WAIT_SECONDS - 0.1):
         response = transport.handle_request(_request())
     assert response.status_code == 504 and response.headers["x-should-retry"] == "false"
 
@@ -76,7 +76,7 @@ def test_timeout_with_no_time_left_for_a_retry_becomes_a_504_at_once():
 def test_timeout_with_time_for_a_retry_is_left_to_the_sdk_to_retry():
     transport = DeadlineTransport(httpx2.MockTransport(timing_out))
     with (
-        time_budget(RESPONSE_MARGIN_SECONDS + MIN_ATTEMPT_SECONDS + DEFAULT_RETRY_WAIT_SECONDS + 1),
+        deadline_after(RESPONSE_MARGIN_SECONDS + MIN_ATTEMPT_SECONDS + DEFAULT_RETRY_WAIT_SECONDS + 1),
         pytest.raises(httpx2.ReadTimeout),
     ):
         transport.handle_request(_request())
@@ -85,7 +85,7 @@ def test_timeout_with_time_for_a_retry_is_left_to_the_sdk_to_retry():
 def test_streams_timeout_with_no_time_left_for_a_retry_becomes_a_504_at_once():
     async def attempt() -> httpx2.Response:
         transport = AsyncDeadlineTransport(httpx2.MockTransport(timing_out))
-        with time_budget(RESPONSE_MARGIN_SECONDS + MIN_ATTEMPT_SECONDS + DEFAULT_RETRY_WAIT_SECONDS - 0.1):
+        with deadline_after(RESPONSE_MARGIN_SECONDS + MIN_ATTEMPT_SECONDS + DEFAULT_RETRY_WAIT_SECONDS - 0.1):
             return await transport.handle_async_request(_request())
 
     response = asyncio.run(attempt())
@@ -95,7 +95,7 @@ def test_streams_timeout_with_no_time_left_for_a_retry_becomes_a_504_at_once():
 def test_connecting_may_take_at_most_half_of_the_time_left():
     request = _request()
     request.extensions["timeout"] = {"connect": 60.0, "read": 600.0, "write": 600.0, "pool": 600.0}
-    with time_budget(RESPONSE_MARGIN_SECONDS + 4.0):
+    with deadline_after(RESPONSE_MARGIN_SECONDS + 4.0):
         _clamp_timeouts(request)
     assert request.extensions["timeout"]["connect"] <= 2.0
 
@@ -117,21 +117,21 @@ def test_retry_after_as_an_http_date_is_seconds_from_now():
 
 def test_retry_after_longer_than_the_time_left_forbids_the_retry():
     response = httpx2.Response(429, headers={"retry-after": "30"})
-    with time_budget(RESPONSE_MARGIN_SECONDS + 5):
+    with deadline_after(RESPONSE_MARGIN_SECONDS + 5):
         _forbid_retry_that_cannot_fit(response)
     assert response.headers["x-should-retry"] == "false"
 
 
 def test_retry_after_longer_than_a_person_should_wait_forbids_the_retry_with_time_to_spare():
     response = httpx2.Response(429, headers={"retry-after": str(MAX_RETRY_WAIT_SECONDS + 1)})
-    with time_budget(STREAM_FUNCTION_TIMEOUT_SECONDS):
+    with deadline_after(STREAM_FUNCTION_TIMEOUT_SECONDS):
         _forbid_retry_that_cannot_fit(response)
     assert response.headers["x-should-retry"] == "false"
 
 
 def test_short_retry_after_keeps_the_sdks_retry():
     response = httpx2.Response(429, headers={"retry-after": "1"})
-    with time_budget(RESPONSE_MARGIN_SECONDS + 5):
+    with deadline_after(RESPONSE_MARGIN_SECONDS + 5):
         _forbid_retry_that_cannot_fit(response)
     assert "x-should-retry" not in response.headers
 
