@@ -169,7 +169,9 @@ def is_api_path(path: str) -> bool:
 
 
 @dataclass(frozen=True)
-class Invocation:
+class FunctionCall:
+    """A request as one function invocation: the Function URL event, Lambda's request id, the raw body."""
+
     event: dict[str, Any]
     request_id: str
     body: bytes
@@ -196,10 +198,10 @@ async def read_body(receive: Receive, limit: int) -> bytes | None:
 
 
 # A whole response: status, headers, body.
-Answer = tuple[int, list[tuple[str, str]], bytes]
+WholeResponse = tuple[int, list[tuple[str, str]], bytes]
 
 
-def _function_error(request_id: str) -> Answer:
+def _function_error(request_id: str) -> WholeResponse:
     """Lambda's answer when the function failed: its own body, no x-request-id (no function answered)."""
     return (
         FUNCTION_ERROR_STATUS,
@@ -212,7 +214,7 @@ def _stopping_error(request_id: str) -> ErrorResponse:
     return error_response(Unavailable(STOPPING_MESSAGE), request_id)
 
 
-def _json_answer(error: ErrorResponse) -> Answer:
+def _json_answer(error: ErrorResponse) -> WholeResponse:
     """An error of the API's table as the emulator itself answers it, in the envelope."""
     return error.status, [("content-type", "application/json"), *error.headers.items()], json.dumps(error.body).encode()
 
@@ -376,7 +378,7 @@ class EmulatorApp:
 
     async def _receive_invocation(
         self, function: Function, scope: Scope, receive: Receive, send: Send
-    ) -> Invocation | None:
+    ) -> FunctionCall | None:
         """The invocation a request makes; None when Lambda refused it (413, already answered)."""
         body = await read_body(receive, MAX_REQUEST_BYTES)
         request_id = str(uuid.uuid4())
@@ -387,7 +389,7 @@ class EmulatorApp:
             return None
         event = build_event(scope, body, request_id=request_id, url_id=self.url_ids[function.route])
         self._record(event)
-        return Invocation(event, request_id, body)
+        return FunctionCall(event, request_id, body)
 
     def _record(self, event: dict[str, Any]) -> None:
         body = event.get("body")
@@ -413,7 +415,7 @@ class EmulatorApp:
             answer = _json_answer(_stopping_error(invocation.request_id))
         await send_whole(send, *answer)
 
-    async def _run(self, function: Function, pool: EnvironmentPool, invocation: Invocation) -> Answer:
+    async def _run(self, function: Function, pool: EnvironmentPool, invocation: FunctionCall) -> WholeResponse:
         """The answer to one invocation of a buffered function, as Lambda gives it."""
         event, request_id = invocation.event, invocation.request_id
         timeout = pool.function.timeout_seconds
