@@ -16,7 +16,6 @@ import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from aws_lambda_powertools import Metrics
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -26,12 +25,10 @@ from llm_core.contract import StreamRequest, json_text
 from llm_core.errors import REQUEST_ID_HEADER, ErrorResponse, MethodNotAllowed
 from llm_core.identity import identify
 from llm_core.model_client import deadline_after
-from llm_core.observability import logger, record_failure, record_latency, record_usage
+from llm_core.observability import logger, metrics, record_cold_start, record_failure, record_latency, record_usage
 from llm_core.request_body import parse_request
 from llm_core.service import AnswerStream, Delta, Done, open_answer_stream
-from llm_core.settings import METRICS_NAMESPACE, get_settings
-
-metrics = Metrics(namespace=METRICS_NAMESPACE)
+from llm_core.settings import get_settings
 
 KEEPALIVE = ": keep-alive\n\n"
 
@@ -194,6 +191,7 @@ class Invocation:
         # The keys the buffered functions' log lines get from inject_lambda_context. Kept in a context
         # variable, which the body's task and the threads it starts copy, so concurrent requests keep their own.
         logger.thread_safe_append_keys(function_request_id=self.request_id, function_name=self.function_name)
+        record_cold_start(self.function_name)
 
     def record_failure(self, exc: BaseException) -> ErrorResponse:
         return record_failure(exc, self.request_id, function_name=self.function_name, caller=self.caller)

@@ -327,6 +327,19 @@ def test_client_that_leaves_closes_the_upstream_request(stream_url, fake_model):
     assert upstream.client_gone and not release.is_set()
 
 
+def test_the_first_request_of_an_environment_counts_its_cold_start_once(stream_url, monkeypatch, capsys):
+    from aws_lambda_powertools.metrics.provider import cold_start
+
+    monkeypatch.setattr(cold_start, "is_cold_start", True)
+    context = {"x-amzn-lambda-context": json.dumps({"env_config": {"function_name": "stack-StreamFunction"}})}
+    capsys.readouterr()
+    for _ in range(2):
+        post(stream_url, CONVERSATION, context).read()
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    cold_starts = [line for line in emitted if "ColdStart" in line]
+    assert [(line["ColdStart"], line["function_name"]) for line in cold_starts] == [([1.0], "stack-StreamFunction")]
+
+
 def test_options_is_refused_with_the_error_envelope(stream_url):
     connection = http.client.HTTPConnection(*stream_url, timeout=5)
     connection.request("OPTIONS", "/")
