@@ -8,6 +8,7 @@ raw body and headers here, so every rule about what a body may be lives in this 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
@@ -26,6 +27,9 @@ MAX_QUOTED_NAME = 40
 MAX_LISTED = 10
 # Valid bodies nest three levels (a stream's messages); the parser's own limit depends on the Python version.
 MAX_NESTING = 100
+# A second media type after a comma: a Content-Type sent twice, joined (a comma inside a quoted parameter is not
+# followed by a type/subtype).
+_ANOTHER_MEDIA_TYPE = re.compile(r",\s*[\w!#$%&'*+.^`|~-]+/")
 # What JSON counts as white space between its tokens.
 JSON_WHITESPACE = " \t\r\n"
 
@@ -106,8 +110,9 @@ def parse_json_object(body: bytes, headers: Mapping[str, str], model: type[BaseM
         raise InvalidRequest(
             "Content-Encoding is not accepted: send the JSON body uncompressed, without a Content-Encoding header."
         )
-    content_type = media_type(headers.get("content-type"))
-    if "," in content_type:
+    raw_content_type = headers.get("content-type") or ""
+    content_type = media_type(raw_content_type)
+    if "," in content_type or _ANOTHER_MEDIA_TYPE.search(raw_content_type):
         raise InvalidJson(
             "The Content-Type header was sent more than once: send it once, Content-Type: application/json."
         )

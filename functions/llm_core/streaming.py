@@ -131,28 +131,45 @@ async def with_keepalives(
         await source.aclose()
 
 
-def _accepted_media_types(accept: str) -> set[str]:
-    """The media types an Accept header names without refusing them (``q=0``), lower-cased as RFC 9110
-    compares them. Ranges such as ``*/*`` are kept as written: they choose the default, SSE."""
-    accepted = set()
+def _weights(accept: str) -> dict[str, float]:
+    """The weight an Accept header gives each media range it names, lower-cased as RFC 9110 compares them: its
+    ``q``, or 1 when it has none or one that is not a number from 0 to 1."""
+    weights = {}
     for media_range in accept.lower().split(","):
         media_type, *parameters = (part.strip() for part in media_range.split(";"))
-        if media_type and not any(_is_zero_weight(parameter) for parameter in parameters):
-            accepted.add(media_type)
-    return accepted
+        if media_type:
+            weights[media_type] = _weight(parameters)
+    return weights
 
 
-def _is_zero_weight(parameter: str) -> bool:
-    name, _, value = (part.strip() for part in parameter.partition("="))
-    return name == "q" and value != "" and value.rstrip("0").rstrip(".") in ("0", "")
+def _weight(parameters: list[str]) -> float:
+    for parameter in parameters:
+        name, _, value = (part.strip() for part in parameter.partition("="))
+        if name == "q":
+            try:
+                weight = float(value)
+            except ValueError:
+                return 1.0
+            return weight if 0 <= weight <= 1 else 1.0
+    return 1.0
+
+
+def _weight_of(weights: dict[str, float], media_type: str) -> float:
+    """The weight of the most specific range that covers ``media_type`` (RFC 9110, 12.5.1); 0 when none does."""
+    kind = media_type.split("/", 1)[0]
+    for media_range in (media_type, f"{kind}/*", "*/*"):
+        if media_range in weights:
+            return weights[media_range]
+    return 0.0
 
 
 class StreamFormat:
-    """SSE by default; bare text for ``Accept: text/plain`` (``curl -N``)."""
+    """SSE by default; bare text (``curl -N``) when the Accept header weighs ``text/plain`` more than
+    ``text/event-stream``, so ``text/plain, */*`` (axios's default) still gets SSE."""
 
     def __init__(self, accept: str) -> None:
-        wanted = _accepted_media_types(accept)
-        self.plain = "text/plain" in wanted and "text/event-stream" not in wanted
+        weights = _weights(accept)
+        self.plain = _weight_of(weights, "text/plain") > _weight_of(weights, "text/event-stream")
         self.media_type = "text/plain; charset=utf-8" if self.plain else "text/event-stream; charset=utf-8"
 
     def delta(self, text: str) -> str:

@@ -162,6 +162,12 @@ def test_plain_format_is_chosen_whatever_the_case_of_the_accept_header():
         ("text/plain;q=0.5", True),
         ("text/plainx", False),
         ("application/json, text/plain", True),
+        ("text/plain, */*", False),  # */* accepts SSE as much: the server's choice
+        ("application/json, text/plain, */*", False),  # axios's default
+        ("text/plain, */*; q=0.01", True),  # jQuery's: text/plain weighs more
+        ("text/*;q=0.2, text/plain;q=0.1", False),  # text/* covers text/event-stream, and weighs more
+        ("text/event-stream;q=0.5, text/plain", True),
+        ("text/plain;q=2", True),  # a weight that is not one counts as 1
     ],
 )
 def test_plain_format_follows_what_the_accept_header_accepts_and_refuses(accept, plain):

@@ -122,10 +122,23 @@ def test_content_encoding_identity_sent_twice_is_still_identity():
     assert parse_request(b'{"text": "hi"}', headers, SummarizeRequest, query="").text == "hi"
 
 
-def test_content_type_sent_twice_is_told_to_send_it_once():
-    assert message_of(b'{"text": "hi"}', headers={"content-type": "application/json,application/json"}) == (
+@pytest.mark.parametrize(
+    "joined",
+    [
+        "application/json,application/json",
+        "application/json; charset=utf-8, application/json",  # the first with a parameter
+        "text/plain; charset=utf-8, application/json",
+    ],
+)
+def test_content_type_sent_twice_is_told_to_send_it_once(joined):
+    assert message_of(b'{"text": "hi"}', headers={"content-type": joined}) == (
         "The Content-Type header was sent more than once: send it once, Content-Type: application/json."
     )
+
+
+def test_a_comma_inside_a_quoted_content_type_parameter_is_one_header():
+    headers = {"content-type": 'application/json; profile="a,b"'}
+    assert parse_request(b'{"text": "hi"}', headers, SummarizeRequest, query="").text == "hi"
 
 
 def test_array_body_is_refused_not_reduced_to_its_first_element():
