@@ -128,6 +128,9 @@ class ChatMessage(_Request):
     _content_not_blank = field_validator("content")(_not_blank)
 
 
+ONE_CONVERSATION = 'send either "messages" or "prompt", not both and not neither'
+
+
 class StreamRequest(_Request):
     example: ClassVar[dict[str, Any]] = {"prompt": "Write a haiku about Lambda"}
 
@@ -148,10 +151,18 @@ class StreamRequest(_Request):
             raise ValueError('must end with a message of role "user"')
         return messages
 
+    @model_validator(mode="before")
+    @classmethod
+    def _not_both(cls, data: Any) -> Any:
+        # Before the fields' own checks: a blank prompt beside messages is first of all a request sending both.
+        if isinstance(data, dict) and data.get("messages") is not None and data.get("prompt") is not None:
+            raise ValueError(ONE_CONVERSATION)
+        return data
+
     @model_validator(mode="after")
     def _one_conversation(self) -> StreamRequest:
         if (self.messages is None) == (self.prompt is None):
-            raise ValueError('send either "messages" or "prompt", not both and not neither')
+            raise ValueError(ONE_CONVERSATION)
         if self.prompt is not None:
             self.messages = [ChatMessage(role="user", content=self.prompt)]
             self.prompt = None

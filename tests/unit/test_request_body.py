@@ -325,6 +325,19 @@ def test_a_stream_body_of_unknown_fields_alone_also_says_what_it_needs():
     )
 
 
+@pytest.mark.parametrize(
+    "both",
+    [
+        {"messages": [{"role": "user", "content": "hi"}], "prompt": " "},
+        {"messages": [{"role": "user", "content": " "}], "prompt": "hi"},
+    ],
+)
+def test_messages_and_a_prompt_are_refused_as_both_before_either_is_checked(both):
+    assert message_of(json.dumps(both).encode(), model=StreamRequest) == (
+        'Send either "messages" or "prompt", not both and not neither.'
+    )
+
+
 def test_unknown_fields_beside_a_valid_body_are_still_refused():
     assert message_of(b'{"prompt": "hi", "txt": 1}', model=StreamRequest) == (
         'txt: unknown field; the fields are "messages", "prompt", "system".'
