@@ -16,9 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, field_v
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-from llm_core.prompts import Todo
-
-MAX_BULLETS = 10
+from llm_core.prompts import MAX_BULLETS, Todo
 
 
 class _Request(BaseModel):

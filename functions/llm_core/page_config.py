@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from llm_core.contract import MAX_BULLETS
 from llm_core.identity import TOKEN_HEADER
+from llm_core.prompts import MAX_BULLETS
 
 
 def page_config(max_input_chars: int, auth: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import pytest
 from moto import mock_aws
 
 from infra.deploy import publish
-from llm_core.contract import MAX_BULLETS
+from llm_core.prompts import MAX_BULLETS
 
 REGION = "us-east-1"
 STACK = "llm-endpoints-test"

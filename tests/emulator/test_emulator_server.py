@@ -23,7 +23,7 @@ from infra.emulator.guard import ApiGuard
 from infra.emulator.server import EVENT_HISTORY, FUNCTIONS, RECORDED_BODY_CHARS, Function, without_query_string
 from infra.emulator.template import read_template
 from infra.fake_openai import FakeOpenAI, FakeReply
-from llm_core.contract import MAX_BULLETS
+from llm_core.prompts import MAX_BULLETS
 from llm_core.settings import Settings
 from tests.emulator.conftest import Client, LogCollector, read_sse_event, sign_in_over_http
 
