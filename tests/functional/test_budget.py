@@ -1,4 +1,5 @@
-"""llm_core.budget against moto's DynamoDB: reservation, settlement, refusals, concurrency, the UTC day, outages."""
+"""llm_core.budget: the worst-case estimate, and against moto's DynamoDB the reservation, settlement, refusals,
+concurrency, the UTC day and outages."""
 
 from __future__ import annotations
 
@@ -73,6 +74,21 @@ def table(configure: Configure, dynamodb_one_request_at_a_time: None) -> Iterato
         client = boto3.client("dynamodb", region_name=REGION)
         create_budget_table(client, TABLE)
         yield BudgetTable(client)
+
+
+# ------------------------------------------------------------------ the worst-case estimate
+
+
+def test_estimate_counts_a_token_per_character_plus_instructions_and_the_whole_output():
+    assert (
+        budget.estimate_tokens(2_000, 1_024)
+        == 2_000 + budget.MESSAGE_OVERHEAD_TOKENS + budget.INSTRUCTION_OVERHEAD_TOKENS + 1_024
+    )
+
+
+def test_estimate_counts_the_framing_of_every_message():
+    one = budget.estimate_tokens(1_000, 512, messages=1)
+    assert budget.estimate_tokens(1_000, 512, messages=20) - one == 19 * budget.MESSAGE_OVERHEAD_TOKENS
 
 
 # ------------------------------------------------------------------ reservation and settlement arithmetic

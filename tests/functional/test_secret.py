@@ -1,4 +1,4 @@
-"""The key's cache (llm_core.secret) against moto's Secrets Manager."""
+"""llm_core.secret: reading the key from the secret's value, and its cache against moto's Secrets Manager."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 import llm_core
 from llm_core import secret
 from llm_core.errors import NotConfigured, Unavailable
-from llm_core.secret import read_api_key
+from llm_core.secret import _key_from_secret_value, read_api_key
 from tests.support import CANARY_KEY, SECRET_ID, closed_port_url
 
 
@@ -72,3 +72,38 @@ def test_a_key_the_function_cannot_decrypt_names_kms_decrypt(environment, monkey
         f"Secret {SECRET_ID!r} (OPENAI_SECRET_ID) could not be decrypted: "
         "allow this function kms:Decrypt on the secret's KMS key."
     )
+
+
+# ------------------------------------------------------------------ the secret's value
+
+
+def test_bare_key_is_used_as_is():
+    assert _key_from_secret_value("s", "  sk-abc\n") == "sk-abc"
+
+
+def test_json_secret_yields_its_api_key():
+    assert _key_from_secret_value("s", '{"api_key": "sk-abc", "note": "prod"}') == "sk-abc"
+
+
+@pytest.mark.parametrize("value", ["", "   ", '{"api_key": ""}', '{"other": "x"}'])
+def test_secret_without_a_key_is_not_configured(value):
+    with pytest.raises(NotConfigured, match="holds no key"):
+        _key_from_secret_value("s", value)
+
+
+def test_api_key_that_is_not_a_string_is_not_configured():
+    with pytest.raises(NotConfigured, match="must be a string"):
+        _key_from_secret_value("s", '{"api_key": 42}')
+
+
+def test_broken_json_secret_is_not_configured_without_echoing_it():
+    with pytest.raises(NotConfigured) as caught:
+        _key_from_secret_value("s", '{"api_key": "sk-half')
+    assert "sk-half" not in caught.value.message
+
+
+@pytest.mark.parametrize("value", ["sk-abc\ndef", "sk-abc def", "sk-abc\u00a0def", '{"api_key": "sk-a\\u0000b"}'])
+def test_key_that_cannot_be_a_header_is_not_configured_without_echoing_it(value):
+    with pytest.raises(NotConfigured) as caught:
+        _key_from_secret_value("s", value)
+    assert "sk-a" not in caught.value.message

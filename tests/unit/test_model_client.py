@@ -1,3 +1,5 @@
+"""llm_core.model_client: the deadline, and each attempt's timeouts and retries bounded by it."""
+
 from __future__ import annotations
 
 import asyncio
@@ -6,7 +8,6 @@ import time
 import httpx2
 import pytest
 
-from llm_core.errors import retry_after_seconds
 from llm_core.model_client import (
     AsyncDeadlineTransport,
     DeadlineTransport,
@@ -14,8 +15,6 @@ from llm_core.model_client import (
     _forbid_retry_that_cannot_fit,
     deadline_after,
 )
-from llm_core.service import Delta, Done
-from llm_core.streaming import StreamFormat, _KeepAlive, with_keepalives
 from llm_core.timeouts import (
     DEFAULT_RETRY_WAIT_SECONDS,
     MAX_RETRY_WAIT_SECONDS,
@@ -38,13 +37,13 @@ def test_attempt_timeouts_are_clamped_to_the_time_left():
     assert request.extensions["timeout"]["connect"] + request.extensions["timeout"]["read"] <= 2.0
 
 
-def test_without_a_budget_timeouts_are_left_alone():
+def test_without_a_deadline_timeouts_are_left_alone():
     request = _request()
     _clamp_timeouts(request)
     assert request.extensions["timeout"]["read"] == 600.0
 
 
-def test_spent_budget_answers_504_that_the_sdk_will_not_retry():
+def test_a_passed_deadline_answers_504_that_the_sdk_will_not_retry():
     transport = DeadlineTransport(httpx2.MockTransport(lambda request: httpx2.Response(200)))
     with deadline_after(RESPONSE_MARGIN_SECONDS):
         response = transport.handle_request(_request())
@@ -100,21 +99,6 @@ def test_connecting_may_take_at_most_half_of_the_time_left():
     assert request.extensions["timeout"]["connect"] <= 2.0
 
 
-@pytest.mark.parametrize(
-    ("headers", "seconds"),
-    [({"retry-after-ms": "12000"}, 12.0), ({"retry-after": "7"}, 7.0), ({}, None), ({"retry-after": "soon"}, None)],
-)
-def test_retry_after_is_read_in_every_form_the_sdk_honours(headers, seconds):
-    assert retry_after_seconds(httpx2.Headers(headers)) == seconds
-
-
-def test_retry_after_as_an_http_date_is_seconds_from_now():
-    from email.utils import formatdate
-
-    wait = retry_after_seconds(httpx2.Headers({"retry-after": formatdate(time.time() + 30, usegmt=True)}))
-    assert 28 < wait <= 30
-
-
 def test_retry_after_longer_than_the_time_left_forbids_the_retry():
     response = httpx2.Response(429, headers={"retry-after": "30"})
     with deadline_after(RESPONSE_MARGIN_SECONDS + 5):
@@ -134,69 +118,3 @@ def test_short_retry_after_keeps_the_sdks_retry():
     with deadline_after(RESPONSE_MARGIN_SECONDS + 5):
         _forbid_retry_that_cannot_fit(response)
     assert "x-should-retry" not in response.headers
-
-
-def test_sse_format_matches_the_contract():
-    output = StreamFormat("text/event-stream")
-    assert output.delta("Hi") == 'event: delta\ndata: {"text": "Hi"}\n\n'
-    done = output.done(Done("m", {"input_tokens": 1, "output_tokens": 2}, "completed"))
-    assert done.startswith("event: done\ndata: ") and '"finish_reason": "completed"' in done
-    assert output.keepalive() == ": keep-alive\n\n"
-
-
-def test_plain_format_is_bare_text():
-    output = StreamFormat("text/plain")
-    assert (output.delta("Hi"), output.media_type) == ("Hi", "text/plain; charset=utf-8")
-
-
-def test_plain_format_is_chosen_whatever_the_case_of_the_accept_header():
-    assert StreamFormat("Text/Plain").plain
-
-
-@pytest.mark.parametrize(
-    ("accept", "plain"),
-    [
-        ("text/plain;q=0", False),
-        ("text/plain; q=0.0, */*", False),
-        ("text/event-stream;q=0, text/plain", True),
-        ("text/plain;q=0.5", True),
-        ("text/plainx", False),
-        ("application/json, text/plain", True),
-        ("text/plain, */*", False),  # */* accepts SSE as much: the server's choice
-        ("application/json, text/plain, */*", False),  # axios's default
-        ("text/plain, */*; q=0.01", True),  # jQuery's: text/plain weighs more
-        ("text/*;q=0.2, text/plain;q=0.1", False),  # text/* covers text/event-stream, and weighs more
-        ("text/event-stream;q=0.5, text/plain", True),
-        ("text/plain;q=2", True),  # a weight that is not one counts as 1
-    ],
-)
-def test_plain_format_follows_what_the_accept_header_accepts_and_refuses(accept, plain):
-    assert StreamFormat(accept).plain is plain
-
-
-async def _silent_then(release: asyncio.Event, item: object):
-    await release.wait()
-    yield item
-
-
-def test_silence_produces_keepalives_until_the_next_item():
-    async def scenario() -> list[object]:
-        release = asyncio.Event()
-        seen: list[object] = []
-        async for item in with_keepalives(_silent_then(release, Delta("x")), 0.01, time.monotonic() + 5):
-            seen.append(item)
-            if isinstance(item, _KeepAlive) and sum(isinstance(i, _KeepAlive) for i in seen) == 2:
-                release.set()
-        return seen
-
-    seen = asyncio.run(scenario())
-    assert [type(item) for item in seen] == [_KeepAlive, _KeepAlive, Delta]
-
-
-def test_passing_the_deadline_raises_timeout():
-    async def scenario() -> None:
-        async for _ in with_keepalives(_silent_then(asyncio.Event(), 1), 0.01, time.monotonic() + 0.05):
-            pass
-
-    with pytest.raises(TimeoutError):
-        asyncio.run(scenario())

@@ -1,15 +1,15 @@
+"""llm_core.errors: every failure onto the error table, and the waits a provider asks for."""
+
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
+from email.utils import formatdate
 
 import httpx2
 import openai
 import pytest
-from pydantic import ValidationError
 
-from llm_core.contract import StreamRequest, SummarizeRequest
-from llm_core.errors import error_response, to_api_error
-from llm_core.prompts import summary_schema, todo_instructions
+from llm_core.errors import error_response, retry_after_seconds, to_api_error
 
 
 def _status_error(status: int, headers: dict[str, str] | None = None) -> openai.APIStatusError:
@@ -79,36 +79,14 @@ def test_internal_error_message_hides_the_exception_text():
     assert "secret detail" not in str(response.body)
 
 
-def test_strict_mode_refuses_a_number_sent_as_a_string():
-    with pytest.raises(ValidationError):
-        SummarizeRequest.model_validate({"text": "hi", "max_bullets": "3"})
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [({"retry-after-ms": "12000"}, 12.0), ({"retry-after": "7"}, 7.0), ({}, None), ({"retry-after": "soon"}, None)],
+)
+def test_retry_after_is_read_in_every_form_the_sdk_honours(headers, seconds):
+    assert retry_after_seconds(httpx2.Headers(headers)) == seconds
 
 
-def test_prompt_shorthand_becomes_a_one_message_conversation():
-    request = StreamRequest.model_validate({"prompt": "Hello"})
-    assert [(m.role, m.content) for m in request.conversation] == [("user", "Hello")]
-
-
-def test_input_size_counts_every_message_and_the_system_prompt():
-    request = StreamRequest.model_validate(
-        {
-            "system": "abc",
-            "messages": [
-                {"role": "user", "content": "12"},
-                {"role": "assistant", "content": "345"},
-                {"role": "user", "content": "6"},
-            ],
-        }
-    )
-    assert request.input_chars() == 9
-
-
-def test_todo_prompt_uses_the_date_in_the_callers_timezone():
-    late_evening_utc = datetime(2026, 11, 22, 23, 30, tzinfo=UTC)
-    assert "Monday, 2026-11-23 in the time zone Asia/Tokyo" in todo_instructions("Asia/Tokyo", late_evening_utc)
-    assert "Sunday, 2026-11-22 in the time zone UTC" in todo_instructions("UTC", late_evening_utc)
-
-
-def test_summary_schema_caps_bullets_at_the_requested_count():
-    schema = summary_schema(7).model_json_schema()
-    assert (schema["properties"]["bullets"]["minItems"], schema["properties"]["bullets"]["maxItems"]) == (1, 7)
+def test_retry_after_as_an_http_date_is_seconds_from_now():
+    wait = retry_after_seconds(httpx2.Headers({"retry-after": formatdate(time.time() + 30, usegmt=True)}))
+    assert 28 < wait <= 30
