@@ -67,7 +67,7 @@ class Settings(BaseModel):
         if value is None and (info.data.get("daily_tokens_per_user") or info.data.get("daily_tokens_total")):
             raise PydanticCustomError(
                 "budget_table_missing",
-                "must name the budget table when DAILY_TOKENS_PER_USER or DAILY_TOKENS_TOTAL is set",
+                f"must name the budget table when {PER_USER_CAP_VARIABLE} or {TOTAL_CAP_VARIABLE} is set",
             )
         return value
 

@@ -16,8 +16,13 @@ from llm_core import model_client, secret
 SNAPSTART_INITIALIZATION = "snap-start"
 
 
+def initialization_type() -> str | None:
+    """How Lambda started this execution environment: "on-demand", "provisioned-concurrency" or "snap-start"."""
+    return os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE")
+
+
 def initialising_a_snapshot() -> bool:
-    return os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == SNAPSTART_INITIALIZATION
+    return initialization_type() == SNAPSTART_INITIALIZATION
 
 
 def before_snapshot() -> None:

@@ -9,7 +9,6 @@ The rehearsal runs the real SDK path over an in-memory transport: no network, no
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 import httpx2
@@ -19,7 +18,7 @@ from llm_core.errors import ApiError
 from llm_core.model_client import get_async_client, get_client
 from llm_core.prompts import Todo
 from llm_core.service import answer_events, structured_output, text_format_for
-from llm_core.snapstart import SNAPSTART_INITIALIZATION
+from llm_core.snapstart import SNAPSTART_INITIALIZATION, initialization_type
 
 PREPARED_INITIALIZATION_TYPES = {SNAPSTART_INITIALIZATION, "provisioned-concurrency"}
 _TEXT = '{"title": "warm up", "due_date": null, "priority": 3}'
@@ -86,7 +85,7 @@ def warm_up_parsing() -> None:
     Only where initialisation time is not a caller's wait (a SnapStart snapshot, provisioned concurrency):
     on an on-demand cold start it would only move the same work from the first request to the init phase.
     """
-    if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") not in PREPARED_INITIALIZATION_TYPES:
+    if initialization_type() not in PREPARED_INITIALIZATION_TYPES:
         return
     try:
         get_client()

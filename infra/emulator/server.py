@@ -75,6 +75,7 @@ from infra.emulator.template import FunctionSettings, read_template
 from infra.emulator.web_adapter import AppUnreachable, Exchange, forwarded_headers
 from infra.emulator.worker import INVOCATION_TOKEN_HEADER
 from infra.fake_openai import FakeOpenAI
+from llm_core.contract import json_text
 from llm_core.errors import ApiError, ErrorResponse, Forbidden, NotConfigured, NotFound, Unavailable, error_response
 from llm_core.page_config import page_config
 from llm_core.settings import Settings, settings_from
@@ -216,7 +217,7 @@ def _stopping_error(request_id: str) -> ErrorResponse:
 
 def _json_answer(error: ErrorResponse) -> WholeResponse:
     """An error of the API's table as the emulator itself answers it, in the envelope."""
-    return error.status, [("content-type", "application/json"), *error.headers.items()], json.dumps(error.body).encode()
+    return error.status, [("content-type", "application/json"), *error.headers.items()], json_text(error.body).encode()
 
 
 async def send_whole(send: Send, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
