@@ -159,7 +159,7 @@ class StreamRequest(_Request):
 
     @model_validator(mode="after")
     def _one_conversation(self) -> StreamRequest:
-        if (self.messages is None) == (self.prompt is None):
+        if self.messages is None and self.prompt is None:  # both: _not_both
             raise ValueError(ONE_CONVERSATION)
         if self.prompt is not None:
             self.messages = [ChatMessage(role="user", content=self.prompt)]

@@ -7,11 +7,11 @@ function's service name and the request's keys.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.metrics.provider import cold_start
 
 from llm_core.errors import ErrorResponse, InternalError, error_response, to_api_error
@@ -44,16 +44,15 @@ def record_usage(usage: dict[str, int]) -> None:
     metrics.add_metric(name="OutputTokens", unit=MetricUnit.Count, value=usage["output_tokens"])
 
 
-@dataclass(frozen=True)
-class _FunctionName:
-    function_name: str
-
-
 def record_cold_start(function_name: str) -> None:
-    """The ColdStart metric, once per execution environment: what ``log_metrics(capture_cold_start_metric=True)``
-    does for the buffered handlers, for the stream, whose invocations reach an app rather than a handler. Powertools'
-    own flag, so provisioned concurrency counts no cold start here either."""
+    """The ColdStart metric, once per execution environment, as ``log_metrics(capture_cold_start_metric=True)``
+    writes it for the buffered handlers (its own line, with the function's name and the service as dimensions):
+    for the stream, whose invocations reach an app rather than a handler. Powertools' own flag, so provisioned
+    concurrency counts no cold start here either."""
     if not cold_start.is_cold_start:
         return
     cold_start.is_cold_start = False
-    metrics.provider.add_cold_start_metric(_FunctionName(function_name))  # type: ignore[arg-type]  # reads function_name
+    with single_metric(name="ColdStart", unit=MetricUnit.Count, value=1, namespace=METRICS_NAMESPACE) as metric:
+        metric.add_dimension(name="function_name", value=function_name)
+        if service := os.environ.get("POWERTOOLS_SERVICE_NAME"):
+            metric.add_dimension(name="service", value=service)

@@ -133,24 +133,25 @@ async def with_keepalives(
 
 def _weights(accept: str) -> dict[str, float]:
     """The weight an Accept header gives each media range it names, lower-cased as RFC 9110 compares them: its
-    ``q``, or 1 when it has none or one that is not a number from 0 to 1."""
+    ``q``, or 1 when it has none. A range whose ``q`` is not a number from 0 to 1 is left out."""
     weights = {}
     for media_range in accept.lower().split(","):
         media_type, *parameters = (part.strip() for part in media_range.split(";"))
-        if media_type:
-            weights[media_type] = _weight(parameters)
+        weight = _weight(parameters)
+        if media_type and weight is not None:
+            weights[media_type] = weight
     return weights
 
 
-def _weight(parameters: list[str]) -> float:
+def _weight(parameters: list[str]) -> float | None:
     for parameter in parameters:
         name, _, value = (part.strip() for part in parameter.partition("="))
         if name == "q":
             try:
                 weight = float(value)
             except ValueError:
-                return 1.0
-            return weight if 0 <= weight <= 1 else 1.0
+                return None
+            return weight if 0 <= weight <= 1 else None
     return 1.0
 
 

@@ -64,7 +64,15 @@ class MotoServer:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
         routed = dynamodb_directly(create_backend_app("dynamodb"), DomainDispatcherApplication(create_backend_app))
-        self._server = Server((host, port), for_programs_only(routed, LOOPBACK_NAMES | {host}), numthreads=8)
+        self._server = Server(
+            (host, port),
+            for_programs_only(routed, LOOPBACK_NAMES | {host}),
+            numthreads=8,
+            # As many waiting connections as werkzeug's server allowed; a stop waits at most this long for a
+            # request that is half sent.
+            request_queue_size=128,
+            shutdown_timeout=1,
+        )
         self._server.prepare()
         self._thread = threading.Thread(target=self._server.serve, name="moto-server", daemon=True)
 

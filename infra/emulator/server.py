@@ -377,7 +377,7 @@ class EmulatorApp:
     async def _answer_error(self, send: Send, exc: ApiError) -> None:
         await send_whole(send, *_json_answer(error_response(exc, str(uuid.uuid4()))))
 
-    async def _receive_invocation(
+    async def _receive_call(
         self, function: Function, scope: Scope, receive: Receive, send: Send
     ) -> FunctionCall | None:
         """The invocation a request makes; None when Lambda refused it (413, already answered)."""
@@ -407,18 +407,18 @@ class EmulatorApp:
     async def _invoke(
         self, function: Function, pool: EnvironmentPool, scope: Scope, receive: Receive, send: Send
     ) -> None:
-        invocation = await self._receive_invocation(function, scope, receive, send)
-        if invocation is None:
+        call = await self._receive_call(function, scope, receive, send)
+        if call is None:
             return
         with self._stoppable() as stopped:
-            answer = await self._run(function, pool, invocation)
+            answer = await self._run(function, pool, call)
         if stopped.cancelled_caught:
-            answer = _json_answer(_stopping_error(invocation.request_id))
+            answer = _json_answer(_stopping_error(call.request_id))
         await send_whole(send, *answer)
 
-    async def _run(self, function: Function, pool: EnvironmentPool, invocation: FunctionCall) -> WholeResponse:
+    async def _run(self, function: Function, pool: EnvironmentPool, call: FunctionCall) -> WholeResponse:
         """The answer to one invocation of a buffered function, as Lambda gives it."""
-        event, request_id = invocation.event, invocation.request_id
+        event, request_id = call.event, call.request_id
         timeout = pool.function.timeout_seconds
         try:
             async with pool.environment() as environment:
@@ -444,10 +444,10 @@ class EmulatorApp:
     async def _invoke_web_app(
         self, function: Function, pool: EnvironmentPool, scope: Scope, receive: Receive, send: Send
     ) -> None:
-        invocation = await self._receive_invocation(function, scope, receive, send)
-        if invocation is None:
+        call = await self._receive_call(function, scope, receive, send)
+        if call is None:
             return
-        event, request_id = invocation.event, invocation.request_id
+        event, request_id = call.event, call.request_id
         settings = pool.function
         exchange = Exchange(send, [(b"x-amzn-requestid", request_id.encode())])
         target = scope.get("raw_path") or scope["path"].encode()
@@ -468,9 +468,7 @@ class EmulatorApp:
                     invocation_token = (INVOCATION_TOKEN_HEADER.encode(), environment.token.encode())
                     headers = forwarded_headers(event, [*web_adapter_headers(event, context), invocation_token])
                     with anyio.move_on_after(settings.timeout_seconds) as timer:
-                        await exchange.forward(
-                            environment.port, scope["method"], target, headers, invocation.body, receive
-                        )
+                        await exchange.forward(environment.port, scope["method"], target, headers, call.body, receive)
                     if timer.cancelled_caught:
                         environment.kill()
                         self._log(function, f"{request_id} Task timed out after {settings.timeout_seconds:.2f} seconds")
@@ -486,8 +484,9 @@ class EmulatorApp:
             await send_whole(send, *_json_answer(_stopping_error(request_id)))
         elif stopped.cancelled_caught and not exchange.finished:
             # The stream ends as the function ends a failed one: with an error in the format the caller chose.
-            accept = dict(scope["headers"]).get(b"accept", b"").decode("latin-1")
-            await exchange.end(StreamFormat(accept).error(_stopping_error(request_id).body).encode())
+            # The Accept the app read: the event's, repeated headers joined.
+            output = StreamFormat(str(event["headers"].get("accept", "")))
+            await exchange.end(output.error(_stopping_error(request_id).body).encode())
 
 
 class ThreadServer(uvicorn.Server):

@@ -21,38 +21,24 @@ def test_missing_secret_id_names_the_variable(clean_env):
         get_settings()
 
 
-def test_bad_number_names_the_variable(clean_env):
-    clean_env.setenv("OPENAI_SECRET_ID", "s")
-    clean_env.setenv("MAX_INPUT_CHARS", "lots")
-    with pytest.raises(NotConfigured, match="MAX_INPUT_CHARS is invalid"):
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("MAX_INPUT_CHARS", "lots"),  # not a number
+        ("MAX_OUTPUT_TOKENS", "8"),  # below the Responses API's minimum of 16
+        ("OPENAI_BASE_URL", "localhost:8000"),  # not http(s)
+        ("OPENAI_REASONING_EFFORT", "extreme"),  # not one of the API's efforts
+    ],
+)
+def test_an_invalid_value_names_its_variable(settings_env, variable, value):
+    settings_env.setenv(variable, value)
+    with pytest.raises(NotConfigured, match=f"{variable} is invalid"):
         get_settings()
 
 
-def test_max_output_tokens_below_the_api_minimum_is_refused(clean_env):
-    clean_env.setenv("OPENAI_SECRET_ID", "s")
-    clean_env.setenv("MAX_OUTPUT_TOKENS", "8")
-    with pytest.raises(NotConfigured, match="MAX_OUTPUT_TOKENS"):
-        get_settings()
-
-
-def test_base_url_must_be_http(clean_env):
-    clean_env.setenv("OPENAI_SECRET_ID", "s")
-    clean_env.setenv("OPENAI_BASE_URL", "localhost:8000")
-    with pytest.raises(NotConfigured, match="OPENAI_BASE_URL"):
-        get_settings()
-
-
-def test_defaults_apply_when_only_the_secret_id_is_set(clean_env):
-    clean_env.setenv("OPENAI_SECRET_ID", "s")
+def test_defaults_apply_when_only_the_secret_id_is_set(settings_env):
     settings = get_settings()
     assert (settings.openai_model, settings.max_input_chars, settings.openai_base_url) == ("gpt-5.4-mini", 20_000, None)
-
-
-def test_unknown_reasoning_effort_names_the_variable(clean_env):
-    clean_env.setenv("OPENAI_SECRET_ID", "s")
-    clean_env.setenv("OPENAI_REASONING_EFFORT", "extreme")
-    with pytest.raises(NotConfigured, match="OPENAI_REASONING_EFFORT is invalid"):
-        get_settings()
 
 
 # ------------------------------------------------------------------ the daily budgets

@@ -42,7 +42,9 @@ def test_plain_format_is_chosen_whatever_the_case_of_the_accept_header():
         ("text/plain, */*; q=0.01", True),  # jQuery's: text/plain weighs more
         ("text/*;q=0.2, text/plain;q=0.1", False),  # text/* covers text/event-stream, and weighs more
         ("text/event-stream;q=0.5, text/plain", True),
-        ("text/plain;q=2", True),  # a weight that is not one counts as 1
+        ("text/plain;q=2", False),  # a range with a weight that is not one is left out
+        ("text/plain;q=nan", False),
+        ("text/event-stream;q=0, */*", True),  # refused by name, though */* would cover it
     ],
 )
 def test_plain_format_follows_what_the_accept_header_accepts_and_refuses(accept, plain):
