@@ -57,6 +57,12 @@ def _common_request_options(caller: Caller) -> dict[str, Any]:
 
 M = TypeVar("M", bound=BaseModel)
 
+# A structured answer stopped at max_output_tokens is broken JSON: nothing in the caller's text can fix that.
+OUTPUT_LIMIT_MESSAGE = (
+    "The model's answer reached the output limit before it was complete: try again, or ask the deployment's "
+    "owner to raise MAX_OUTPUT_TOKENS."
+)
+
 
 @lru_cache(maxsize=16)
 def text_format_for(model: type[BaseModel]) -> Any:
@@ -82,7 +88,10 @@ def structured_output(response: Response, model: type[M]) -> M:
         if getattr(item, "phase", None) in (None, "final_answer"):
             final_text.extend(part.text for part in item.content if part.type == "output_text")
     if response.status == "incomplete":
-        raise UpstreamError("The model's answer was cut off before it was complete: try again with a shorter text.")
+        reason = response.incomplete_details.reason if response.incomplete_details else None
+        if reason == "content_filter":
+            raise UpstreamError("The provider's content filter stopped the model's answer: rephrase the request.")
+        raise UpstreamError(OUTPUT_LIMIT_MESSAGE)
     if not final_text:
         raise UpstreamError("The model returned no structured answer: try again.")
     return model.model_validate_json("".join(final_text))

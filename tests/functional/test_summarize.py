@@ -208,7 +208,8 @@ def test_answer_cut_off_by_max_output_tokens_is_502(configured, fake_model, invo
     result = invoke("summarize", "function_url_summarize")
     assert (result["statusCode"], result["json"]["error"]["message"]) == (
         502,
-        "The model's answer was cut off before it was complete: try again with a shorter text.",
+        "The model's answer reached the output limit before it was complete: try again, or ask the deployment's "
+        "owner to raise MAX_OUTPUT_TOKENS.",
     )
 
 

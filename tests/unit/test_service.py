@@ -10,7 +10,7 @@ from openai.types.responses import Response
 
 from llm_core.errors import UpstreamError
 from llm_core.prompts import Todo
-from llm_core.service import structured_output
+from llm_core.service import OUTPUT_LIMIT_MESSAGE, structured_output
 
 TODO_TEXT = '{"title": "Call Ana", "due_date": null, "priority": 2}'
 
@@ -24,7 +24,7 @@ def text(value: str) -> dict[str, Any]:
     return {"type": "output_text", "text": value, "annotations": []}
 
 
-def response(*output: dict[str, Any], status: str = "completed") -> Response:
+def response(*output: dict[str, Any], status: str = "completed", incomplete_reason: str | None = None) -> Response:
     return Response.model_validate(
         {
             "id": "resp_1",
@@ -32,6 +32,7 @@ def response(*output: dict[str, Any], status: str = "completed") -> Response:
             "created_at": 0,
             "model": "gpt-test",
             "status": status,
+            "incomplete_details": {"reason": incomplete_reason} if incomplete_reason else None,
             "output": list(output),
             "parallel_tool_calls": True,
             "tool_choice": "auto",
@@ -59,12 +60,19 @@ def test_a_refusal_is_an_upstream_error_that_does_not_quote_it() -> None:
     assert caught.value.message == "The model refused to answer this request: rephrase it."
 
 
-def test_an_incomplete_answer_is_cut_off_not_invalid() -> None:
+@pytest.mark.parametrize(
+    ("reason", "says"),
+    [
+        ("max_output_tokens", OUTPUT_LIMIT_MESSAGE),
+        (None, OUTPUT_LIMIT_MESSAGE),
+        ("content_filter", "The provider's content filter stopped the model's answer: rephrase the request."),
+    ],
+)
+def test_an_incomplete_answer_says_what_stopped_it_not_that_it_is_invalid(reason, says) -> None:
+    cut_off = response(message(text('{"title": "Call')), status="incomplete", incomplete_reason=reason)
     with pytest.raises(UpstreamError) as caught:
-        structured_output(response(message(text('{"title": "Call')), status="incomplete"), Todo)
-    assert (
-        caught.value.message == "The model's answer was cut off before it was complete: try again with a shorter text."
-    )
+        structured_output(cut_off, Todo)
+    assert caught.value.message == says
 
 
 def test_no_message_is_no_structured_answer() -> None:
