@@ -159,10 +159,13 @@ function plural(n, word) {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
+// From this long a wait on, the page says it in minutes and at what time of the person's own clock.
+const LONG_WAIT_SECONDS = 90;
+
 function describeWait(seconds) {
   if (seconds == null) return 'Wait a little, then try again.';
   if (seconds <= 1) return 'Try again in a second.';
-  if (seconds < 90) return `Try again in ${plural(seconds, 'second')}.`;
+  if (seconds < LONG_WAIT_SECONDS) return `Try again in ${plural(seconds, 'second')}.`;
   const at = new Date(Date.now() + seconds * 1000);
   const time = at.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
   return `Try again in about ${plural(Math.round(seconds / 60), 'minute')} (after ${time}).`;
@@ -208,6 +211,8 @@ export function describeError(err, { context = 'text', overLimit = null } = {}) 
     case 'bad_response':
       return { ...base, title: 'The server sent an answer the page could not read.', hint: 'Try again.' };
     case 'rate_limited':
+      // The server's message names the wait in seconds; the page adds only the time of day of a long one.
+      if (err.retryAfterSeconds == null || err.retryAfterSeconds < LONG_WAIT_SECONDS) return base;
       return { ...base, hint: describeWait(err.retryAfterSeconds) };
     case 'quota_exceeded':
       // The server names the budget and its reset in UTC; the page alone knows the person's clock.

@@ -121,6 +121,9 @@ export function setupChat() {
     stickToBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
   });
   const follow = () => { if (stickToBottom) log.scrollTop = log.scrollHeight; };
+  // A chat restored on load is drawn before its panel has a size, where there is nothing to scroll: follow
+  // again once it is laid out (and whenever the window resizes it).
+  new ResizeObserver(follow).observe(log);
 
   function messageNode(role, { text = '', actions = [] } = {}) {
     const body = el('div', { className: role === 'user' ? 'msg-text' : 'msg-text markdown' });

@@ -277,6 +277,15 @@ def test_reload_keeps_the_chat(page, emulator_fake_model):
     ]
 
 
+def test_a_reloaded_chat_opens_at_its_latest_answer(page, emulator_fake_model):
+    long_answer = "\n\n".join(f"Paragraph {number} of a long answer." for number in range(40))
+    chat_with(page, emulator_fake_model, ("Tell me a lot.", long_answer), ("And in short?", "The latest answer."))
+    page.reload()
+    latest = assistant_messages(page).last
+    expect(latest).to_have_text("The latest answer.")
+    expect(latest).to_be_in_viewport()
+
+
 def test_reload_mid_answer_keeps_the_question_and_what_arrived(page, emulator_fake_model):
     release = ask_and_hold_the_last_word(
         page, emulator_fake_model, "Will this survive a reload?", ["Half", " an answer", " and the rest"]
