@@ -25,11 +25,13 @@ from llm_core.settings import get_settings
 from llm_core.timeouts import ANSWER_BODY_END_SECONDS
 
 
-def check_input_size(chars: int) -> None:
+def check_input_size(chars: int, messages: int = 1) -> None:
     limit = get_settings().max_input_chars
     if chars > limit:
-        # The setting's name is for the deployment's owner, who reads docs/api.md; the caller needs the numbers.
-        raise TooLarge(f"The input is {chars:,} characters; the limit is {limit:,}.")
+        # The setting's name is for the deployment's owner, who reads docs/api.md; the caller needs the numbers,
+        # and in a chat to know that the whole conversation counts, not the last message.
+        what = "The conversation (its messages and instructions together)" if messages > 1 else "The input"
+        raise TooLarge(f"{what} is {chars:,} characters; the limit is {limit:,}.")
 
 
 def usage_of(response: Response) -> dict[str, int]:
@@ -108,7 +110,7 @@ class Answer:
 def reserve_budget(caller: Caller, input_chars: int, messages: int = 1) -> Reservation:
     """Check the size, then reserve the request's worst case against the caller's and the deployment's day
     (a 429 or 503 here means the model is never called)."""
-    check_input_size(input_chars)
+    check_input_size(input_chars, messages)
     worst_case = estimate_tokens(input_chars, get_settings().max_output_tokens, messages=messages)
     return budget.reserve(caller.id, worst_case)
 

@@ -221,6 +221,10 @@ def test_conversation_over_the_limit_is_413_and_the_model_is_not_called(stream_u
     messages = [{"role": "user", "content": "x" * 1500}, {"role": "assistant", "content": "y" * 400}]
     response = post(stream_url, {"messages": [*messages, {"role": "user", "content": "z" * 200}]})
     assert response.status == 413
+    # The last message alone is short: the caller is told that the whole conversation counts.
+    assert json.loads(response.read())["error"]["message"] == (
+        "The conversation (its messages and instructions together) is 2,100 characters; the limit is 2,000."
+    )
     assert fake_model.requests == []
 
 
