@@ -43,11 +43,26 @@ class SamLocal:
 
 
 @pytest.fixture(scope="session")
-def sam_local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SamLocal]:
-    """A fresh x86_64 `sam build`, with moto and the fake model listening on the docker bridge gateway."""
+def sam_cli() -> str:
     sam = run.find_sam()
     if sam is None:
         unavailable("no SAM CLI: set SAM_CLI, or run `make test-sam-local`, which installs it into .venv-sam")
+    return str(sam)
+
+
+@pytest.fixture(scope="session")
+def sam_python(sam_cli: str) -> Path:
+    """The Python the SAM CLI runs on, which has SAM's translator (it pins a pydantic our functions outgrew)."""
+    python = Path(sam_cli).parent / "python"
+    if not python.is_file():
+        unavailable(f"no python next to the SAM CLI at {sam_cli} (install it with `make test-sam-local`)")
+    return python
+
+
+@pytest.fixture(scope="session")
+def sam_local(sam_cli: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SamLocal]:
+    """A fresh x86_64 `sam build`, with moto and the fake model listening on the docker bridge gateway."""
+    sam = sam_cli
     if problem := run.docker_problem():
         unavailable(problem)
     work_dir = tmp_path_factory.mktemp("sam-local")

@@ -16,6 +16,7 @@ from cfnlint.api import lint_file
 from cfnlint.decode import decode
 
 from llm_core.budget import DEPLOYMENT_TOKENS_METRIC, KEY_ATTRIBUTE, TTL_ATTRIBUTE
+from tests.template.cfn_values import NO_VALUE, deployed, evaluate
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "template.yaml"
@@ -435,7 +436,7 @@ def test_outputs_name_everything_publish_and_users_need(template: dict[str, Any]
 
 @pytest.mark.parametrize("name", ["SummarizeFunction", "TodoFunction", "StreamFunction"])
 def test_snapstart_is_off_unless_the_parameter_turns_it_on(template: dict[str, Any], name: str) -> None:
-    properties = template["Resources"][name]["Properties"]
+    properties = {**template["Globals"]["Function"], **props(template, name)}
     assert template["Parameters"]["SnapStart"]["Default"] == "false"
     assert properties["AutoPublishAlias"] == "live"
     assert properties["SnapStart"] == {"ApplyOn": {"Fn::If": ["SnapStartOn", "PublishedVersions", "None"]}}
@@ -451,44 +452,6 @@ def test_stream_adapter_calls_the_apps_snapstart_hooks(template: dict[str, Any])
 
 
 # ------------------------------------------------------------------ what deploys for given parameters
-
-NO_VALUE = object()
-
-
-def evaluate(template: dict[str, Any], node: Any, parameters: dict[str, str]) -> Any:
-    """The value of a condition or of an Fn::If / Ref for these parameter values (defaults otherwise)."""
-    if not isinstance(node, dict) or len(node) != 1:
-        return node
-    ((function, arguments),) = node.items()
-    if function == "Ref":
-        if arguments == "AWS::NoValue":
-            return NO_VALUE
-        if arguments in template["Parameters"]:
-            return parameters.get(arguments, str(template["Parameters"][arguments].get("Default", "")))
-        return node
-    if function == "Condition":
-        return evaluate(template, template["Conditions"][arguments], parameters)
-    if function == "Fn::Equals":
-        left, right = (evaluate(template, argument, parameters) for argument in arguments)
-        return str(left) == str(right)
-    if function == "Fn::Not":
-        return not evaluate(template, arguments[0], parameters)
-    if function == "Fn::And":
-        return all(evaluate(template, argument, parameters) for argument in arguments)
-    if function == "Fn::If":
-        condition, when_true, when_false = arguments
-        chosen = when_true if evaluate(template, template["Conditions"][condition], parameters) else when_false
-        return evaluate(template, chosen, parameters)
-    return node
-
-
-def deployed(template: dict[str, Any], **parameters: str) -> dict[str, dict[str, Any]]:
-    """The resources CloudFormation creates for these parameter values."""
-    return {
-        name: resource
-        for name, resource in template["Resources"].items()
-        if "Condition" not in resource or evaluate(template, {"Condition": resource["Condition"]}, parameters)
-    }
 
 
 def of_type(found: dict[str, dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
