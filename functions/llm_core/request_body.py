@@ -128,7 +128,11 @@ def parse_json_object(body: bytes, headers: Mapping[str, str], model: type[BaseM
         raise InvalidJson(
             "The Content-Type header was sent more than once: send it once, Content-Type: application/json."
         )
-    if content_type and not _is_json_media_type(content_type):
+    if not content_type:
+        # Required: a page on another site can make a browser POST a body without one and no CORS preflight,
+        # which in AccessMode=public would spend the owner's credit under each visitor's name.
+        raise InvalidJson("The Content-Type header is missing: send the JSON body with Content-Type: application/json.")
+    if not _is_json_media_type(content_type):
         # curl -d sends a form content type; say so rather than report the JSON as one odd form field.
         raise InvalidJson("Send the body as JSON, with the header Content-Type: application/json.")
     try:

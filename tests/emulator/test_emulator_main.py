@@ -316,12 +316,13 @@ def test_callers_who_hang_up_leave_the_console_quiet(running, tmp_path: Path) ->
         # Before a buffered answer is ready.
         fake.enqueue(FakeReply(delay_seconds=1, output={"bullets": ["late"]}))
         host = f"Host: {client.host}:{client.port}\r\n".encode()  # any other host would be refused first
+        json_type = b"Content-Type: application/json\r\n"
         waiting = socket.create_connection((client.host, client.port))
-        waiting.sendall(b"POST /api/summarize HTTP/1.1\r\n" + host + b'Content-Length: 13\r\n\r\n{"text": "a"}')
+        waiting.sendall(b"POST /api/summarize HTTP/1.1\r\n" + host + json_type + b'Content-Length: 13\r\n\r\n{"text": "a"}')
         hang_up(waiting)
         # Halfway through sending a body.
         uploading = socket.create_connection((client.host, client.port))
-        uploading.sendall(b"POST /api/todo HTTP/1.1\r\n" + host + b'Content-Length: 5000\r\n\r\n{"text": ')
+        uploading.sendall(b"POST /api/todo HTTP/1.1\r\n" + host + json_type + b'Content-Length: 5000\r\n\r\n{"text": ')
         hang_up(uploading)
         client.post_json("/api/summarize", {"text": "One more thing."})
 

@@ -434,7 +434,10 @@ def test_unexpected_failure_is_logged_once_with_request_id_and_function_name(
 
 
 # What the adapter adds to every invocation, and never to its own readiness check or hooks.
-INVOCATION_HEADERS = {"x-amzn-request-context": json.dumps(load_event("function_url_stream")["requestContext"])}
+INVOCATION_HEADERS = {
+    "x-amzn-request-context": json.dumps(load_event("function_url_stream")["requestContext"]),
+    "content-type": "application/json",
+}
 
 
 @pytest.mark.parametrize("hook", ["before-checkpoint", "after-restore"])

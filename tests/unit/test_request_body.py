@@ -167,8 +167,11 @@ def test_form_content_type_is_told_to_send_json():
     )
 
 
-def test_missing_content_type_is_read_as_json():
-    assert parse_request(b'{"text": "hi"}', {}, SummarizeRequest, query="").text == "hi"
+def test_missing_content_type_is_told_to_send_it():
+    # A cross-site browser POST without a Content-Type needs no CORS preflight: it must not be served.
+    assert message_of(b'{"text": "hi"}', headers={}) == (
+        "The Content-Type header is missing: send the JSON body with Content-Type: application/json."
+    )
 
 
 def test_empty_body_says_what_to_send():
