@@ -30,7 +30,8 @@ initialise(logger)
 
 # Outermost: the budget's settlement starts once the metrics (the EMF line) are written (llm_core/after_response.py).
 @after_the_response
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.LAMBDA_FUNCTION_URL)
+# Never the event: it holds the caller's sign-in token and text, whatever POWERTOOLS_LOGGER_LOG_EVENT says.
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.LAMBDA_FUNCTION_URL, log_event=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -318,7 +318,8 @@ def test_callers_who_hang_up_leave_the_console_quiet(running, tmp_path: Path) ->
         host = f"Host: {client.host}:{client.port}\r\n".encode()  # any other host would be refused first
         json_type = b"Content-Type: application/json\r\n"
         waiting = socket.create_connection((client.host, client.port))
-        waiting.sendall(b"POST /api/summarize HTTP/1.1\r\n" + host + json_type + b'Content-Length: 13\r\n\r\n{"text": "a"}')
+        head = b"POST /api/summarize HTTP/1.1\r\n" + host + json_type
+        waiting.sendall(head + b'Content-Length: 13\r\n\r\n{"text": "a"}')
         hang_up(waiting)
         # Halfway through sending a body.
         uploading = socket.create_connection((client.host, client.port))

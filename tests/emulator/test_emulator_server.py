@@ -585,35 +585,19 @@ def marked_request(path: str, marker: str) -> dict[str, Any]:
 MARKER = re.compile(r"mk\d{3}x[0-9a-f]{8}")
 
 
-def test_concurrent_requests_never_see_each_others_input_or_request_id(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Powertools then logs each event, with the invocation's function name and request id.
-    monkeypatch.setenv("POWERTOOLS_LOGGER_LOG_EVENT", "true")
-    logs = LogCollector()
+def test_concurrent_requests_never_see_each_others_input_or_request_id() -> None:
     requests = [(API_PATHS[index % 3], f"mk{index:03d}x{uuid.uuid4().hex[:8]}") for index in range(120)]
-    with FakeOpenAI() as fake, Emulator(fake=fake, log_sink=logs) as emulator:
+    with FakeOpenAI() as fake, Emulator(fake=fake) as emulator:
         client = Client(emulator.url)
         with ThreadPoolExecutor(max_workers=16) as pool:
             replies = list(pool.map(lambda request: client.post_json(request[0], marked_request(*request)), requests))
-        buffered = [reply for (path, _), reply in zip(requests, replies, strict=True) if path != "/api/stream"]
-        buffered_ids = {reply.headers["x-request-id"] for reply in buffered}
-        lines = logs.wait_for(
-            lambda lines: (
-                buffered_ids <= {json.loads(line.text).get("function_request_id") for line in lines if not line.stderr}
-            )
-        )
 
-    records = [json.loads(line.text) for line in lines if not line.stderr]  # every stdout line is whole JSON
-    logged_events = {record["function_request_id"]: record for record in records if "function_request_id" in record}
-    functions = {function.path: function for function in FUNCTIONS}
-    for (path, marker), reply in zip(requests, replies, strict=True):
+    for (_, marker), reply in zip(requests, replies, strict=True):
         assert reply.status == 200
+        # The answer echoes the input its function was given, and its id is the one its context carried.
         assert set(MARKER.findall(reply.body.decode())) == {marker}
-        request_id = reply.headers["x-request-id"]
-        assert request_id == reply.headers["x-amzn-requestid"]
-        if path != "/api/stream":
-            logged = logged_events[request_id]
-            assert (logged["function_name"], logged["service"]) == (functions[path].logical_id, functions[path].route)
-            assert set(MARKER.findall(logged["message"]["body"])) == {marker}
+        assert reply.headers["x-request-id"] == reply.headers["x-amzn-requestid"]
+    assert len({reply.headers["x-request-id"] for reply in replies}) == len(requests)
 
 
 # ---------------------------------------------------------------------------------------------- failures
