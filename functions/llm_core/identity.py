@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 TOKEN_HEADER = "x-auth-token"  # noqa: S105 - a header name
 # Added by CloudFront when the origin request policy names it: "<address>:<port>", IPv6 unbracketed.
 VIEWER_ADDRESS_HEADER = "cloudfront-viewer-address"
+# An IPv6 viewer is known by its network: providers hand a subscriber (and clouds a host) at least a /64.
+IPV6_CALLER_PREFIX = 64
 # CloudFront puts this on every origin request; a viewer cannot remove it.
 CLOUDFRONT_REQUEST_ID_HEADER = "x-amz-cf-id"
 # The role CloudFront's origin access control signs with, as function URLs report it in
@@ -114,14 +116,20 @@ def _direct_iam_principal(headers: Mapping[str, str], request_context: Mapping[s
 
 
 def _viewer_address(headers: Mapping[str, str], request_context: Mapping[str, Any]) -> str:
-    """The viewer's IP address as CloudFront saw it, else the connection's source address."""
+    """The viewer's IP address as CloudFront saw it, else the connection's source address; for IPv6, its /64
+    network, since one subscriber or host is usually given a whole /64 and could take a budget per address."""
     host, _, _port = headers.get(VIEWER_ADDRESS_HEADER, "").strip().rpartition(":")
     source = (request_context.get("http") or {}).get("sourceIp")
     for candidate in (host.strip("[]"), source if isinstance(source, str) else ""):
         try:
-            return str(ipaddress.ip_address(candidate))
+            address = ipaddress.ip_address(candidate)
         except ValueError:
             continue
+        if isinstance(address, ipaddress.IPv6Address):
+            if address.ipv4_mapped is not None:
+                return str(address.ipv4_mapped)
+            return str(ipaddress.IPv6Network((address, IPV6_CALLER_PREFIX), strict=False))
+        return str(address)
     return "unknown"
 
 

@@ -485,8 +485,9 @@ def test_iam_mode_admits_direct_sigv4_calls(configure: Callable[..., None]) -> N
     ("viewer_address", "expected"),
     [
         ("198.51.100.10:46532", "ip:198.51.100.10"),
-        ("2001:db8:0:0::1:46532", "ip:2001:db8::1"),
-        ("[2001:db8::7]:443", "ip:2001:db8::7"),
+        ("2001:db8:0:0::1:46532", "ip:2001:db8::/64"),
+        ("[2001:db8::7]:443", "ip:2001:db8::/64"),
+        ("[::ffff:198.51.100.10]:443", "ip:198.51.100.10"),
     ],
 )
 def test_public_mode_knows_a_viewer_by_the_address_cloudfront_saw(
@@ -494,6 +495,17 @@ def test_public_mode_knows_a_viewer_by_the_address_cloudfront_saw(
 ) -> None:
     configure(access_mode="public")
     assert identify(*viewer_request(**{"cloudfront-viewer-address": viewer_address})) == Caller(expected, "ip")
+
+
+def test_public_mode_gives_one_ipv6_network_one_budget(configure: Callable[..., None]) -> None:
+    # A host given a /64 could otherwise take a new per-caller budget with each of its addresses.
+    configure(access_mode="public")
+    one, same_network, other_network = (
+        identify(*viewer_request(**{"cloudfront-viewer-address": f"[{address}]:443"})).id
+        for address in ("2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:fffe", "2001:db8:1:3::1")
+    )
+    assert one == same_network == "ip:2001:db8:1:2::/64"
+    assert other_network == "ip:2001:db8:1:3::/64"
 
 
 @pytest.mark.parametrize("viewer_address", [None, "", "not-an-address:80"])
