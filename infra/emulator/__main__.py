@@ -14,6 +14,7 @@ sys.path.insert(0, str(FUNCTIONS_DIR))
 
 from infra.emulator.aws import SECRET_ID
 from infra.emulator.errors import ConfigError
+from infra.emulator.guard import LOOPBACK_NAMES
 from infra.emulator.model import KEY_SOURCE_NONE
 from infra.emulator.server import FUNCTIONS, REPO_ROOT, Emulator
 from infra.stop_signals import StopSignals
@@ -38,19 +39,30 @@ def describe_model(emulator: Emulator) -> list[str]:
     return [f"  OpenAI key: from {model.key_source}; model: {chosen} at {target}"]
 
 
-def describe_access(emulator: Emulator) -> list[str]:
+# Neither mode keeps out someone who can reach the port: moto signs its tokens with a key that ships with it.
+BEYOND_THIS_MACHINE = (
+    "  Warning: listening on {host}, so others on the network can reach these endpoints and spend the key; "
+    "local sign-in does not stop them (moto signs its tokens with a key anyone can have)."
+)
+
+
+def describe_access(emulator: Emulator, host: str) -> list[str]:
     sign_in = emulator.sign_in
     if sign_in is None:
-        return [
+        lines = [
             "  Sign-in: off, one person on their own machine: every request is the caller 'local' "
             "(make dev SIGN_IN=1 turns it on)"
         ]
-    return [
-        f"  Sign-in: on, with moto's Cognito (user pool {sign_in.pool.user_pool_id})",
-        f"    open {sign_in.site_url} (the sign-in comes back to exactly this address) and choose Sign in:",
-        f"    e-mail:   {sign_in.email}",
-        f"    password: {sign_in.password}   (a new one each run)",
-    ]
+    else:
+        lines = [
+            f"  Sign-in: on, with moto's Cognito (user pool {sign_in.pool.user_pool_id})",
+            f"    open {sign_in.site_url} (the sign-in comes back to exactly this address) and choose Sign in:",
+            f"    e-mail:   {sign_in.email}",
+            f"    password: {sign_in.password}   (a new one each run)",
+        ]
+    if host not in LOOPBACK_NAMES:
+        lines.append(BEYOND_THIS_MACHINE.format(host=host))
+    return lines
 
 
 # Where a daily cap the console names came from.
@@ -134,7 +146,7 @@ def serve(args: argparse.Namespace, stop: StopSignals) -> int:
         for line in describe_model(emulator):
             print(line, flush=True)
         print(f"  Secrets Manager: moto at {emulator.moto.url}, secret {SECRET_ID!r}", flush=True)
-        for line in describe_access(emulator):
+        for line in describe_access(emulator, args.host):
             print(line, flush=True)
         for line in describe_budgets(emulator):
             print(line, flush=True)

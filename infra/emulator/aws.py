@@ -3,10 +3,13 @@ the budgets' table and, with sign-in, the user pool."""
 
 from __future__ import annotations
 
+import re
+import secrets
 import threading
 from typing import Any, Literal
 
 import boto3
+import botocore.session
 
 from infra.emulator.guard import LOOPBACK_NAMES, split_host
 from infra.emulator.runtime import REGION
@@ -15,21 +18,55 @@ SECRET_ID = "local/openai-api-key"  # noqa: S105 - a name, not a secret
 BUDGET_TABLE = "local-budgets"
 # What every DynamoDB call's X-Amz-Target starts with (the API's version, unchanged since 2012).
 DYNAMODB_TARGET_PREFIX = "DynamoDB_20120810."
-# moto accepts any credentials; these keep every client off a real account's.
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+# Made for each run, never a real account's: moto checks no signature, so its server (below) admits only
+# calls signed with this access key id, which this process hands to the functions it starts. Another user of
+# the machine, who can reach the port but not read those processes' environments, cannot read the key.
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": f"LOCAL{secrets.token_hex(8).upper()}",
+    "AWS_SECRET_ACCESS_KEY": secrets.token_urlsafe(30),
+}
+# A user pool's public keys, which the functions fetch unsigned (as from Cognito) to check tokens.
+_PUBLIC_KEYS_PATH = re.compile(r"/[\w-]+_\w+/\.well-known/jwks\.json")
+FOR_PROGRAMS_ONLY = b"moto here serves the functions' AWS calls only, not browsers.\n"
+FOR_THIS_RUN_ONLY = b"moto here serves only the AWS calls of this run's functions, signed with its credentials.\n"
 
 
-def for_programs_only(app: Any, own_names: frozenset[str]) -> Any:
+def unsigned_operations() -> frozenset[str]:
+    """The X-Amz-Target of each user pool operation AWS serves unsigned, as boto3 sends them: a client id or
+    a person's token is their credential (InitiateAuth, GetUser, ...)."""
+    model = botocore.session.get_session().get_service_model("cognito-idp")
+    return frozenset(
+        f"{model.metadata['targetPrefix']}.{name}"
+        for name in model.operation_names
+        if model.operation_model(name).auth_type == "none"
+    )
+
+
+def for_programs_only(
+    app: Any,
+    own_names: frozenset[str],
+    access_key_id: str = CREDENTIALS["AWS_ACCESS_KEY_ID"],
+    unsigned: frozenset[str] = frozenset(),
+) -> Any:
     """The WSGI ``app``, refusing what a browser sends: any request with an ``Origin`` (browsers send one on
     every cross-site call and every POST, and moto would grant any origin CORS), and any ``Host`` that is not
-    one of ``own_names`` (a DNS-rebinding page names its own domain). boto3 sends neither."""
+    one of ``own_names`` (a DNS-rebinding page names its own domain). boto3 sends neither. Of the rest, only
+    calls signed with ``access_key_id`` are served, the operations named in ``unsigned`` (X-Amz-Target), and
+    reads of a pool's public keys."""
+    credential = f"Credential={access_key_id}/"
+
+    def refuse(start_response: Any, body: bytes) -> list[bytes]:
+        start_response("403 Forbidden", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+        return [body]
 
     def guarded(environ: dict[str, Any], start_response: Any) -> Any:
         address = split_host(str(environ.get("HTTP_HOST", "")))
         if "HTTP_ORIGIN" in environ or address is None or address[0] not in own_names:
-            body = b"moto here serves the functions' AWS calls only, not browsers.\n"
-            start_response("403 Forbidden", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
-            return [body]
+            return refuse(start_response, FOR_PROGRAMS_ONLY)
+        public_keys = environ.get("REQUEST_METHOD") == "GET" and _PUBLIC_KEYS_PATH.fullmatch(environ["PATH_INFO"])
+        signed = credential in str(environ.get("HTTP_AUTHORIZATION", ""))
+        if not (signed or public_keys or environ.get("HTTP_X_AMZ_TARGET") in unsigned):
+            return refuse(start_response, FOR_THIS_RUN_ONLY)
         return app(environ, start_response)
 
     return guarded
@@ -66,7 +103,7 @@ class MotoServer:
         routed = dynamodb_directly(create_backend_app("dynamodb"), DomainDispatcherApplication(create_backend_app))
         self._server = Server(
             (host, port),
-            for_programs_only(routed, LOOPBACK_NAMES | {host}),
+            for_programs_only(routed, LOOPBACK_NAMES | {host}, unsigned=unsigned_operations()),
             numthreads=8,
             # As many waiting connections as werkzeug's server allowed; a stop waits at most this long for a
             # request that is half sent.

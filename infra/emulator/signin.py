@@ -41,6 +41,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route, Router
 
+from infra.emulator.aws import CREDENTIALS
 from llm_core.page_config import cognito_auth
 
 CODE_LIFETIME_SECONDS = 300
@@ -57,7 +58,6 @@ PASSWORD_POLICY = {
 }
 # The page's own stylesheet (same origin) and nothing else: no script, no inline style.
 FORM_CSP = "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'"
-MOTO_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}  # moto takes any
 # moto answers some refusals (an unknown refresh token) with a 500, which botocore would retry.
 MOTO_CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 1})
 
@@ -100,8 +100,8 @@ def _cognito(endpoint_url: str, region: str) -> Any:
         endpoint_url=endpoint_url,
         region_name=region,
         config=MOTO_CLIENT_CONFIG,
-        aws_access_key_id=MOTO_CREDENTIALS["aws_access_key_id"],
-        aws_secret_access_key=MOTO_CREDENTIALS["aws_secret_access_key"],
+        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
     )
 
 

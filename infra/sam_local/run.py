@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from infra.emulator.aws import MotoServer, seed_secret
+from infra.emulator.aws import CREDENTIALS, MotoServer, seed_secret
 from infra.emulator.runtime import REGION
 from infra.emulator.template import load_template
 from infra.fake_openai import FakeOpenAI
@@ -191,11 +191,10 @@ def secret_id(env_vars: dict[str, dict[str, str]] | None = None) -> str:
 # ---------------------------------------------------------------------------------------------- SAM
 
 
-# What every SAM command here runs with, the printed hand-run one included: moto's dummy credentials and the
+# What every SAM command here runs with, the printed hand-run one included: this run's credentials for moto and the
 # region its secret is seeded in, which SAM hands to the container, never a real account's; and no telemetry.
 SAM_ENVIRONMENT = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
+    **CREDENTIALS,
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,
     "SAM_CLI_TELEMETRY": "0",

@@ -9,11 +9,23 @@ from typing import Any
 
 import pytest
 
-from infra.emulator.aws import SECRET_ID, MotoServer, dynamodb_directly, moto_client, seed_secret
+from infra.emulator.aws import (
+    CREDENTIALS,
+    FOR_THIS_RUN_ONLY,
+    SECRET_ID,
+    MotoServer,
+    dynamodb_directly,
+    moto_client,
+    seed_secret,
+)
 from infra.emulator.budget_table import create_budget_table
 from llm_core.budget import KEY_ATTRIBUTE
 
 KEY = "sk-local-key-a-page-must-not-read"
+# What the guard reads of a SigV4 Authorization header: the access key id (moto checks no signature).
+SIGNED_FOR_THIS_RUN = (
+    f"AWS4-HMAC-SHA256 Credential={CREDENTIALS['AWS_ACCESS_KEY_ID']}/20261124/eu-west-1/dynamodb/aws4_request"
+)
 GET_SECRET = json.dumps({"SecretId": SECRET_ID})
 
 
@@ -49,6 +61,21 @@ def test_a_dns_rebinding_page_cannot_read_the_secret(moto: MotoServer) -> None:
     port = moto.url.rsplit(":", 1)[1]
     status, body = ask_for_the_secret(moto, "POST", {"Host": f"attacker.example:{port}"})
     assert status == 403 and KEY.encode() not in body
+
+
+def test_a_call_signed_with_other_credentials_cannot_read_the_secret(moto: MotoServer) -> None:
+    # Another user of the machine can reach the port; moto itself would take any credentials.
+    other = SIGNED_FOR_THIS_RUN.replace(CREDENTIALS["AWS_ACCESS_KEY_ID"], "AKIAOTHERUSER0000000")
+    assert ask_for_the_secret(moto, "POST", {"Authorization": other}) == (403, FOR_THIS_RUN_ONLY)
+
+
+def test_an_unsigned_call_cannot_read_moto_s_own_dump_of_its_state(moto: MotoServer) -> None:
+    port = int(moto.url.rsplit(":", 1)[1])
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection.request("GET", "/moto-api/data.json")
+    response = connection.getresponse()
+    assert (response.status, response.read()) == (403, FOR_THIS_RUN_ONLY)
+    connection.close()
 
 
 def answering(name: str) -> Any:
@@ -118,7 +145,11 @@ def test_the_emulators_moto_answers_dynamodb_without_its_dispatcher(monkeypatch:
 def test_one_connection_carries_a_functions_calls_one_after_another(moto: MotoServer) -> None:
     port = int(moto.url.rsplit(":", 1)[1])
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    headers = {"X-Amz-Target": "DynamoDB_20120810.ListTables", "Content-Type": "application/x-amz-json-1.0"}
+    headers = {
+        "X-Amz-Target": "DynamoDB_20120810.ListTables",
+        "Content-Type": "application/x-amz-json-1.0",
+        "Authorization": SIGNED_FOR_THIS_RUN,
+    }
     answers = []
     sockets = []
     for _ in range(2):
