@@ -16,6 +16,11 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from infra.emulator.environments import FUNCTIONS_DIR
+
+# `python -m infra.openapi` from the repository's root, as CONTRIBUTING says: the models live in functions/.
+sys.path.insert(0, str(FUNCTIONS_DIR))
+
 from llm_core import errors
 from llm_core.budget import REMAINING_HEADER
 from llm_core.contract import ErrorEnvelope, SummarizeRequest, SummarizeResponse, TodoRequest, TodoResponse

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dotenv import dotenv_values
@@ -20,7 +20,7 @@ KEY_SOURCE_NONE = "none: offline demo with the fake model"
 class ModelConfig:
     """Where the key came from (never printed), and where the functions send their requests."""
 
-    api_key: str | None
+    api_key: str | None = field(repr=False)
     key_source: str
     base_url: str | None
     model: str | None

@@ -1,5 +1,5 @@
 """What CloudFormation makes of template.yaml's intrinsic functions for given parameter values: enough of
-Ref, Condition, Fn::Equals/Not/And/If, Fn::Sub, Fn::Select and Fn::Split for the template tests."""
+Ref, Condition, Fn::Equals/Not/And/If, Fn::Sub, Fn::Join, Fn::Select and Fn::Split for the template tests."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ _SUB_VARIABLE = re.compile(r"\$\{([^}!]+)\}")
 def evaluate(
     template: dict[str, Any], node: Any, parameters: Mapping[str, str], resources: Mapping[str, str] | None = None
 ) -> Any:
-    """The value of ``node`` for these parameter values (defaults otherwise). A Ref to a resource is its value
-    in ``resources`` when given there, else left as it is, as is any function not listed above."""
+    """The value of ``node`` for these parameter values (defaults otherwise). A Ref to a resource or a pseudo
+    parameter is its value in ``resources`` when given there, else left as it is, as is any function not
+    listed above."""
     if not isinstance(node, dict) or len(node) != 1:
         return node
     resources = resources or {}
@@ -42,6 +43,9 @@ def evaluate(
     if function == "Fn::If":
         condition, when_true, when_false = arguments
         return value(when_true if value(template["Conditions"][condition]) else when_false)
+    if function == "Fn::Join":
+        separator, items = arguments
+        return separator.join(str(value(item)) for item in items)
     if function == "Fn::Select":
         index, items = arguments
         return value(items)[int(index)]

@@ -407,7 +407,7 @@ def test_origin_request_policy_forwards_body_hash_but_not_host(template: dict[st
 
 def test_security_headers_policy_sets_csp_hsts_nosniff_referrer(template: dict[str, Any]) -> None:
     config = props(template, "SecurityHeadersPolicy")["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]
-    csp = config["ContentSecurityPolicy"]["ContentSecurityPolicy"]
+    csp = evaluate(template, config["ContentSecurityPolicy"]["ContentSecurityPolicy"], {"AccessMode": "public"})
     for directive in ("default-src 'self'", "object-src 'none'", "frame-ancestors 'none'"):
         assert directive in csp
     assert "unsafe-inline" not in csp

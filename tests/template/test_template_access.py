@@ -14,6 +14,7 @@ from cfnlint.decode import decode
 from infra.emulator.server import NOT_FOUND_MESSAGE
 from infra.emulator.signin import PASSWORD_POLICY
 from llm_core import identity
+from tests.template.cfn_values import evaluate
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
 FUNCTIONS = ["SummarizeFunction", "TodoFunction", "StreamFunction"]
@@ -122,10 +123,31 @@ def test_login_domain_output_is_the_domain_the_stack_creates(template: dict[str,
     assert parts == ["https://login-", STACK_GUID_PREFIX, {"Fn::Sub": ".auth.${AWS::Region}.amazoncognito.com"}]
 
 
-def test_page_may_call_the_login_domain(template: dict[str, Any]) -> None:
+# What CloudFormation alone knows, for the policies and outputs built from it.
+STACK = {
+    "AWS::StackId": "arn:aws:cloudformation:eu-west-1:123456789012:stack/llm-endpoints/1a2b3c4d-5e6f-7a8b-9c0d",
+    "AWS::Region": "eu-west-1",
+}
+
+
+def connect_src(template: dict[str, Any], access_mode: str) -> str:
     config = props(template, "SecurityHeadersPolicy")["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]
-    csp = config["ContentSecurityPolicy"]["ContentSecurityPolicy"]
-    assert "connect-src 'self' https://*.amazoncognito.com;" in csp
+    policy = evaluate(
+        template, config["ContentSecurityPolicy"]["ContentSecurityPolicy"], {"AccessMode": access_mode}, STACK
+    )
+    (directive,) = [part.strip() for part in policy.split(";") if part.strip().startswith("connect-src")]
+    return directive
+
+
+def test_page_may_call_this_stacks_login_domain_and_no_other(template: dict[str, Any]) -> None:
+    login_domain = evaluate(template, template["Outputs"]["LoginDomain"]["Value"], {}, STACK)
+    assert login_domain == "https://login-1a2b3c4d.auth.eu-west-1.amazoncognito.com"
+    assert connect_src(template, "cognito") == f"connect-src 'self' {login_domain}"
+
+
+@pytest.mark.parametrize("access_mode", ["iam", "public"])
+def test_page_may_call_no_cognito_domain_without_sign_in(template: dict[str, Any], access_mode: str) -> None:
+    assert connect_src(template, access_mode) == "connect-src 'self'"
 
 
 @pytest.mark.parametrize("name", ["UserPoolId", "UserPoolClientId", "LoginDomain", "InviteCommand"])
