@@ -91,6 +91,15 @@ def read_template(path: Path) -> TemplateFacts:
     return TemplateFacts(functions, _security_headers(template))
 
 
+def _local_policy(csp: Any) -> str | None:
+    """The CSP as it applies here: its text without the stack's login domain, which the template joins in
+    and which the emulator's stand-in serves from its own origin ('self')."""
+    if isinstance(csp, dict) and isinstance(csp.get("Fn::Join"), list):
+        separator, parts = csp["Fn::Join"]
+        return str(separator).join(part for part in parts if isinstance(part, str))
+    return csp if isinstance(csp, str) else None
+
+
 def _security_headers(template: dict[str, Any]) -> list[tuple[str, str]]:
     """The CloudFront response headers policy, so the page meets its strict CSP locally too."""
     for resource in (template.get("Resources") or {}).values():
@@ -100,8 +109,8 @@ def _security_headers(template: dict[str, Any]) -> list[tuple[str, str]]:
             "SecurityHeadersConfig"
         ) or {}
         headers = []
-        csp = (config.get("ContentSecurityPolicy") or {}).get("ContentSecurityPolicy")
-        if isinstance(csp, str):
+        csp = _local_policy((config.get("ContentSecurityPolicy") or {}).get("ContentSecurityPolicy"))
+        if csp is not None:
             headers.append(("content-security-policy", csp))
         if "ContentTypeOptions" in config:
             headers.append(("x-content-type-options", "nosniff"))

@@ -187,4 +187,25 @@ def _demo_structured_output(schema: dict[str, Any], user_text: str, instructions
         urgent = re.search(r"\b(urgent|asap)\b", user_text, re.IGNORECASE) is not None
         due = _demo_due_date(user_text, instructions)
         return {"title": _demo_title(user_text), "due_date": due, "priority": 2 if urgent else 3}
-    return {name: None for name in properties}
+    # A schema it has no answer for (a new endpoint's): a value of each property's type, so the answer is
+    # valid and `make dev` works before anyone writes a better demo.
+    return {name: _demo_value(spec, user_text) for name, spec in properties.items()}
+
+
+def _demo_value(spec: dict[str, Any], user_text: str) -> Any:
+    """A value that satisfies ``spec`` (one property of a strict schema), drawn from the request's text."""
+    kinds = spec.get("type", "string")
+    kind = next((k for k in ([kinds] if isinstance(kinds, str) else kinds) if k != "null"), "null")
+    if "enum" in spec:
+        return spec["enum"][0]
+    if kind == "string":
+        return _demo_title(user_text)
+    if kind in {"integer", "number"}:
+        return spec.get("minimum", 1)
+    if kind == "boolean":
+        return False
+    if kind == "array":
+        return [_demo_value(spec.get("items", {}), user_text) for _ in range(spec.get("minItems", 1))]
+    if kind == "object":
+        return {name: _demo_value(inner, user_text) for name, inner in spec.get("properties", {}).items()}
+    return None

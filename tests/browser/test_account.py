@@ -4,15 +4,19 @@ the emulator's own origin. The page gets its auth config from /config.json, as f
 
 from __future__ import annotations
 
+import html
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+from cfnlint.decode import decode
 from playwright.sync_api import Page, Request, Route, expect
 
 from infra.fake_openai import FakeOpenAI, FakeReply
-from tests.browser.conftest import PASSWORD, SignInSite, through_stand_in
+from tests.browser.conftest import PASSWORD, SignInSite
 from tests.browser.support import (
     assistant_messages,
     audit_every_width_and_colour_scheme,
@@ -24,6 +28,7 @@ from tests.browser.support import (
     user_messages,
     wait_until_answered,
 )
+from tests.template.cfn_values import evaluate
 
 TOKEN_HEADER = "x-auth-token"
 
@@ -283,16 +288,51 @@ def test_without_sign_in_the_page_shows_no_sign_in_at_all(signed_out_page: Page,
 
 # ------------------------------------------------------------------ the Cognito login domain, as on AWS
 
+REPO = Path(__file__).resolve().parents[2]
+
+
+def deployed_content_security_policy(stack_guid: str, region: str) -> str:
+    """The Content-Security-Policy CloudFront sends for a cognito-mode stack with this id, in this region."""
+    template, errors = decode(str(REPO / "template.yaml"))
+    assert not errors, errors
+    policy = template["Resources"]["SecurityHeadersPolicy"]["Properties"]["ResponseHeadersPolicyConfig"]
+    stack = {
+        "AWS::StackId": f"arn:aws:cloudformation:{region}:123456789012:stack/llm/{stack_guid}",
+        "AWS::Region": region,
+    }
+    node = policy["SecurityHeadersConfig"]["ContentSecurityPolicy"]["ContentSecurityPolicy"]
+    resolved = evaluate(template, node, {"AccessMode": "cognito"}, stack)
+    assert isinstance(resolved, str), resolved
+    return resolved
+
 
 @pytest.mark.parametrize("cognito_domain", ["https://login-0a1b2c3d.auth.eu-west-1.amazoncognito.com"])
 def test_sign_in_at_a_cognito_domain_passes_the_pages_content_security_policy(
     signed_out_page: Page, sign_in_site: SignInSite, cognito_domain: str
 ) -> None:
     """The login domain on its own origin, as Cognito's is (routed to the stand-in; nothing leaves the machine):
-    the token endpoint must be allowed by both the page's meta CSP and the header the emulator copies from
-    template.yaml."""
+    the token endpoint must be allowed by both the page's meta CSP and the header CloudFront sends for the
+    stack whose login domain it is (template.yaml's policy, resolved for that stack)."""
     page = signed_out_page
-    page.context.route(cognito_domain + "/**", through_stand_in(sign_in_site))
+    policy = deployed_content_security_policy(stack_guid="0a1b2c3d-1111-2222-3333-444455556666", region="eu-west-1")
+
+    def login_domain(route: Route) -> None:
+        # Playwright routes only the first request of a redirect chain: the stand-in's redirect back to the
+        # page becomes a navigation of its own, so the page's document below is served with CloudFront's policy.
+        path = route.request.url.split("/", 3)[3]
+        answered = route.fetch(url=f"{sign_in_site.emulator.url}/{path}", max_redirects=0)
+        if answered.status not in {301, 302, 303, 307}:
+            route.fulfill(response=answered)
+            return
+        target = html.escape(answered.headers["location"], quote=True)
+        route.fulfill(content_type="text/html", body=f'<meta http-equiv="refresh" content="0;url={target}">')
+
+    def with_deployed_policy(route: Route) -> None:
+        served = route.fetch()
+        route.fulfill(response=served, headers={**served.headers, "content-security-policy": policy})
+
+    page.context.route(cognito_domain + "/**", login_domain)
+    page.route(lambda url: urlsplit(url).path == "/", with_deployed_policy)
     auth = sign_in_site.pool.page_auth(cognito_domain, sign_in_site.url)
     serve_auth(page, sign_in_site, auth)
     refused: list[str] = []

@@ -89,5 +89,7 @@ def test_a_template_that_is_not_yaml_is_one_config_error(tmp_path: Path) -> None
 def test_the_security_headers_come_from_the_cloudfront_policy() -> None:
     headers = dict(read_template(REPO / "template.yaml").response_headers)
 
-    assert "default-src 'self'" in headers["content-security-policy"]
+    assert headers["content-security-policy"] == (
+        "default-src 'self'; connect-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+    )
     assert (headers["x-content-type-options"], headers["x-frame-options"]) == ("nosniff", "DENY")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import jsonschema
 import pytest
 
 from infra.fake_openai.replies import DEMO_TITLE_CHARS, demo_reply
@@ -62,3 +63,27 @@ def test_demo_todo_resolves_a_day_against_the_date_the_instructions_state(text, 
 def test_demo_todo_date_follows_the_prompts_own_wording() -> None:
     instructions = todo_instructions("Europe/Paris", datetime(2026, 11, 23, 12, tzinfo=UTC))
     assert demo_todo("Pay the rent tomorrow", instructions)["due_date"] == "2026-11-24"
+
+
+def test_demo_answer_to_an_unknown_schema_is_valid_against_it() -> None:
+    # A new endpoint's schema, before anyone writes its demo: make dev must still answer with valid JSON.
+    schema = {
+        "type": "object",
+        "properties": {
+            "translation": {"type": "string"},
+            "confidence": {"type": ["number", "null"], "minimum": 0},
+            "tone": {"type": "string", "enum": ["formal", "casual"]},
+            "notes": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+            "done": {"type": "boolean"},
+            "source": {"type": "object", "properties": {"language": {"type": "string"}}},
+        },
+        "required": ["translation", "confidence", "tone", "notes", "done", "source"],
+        "additionalProperties": False,
+    }
+    body = {
+        "input": [{"role": "user", "content": "Bonjour tout le monde."}],
+        "text": {"format": {"type": "json_schema", "name": "translation", "schema": schema, "strict": True}},
+    }
+    output = demo_reply(body).output
+    jsonschema.validate(output, schema)
+    assert output["translation"] == "Bonjour tout le monde."
