@@ -129,8 +129,8 @@ def parse_json_object(body: bytes, headers: Mapping[str, str], model: type[BaseM
             "The Content-Type header was sent more than once: send it once, Content-Type: application/json."
         )
     if not content_type:
-        # Required: a page on another site can make a browser POST a body without one and no CORS preflight,
-        # which in AccessMode=public would spend the owner's credit under each visitor's name.
+        # Required: a page on another site can make a browser POST a body without one and no CORS preflight
+        # (defence in depth: through CloudFront it would also lack the body hash Lambda's OAC requires).
         raise InvalidJson("The Content-Type header is missing: send the JSON body with Content-Type: application/json.")
     if not _is_json_media_type(content_type):
         # curl -d sends a form content type; say so rather than report the JSON as one odd form field.

@@ -42,6 +42,17 @@ def unsigned_operations() -> frozenset[str]:
     )
 
 
+def _is_public(environ: dict[str, Any], unsigned: frozenset[str]) -> bool:
+    """A read of a pool's public keys, or one of the ``unsigned`` operations exactly as boto3 sends it: a POST
+    to / naming it in X-Amz-Target, with no query (moto would take ?Action= before the target) and no
+    Authorization."""
+    method, path = environ.get("REQUEST_METHOD"), environ.get("PATH_INFO", "")
+    if method == "GET" and _PUBLIC_KEYS_PATH.fullmatch(path):
+        return True
+    bare = path == "/" and not environ.get("QUERY_STRING") and "HTTP_AUTHORIZATION" not in environ
+    return method == "POST" and bare and environ.get("HTTP_X_AMZ_TARGET") in unsigned
+
+
 def for_programs_only(
     app: Any,
     own_names: frozenset[str],
@@ -63,9 +74,8 @@ def for_programs_only(
         address = split_host(str(environ.get("HTTP_HOST", "")))
         if "HTTP_ORIGIN" in environ or address is None or address[0] not in own_names:
             return refuse(start_response, FOR_PROGRAMS_ONLY)
-        public_keys = environ.get("REQUEST_METHOD") == "GET" and _PUBLIC_KEYS_PATH.fullmatch(environ["PATH_INFO"])
         signed = credential in str(environ.get("HTTP_AUTHORIZATION", ""))
-        if not (signed or public_keys or environ.get("HTTP_X_AMZ_TARGET") in unsigned):
+        if not (signed or _is_public(environ, unsigned)):
             return refuse(start_response, FOR_THIS_RUN_ONLY)
         return app(environ, start_response)
 

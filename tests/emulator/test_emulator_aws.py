@@ -69,13 +69,31 @@ def test_a_call_signed_with_other_credentials_cannot_read_the_secret(moto: MotoS
     assert ask_for_the_secret(moto, "POST", {"Authorization": other}) == (403, FOR_THIS_RUN_ONLY)
 
 
-def test_an_unsigned_call_cannot_read_moto_s_own_dump_of_its_state(moto: MotoServer) -> None:
+SIGN_IN = {"X-Amz-Target": "AWSCognitoIdentityProviderService.InitiateAuth"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers"),
+    [
+        ("GET", "/moto-api/data.json", {}),
+        # An operation AWS serves unsigned names only itself, POSTed to / with no query.
+        ("GET", "/moto-api/data.json", SIGN_IN),
+        ("POST", "/moto-api/reset", SIGN_IN),
+        ("POST", "/?Action=AdminCreateUser", SIGN_IN),
+        ("POST", "/", {**SIGN_IN, "Authorization": "AWS4-HMAC-SHA256 Credential=AKIAOTHERUSER0000000/x"}),
+    ],
+    ids=["state dump", "state dump naming a public operation", "reset", "admin action", "other credentials"],
+)
+def test_an_unsigned_call_cannot_reach_moto_s_state(
+    moto: MotoServer, method: str, path: str, headers: dict[str, str]
+) -> None:
     port = int(moto.url.rsplit(":", 1)[1])
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    connection.request("GET", "/moto-api/data.json")
+    connection.request(method, path, "{}", headers)
     response = connection.getresponse()
     assert (response.status, response.read()) == (403, FOR_THIS_RUN_ONLY)
     connection.close()
+    assert moto_client("secretsmanager", moto.url).get_secret_value(SecretId=SECRET_ID)["SecretString"] == KEY
 
 
 def answering(name: str) -> Any:

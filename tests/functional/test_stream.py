@@ -433,7 +433,8 @@ def test_unexpected_failure_is_logged_once_with_request_id_and_function_name(
     assert "a bug in the core" in failures[0]  # the traceback is in the log, never in the response
 
 
-# What the adapter adds to every invocation, and never to its own readiness check or hooks.
+# What the adapter adds to every invocation (and never to its own readiness check or hooks), with the caller's
+# Content-Type.
 INVOCATION_HEADERS = {
     "x-amzn-request-context": json.dumps(load_event("function_url_stream")["requestContext"]),
     "content-type": "application/json",
