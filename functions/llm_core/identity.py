@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from llm_core.errors import Forbidden, NotConfigured, Unavailable
+from llm_core.errors import Forbidden, InvalidRequest, NotConfigured, Unavailable
 from llm_core.settings import Settings, get_settings
 from llm_core.timeouts import AWS_CLIENT_CONFIG
 
@@ -54,6 +54,16 @@ CLIENT_ID_MAX_AGE_SECONDS = 900
 IAM_ONLY = (
     "This deployment admits only AWS SigV4-signed calls made directly to the function URLs "
     "(ACCESS_MODE=iam); the page's API is turned off."
+)
+
+# Public mode through CloudFront: what a viewer's budget is keyed on must be there and readable.
+VIEWER_ADDRESS_NOT_FORWARDED = (
+    "CloudFront did not forward CloudFront-Viewer-Address, which public mode keys each viewer's budget on: "
+    "the distribution's origin request policy must include it. No model call was made."
+)
+VIEWER_ADDRESS_UNREADABLE = (
+    "The CloudFront-Viewer-Address header is not one address and port, so this request's budget is unknown. "
+    "No model call was made."
 )
 
 CallerKind = Literal["user", "iam", "ip", "local"]
@@ -116,21 +126,39 @@ def _direct_iam_principal(headers: Mapping[str, str], request_context: Mapping[s
 
 
 def _viewer_address(headers: Mapping[str, str], request_context: Mapping[str, Any]) -> str:
-    """The viewer's IP address as CloudFront saw it, else the connection's source address; for IPv6, its /64
-    network, since one subscriber or host is usually given a whole /64 and could take a budget per address."""
-    host, _, _port = headers.get(VIEWER_ADDRESS_HEADER, "").strip().rpartition(":")
-    source = (request_context.get("http") or {}).get("sourceIp")
-    for candidate in (host.strip("[]"), source if isinstance(source, str) else ""):
-        try:
-            address = ipaddress.ip_address(candidate)
-        except ValueError:
-            continue
-        if isinstance(address, ipaddress.IPv6Address):
-            if address.ipv4_mapped is not None:
-                return str(address.ipv4_mapped)
-            return str(ipaddress.IPv6Network((address, IPV6_CALLER_PREFIX), strict=False))
-        return str(address)
-    return "unknown"
+    """The viewer's IP address as CloudFront saw it; for IPv6, its /64 network, since one subscriber or host is
+    given at least a whole /64 and could take a budget per address. Without CloudFront (the local emulator),
+    the connection's source address.
+
+    A request through CloudFront without a readable address is refused: falling back to the connection's
+    address would put every viewer of one CloudFront edge in one budget, which one of them could spend."""
+    stated = headers.get(VIEWER_ADDRESS_HEADER)
+    if stated is None and CLOUDFRONT_REQUEST_ID_HEADER not in headers:
+        source = (request_context.get("http") or {}).get("sourceIp")
+        address = _ip_address(source if isinstance(source, str) else "")
+        return _budget_key(address) if address else "unknown"
+    if stated is None:
+        raise NotConfigured(VIEWER_ADDRESS_NOT_FORWARDED)
+    host, _, _port = stated.strip().rpartition(":")
+    address = _ip_address(host.strip("[]"))
+    if address is None:
+        raise InvalidRequest(VIEWER_ADDRESS_UNREADABLE)
+    return _budget_key(address)
+
+
+def _ip_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def _budget_key(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, IPV6_CALLER_PREFIX), strict=False))
+    return str(address)
 
 
 def cognito_issuer(user_pool_id: str) -> str:

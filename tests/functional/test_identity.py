@@ -27,8 +27,8 @@ from moto import mock_aws
 import llm_core
 from infra.emulator.signin import LocalPool
 from llm_core import identity, observability, timeouts, tokens
-from llm_core.errors import Forbidden, NotConfigured, Unauthenticated, Unavailable
-from llm_core.identity import Caller, identify
+from llm_core.errors import Forbidden, InvalidRequest, NotConfigured, Unauthenticated, Unavailable
+from llm_core.identity import VIEWER_ADDRESS_NOT_FORWARDED, VIEWER_ADDRESS_UNREADABLE, Caller, identify
 from llm_core.tokens import KeySet
 from tests.support import closed_port_url
 
@@ -508,15 +508,28 @@ def test_public_mode_gives_one_ipv6_network_one_budget(configure: Callable[..., 
     assert other_network == "ip:2001:db8:1:3::/64"
 
 
-@pytest.mark.parametrize("viewer_address", [None, "", "not-an-address:80"])
-def test_public_mode_falls_back_to_the_source_address(
-    configure: Callable[..., None], viewer_address: str | None
+def test_public_mode_without_cloudfront_knows_a_caller_by_the_source_address(configure: Callable[..., None]) -> None:
+    # The local emulator: no CloudFront, so the connection's own address.
+    configure(access_mode="public")
+    assert identify({"content-type": "application/json"}, {"http": {"sourceIp": "127.0.0.1"}}).id == "ip:127.0.0.1"
+
+
+def test_public_mode_refuses_a_cloudfront_request_without_the_viewer_address(configure: Callable[..., None]) -> None:
+    # The edge's address instead would put every viewer of that edge in one budget.
+    configure(access_mode="public")
+    with pytest.raises(NotConfigured) as caught:
+        identify(*viewer_request())
+    assert caught.value.message == VIEWER_ADDRESS_NOT_FORWARDED
+
+
+@pytest.mark.parametrize("viewer_address", ["", "not-an-address:80", "198.51.100.10:1, 203.0.113.7:2"])
+def test_public_mode_refuses_a_viewer_address_it_cannot_read(
+    configure: Callable[..., None], viewer_address: str
 ) -> None:
     configure(access_mode="public")
-    headers, context = viewer_request(
-        **({"cloudfront-viewer-address": viewer_address} if viewer_address is not None else {})
-    )
-    assert identify(headers, context).id == "ip:3.172.8.69"
+    with pytest.raises(InvalidRequest) as caught:
+        identify(*viewer_request(**{"cloudfront-viewer-address": viewer_address}))
+    assert caught.value.message == VIEWER_ADDRESS_UNREADABLE
 
 
 # ------------------------------------------------------------------ safety identifier
