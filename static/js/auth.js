@@ -188,11 +188,13 @@ export function createAuth(config) {
     const url = new URL(window.location.href);
     for (const name of RETURN_PARAMS) url.searchParams.delete(name);
     window.history.replaceState(window.history.state, '', url.pathname + url.search + url.hash);
-    if (params.get('error')) {
-      throw new SignInFailed(`Sign-in failed: ${params.get('error_description') || params.get('error')}.`);
-    }
+    // The state first, for errors too: anyone can link to the page with ?error=...&error_description=<any
+    // text>, and only an answer to this tab's own sign-in may put the login page's words on it.
     if (!pending || pending.state !== params.get('state')) {
       throw new SignInFailed('The sign-in answer does not belong to this tab: sign in again.');
+    }
+    if (params.get('error')) {
+      throw new SignInFailed(`Sign-in failed: ${params.get('error_description') || params.get('error')}.`);
     }
     const answer = await tokenRequest({
       grant_type: 'authorization_code',

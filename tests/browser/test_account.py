@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from cfnlint.decode import decode
@@ -244,7 +244,10 @@ def test_login_page_refusal_is_explained_and_the_tools_stay_locked(
     signed_out_page: Page, sign_in_site: SignInSite
 ) -> None:
     page = signed_out_page
-    page.goto(sign_in_site.url + "?error=access_denied&state=x")
+    page.locator("#account").get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/oauth2/authorize?*")
+    state = parse_qs(urlsplit(page.url).query)["state"][0]
+    page.goto(sign_in_site.url + f"?error=access_denied&state={state}")
     expect(page.locator("#access-notice .access-title")).to_have_text("Sign-in failed: access_denied.")
     expect(page.locator("#access-notice").get_by_role("button", name="Sign in")).to_be_visible()
     expect(page.locator("#chat-send")).to_be_disabled()

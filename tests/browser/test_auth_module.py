@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.error import HTTPError
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 from urllib.request import Request, urlopen
 
 import pytest
@@ -169,9 +169,27 @@ def test_answer_with_a_forged_state_is_refused(page: Page, world: World) -> None
     assert page.evaluate("window.auth.user()") is None
 
 
+def pending_state(page: Page, world: World) -> str:
+    """Start this tab's sign-in and return the state it sent to the login page."""
+    open_harness(page, world)
+    page.evaluate("() => { window.auth.signIn(); }")
+    page.wait_for_url(f"{world.login}/oauth2/authorize?*")
+    return parse_qs(urlsplit(page.url).query)["state"][0]
+
+
 def test_refused_sign_in_reports_the_login_pages_error(page: Page, world: World) -> None:
-    result = open_harness(page, world, "?error=access_denied&state=x")
-    assert result == {"error": "SignInFailed", "message": "Sign-in failed: access_denied."}
+    state = pending_state(page, world)
+    result = open_harness(page, world, f"?error=access_denied&error_description=Account+disabled&state={state}")
+    assert result == {"error": "SignInFailed", "message": "Sign-in failed: Account disabled."}
+
+
+def test_an_error_for_no_sign_in_of_this_tab_shows_none_of_its_text(page: Page, world: World) -> None:
+    # Anyone can link to the page with an error and a description of their choosing.
+    result = open_harness(page, world, "?error=access_denied&error_description=Visit+evil.example&state=x")
+    assert result == {
+        "error": "SignInFailed",
+        "message": "The sign-in answer does not belong to this tab: sign in again.",
+    }
 
 
 def test_reload_keeps_the_sign_in_of_this_tab(page: Page, world: World) -> None:
