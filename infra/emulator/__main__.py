@@ -48,10 +48,11 @@ BEYOND_THIS_MACHINE = (
 
 def describe_access(emulator: Emulator, host: str) -> list[str]:
     sign_in = emulator.sign_in
+    local = host in LOOPBACK_NAMES
     if sign_in is None:
         lines = [
-            "  Sign-in: off, one person on their own machine: every request is the caller 'local' "
-            "(make dev SIGN_IN=1 turns it on)"
+            f"  Sign-in: off{', one person on their own machine' if local else ''}: every request is the caller "
+            "'local' (make dev SIGN_IN=1 turns it on)"
         ]
     else:
         lines = [
@@ -60,7 +61,7 @@ def describe_access(emulator: Emulator, host: str) -> list[str]:
             f"    e-mail:   {sign_in.email}",
             f"    password: {sign_in.password}   (a new one each run)",
         ]
-    if host not in LOOPBACK_NAMES:
+    if not local:
         lines.append(BEYOND_THIS_MACHINE.format(host=host))
     return lines
 

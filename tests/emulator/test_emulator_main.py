@@ -401,3 +401,4 @@ def test_listening_beyond_loopback_warns_that_anyone_there_can_spend_the_key(sig
     assert "others on the network can reach these endpoints and spend the key" in warning
     assert "local sign-in does not stop them" in warning
     assert not [line for line in describe_access(emulator, "127.0.0.1") if "Warning" in line]
+    assert not [line for line in describe_access(emulator, "0.0.0.0") if "one person" in line]
