@@ -5,6 +5,17 @@
 
 import { TOKENS_EVENT } from './api.js';
 
+// What a stopped answer costs, said where it is stopped: the tokens-left line moves only with the next answer.
+export const STOPPED_KEEPS_RESERVATION =
+  'A stopped answer counts its whole allowance against today\'s tokens: OpenAI reports usage only when an answer ends.';
+
+let budgeted = false;
+
+/** Whether an answer has said what is left of a daily budget (none applies, or nothing was asked yet). */
+export function budgetApplies() {
+  return budgeted;
+}
+
 export function describeTokensLeft(remaining) {
   if (remaining === 0) return 'No tokens left today';
   return `${remaining.toLocaleString()} ${remaining === 1 ? 'token' : 'tokens'} left today`;
@@ -13,6 +24,7 @@ export function describeTokensLeft(remaining) {
 export function setupBudget() {
   const line = document.getElementById('tokens-left');
   document.addEventListener(TOKENS_EVENT, (event) => {
+    budgeted = true;
     line.textContent = describeTokensLeft(event.detail.remaining);
     line.hidden = false;
   });

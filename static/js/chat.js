@@ -9,6 +9,7 @@
 import { refusedWhileLocked, toolsLocked } from './access.js';
 import { SIGNING_OUT_EVENT } from './account.js';
 import { ApiError, describeError, errorFromEvent, postJson, reportTokensRemaining } from './api.js';
+import { budgetApplies, STOPPED_KEEPS_RESERVATION } from './budget.js';
 import { overInputLimit } from './config.js';
 import {
   askTurn, editTurn, emptyConversation, inputChars, isAnswer, lastExchange, regenerateTurn, requestBody,
@@ -270,7 +271,7 @@ export function setupChat() {
     if (stopped) {
       addNote(host, 'is-stopped', {
         title: answered ? 'Stopped. The text above is what arrived.' : 'Stopped before any answer arrived.',
-        hint: backInTheBox,
+        hint: [backInTheBox, budgetApplies() ? STOPPED_KEEPS_RESERVATION : ''].filter(Boolean).join(' '),
       });
       announce('Stopped');
     } else if (failure) {

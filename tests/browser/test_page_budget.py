@@ -5,6 +5,7 @@ conftest.SIGNED_IN_DAILY_TOKENS, checked in moto's DynamoDB; each test signs in 
 from __future__ import annotations
 
 import re
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -90,3 +91,25 @@ def test_spent_budget_shows_the_servers_message_and_the_reset_in_local_time(
     assert [call.url.rsplit("/", 1)[1] for call in calls] == ["summarize"]
     assert len(emulator_fake_model.requests) == 1
     save_screenshot(page, "budget-spent")
+
+
+def test_a_stopped_answer_says_it_keeps_its_whole_allowance(
+    signed_out_page: Page, sign_in_site: SignInSite, emulator_fake_model: FakeOpenAI
+) -> None:
+    # The tokens-left line moves only with the next answer: the note explains the drop it will show.
+    page = signed_out_page
+    sign_in(page, sign_in_site.add_person(), PASSWORD)
+    open_tab(page, "Chat")
+    emulator_fake_model.enqueue(FakeReply(tokens=["First."]))
+    send_chat(page, "Hello?")
+    wait_until_answered(page)
+    release = threading.Event()
+    emulator_fake_model.enqueue(FakeReply(tokens=["Partial", " answer", " never"], hold_last_token=release))
+    send_chat(page, "Tell me a long story")
+    expect(page.locator("#chat-log .msg-assistant").last).to_contain_text("Partial answer")
+    page.locator("#chat-stop").click()
+    expect(page.locator("#chat-log .msg-note.is-stopped .note-hint")).to_contain_text(
+        "A stopped answer counts its whole allowance against today's tokens: OpenAI reports usage only when an "
+        "answer ends."
+    )
+    release.set()
