@@ -53,18 +53,13 @@ def _is_public(environ: dict[str, Any], unsigned: frozenset[str]) -> bool:
     return method == "POST" and bare and environ.get("HTTP_X_AMZ_TARGET") in unsigned
 
 
-def for_programs_only(
-    app: Any,
-    own_names: frozenset[str],
-    access_key_id: str = CREDENTIALS["AWS_ACCESS_KEY_ID"],
-    unsigned: frozenset[str] = frozenset(),
-) -> Any:
+def for_programs_only(app: Any, own_names: frozenset[str], unsigned: frozenset[str] = frozenset()) -> Any:
     """The WSGI ``app``, refusing what a browser sends: any request with an ``Origin`` (browsers send one on
     every cross-site call and every POST, and moto would grant any origin CORS), and any ``Host`` that is not
     one of ``own_names`` (a DNS-rebinding page names its own domain). boto3 sends neither. Of the rest, only
-    calls signed with ``access_key_id`` are served, the operations named in ``unsigned`` (X-Amz-Target), and
+    calls signed with this run's CREDENTIALS are served, the operations named in ``unsigned`` (X-Amz-Target), and
     reads of a pool's public keys."""
-    credential = f"Credential={access_key_id}/"
+    credential = f"Credential={CREDENTIALS['AWS_ACCESS_KEY_ID']}/"
 
     def refuse(start_response: Any, body: bytes) -> list[bytes]:
         start_response("403 Forbidden", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])

@@ -28,7 +28,7 @@ from tests.browser.support import (
     user_messages,
     wait_until_answered,
 )
-from tests.template.cfn_values import evaluate
+from tests.template.cfn_values import content_security_policy, stack
 
 TOKEN_HEADER = "x-auth-token"
 
@@ -294,21 +294,6 @@ def test_without_sign_in_the_page_shows_no_sign_in_at_all(signed_out_page: Page,
 REPO = Path(__file__).resolve().parents[2]
 
 
-def deployed_content_security_policy(stack_guid: str, region: str) -> str:
-    """The Content-Security-Policy CloudFront sends for a cognito-mode stack with this id, in this region."""
-    template, errors = decode(str(REPO / "template.yaml"))
-    assert not errors, errors
-    policy = template["Resources"]["SecurityHeadersPolicy"]["Properties"]["ResponseHeadersPolicyConfig"]
-    stack = {
-        "AWS::StackId": f"arn:aws:cloudformation:{region}:123456789012:stack/llm/{stack_guid}",
-        "AWS::Region": region,
-    }
-    node = policy["SecurityHeadersConfig"]["ContentSecurityPolicy"]["ContentSecurityPolicy"]
-    resolved = evaluate(template, node, {"AccessMode": "cognito"}, stack)
-    assert isinstance(resolved, str), resolved
-    return resolved
-
-
 @pytest.mark.parametrize("cognito_domain", ["https://login-0a1b2c3d.auth.eu-west-1.amazoncognito.com"])
 def test_sign_in_at_a_cognito_domain_passes_the_pages_content_security_policy(
     signed_out_page: Page, sign_in_site: SignInSite, cognito_domain: str
@@ -317,7 +302,9 @@ def test_sign_in_at_a_cognito_domain_passes_the_pages_content_security_policy(
     the token endpoint must be allowed by both the page's meta CSP and the header CloudFront sends for the
     stack whose login domain it is (template.yaml's policy, resolved for that stack)."""
     page = signed_out_page
-    policy = deployed_content_security_policy(stack_guid="0a1b2c3d-1111-2222-3333-444455556666", region="eu-west-1")
+    template, errors = decode(str(REPO / "template.yaml"))
+    assert not errors, errors
+    policy = content_security_policy(template, "cognito", stack(guid="0a1b2c3d-1111-2222-3333-444455556666"))
 
     def login_domain(route: Route) -> None:
         # Playwright routes only the first request of a redirect chain: the stand-in's redirect back to the

@@ -14,10 +14,12 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from infra.emulator.__main__ import describe_access
 from infra.emulator.server import STOPPING_MESSAGE
 from infra.fake_openai import FakeOpenAI, FakeReply
 from llm_core.settings import DAILY_CAP_VARIABLES
@@ -389,10 +391,6 @@ def test_invalid_openai_base_url_ends_with_one_line(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("sign_in", [None, "a stand-in"])
 def test_listening_beyond_loopback_warns_that_anyone_there_can_spend_the_key(sign_in: object) -> None:
-    from types import SimpleNamespace
-
-    from infra.emulator.__main__ import describe_access
-
     stand_in = SimpleNamespace(
         pool=SimpleNamespace(user_pool_id="pool"), site_url="http://x/", email="you@example.com", password="p"
     )

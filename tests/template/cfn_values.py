@@ -59,6 +59,20 @@ def evaluate(
     return node
 
 
+def stack(guid: str = "1a2b3c4d-5e6f-7a8b-9c0d-112233445566", region: str = "eu-west-1") -> dict[str, str]:
+    """What CloudFormation alone knows of a stack, as ``resources`` for ``evaluate``: its id and region."""
+    return {"AWS::StackId": f"arn:aws:cloudformation:{region}:123456789012:stack/llm/{guid}", "AWS::Region": region}
+
+
+def content_security_policy(template: dict[str, Any], access_mode: str, of_stack: Mapping[str, str]) -> str:
+    """The Content-Security-Policy CloudFront sends for a stack in this AccessMode."""
+    policy = template["Resources"]["SecurityHeadersPolicy"]["Properties"]["ResponseHeadersPolicyConfig"]
+    node = policy["SecurityHeadersConfig"]["ContentSecurityPolicy"]["ContentSecurityPolicy"]
+    resolved = evaluate(template, node, {"AccessMode": access_mode}, of_stack)
+    assert isinstance(resolved, str), resolved
+    return resolved
+
+
 def deployed(template: dict[str, Any], **parameters: str) -> dict[str, dict[str, Any]]:
     """The resources CloudFormation creates for these parameter values."""
     return {

@@ -14,7 +14,7 @@ from cfnlint.decode import decode
 from infra.emulator.server import NOT_FOUND_MESSAGE
 from infra.emulator.signin import PASSWORD_POLICY
 from llm_core import identity
-from tests.template.cfn_values import evaluate
+from tests.template.cfn_values import content_security_policy, evaluate, stack
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
 FUNCTIONS = ["SummarizeFunction", "TodoFunction", "StreamFunction"]
@@ -123,24 +123,14 @@ def test_login_domain_output_is_the_domain_the_stack_creates(template: dict[str,
     assert parts == ["https://login-", STACK_GUID_PREFIX, {"Fn::Sub": ".auth.${AWS::Region}.amazoncognito.com"}]
 
 
-# What CloudFormation alone knows, for the policies and outputs built from it.
-STACK = {
-    "AWS::StackId": "arn:aws:cloudformation:eu-west-1:123456789012:stack/llm-endpoints/1a2b3c4d-5e6f-7a8b-9c0d",
-    "AWS::Region": "eu-west-1",
-}
-
-
 def connect_src(template: dict[str, Any], access_mode: str) -> str:
-    config = props(template, "SecurityHeadersPolicy")["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]
-    policy = evaluate(
-        template, config["ContentSecurityPolicy"]["ContentSecurityPolicy"], {"AccessMode": access_mode}, STACK
-    )
+    policy = content_security_policy(template, access_mode, stack())
     (directive,) = [part.strip() for part in policy.split(";") if part.strip().startswith("connect-src")]
     return directive
 
 
 def test_page_may_call_this_stacks_login_domain_and_no_other(template: dict[str, Any]) -> None:
-    login_domain = evaluate(template, template["Outputs"]["LoginDomain"]["Value"], {}, STACK)
+    login_domain = evaluate(template, template["Outputs"]["LoginDomain"]["Value"], {}, stack())
     assert login_domain == "https://login-1a2b3c4d.auth.eu-west-1.amazoncognito.com"
     assert connect_src(template, "cognito") == f"connect-src 'self' {login_domain}"
 
