@@ -11,7 +11,8 @@ responses (#6501). The emulator runs the real function code the way Lambda does 
 - aws.py: moto's server, for programs only: Secrets Manager holding the key as the deployed functions hold
   theirs, DynamoDB for the budgets, Cognito for sign-in;
 - budget_table.py: the daily budgets' table in moto, shaped like the stack's;
-- signin.py: a user pool in moto's Cognito and a stand-in for its managed login;
+- signin.py: a user pool in moto's Cognito and a stand-in for its managed login; token_signing.py: the key
+  its tokens are signed with, made for each run (moto's own ships with moto);
 - extensions_api.py: Lambda's Extensions API inside an environment, for the work after a response;
 - guard.py: what keeps a browser page on another site away from /api/ and moto (Origin, Host);
 - errors.py: ConfigError, the one line a person sees when the emulator cannot start;

@@ -39,11 +39,11 @@ def describe_model(emulator: Emulator) -> list[str]:
     return [f"  OpenAI key: from {model.key_source}; model: {chosen} at {target}"]
 
 
-# Neither mode keeps out someone who can reach the port: moto signs its tokens with a key that ships with it.
 BEYOND_THIS_MACHINE = (
-    "  Warning: listening on {host}, so others on the network can reach these endpoints and spend the key; "
-    "local sign-in does not stop them (moto signs its tokens with a key anyone can have)."
+    "  Warning: listening on {host}, so others on the network can reach these endpoints and spend the key; {guard}"
 )
+UNGUARDED = "nothing asks them to sign in."
+GUARDED_BY_SIGN_IN = "only the password above keeps them out, and it travels as plain HTTP."
 
 
 def describe_access(emulator: Emulator, host: str) -> list[str]:
@@ -62,7 +62,8 @@ def describe_access(emulator: Emulator, host: str) -> list[str]:
             f"    password: {sign_in.password}   (a new one each run)",
         ]
     if not local:
-        lines.append(BEYOND_THIS_MACHINE.format(host=host))
+        guard = UNGUARDED if sign_in is None else GUARDED_BY_SIGN_IN
+        lines.append(BEYOND_THIS_MACHINE.format(host=host, guard=guard))
     return lines
 
 

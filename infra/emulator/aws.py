@@ -3,7 +3,6 @@ the budgets' table and, with sign-in, the user pool."""
 
 from __future__ import annotations
 
-import re
 import secrets
 import threading
 from typing import Any, Literal
@@ -25,8 +24,6 @@ CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": f"LOCAL{secrets.token_hex(8).upper()}",
     "AWS_SECRET_ACCESS_KEY": secrets.token_urlsafe(30),
 }
-# A user pool's public keys, which the functions fetch unsigned (as from Cognito) to check tokens.
-_PUBLIC_KEYS_PATH = re.compile(r"/[\w-]+_\w+/\.well-known/jwks\.json")
 FOR_PROGRAMS_ONLY = b"moto here serves the functions' AWS calls only, not browsers.\n"
 FOR_THIS_RUN_ONLY = b"moto here serves only the AWS calls of this run's functions, signed with its credentials.\n"
 
@@ -43,22 +40,18 @@ def unsigned_operations() -> frozenset[str]:
 
 
 def _is_public(environ: dict[str, Any], unsigned: frozenset[str]) -> bool:
-    """A read of a pool's public keys, or one of the ``unsigned`` operations exactly as boto3 sends it: a POST
-    to / naming it in X-Amz-Target, with no query (moto would take ?Action= before the target) and no
-    Authorization."""
-    method, path = environ.get("REQUEST_METHOD"), environ.get("PATH_INFO", "")
-    if method == "GET" and _PUBLIC_KEYS_PATH.fullmatch(path):
-        return True
-    bare = path == "/" and not environ.get("QUERY_STRING") and "HTTP_AUTHORIZATION" not in environ
-    return method == "POST" and bare and environ.get("HTTP_X_AMZ_TARGET") in unsigned
+    """One of the ``unsigned`` operations exactly as boto3 sends it: a POST to / naming it in X-Amz-Target,
+    with no query (moto would take ?Action= before the target) and no Authorization. (moto's JWKS is not
+    served: its key ships with moto, so the functions trust the sign-in stand-in's instead.)"""
+    bare = environ.get("PATH_INFO") == "/" and not environ.get("QUERY_STRING") and "HTTP_AUTHORIZATION" not in environ
+    return environ.get("REQUEST_METHOD") == "POST" and bare and environ.get("HTTP_X_AMZ_TARGET") in unsigned
 
 
 def for_programs_only(app: Any, own_names: frozenset[str], unsigned: frozenset[str] = frozenset()) -> Any:
     """The WSGI ``app``, refusing what a browser sends: any request with an ``Origin`` (browsers send one on
     every cross-site call and every POST, and moto would grant any origin CORS), and any ``Host`` that is not
     one of ``own_names`` (a DNS-rebinding page names its own domain). boto3 sends neither. Of the rest, only
-    calls signed with this run's CREDENTIALS are served, the operations named in ``unsigned`` (X-Amz-Target), and
-    reads of a pool's public keys."""
+    calls signed with this run's CREDENTIALS are served, and the operations named in ``unsigned`` (X-Amz-Target)."""
     credential = f"Credential={CREDENTIALS['AWS_ACCESS_KEY_ID']}/"
 
     def refuse(start_response: Any, body: bytes) -> list[bytes]:

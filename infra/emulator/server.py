@@ -633,7 +633,7 @@ class Emulator:
             events=self.events,
             log_sink=self.log_sink,
             wait_until_warm=self.wait_until_warm,
-            login=SignInStandIn(self.sign_in.pool) if self.sign_in else None,
+            login=self.sign_in.stand_in if self.sign_in else None,
         )
         config = uvicorn.Config(
             self._app,
@@ -667,7 +667,7 @@ class Emulator:
             "BUDGET_TABLE_NAME": BUDGET_TABLE,
             "OPENAI_SECRET_ID": SECRET_ID,
             "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
-            **(self.sign_in.pool.functions_environment() if self.sign_in else NO_SIGN_IN),
+            **(self.sign_in.functions_environment() if self.sign_in else NO_SIGN_IN),
         }
         if self.model.demo:
             assert self.fake is not None

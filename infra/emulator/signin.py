@@ -2,9 +2,11 @@
 
 The page signs in locally exactly as it does on AWS: authorization code with PKCE (S256) against a login
 domain, tokens from ``/oauth2/token``, renewal with the refresh token, ``/logout``. Here the login domain is
-this ASGI app and the user pool is moto's, so the tokens are real JWTs signed by moto's key and checked by
-the functions against moto's JWKS (``<moto>/<pool id>/.well-known/jwks.json``), through the same code as on
-AWS (llm_core.identity). Only the login page and the code exchange are stood in for.
+this ASGI app and the user pool is moto's. moto checks the password and issues the tokens; this app signs
+their claims again with a key made for the run (token_signing.py), because moto signs with a key anyone can
+have, and serves that key as the pool's JWKS at ``/<pool id>/.well-known/jwks.json``. The functions check the
+tokens against it through the same code as on AWS (llm_core.identity). Only the login page, the code exchange
+and the signing key are stood in for.
 
 ``make dev SIGN_IN=1`` (``python -m infra.emulator --sign-in``) does all of it with ``create_local_sign_in``:
 the emulator serves the stand-in on its own origin, which is the page's login domain. By hand::
@@ -12,12 +14,13 @@ the emulator serves the stand-in on its own origin, which is the page's login do
     pool = create_local_pool(moto_url, [site_url])      # callback and sign-out URL
     add_local_user(pool, "you@example.com", "A long local password 1")
     app = SignInStandIn(pool)                           # serve at the login domain's root
-    pool.functions_environment()                        # ACCESS_MODE=cognito, the pool, moto's JWKS URL
+    app.functions_environment(login_url)                # ACCESS_MODE=cognito, the pool, this app's JWKS URL
     pool.page_auth(login_url, site_url)                 # the "auth" of the page's config.json
 
 Endpoints, as Cognito names them: ``GET|POST /oauth2/authorize`` (a sign-in form; no script),
 ``POST /oauth2/token`` (``authorization_code`` with PKCE, ``refresh_token``), ``POST /oauth2/revoke``,
-``GET /logout``.
+``GET /logout``; and ``GET /<pool id>/.well-known/jwks.json``, where Cognito serves a pool's keys below its
+issuer.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route, Router
 
 from infra.emulator.aws import CREDENTIALS
+from infra.emulator.token_signing import RunSigningKey
 from llm_core.page_config import cognito_auth
 
 CODE_LIFETIME_SECONDS = 300
@@ -74,14 +78,16 @@ class LocalPool:
 
     @property
     def jwks_url(self) -> str:
-        """Where moto serves the pool's keys: the functions' COGNITO_JWKS_URL."""
+        """Where moto serves the key it signs every pool's tokens with, which ships with moto: only for tests
+        that take tokens straight from moto. The emulator's functions trust SignInStandIn's key instead."""
         return f"{self.endpoint_url}/{self.user_pool_id}/.well-known/jwks.json"
 
     def client(self) -> Any:
         return _cognito(self.endpoint_url, self.region)
 
     def functions_environment(self) -> dict[str, str]:
-        """What the functions need to accept this pool's tokens (llm_core.identity's settings)."""
+        """What the functions need to accept this pool's tokens as moto signs them (llm_core.identity's
+        settings); SignInStandIn.functions_environment for the tokens it hands out."""
         return {
             "ACCESS_MODE": "cognito",
             "COGNITO_USER_POOL_ID": self.user_pool_id,
@@ -155,12 +161,14 @@ def add_local_user(pool: LocalPool, email: str, password: str) -> None:
 @dataclass(frozen=True)
 class LocalSignIn:
     """The sign-in of ``make dev SIGN_IN=1``: a pool whose callback and sign-out URL is the emulator's page,
-    one user, and the login domain on the emulator's own origin (the page's CSP allows no other locally)."""
+    one user, and the login domain (``stand_in``) on the emulator's own origin (the page's CSP allows no other
+    locally)."""
 
     pool: LocalPool
     site_url: str
     email: str
     password: str = field(repr=False)
+    stand_in: SignInStandIn = field(repr=False)
 
     @property
     def login_url(self) -> str:
@@ -169,13 +177,16 @@ class LocalSignIn:
     def page_auth(self) -> dict[str, Any]:
         return self.pool.page_auth(self.login_url, self.site_url)
 
+    def functions_environment(self) -> dict[str, str]:
+        return self.stand_in.functions_environment(self.login_url)
+
 
 def create_local_sign_in(endpoint_url: str, site_url: str, region: str) -> LocalSignIn:
     """A pool in moto's Cognito at ``endpoint_url`` that comes back to ``site_url``, with the local user."""
     pool = create_local_pool(endpoint_url, [site_url], region)
     password = local_password()
     add_local_user(pool, LOCAL_EMAIL, password)
-    return LocalSignIn(pool, site_url, LOCAL_EMAIL, password)
+    return LocalSignIn(pool, site_url, LOCAL_EMAIL, password, SignInStandIn(pool))
 
 
 @dataclass
@@ -227,7 +238,11 @@ class SignInStandIn:
         self._clock = clock
         self._cognito = pool.client()
         self._state = _State()
+        self._signing_key = RunSigningKey()
+        # Where Cognito serves a pool's keys, below its issuer; here on the login domain's origin.
+        self.jwks_path = f"/{pool.user_pool_id}/.well-known/jwks.json"
         routes = [
+            Route(self.jwks_path, self._jwks, methods=["GET"]),
             Route("/oauth2/authorize", self._authorize, methods=["GET", "POST"]),
             Route("/oauth2/token", self._token, methods=["POST", "OPTIONS"]),
             Route("/oauth2/revoke", self._revoke, methods=["POST", "OPTIONS"]),
@@ -239,6 +254,19 @@ class SignInStandIn:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self._router(scope, receive, send)
+
+    def functions_environment(self, login_url: str) -> dict[str, str]:
+        """What the functions need to accept the tokens this app hands out when it is served at ``login_url``:
+        the pool, and this app's keys rather than moto's."""
+        return {**self.pool.functions_environment(), "COGNITO_JWKS_URL": login_url + self.jwks_path}
+
+    async def _jwks(self, request: Request) -> Response:
+        return JSONResponse(self._signing_key.jwks(), headers={"cache-control": "no-store"})
+
+    def _signed_again(self, result: dict[str, Any]) -> dict[str, Any]:
+        """moto's AuthenticationResult with its tokens signed by this run's key (token_signing.py)."""
+        tokens = {name: self._signing_key.sign_again(result[name]) for name in ("AccessToken", "IdToken")}
+        return {**result, **tokens}
 
     # ------------------------------------------------------------------ login page
 
@@ -279,7 +307,7 @@ class SignInStandIn:
             AuthFlow="USER_PASSWORD_AUTH",
             AuthParameters={"USERNAME": email, "PASSWORD": password},
         )
-        return dict(result["AuthenticationResult"])
+        return self._signed_again(result["AuthenticationResult"])
 
     def _login_form(self, email: str, error: str | None) -> Response:
         # No action attribute: the form posts back to this very URL, OAuth parameters included.
@@ -362,11 +390,13 @@ class SignInStandIn:
         if not refresh_token or refresh_token in self._state.revoked:
             return None
         try:
-            result = self._cognito.initiate_auth(
-                ClientId=self.pool.client_id,
-                AuthFlow="REFRESH_TOKEN_AUTH",
-                AuthParameters={"REFRESH_TOKEN": refresh_token},
-            )["AuthenticationResult"]
+            result = self._signed_again(
+                self._cognito.initiate_auth(
+                    ClientId=self.pool.client_id,
+                    AuthFlow="REFRESH_TOKEN_AUTH",
+                    AuthParameters={"REFRESH_TOKEN": refresh_token},
+                )["AuthenticationResult"]
+            )
         except ClientError:
             return None
         # Without refresh token rotation, as the template's app client: no new refresh token.

@@ -84,7 +84,8 @@ PASSWORD = "Browser password 42"
 @dataclass(frozen=True)
 class SignInSite:
     """The emulator as `make dev SIGN_IN=1` runs it: its functions in cognito mode (tokens checked against
-    moto's JWKS), a user pool in moto, and the stand-in for the login domain on the emulator's own origin."""
+    the stand-in's JWKS), a user pool in moto, and the stand-in for the login domain on the emulator's own
+    origin."""
 
     emulator: Emulator
 

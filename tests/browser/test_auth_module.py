@@ -38,6 +38,7 @@ class World:
     site: str
     login: str
     pool: LocalPool
+    stand_in: SignInStandIn
 
     @property
     def harness(self) -> str:
@@ -73,10 +74,11 @@ def world(moto_url: str) -> Iterator[World]:
     with serve(site_app(auth, csp)) as site:
         pool = create_local_pool(moto_url, [f"{site}/harness.html"])
         add_local_user(pool, EMAIL, PASSWORD)
-        with serve(SignInStandIn(pool)) as login:
+        stand_in = SignInStandIn(pool)
+        with serve(stand_in) as login:
             auth.update(pool.page_auth(login, f"{site}/harness.html"))
             csp["value"] = f"default-src 'self'; connect-src 'self' {login}; base-uri 'none'; object-src 'none'"
-            yield World(site, login, pool)
+            yield World(site, login, pool, stand_in)
 
 
 @pytest.fixture
@@ -92,7 +94,7 @@ def page(browser: Browser) -> Iterator[Page]:
 def functions_trust(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The functions' settings for this pool, as `make dev` with sign-in sets them."""
     monkeypatch.setenv("OPENAI_SECRET_ID", "unused")
-    for name, value in world.pool.functions_environment().items():
+    for name, value in world.stand_in.functions_environment(world.login).items():
         monkeypatch.setenv(name, value)
     llm_core.reset_caches()
     yield

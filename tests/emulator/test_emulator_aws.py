@@ -81,8 +81,17 @@ SIGN_IN = {"X-Amz-Target": "AWSCognitoIdentityProviderService.InitiateAuth"}
         ("POST", "/moto-api/reset", SIGN_IN),
         ("POST", "/?Action=AdminCreateUser", SIGN_IN),
         ("POST", "/", {**SIGN_IN, "Authorization": "AWS4-HMAC-SHA256 Credential=AKIAOTHERUSER0000000/x"}),
+        # moto's key ships with moto; the functions trust the sign-in stand-in's JWKS, never this one.
+        ("GET", "/eu-west-1_AbCdEf123/.well-known/jwks.json", {}),
     ],
-    ids=["state dump", "state dump naming a public operation", "reset", "admin action", "other credentials"],
+    ids=[
+        "state dump",
+        "state dump naming a public operation",
+        "reset",
+        "admin action",
+        "other credentials",
+        "moto's signing key",
+    ],
 )
 def test_an_unsigned_call_cannot_reach_moto_s_state(
     moto: MotoServer, method: str, path: str, headers: dict[str, str]

@@ -25,6 +25,7 @@ from infra.emulator.template import read_template
 from infra.fake_openai import FakeOpenAI, FakeReply
 from llm_core.prompts import MAX_BULLETS
 from llm_core.settings import Settings
+from llm_core.tokens import SIGN_IN_UNKNOWN_KEY
 from tests.emulator.conftest import Client, LogCollector, read_sse_event, sign_in_over_http
 
 REPO = Path(__file__).resolve().parents[2]
@@ -747,6 +748,24 @@ def test_with_sign_in_a_call_with_the_stand_ins_access_token_is_answered(
     reply = Client(signing_in.url).post_json(path, VALID_BODIES[path], {"x-auth-token": tokens["access_token"]})
 
     assert reply.status == 200
+
+
+def test_with_sign_in_a_token_signed_with_motos_shipped_key_is_refused(signing_in: Emulator) -> None:
+    """Anyone can sign a token with the private key that ships with moto; the functions trust only the key the
+    stand-in made for this run."""
+    assert signing_in.sign_in is not None
+    pool = signing_in.sign_in.pool
+    straight_from_moto = pool.client().initiate_auth(
+        ClientId=pool.client_id,
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": signing_in.sign_in.email, "PASSWORD": signing_in.sign_in.password},
+    )["AuthenticationResult"]["AccessToken"]
+
+    reply = Client(signing_in.url).post_json(
+        "/api/summarize", VALID_BODIES["/api/summarize"], {"x-auth-token": straight_from_moto}
+    )
+
+    assert (reply.status, reply.json()["error"]["message"]) == (401, SIGN_IN_UNKNOWN_KEY)
 
 
 def test_with_sign_in_the_users_tokens_never_reach_the_functions_logs(

@@ -18,7 +18,9 @@ import pytest
 
 import llm_core
 from infra.emulator.signin import CODE_LIFETIME_SECONDS, LocalPool, SignInStandIn, add_local_user, create_local_pool
+from llm_core.errors import Unauthenticated
 from llm_core.identity import Caller, identify
+from llm_core.tokens import SIGN_IN_UNKNOWN_KEY
 from tests.asgi_server import serve
 
 SITE = "http://127.0.0.1:8000/"
@@ -80,9 +82,14 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def login(pool: LocalPool, clock: Clock) -> Iterator[str]:
+def stand_in(pool: LocalPool, clock: Clock) -> SignInStandIn:
+    return SignInStandIn(pool, clock=clock)
+
+
+@pytest.fixture
+def login(stand_in: SignInStandIn) -> Iterator[str]:
     """The stand-in's base URL: the login domain."""
-    with serve(SignInStandIn(pool, clock=clock)) as url:
+    with serve(stand_in) as url:
         yield url
 
 
@@ -128,10 +135,10 @@ def redeem(login: str, pool: LocalPool, code: str, verifier: str, redirect_uri: 
 
 
 @pytest.fixture
-def functions_trust(pool: LocalPool, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The functions' settings in `make dev` with sign-in: moto's pool, its JWKS on moto's server."""
+def functions_trust(stand_in: SignInStandIn, login: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The functions' settings in `make dev` with sign-in: moto's pool, the stand-in's JWKS on the login domain."""
     monkeypatch.setenv("OPENAI_SECRET_ID", "unused")
-    for name, value in pool.functions_environment().items():
+    for name, value in stand_in.functions_environment(login).items():
         monkeypatch.setenv(name, value)
     llm_core.reset_caches()
     yield
@@ -140,6 +147,12 @@ def functions_trust(pool: LocalPool, monkeypatch: pytest.MonkeyPatch) -> Iterato
 
 def new_verifier() -> str:
     return secrets.token_urlsafe(48)
+
+
+def claims_of(token: str) -> dict[str, Any]:
+    payload = token.split(".")[1]
+    claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return claims
 
 
 # ------------------------------------------------------------------ the whole flow
@@ -151,7 +164,7 @@ def test_code_exchange_with_pkce_yields_a_token_the_functions_accept(
     verifier = new_verifier()
     tokens = redeem(login, pool, code_for(verifier), verifier).json
     caller = identify({"x-auth-token": tokens["access_token"]}, {})
-    sub = json.loads(base64.urlsafe_b64decode(tokens["access_token"].split(".")[1] + "=="))["sub"]
+    sub = claims_of(tokens["access_token"])["sub"]
     assert caller == Caller(f"user:{sub}", "user")
 
 
@@ -180,6 +193,48 @@ def test_refresh_grant_renews_the_access_token(
     assert "refresh_token" not in renewed  # no rotation, as the template's app client
     assert renewed["access_token"] != first["access_token"]
     assert identify({"x-auth-token": renewed["access_token"]}, {}).kind == "user"
+
+
+# ------------------------------------------------------------------ the signing key
+
+
+def test_a_token_moto_signed_is_refused_by_the_functions(pool: LocalPool, functions_trust: None) -> None:
+    # moto signs with a private key that ships with moto, so anyone could have made this token.
+    straight_from_moto = pool.client().initiate_auth(
+        ClientId=pool.client_id,
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": EMAIL, "PASSWORD": PASSWORD},
+    )["AuthenticationResult"]["AccessToken"]
+    with pytest.raises(Unauthenticated) as refused:
+        identify({"x-auth-token": straight_from_moto}, {})
+    assert refused.value.message == SIGN_IN_UNKNOWN_KEY
+
+
+def test_tokens_keep_the_claims_moto_gave_them(login: str, pool: LocalPool, code_for: Callable[[str], str]) -> None:
+    verifier = new_verifier()
+    tokens = redeem(login, pool, code_for(verifier), verifier).json
+    access, id_token = (claims_of(tokens[name]) for name in ("access_token", "id_token"))
+    assert (access["client_id"], access["token_use"]) == (pool.client_id, "access")
+    assert (id_token["email"], id_token["token_use"]) == (EMAIL, "id")
+    assert access["iss"] == f"https://cognito-idp.{pool.region}.amazonaws.com/{pool.user_pool_id}"
+
+
+def test_the_public_key_is_served_where_the_functions_look(login: str, stand_in: SignInStandIn) -> None:
+    answer = request("GET", stand_in.functions_environment(login)["COGNITO_JWKS_URL"])
+    [key] = answer.json["keys"]
+    assert (key["kty"], key["alg"], key["use"]) == ("RSA", "RS256", "sig")
+    assert not {"d", "p", "q", "dp", "dq", "qi"} & set(key)  # the private half stays in the stand-in
+
+
+def test_each_stand_in_signs_with_a_key_of_its_own(pool: LocalPool) -> None:
+    first, second = SignInStandIn(pool), SignInStandIn(pool)
+    with serve(first) as first_url, serve(second) as second_url:
+        keys = [
+            request("GET", url + app.jwks_path).json["keys"][0]
+            for url, app in ((first_url, first), (second_url, second))
+        ]
+    assert keys[0]["n"] != keys[1]["n"]
+    assert keys[0]["kid"] != keys[1]["kid"]
 
 
 # ------------------------------------------------------------------ the form
