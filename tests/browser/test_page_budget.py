@@ -113,3 +113,62 @@ def test_a_stopped_answer_says_it_keeps_its_whole_allowance(
         "answer ends."
     )
     release.set()
+
+
+def summarize_once(page: Page, emulator_fake_model: FakeOpenAI) -> int:
+    """One summary; the tokens left it reported."""
+    emulator_fake_model.enqueue(FakeReply(output={"bullets": ["Short."]}))
+    page.locator("#summarize-text").fill("Some text to summarize.")
+    with page.expect_response("**/api/summarize") as summarized:
+        page.get_by_role("button", name="Summarize").click()
+    remaining = int(summarized.value.headers["x-tokens-remaining"])
+    expect(page.locator("#tokens-left")).to_have_text(tokens_left(remaining))
+    return remaining
+
+
+def test_tokens_left_are_shown_again_after_a_reload(
+    signed_out_page: Page, sign_in_site: SignInSite, emulator_fake_model: FakeOpenAI
+) -> None:
+    page = signed_out_page
+    sign_in(page, sign_in_site.add_person(), PASSWORD)
+    remaining = summarize_once(page, emulator_fake_model)
+
+    page.reload()
+
+    expect(page.locator("#account-email")).to_be_visible()  # the sign-in resumed
+    expect(page.locator("#tokens-left")).to_have_text(tokens_left(remaining))
+
+
+def test_tokens_left_from_an_earlier_utc_day_are_not_shown_after_a_reload(
+    signed_out_page: Page, sign_in_site: SignInSite, emulator_fake_model: FakeOpenAI
+) -> None:
+    page = signed_out_page
+    sign_in(page, sign_in_site.add_person(), PASSWORD)
+    summarize_once(page, emulator_fake_model)
+    # The figure as the tab kept it the day before: the budget has reset since.
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    page.evaluate(
+        "(day) => { const kept = JSON.parse(sessionStorage.getItem('page.tokensLeft'));"
+        " sessionStorage.setItem('page.tokensLeft', JSON.stringify({ ...kept, day })); }",
+        yesterday,
+    )
+
+    page.reload()
+
+    expect(page.locator("#account-email")).to_be_visible()
+    expect(page.locator("#tokens-left")).to_be_hidden()
+
+
+def test_signing_out_takes_the_tokens_left_away(
+    signed_out_page: Page, sign_in_site: SignInSite, emulator_fake_model: FakeOpenAI
+) -> None:
+    page = signed_out_page
+    sign_in(page, sign_in_site.add_person(), PASSWORD)
+    summarize_once(page, emulator_fake_model)
+
+    page.locator("#sign-out").click()
+    expect(page.locator("#account").get_by_role("button", name="Sign in")).to_be_visible()
+    sign_in(page, sign_in_site.add_person(), PASSWORD)
+
+    expect(page.locator("#account-email")).to_be_visible()
+    expect(page.locator("#tokens-left")).to_be_hidden()
