@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from playwright.sync_api import Page, Request, Response, expect
 
 from infra.fake_openai import FakeOpenAI, FakeReply
@@ -37,6 +38,24 @@ def tokens_left(amount: int) -> str:
     return f"{amount:,} tokens left today"
 
 
+def summarize_once(page: Page, emulator_fake_model: FakeOpenAI) -> int:
+    """One summary; the tokens left it reported, once the line shows them."""
+    emulator_fake_model.enqueue(FakeReply(output={"bullets": ["Short."]}))
+    page.locator("#summarize-text").fill("Some text to summarize.")
+    with page.expect_response("**/api/summarize") as summarized:
+        page.get_by_role("button", name="Summarize").click()
+    remaining = int(summarized.value.headers["x-tokens-remaining"])
+    expect(page.locator("#tokens-left")).to_have_text(tokens_left(remaining))
+    return remaining
+
+
+@pytest.fixture
+def answered(signed_out_page: Page, sign_in_site: SignInSite, emulator_fake_model: FakeOpenAI) -> tuple[Page, int]:
+    """A new person signed in who has had one answer; the tokens left it reported."""
+    sign_in(signed_out_page, sign_in_site.add_person(), PASSWORD)
+    return signed_out_page, summarize_once(signed_out_page, emulator_fake_model)
+
+
 def test_tokens_left_appear_after_an_answer_and_follow_each_answer(
     signed_out_page: Page, sign_in_site: SignInSite, emulator_fake_model: FakeOpenAI
 ) -> None:
@@ -45,11 +64,7 @@ def test_tokens_left_appear_after_an_answer_and_follow_each_answer(
     line = page.locator("#tokens-left")
     expect(line).to_be_hidden()
 
-    emulator_fake_model.enqueue(FakeReply(output={"bullets": ["Short."]}))
-    page.locator("#summarize-text").fill("Some text to summarize.")
-    with page.expect_response("**/api/summarize") as summarized:
-        page.get_by_role("button", name="Summarize").click()
-    expect(line).to_have_text(tokens_left(int(summarized.value.headers["x-tokens-remaining"])))
+    summarized = summarize_once(page, emulator_fake_model)
 
     emulator_fake_model.enqueue(FakeReply(tokens=["A longer ", "answer ", "this time."]))
     open_tab(page, "Chat")
@@ -57,7 +72,7 @@ def test_tokens_left_appear_after_an_answer_and_follow_each_answer(
         send_chat(page, "And now?")
     wait_until_answered(page)
     remaining = done_event(streamed.value)["tokens_remaining"]
-    assert remaining < int(summarized.value.headers["x-tokens-remaining"])
+    assert remaining < summarized
     expect(line).to_have_text(tokens_left(remaining))
 
 
@@ -115,23 +130,8 @@ def test_a_stopped_answer_says_it_keeps_its_whole_allowance(
     release.set()
 
 
-def summarize_once(page: Page, emulator_fake_model: FakeOpenAI) -> int:
-    """One summary; the tokens left it reported."""
-    emulator_fake_model.enqueue(FakeReply(output={"bullets": ["Short."]}))
-    page.locator("#summarize-text").fill("Some text to summarize.")
-    with page.expect_response("**/api/summarize") as summarized:
-        page.get_by_role("button", name="Summarize").click()
-    remaining = int(summarized.value.headers["x-tokens-remaining"])
-    expect(page.locator("#tokens-left")).to_have_text(tokens_left(remaining))
-    return remaining
-
-
-def test_tokens_left_are_shown_again_after_a_reload(
-    signed_out_page: Page, sign_in_site: SignInSite, emulator_fake_model: FakeOpenAI
-) -> None:
-    page = signed_out_page
-    sign_in(page, sign_in_site.add_person(), PASSWORD)
-    remaining = summarize_once(page, emulator_fake_model)
+def test_tokens_left_are_shown_again_after_a_reload(answered: tuple[Page, int]) -> None:
+    page, remaining = answered
 
     page.reload()
 
@@ -139,12 +139,8 @@ def test_tokens_left_are_shown_again_after_a_reload(
     expect(page.locator("#tokens-left")).to_have_text(tokens_left(remaining))
 
 
-def test_tokens_left_from_an_earlier_utc_day_are_not_shown_after_a_reload(
-    signed_out_page: Page, sign_in_site: SignInSite, emulator_fake_model: FakeOpenAI
-) -> None:
-    page = signed_out_page
-    sign_in(page, sign_in_site.add_person(), PASSWORD)
-    summarize_once(page, emulator_fake_model)
+def test_tokens_left_from_an_earlier_utc_day_are_not_shown_after_a_reload(answered: tuple[Page, int]) -> None:
+    page, _ = answered
     # The figure as the tab kept it the day before: the budget has reset since.
     yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
     page.evaluate(
@@ -159,12 +155,8 @@ def test_tokens_left_from_an_earlier_utc_day_are_not_shown_after_a_reload(
     expect(page.locator("#tokens-left")).to_be_hidden()
 
 
-def test_signing_out_takes_the_tokens_left_away(
-    signed_out_page: Page, sign_in_site: SignInSite, emulator_fake_model: FakeOpenAI
-) -> None:
-    page = signed_out_page
-    sign_in(page, sign_in_site.add_person(), PASSWORD)
-    summarize_once(page, emulator_fake_model)
+def test_signing_out_takes_the_tokens_left_away(answered: tuple[Page, int], sign_in_site: SignInSite) -> None:
+    page, _ = answered
 
     page.locator("#sign-out").click()
     expect(page.locator("#account").get_by_role("button", name="Sign in")).to_be_visible()
