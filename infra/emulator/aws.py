@@ -8,7 +8,6 @@ import threading
 from typing import Any, Literal
 
 import boto3
-import botocore.session
 
 from infra.emulator.guard import LOOPBACK_NAMES, split_host
 from infra.emulator.runtime import REGION
@@ -28,15 +27,11 @@ FOR_PROGRAMS_ONLY = b"moto here serves the functions' AWS calls only, not browse
 FOR_THIS_RUN_ONLY = b"moto here serves only the AWS calls of this run's functions, signed with its credentials.\n"
 
 
-def unsigned_operations() -> frozenset[str]:
-    """The X-Amz-Target of each user pool operation AWS serves unsigned, as boto3 sends them: a client id or
-    a person's token is their credential (InitiateAuth, GetUser, ...)."""
-    model = botocore.session.get_session().get_service_model("cognito-idp")
-    return frozenset(
-        f"{model.metadata['targetPrefix']}.{name}"
-        for name in model.operation_names
-        if model.operation_model(name).auth_type == "none"
-    )
+# The one user pool operation the sign-in stand-in calls that boto3 sends unsigned, as AWS serves it: a person's
+# password or refresh token is its credential. moto serves the others AWS serves unsigned (SignUp,
+# ConfirmSignUp, ConfirmForgotPassword, ...) without checking what Cognito checks, such as a confirmation code,
+# so they would let any process on the machine make a user, or take over the local one, and spend the key.
+STAND_IN_UNSIGNED = frozenset({"AWSCognitoIdentityProviderService.InitiateAuth"})
 
 
 def _is_public(environ: dict[str, Any], unsigned: frozenset[str]) -> bool:
@@ -101,7 +96,7 @@ class MotoServer:
         routed = dynamodb_directly(create_backend_app("dynamodb"), DomainDispatcherApplication(create_backend_app))
         self._server = Server(
             (host, port),
-            for_programs_only(routed, LOOPBACK_NAMES | {host}, unsigned=unsigned_operations()),
+            for_programs_only(routed, LOOPBACK_NAMES | {host}, unsigned=STAND_IN_UNSIGNED),
             numthreads=8,
             # As many waiting connections as werkzeug's server allowed; a stop waits at most this long for a
             # request that is half sent.

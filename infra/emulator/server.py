@@ -3,8 +3,9 @@ CloudFront serves them in production.
 
 - ``/``: the files of ``static/``, with the security headers CloudFront adds.
 - ``/config.json``: the page's limits and sign-in mode, from the values the functions run with.
-- ``/oauth2/*``, ``/logout`` (with sign-in only): the stand-in for Cognito's managed login (signin.py), so the
-  page's login domain is this very origin.
+- ``/oauth2/*``, ``/logout``, ``/<pool id>/.well-known/jwks.json`` (with sign-in only): the stand-in for
+  Cognito's managed login and the key it signs tokens with (signin.py), so the page's login domain is this
+  very origin.
 - ``/api/summarize``, ``/api/todo``: each request becomes a Function URL event, invoked in an execution
   environment of the function (environments.py); the handler's result becomes the HTTP response.
 - ``/api/stream``: passed to the web app in an environment of the streaming function, as the Lambda Web

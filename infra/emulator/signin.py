@@ -76,24 +76,8 @@ class LocalPool:
     client_id: str
     redirect_uris: tuple[str, ...]
 
-    @property
-    def jwks_url(self) -> str:
-        """Where moto serves the key it signs every pool's tokens with, which ships with moto: only for tests
-        that take tokens straight from moto. The emulator's functions trust SignInStandIn's key instead."""
-        return f"{self.endpoint_url}/{self.user_pool_id}/.well-known/jwks.json"
-
     def client(self) -> Any:
         return _cognito(self.endpoint_url, self.region)
-
-    def functions_environment(self) -> dict[str, str]:
-        """What the functions need to accept this pool's tokens as moto signs them (llm_core.identity's
-        settings); SignInStandIn.functions_environment for the tokens it hands out."""
-        return {
-            "ACCESS_MODE": "cognito",
-            "COGNITO_USER_POOL_ID": self.user_pool_id,
-            "COGNITO_CLIENT_ID": self.client_id,
-            "COGNITO_JWKS_URL": self.jwks_url,
-        }
 
     def page_auth(self, login_url: str, site_url: str) -> dict[str, Any]:
         """The ``auth`` part of the page's config.json, as the publish step writes it for a stack."""
@@ -258,7 +242,12 @@ class SignInStandIn:
     def functions_environment(self, login_url: str) -> dict[str, str]:
         """What the functions need to accept the tokens this app hands out when it is served at ``login_url``:
         the pool, and this app's keys rather than moto's."""
-        return {**self.pool.functions_environment(), "COGNITO_JWKS_URL": login_url + self.jwks_path}
+        return {
+            "ACCESS_MODE": "cognito",
+            "COGNITO_USER_POOL_ID": self.pool.user_pool_id,
+            "COGNITO_CLIENT_ID": self.pool.client_id,
+            "COGNITO_JWKS_URL": login_url + self.jwks_path,
+        }
 
     async def _jwks(self, request: Request) -> Response:
         return JSONResponse(self._signing_key.jwks(), headers={"cache-control": "no-store"})

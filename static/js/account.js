@@ -12,6 +12,9 @@ import { setValue } from './ui.js';
 
 /** Dispatched on the document when the person signs out: whatever the tab keeps of them goes. */
 export const SIGNING_OUT_EVENT = 'llm:signing-out';
+/** Dispatched whenever the page finds nobody signed in: after the check at load, when a sign-in ends (expired,
+ * revoked, refused by the server) and on signing out. What describes the signed-in person goes. */
+export const SIGNED_OUT_EVENT = 'llm:signed-out';
 
 // What the person wrote, only while they are away at the login page.
 const DRAFTS_KEY = 'page.drafts';
@@ -83,6 +86,7 @@ function setupSignIn(config) {
 
   function showHeader(user) {
     signedIn = user !== null;
+    if (!signedIn) document.dispatchEvent(new CustomEvent(SIGNED_OUT_EVENT));
     account.hidden = false;
     account.classList.toggle('is-signed-in', signedIn);
     who.hidden = !signedIn;

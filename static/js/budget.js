@@ -2,9 +2,10 @@
 // on every successful answer and every budget refusal (x-tokens-remaining; a stream's `done` event carries
 // the settled figure), api.js reports it, and this line shows the latest. Nothing is shown while no answer
 // has carried it (no budget applies, or nothing was asked yet). The tab keeps the latest figure, so a reload
-// shows it again, for the UTC day it was sent in (budgets reset at UTC midnight) and until the person signs out.
+// shows it again, for the UTC day it was sent in (budgets reset at UTC midnight) and while the person stays
+// signed in.
 
-import { SIGNING_OUT_EVENT } from './account.js';
+import { SIGNED_OUT_EVENT } from './account.js';
 import { TOKENS_EVENT } from './api.js';
 
 const KEPT_KEY = 'page.tokensLeft';
@@ -63,10 +64,13 @@ export function setupBudget() {
     show(event.detail.remaining);
     keep(event.detail.remaining, Date.now());
   });
-  // The figure is the signed-in person's: it goes with them.
-  document.addEventListener(SIGNING_OUT_EVENT, () => {
-    sessionStorage.removeItem(KEPT_KEY);
-    budgeted = false;
+  // The figure is the signed-in person's: it goes with their sign-in, however that ends.
+  document.addEventListener(SIGNED_OUT_EVENT, () => {
     line.hidden = true;
+    try {
+      sessionStorage.removeItem(KEPT_KEY);
+    } catch {
+      // Storage disabled: nothing was kept.
+    }
   });
 }

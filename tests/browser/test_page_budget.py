@@ -139,20 +139,33 @@ def test_tokens_left_are_shown_again_after_a_reload(answered: tuple[Page, int]) 
     expect(page.locator("#tokens-left")).to_have_text(tokens_left(remaining))
 
 
-def test_tokens_left_from_an_earlier_utc_day_are_not_shown_after_a_reload(answered: tuple[Page, int]) -> None:
-    page, _ = answered
-    # The figure as the tab kept it the day before: the budget has reset since.
-    yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
-    page.evaluate(
-        "(day) => { const kept = JSON.parse(sessionStorage.getItem('page.tokensLeft'));"
-        " sessionStorage.setItem('page.tokensLeft', JSON.stringify({ ...kept, day })); }",
-        yesterday,
-    )
+@pytest.mark.parametrize(
+    ("answered_at", "reloaded_at", "shown"),
+    [
+        # The browser is in Asia/Kolkata (UTC+05:30): its date turns at 18:30 UTC, the budgets' at midnight UTC.
+        ("2026-11-24T17:00:00+00:00", "2026-11-24T20:00:00+00:00", True),
+        ("2026-11-24T23:00:00+00:00", "2026-11-25T01:00:00+00:00", False),
+    ],
+    ids=["same UTC day, next local day", "next UTC day, same local day"],
+)
+def test_tokens_left_are_shown_again_only_on_the_utc_day_they_were_sent(
+    signed_out_page: Page,
+    sign_in_site: SignInSite,
+    emulator_fake_model: FakeOpenAI,
+    answered_at: str,
+    reloaded_at: str,
+    shown: bool,
+) -> None:
+    page = signed_out_page
+    page.clock.install(time=datetime.fromisoformat(answered_at))
+    sign_in(page, sign_in_site.add_person(), PASSWORD)
+    summarize_once(page, emulator_fake_model)
 
+    page.clock.set_system_time(datetime.fromisoformat(reloaded_at))
     page.reload()
 
     expect(page.locator("#account-email")).to_be_visible()
-    expect(page.locator("#tokens-left")).to_be_hidden()
+    expect(page.locator("#tokens-left")).to_be_visible(visible=shown)
 
 
 def test_signing_out_takes_the_tokens_left_away(answered: tuple[Page, int], sign_in_site: SignInSite) -> None:
@@ -163,4 +176,18 @@ def test_signing_out_takes_the_tokens_left_away(answered: tuple[Page, int], sign
     sign_in(page, sign_in_site.add_person(), PASSWORD)
 
     expect(page.locator("#account-email")).to_be_visible()
+    expect(page.locator("#tokens-left")).to_be_hidden()
+
+
+def test_tokens_left_go_when_the_sign_in_ends_without_signing_out(
+    answered: tuple[Page, int], sign_in_site: SignInSite
+) -> None:
+    page, _ = answered
+    refresh_token = page.evaluate("sessionStorage.getItem('auth.refresh')")
+    revoke = {"token": refresh_token, "client_id": sign_in_site.pool.client_id}
+    page.request.post(sign_in_site.emulator.url + "/oauth2/revoke", form=revoke)  # as an admin's global sign-out would
+
+    page.reload()
+
+    expect(page.locator("#account").get_by_role("button", name="Sign in")).to_be_visible()
     expect(page.locator("#tokens-left")).to_be_hidden()

@@ -72,6 +72,10 @@ def test_a_call_signed_with_other_credentials_cannot_read_the_secret(moto: MotoS
 SIGN_IN = {"X-Amz-Target": "AWSCognitoIdentityProviderService.InitiateAuth"}
 
 
+def unsigned(operation: str) -> dict[str, str]:
+    return {"X-Amz-Target": f"AWSCognitoIdentityProviderService.{operation}"}
+
+
 @pytest.mark.parametrize(
     ("method", "path", "headers"),
     [
@@ -83,6 +87,10 @@ SIGN_IN = {"X-Amz-Target": "AWSCognitoIdentityProviderService.InitiateAuth"}
         ("POST", "/", {**SIGN_IN, "Authorization": "AWS4-HMAC-SHA256 Credential=AKIAOTHERUSER0000000/x"}),
         # moto's key ships with moto; the functions trust the sign-in stand-in's JWKS, never this one.
         ("GET", "/eu-west-1_AbCdEf123/.well-known/jwks.json", {}),
+        # Served unsigned by AWS, but moto checks no confirmation code: a new user, or the local one taken over.
+        ("POST", "/", unsigned("SignUp")),
+        ("POST", "/", unsigned("ConfirmSignUp")),
+        ("POST", "/", unsigned("ConfirmForgotPassword")),
     ],
     ids=[
         "state dump",
@@ -91,6 +99,9 @@ SIGN_IN = {"X-Amz-Target": "AWSCognitoIdentityProviderService.InitiateAuth"}
         "admin action",
         "other credentials",
         "moto's signing key",
+        "sign-up",
+        "sign-up confirmed with any code",
+        "password reset with any code",
     ],
 )
 def test_an_unsigned_call_cannot_reach_moto_s_state(

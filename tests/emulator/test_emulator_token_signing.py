@@ -7,16 +7,24 @@ from typing import Any
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from infra.emulator.token_signing import RunSigningKey
 
+NOW = int(time.time())
+# The claims of an access token as moto issues it.
 CLAIMS = {
-    "sub": "4a1f0c2e-0000-4000-8000-000000000001",
     "iss": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123",
+    "sub": "4a1f0c2e-0000-4000-8000-000000000001",
     "client_id": "page-client",
     "token_use": "access",
+    "auth_time": NOW,
+    "exp": NOW + 3600,
+    "iat": NOW,
+    "jti": "0b9e6c1a-0000-4000-8000-000000000002",
+    "origin_jti": "0b9e6c1a-0000-4000-8000-000000000003",
     "scope": "openid email",
-    "exp": int(time.time()) + 3600,
+    "username": "4a1f0c2e-0000-4000-8000-000000000001",
 }
 
 
@@ -27,9 +35,9 @@ def key() -> RunSigningKey:
 
 @pytest.fixture(scope="module")
 def moto_token() -> str:
-    """A token as moto hands it out: signed by another key, which the signing key never checks."""
-    other = RunSigningKey()
-    return other.sign_again(jwt.encode(CLAIMS, "an HMAC secret of at least 32 bytes", algorithm="HS256"))
+    """A token as moto hands it out: signed by moto's own key, under its key id."""
+    motos_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return jwt.encode(CLAIMS, motos_key, algorithm="RS256", headers={"kid": "dummy"})
 
 
 def published_key(key: RunSigningKey) -> Any:
@@ -47,7 +55,7 @@ def test_signed_again_the_token_names_the_published_key_id(key: RunSigningKey, m
     assert (header["alg"], header["kid"]) == ("RS256", key.jwks()["keys"][0]["kid"])
 
 
-def test_the_token_as_moto_signed_it_does_not_verify_with_the_published_key(
+def test_a_token_signed_with_another_key_does_not_verify_with_the_published_key(
     key: RunSigningKey, moto_token: str
 ) -> None:
     with pytest.raises(jwt.InvalidSignatureError):

@@ -86,6 +86,17 @@ def local_pool(moto_url: str) -> LocalPool:
     return created
 
 
+def trusting_motos_key(pool: LocalPool) -> dict[str, str]:
+    """The functions' settings to accept ``pool``'s tokens as moto signs them, with the key that ships with
+    moto: for tests of the token check only (the emulator trusts its sign-in stand-in's key instead)."""
+    return {
+        "ACCESS_MODE": "cognito",
+        "COGNITO_USER_POOL_ID": pool.user_pool_id,
+        "COGNITO_CLIENT_ID": pool.client_id,
+        "COGNITO_JWKS_URL": f"{pool.endpoint_url}/{pool.user_pool_id}/.well-known/jwks.json",
+    }
+
+
 @pytest.fixture(scope="module")
 def local_tokens(local_pool: LocalPool) -> dict[str, Any]:
     """The pool's tokens for LOCAL_EMAIL (access, id, refresh), signed by moto's keys."""

@@ -14,6 +14,7 @@ import pytest
 
 import llm_core
 from infra.emulator.signin import LocalPool
+from tests.functional.conftest import trusting_motos_key
 from tests.functional.test_stream import CONVERSATION, post, stream_url  # noqa: F401 - the fixture
 from tests.support import CANARY_KEY, SECRET_ID, event_with_body
 
@@ -30,7 +31,7 @@ def cognito_mode(environment, moto_url: str, local_pool: LocalPool, monkeypatch:
     except secrets.exceptions.ResourceExistsException:
         pass
     variables = {
-        **local_pool.functions_environment(),
+        **trusting_motos_key(local_pool),
         "SAFETY_IDENTIFIER_SALT": SALT,
         "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto_url,
     }

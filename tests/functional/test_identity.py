@@ -30,6 +30,7 @@ from llm_core import identity, observability, timeouts, tokens
 from llm_core.errors import Forbidden, InvalidRequest, NotConfigured, Unauthenticated, Unavailable
 from llm_core.identity import VIEWER_ADDRESS_NOT_FORWARDED, VIEWER_ADDRESS_UNREADABLE, Caller, identify
 from llm_core.tokens import KeySet
+from tests.functional.conftest import trusting_motos_key
 from tests.support import closed_port_url
 
 POOL_ID = "eu-west-1_TestPool1"
@@ -138,11 +139,12 @@ def own_pool(configure: Callable[..., None], jwks: JwksServer) -> JwksServer:
 
 @pytest.fixture
 def moto_pool(configure: Callable[..., None], local_pool: LocalPool) -> LocalPool:
+    trusted = trusting_motos_key(local_pool)
     configure(
         access_mode="cognito",
         cognito_user_pool_id=local_pool.user_pool_id,
         cognito_client_id=local_pool.client_id,
-        cognito_jwks_url=local_pool.jwks_url,
+        cognito_jwks_url=trusted["COGNITO_JWKS_URL"],
     )
     return local_pool
 
