@@ -19,6 +19,12 @@ import { renderMarkdown } from './markdown.js';
 import { readEventStream } from './sse.js';
 import { announce, attachCounter, copyWithFeedback, el, sendOnEnter, setValue } from './ui.js';
 
+// The note an answer keeps for its `ending` (conversation.js): [its class, what it says].
+const ENDING_NOTES = {
+  stopped: ['is-stopped', 'Stopped: this answer is incomplete.'],
+  length: ['is-info', 'This answer reached its length limit and was cut short.'],
+};
+
 const STORAGE_KEY = 'llm-chat:conversation';
 
 function loadConversation() {
@@ -154,6 +160,7 @@ export function setupChat() {
       }
       const { node } = messageNode(message.role, { text: message.content, actions: buttons });
       node.dataset.index = String(index);
+      if (message.ending) node.append(endingNote(message.ending));
       return node;
     });
     log.replaceChildren(empty, ...nodes);
@@ -161,6 +168,12 @@ export function setupChat() {
     copyChat.disabled = shown.messages.length === 0;
     stickToBottom = true;
     follow();
+  }
+
+  /** What stays under an answer that did not finish on its own, after a reload and under later turns. */
+  function endingNote(ending) {
+    const [className, title] = ENDING_NOTES[ending];
+    return el('div', { className: `msg-note msg-ending ${className}` }, el('p', { className: 'note-title', text: title }));
   }
 
   function addNote(host, className, info) {
@@ -248,10 +261,12 @@ export function setupChat() {
       return;
     }
 
-    commit(settleTurn(settled, received));
+    const ending = stopped ? 'stopped' : finished?.finish_reason === 'max_output_tokens' ? 'length' : null;
+    commit(settleTurn(settled, received, ending));
     renderHistory(conversation, { actions: true });
     const answered = isAnswer(received);
     let host = log.lastElementChild;
+    if (answered) host.querySelector('.msg-ending')?.remove(); // the fuller note below says it, this once
     let backInTheBox = '';
     if (!answered && !regenerating) {
       // The turn left the history: show what was not sent, and give the text back to retry.
@@ -364,7 +379,7 @@ export function setupChat() {
   stop.addEventListener('click', () => controller?.abort());
   // Leaving or reloading mid-answer keeps the turn as Stop would: the question and what arrived of the answer.
   window.addEventListener('pagehide', () => {
-    if (turn) saveConversation(settleTurn(turn, answerSoFar));
+    if (turn) saveConversation(settleTurn(turn, answerSoFar, 'stopped'));
   });
   panel.addEventListener('keydown', (event) => {
     if (event.key === 'Escape' && controller) {

@@ -1,5 +1,6 @@
-// The chat's conversation as plain data, {system, messages: [{role, content}]}, so it can be stored,
-// sent and tested without a page. Nothing here changes a conversation in place: each step returns a
+// The chat's conversation as plain data, {system, messages: [{role, content, ending?}]}, so it can be
+// stored, sent and tested without a page. `ending` marks an answer that did not finish on its own
+// ('stopped' by the person, or cut at the 'length' limit); it stays with the answer and is never sent. Nothing here changes a conversation in place: each step returns a
 // new one.
 //
 // The rule it keeps: the history holds only turns that got an answer. A turn is what is sent (`sent`)
@@ -10,6 +11,7 @@
 import { charCount } from './text.js';
 
 const ROLES = new Set(['user', 'assistant']);
+export const ENDINGS = Object.freeze(['stopped', 'length']);
 
 export function emptyConversation(system = '') {
   return { system, messages: [] };
@@ -26,7 +28,11 @@ export function restoreConversation(value) {
   if (!wellFormed) return null;
   return {
     system: value.system,
-    messages: value.messages.map(({ role, content }) => ({ role, content })),
+    messages: value.messages.map(({ role, content, ending }) => ({
+      role,
+      content,
+      ...(role === 'assistant' && ENDINGS.includes(ending) ? { ending } : {}),
+    })),
   };
 }
 
@@ -76,10 +82,12 @@ export function editTurn(conversation, text) {
   };
 }
 
-/** The conversation after a turn: the answer joins the history, or the turn leaves it entirely. */
-export function settleTurn(turn, answer) {
+/** The conversation after a turn: the answer joins the history (with its `ending`, one of ENDINGS, when it
+ * did not finish on its own), or the turn leaves it entirely. */
+export function settleTurn(turn, answer, ending = null) {
   if (!isAnswer(answer)) return turn.fallback;
-  return { ...turn.sent, messages: [...turn.sent.messages, { role: 'assistant', content: answer }] };
+  const message = { role: 'assistant', content: answer, ...(ENDINGS.includes(ending) ? { ending } : {}) };
+  return { ...turn.sent, messages: [...turn.sent.messages, message] };
 }
 
 /** The /api/stream request body. */

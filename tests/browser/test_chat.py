@@ -415,3 +415,42 @@ def test_copy_under_an_answer_copies_its_markdown(page, emulator_fake_model):
     chat_with(page, emulator_fake_model, ("Bold?", "**Bold.**"))
     page.locator("#chat-log .msg-assistant").get_by_role("button", name="Copy", exact=True).click()
     assert page.evaluate("navigator.clipboard.readText()") == "**Bold.**"
+
+
+def test_a_stopped_answer_stays_marked_under_later_turns_and_after_a_reload(page, emulator_fake_model):
+    release = ask_and_hold_the_last_word(page, emulator_fake_model, "Tell me a long story", ["Once", " upon", " never"])
+    expect(assistant_messages(page).first).to_contain_text("Once upon")
+    page.locator("#chat-stop").click()
+    expect(page.locator("#chat-log .msg-note.is-stopped .note-title")).to_have_text(
+        ["Stopped. The text above is what arrived."]  # the fuller note, this once, in place of the mark
+    )
+    release.set()
+    emulator_fake_model.enqueue(FakeReply(tokens=["The end."]))
+    send_chat(page, "And then?")
+    wait_until_answered(page)
+    marks = page.locator("#chat-log .msg-assistant .msg-ending")
+
+    expect(marks).to_have_text(["Stopped: this answer is incomplete."])
+    expect(page.locator("#chat-log .msg-assistant").first.locator(".msg-ending")).to_have_count(1)
+    page.reload()
+    open_tab(page, "Chat")
+    expect(marks).to_have_text(["Stopped: this answer is incomplete."])
+    expect(page.locator("#chat-log .msg-assistant").first.locator(".msg-ending")).to_have_count(1)
+    assert emulator_fake_model.requests[-1].body["input"][1] == {"role": "assistant", "content": "Once upon"}
+
+
+def test_an_answer_cut_at_its_length_limit_stays_marked_after_a_reload(page, emulator_fake_model):
+    emulator_fake_model.enqueue(FakeReply(tokens=["Too", " long"], incomplete=True))
+    open_tab(page, "Chat")
+    send_chat(page, "Write a book")
+    wait_until_answered(page)
+    expect(page.locator("#chat-log .msg-note.is-info")).to_have_text(
+        ["The answer reached its length limit and was cut short."]
+    )
+
+    page.reload()
+    open_tab(page, "Chat")
+
+    expect(page.locator("#chat-log .msg-ending")).to_have_text(
+        ["This answer reached its length limit and was cut short."]
+    )

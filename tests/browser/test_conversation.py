@@ -110,3 +110,32 @@ def test_markdown_export_names_each_speaker(module_page):
         "## Instructions\n\nBe brief.\n\n"
         "## You\n\nFirst?\n\n## Assistant\n\nOne.\n\n## You\n\nSecond?\n\n## Assistant\n\nTwo.\n"
     )
+
+
+def test_an_answer_that_did_not_finish_keeps_its_ending(module_page):
+    result = run(module_page, "return c.settleTurn(c.askTurn(arg, 'Third?'), 'Thr', 'stopped');", HISTORY)
+    assert result["messages"][-1] == {"role": "assistant", "content": "Thr", "ending": "stopped"}
+
+
+def test_an_ending_is_never_sent_to_the_model(module_page):
+    body = run(
+        module_page,
+        "const stopped = c.settleTurn(c.askTurn(arg, 'Third?'), 'Thr', 'length');"
+        " return c.requestBody(c.askTurn(stopped, 'Go on?').sent);",
+        HISTORY,
+    )
+    assert body["messages"][-2:] == [{"role": "assistant", "content": "Thr"}, {"role": "user", "content": "Go on?"}]
+
+
+def test_restore_keeps_only_an_answers_known_ending(module_page):
+    stored = {
+        "system": "",
+        "messages": [
+            {"role": "user", "content": "First?", "ending": "stopped"},
+            {"role": "assistant", "content": "On", "ending": "stopped"},
+            {"role": "user", "content": "Second?"},
+            {"role": "assistant", "content": "Tw", "ending": "exploded"},
+        ],
+    }
+    restored = run(module_page, "return c.restoreConversation(arg);", stored)
+    assert [message.get("ending") for message in restored["messages"]] == [None, "stopped", None, None]
