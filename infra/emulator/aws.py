@@ -24,7 +24,9 @@ CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": secrets.token_urlsafe(30),
 }
 FOR_PROGRAMS_ONLY = b"moto here serves the functions' AWS calls only, not browsers.\n"
-FOR_THIS_RUN_ONLY = b"moto here serves only the AWS calls of this run's functions, signed with its credentials.\n"
+FOR_THIS_RUN_ONLY = (
+    b"moto here serves only the AWS calls of this run's functions and sign-in, signed with its credentials.\n"
+)
 
 
 # The one user pool operation the sign-in stand-in calls that boto3 sends unsigned, as AWS serves it: a person's

@@ -12,9 +12,10 @@ import { setValue } from './ui.js';
 
 /** Dispatched on the document when the person signs out: whatever the tab keeps of them goes. */
 export const SIGNING_OUT_EVENT = 'llm:signing-out';
-/** Dispatched whenever the page finds nobody signed in: after the check at load, when a sign-in ends (expired,
- * revoked, refused by the server) and on signing out. What describes the signed-in person goes. */
-export const SIGNED_OUT_EVENT = 'llm:signed-out';
+/** Dispatched whenever the page learns who is signed in, with detail.user ({email}, or null when nobody is):
+ * after the check at load, at each renewal, when a sign-in ends (expired, revoked, refused by the server) and
+ * on signing out. Not on deployments without sign-in. */
+export const ACCOUNT_EVENT = 'llm:account';
 
 // What the person wrote, only while they are away at the login page.
 const DRAFTS_KEY = 'page.drafts';
@@ -86,7 +87,7 @@ function setupSignIn(config) {
 
   function showHeader(user) {
     signedIn = user !== null;
-    if (!signedIn) document.dispatchEvent(new CustomEvent(SIGNED_OUT_EVENT));
+    document.dispatchEvent(new CustomEvent(ACCOUNT_EVENT, { detail: { user } }));
     account.hidden = false;
     account.classList.toggle('is-signed-in', signedIn);
     who.hidden = !signedIn;

@@ -1,11 +1,11 @@
 // What is left of the person's daily token budget, shown quietly next to the tools. The server sends it
 // on every successful answer and every budget refusal (x-tokens-remaining; a stream's `done` event carries
 // the settled figure), api.js reports it, and this line shows the latest. Nothing is shown while no answer
-// has carried it (no budget applies, or nothing was asked yet). The tab keeps the latest figure, so a reload
-// shows it again, for the UTC day it was sent in (budgets reset at UTC midnight) and while the person stays
-// signed in.
+// has carried it (no budget applies, or nothing was asked yet). The tab keeps the latest figure with whose it
+// is, so a reload shows it again: for the UTC day it was sent in (budgets reset at UTC midnight), and where
+// people sign in, only once the same person's sign-in is confirmed.
 
-import { SIGNED_OUT_EVENT } from './account.js';
+import { ACCOUNT_EVENT } from './account.js';
 import { TOKENS_EVENT } from './api.js';
 
 const KEPT_KEY = 'page.tokensLeft';
@@ -30,12 +30,15 @@ function utcDay(now) {
   return new Date(now).toISOString().slice(0, 10);
 }
 
-/** The figure this tab kept, if it was sent on the UTC day of `now`; null otherwise. */
+/** The figure this tab kept, {who, remaining}, if it was sent on the UTC day of `now`; null otherwise. */
 function keptFigure(now) {
   try {
     const kept = JSON.parse(sessionStorage.getItem(KEPT_KEY));
-    if (kept && kept.day === utcDay(now) && Number.isInteger(kept.remaining) && kept.remaining >= 0) {
-      return kept.remaining;
+    if (
+      kept && kept.day === utcDay(now) && typeof kept.who === 'string'
+      && Number.isInteger(kept.remaining) && kept.remaining >= 0
+    ) {
+      return { who: kept.who, remaining: kept.remaining };
     }
   } catch {
     // Not JSON, or storage disabled: the line waits for the next answer.
@@ -43,9 +46,10 @@ function keptFigure(now) {
   return null;
 }
 
-function keep(remaining, now) {
+function keep(figure, now) {
   try {
-    sessionStorage.setItem(KEPT_KEY, JSON.stringify({ day: utcDay(now), remaining }));
+    if (figure) sessionStorage.setItem(KEPT_KEY, JSON.stringify({ day: utcDay(now), ...figure }));
+    else sessionStorage.removeItem(KEPT_KEY);
   } catch {
     // Storage full or disabled: only a reload loses the figure.
   }
@@ -53,24 +57,31 @@ function keep(remaining, now) {
 
 export function setupBudget() {
   const line = document.getElementById('tokens-left');
-  const show = (remaining) => {
+  // '' where nobody signs in (local work, a public demo), else the signed-in person's e-mail, or null while
+  // nobody is signed in. account.js says which, once it knows.
+  let who = '';
+  let figure = keptFigure(Date.now());
+
+  const render = () => {
+    line.hidden = !(figure && who !== null && figure.who === who);
+    if (line.hidden) return;
     budgeted = true;
-    line.textContent = describeTokensLeft(remaining);
-    line.hidden = false;
+    line.textContent = describeTokensLeft(figure.remaining);
   };
-  const kept = keptFigure(Date.now());
-  if (kept !== null) show(kept);
+
   document.addEventListener(TOKENS_EVENT, (event) => {
-    show(event.detail.remaining);
-    keep(event.detail.remaining, Date.now());
+    if (who === null) return; // an answer that ends after its sign-in did: nobody's figure now
+    figure = { who, remaining: event.detail.remaining };
+    keep(figure, Date.now());
+    render();
   });
-  // The figure is the signed-in person's: it goes with their sign-in, however that ends.
-  document.addEventListener(SIGNED_OUT_EVENT, () => {
-    line.hidden = true;
-    try {
-      sessionStorage.removeItem(KEPT_KEY);
-    } catch {
-      // Storage disabled: nothing was kept.
+  document.addEventListener(ACCOUNT_EVENT, (event) => {
+    who = event.detail.user ? event.detail.user.email : null;
+    if (figure && figure.who !== who) {
+      figure = null;
+      keep(null, Date.now());
     }
+    render();
   });
+  render();
 }

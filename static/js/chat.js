@@ -12,18 +12,15 @@ import { ApiError, describeError, errorFromEvent, postJson, reportTokensRemainin
 import { budgetApplies, STOPPED_KEEPS_RESERVATION } from './budget.js';
 import { overInputLimit } from './config.js';
 import {
-  askTurn, editTurn, emptyConversation, inputChars, isAnswer, lastExchange, regenerateTurn, requestBody,
-  restoreConversation, settleTurn, toMarkdown, withSystem,
+  askTurn, editTurn, emptyConversation, ENDINGS, inputChars, isAnswer, lastExchange, regenerateTurn,
+  requestBody, restoreConversation, settleTurn, toMarkdown, withSystem,
 } from './conversation.js';
 import { renderMarkdown } from './markdown.js';
 import { readEventStream } from './sse.js';
 import { announce, attachCounter, copyWithFeedback, el, sendOnEnter, setValue } from './ui.js';
 
-// The note an answer keeps for its `ending` (conversation.js): [its class, what it says].
-const ENDING_NOTES = {
-  stopped: ['is-stopped', 'Stopped: this answer is incomplete.'],
-  length: ['is-info', 'This answer reached its length limit and was cut short.'],
-};
+// How the note an answer keeps for its `ending` (conversation.js ENDINGS) looks.
+const ENDING_CLASSES = { stopped: 'is-stopped', cut: 'is-stopped', length: 'is-info' };
 
 const STORAGE_KEY = 'llm-chat:conversation';
 
@@ -108,7 +105,7 @@ export function setupChat() {
   let turn = null;       // the turn being answered
   let answerSoFar = '';  // what has arrived of its answer
   let controller = null;
-  let generation = 0;    // bumped by New chat, so a turn still unwinding leaves the new chat alone
+  let generation = 0;    // bumped by New chat (and leaving), so a turn still unwinding leaves the new chat alone
 
   const updateCounter = attachCounter(input, document.getElementById('chat-count'), {
     count: () => inputChars(turn ? turn.sent : conversation, input.value),
@@ -160,7 +157,7 @@ export function setupChat() {
       }
       const { node } = messageNode(message.role, { text: message.content, actions: buttons });
       node.dataset.index = String(index);
-      if (message.ending) node.append(endingNote(message.ending));
+      if (message.ending) node.querySelector('.msg-text').after(endingNote(message.ending));
       return node;
     });
     log.replaceChildren(empty, ...nodes);
@@ -172,8 +169,8 @@ export function setupChat() {
 
   /** What stays under an answer that did not finish on its own, after a reload and under later turns. */
   function endingNote(ending) {
-    const [className, title] = ENDING_NOTES[ending];
-    return el('div', { className: `msg-note msg-ending ${className}` }, el('p', { className: 'note-title', text: title }));
+    return el('div', { className: `msg-note msg-ending ${ENDING_CLASSES[ending]}` },
+      el('p', { className: 'note-title', text: ENDINGS[ending] }));
   }
 
   function addNote(host, className, info) {
@@ -261,7 +258,10 @@ export function setupChat() {
       return;
     }
 
-    const ending = stopped ? 'stopped' : finished?.finish_reason === 'max_output_tokens' ? 'length' : null;
+    let ending = null;
+    if (stopped) ending = 'stopped';
+    else if (failure) ending = 'cut';
+    else if (finished?.finish_reason === 'max_output_tokens') ending = 'length';
     commit(settleTurn(settled, received, ending));
     renderHistory(conversation, { actions: true });
     const answered = isAnswer(received);
@@ -378,8 +378,11 @@ export function setupChat() {
 
   stop.addEventListener('click', () => controller?.abort());
   // Leaving or reloading mid-answer keeps the turn as Stop would: the question and what arrived of the answer.
+  // The turn's own end, which the page's leaving brings as a network error, must not overwrite that.
   window.addEventListener('pagehide', () => {
-    if (turn) saveConversation(settleTurn(turn, answerSoFar, 'stopped'));
+    if (!turn) return;
+    saveConversation(settleTurn(turn, answerSoFar, 'stopped'));
+    generation++;
   });
   panel.addEventListener('keydown', (event) => {
     if (event.key === 'Escape' && controller) {

@@ -1,6 +1,7 @@
 // The chat's conversation as plain data, {system, messages: [{role, content, ending?}]}, so it can be
 // stored, sent and tested without a page. `ending` marks an answer that did not finish on its own
-// ('stopped' by the person, or cut at the 'length' limit); it stays with the answer and is never sent. Nothing here changes a conversation in place: each step returns a
+// ('stopped' by the person, 'cut' by a failure mid-answer, or at the 'length' limit); it stays with the
+// answer and is never sent. Nothing here changes a conversation in place: each step returns a
 // new one.
 //
 // The rule it keeps: the history holds only turns that got an answer. A turn is what is sent (`sent`)
@@ -11,7 +12,16 @@
 import { charCount } from './text.js';
 
 const ROLES = new Set(['user', 'assistant']);
-export const ENDINGS = Object.freeze(['stopped', 'length']);
+// What each ending says under its answer, on the page and in the Markdown export.
+export const ENDINGS = Object.freeze({
+  stopped: 'Stopped: this answer is incomplete.',
+  cut: 'The answer was cut off: it is incomplete.',
+  length: 'This answer reached its length limit and was cut short.',
+});
+
+function isEnding(value) {
+  return typeof value === 'string' && Object.hasOwn(ENDINGS, value);
+}
 
 export function emptyConversation(system = '') {
   return { system, messages: [] };
@@ -31,7 +41,7 @@ export function restoreConversation(value) {
     messages: value.messages.map(({ role, content, ending }) => ({
       role,
       content,
-      ...(role === 'assistant' && ENDINGS.includes(ending) ? { ending } : {}),
+      ...(role === 'assistant' && isEnding(ending) ? { ending } : {}),
     })),
   };
 }
@@ -82,11 +92,11 @@ export function editTurn(conversation, text) {
   };
 }
 
-/** The conversation after a turn: the answer joins the history (with its `ending`, one of ENDINGS, when it
- * did not finish on its own), or the turn leaves it entirely. */
+/** The conversation after a turn: the answer joins the history (with its `ending`, a key of ENDINGS, when
+ * it did not finish on its own), or the turn leaves it entirely. */
 export function settleTurn(turn, answer, ending = null) {
   if (!isAnswer(answer)) return turn.fallback;
-  const message = { role: 'assistant', content: answer, ...(ENDINGS.includes(ending) ? { ending } : {}) };
+  const message = { role: 'assistant', content: answer, ...(isEnding(ending) ? { ending } : {}) };
   return { ...turn.sent, messages: [...turn.sent.messages, message] };
 }
 
@@ -108,7 +118,8 @@ export function toMarkdown(conversation) {
   const parts = [];
   if (conversation.system.trim()) parts.push(`## Instructions\n\n${conversation.system.trim()}`);
   for (const m of conversation.messages) {
-    parts.push(`## ${m.role === 'user' ? 'You' : 'Assistant'}\n\n${m.content.trim()}`);
+    const ending = m.ending ? `\n\n_${ENDINGS[m.ending]}_` : '';
+    parts.push(`## ${m.role === 'user' ? 'You' : 'Assistant'}\n\n${m.content.trim()}${ending}`);
   }
   return parts.join('\n\n') + (parts.length ? '\n' : '');
 }

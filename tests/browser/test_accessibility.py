@@ -93,6 +93,20 @@ def show_chat_editing(page: Page, emulator_fake_model) -> None:
     expect(page.get_by_role("textbox", name="Edit your message")).to_be_focused()
 
 
+def show_chat_with_unfinished_answers(page: Page, emulator_fake_model) -> None:
+    """Answers that keep a mark: one cut at its length limit, one whose connection dropped."""
+    emulator_fake_model.enqueue(
+        FakeReply(tokens=["A long ", "answer"], incomplete=True),
+        FakeReply(tokens=["Half ", "of it", " and more"], drop_after_tokens=2),
+        FakeReply(tokens=["Done."]),
+    )
+    open_tab(page, "Chat")
+    for question in ("Write a book", "And a poem?", "Thanks"):
+        send_chat(page, question)
+        wait_until_answered(page)
+    expect(page.locator("#chat-log .msg-ending")).to_have_count(2)
+
+
 VIEWS: dict[str, Callable[[Page, object], None]] = {
     "start": lambda page, emulator_fake_model: None,
     "summarize": show_summary,
@@ -100,6 +114,7 @@ VIEWS: dict[str, Callable[[Page, object], None]] = {
     "todo": show_todo,
     "chat": show_chat,
     "chat-editing": show_chat_editing,
+    "chat-unfinished": show_chat_with_unfinished_answers,
 }
 
 

@@ -295,6 +295,7 @@ def test_reload_mid_answer_keeps_the_question_and_what_arrived(page, emulator_fa
     release.set()
     expect(user_messages(page)).to_have_text(["Will this survive a reload?"])
     expect(assistant_messages(page)).to_have_text(["Half an answer"])
+    expect(page.locator("#chat-log .msg-ending")).to_have_text(["Stopped: this answer is incomplete."])
 
 
 def test_new_chat_survives_a_reload_empty(page, emulator_fake_model):
@@ -437,6 +438,20 @@ def test_a_stopped_answer_stays_marked_under_later_turns_and_after_a_reload(page
     expect(marks).to_have_text(["Stopped: this answer is incomplete."])
     expect(page.locator("#chat-log .msg-assistant").first.locator(".msg-ending")).to_have_count(1)
     assert emulator_fake_model.requests[-1].body["input"][1] == {"role": "assistant", "content": "Once upon"}
+
+
+def test_an_answer_cut_off_by_a_dropped_connection_stays_marked_after_a_reload(page, emulator_fake_model):
+    emulator_fake_model.enqueue(FakeReply(tokens=["Half ", "an answer", " and the rest"], drop_after_tokens=2))
+    open_tab(page, "Chat")
+    send_chat(page, "Tell me all")
+    wait_until_answered(page)
+    expect(page.locator("#chat-log .msg-note.is-error")).to_be_visible()
+
+    page.reload()
+    open_tab(page, "Chat")
+
+    expect(assistant_messages(page)).to_have_text(["Half an answer"])
+    expect(page.locator("#chat-log .msg-ending")).to_have_text(["The answer was cut off: it is incomplete."])
 
 
 def test_an_answer_cut_at_its_length_limit_stays_marked_after_a_reload(page, emulator_fake_model):

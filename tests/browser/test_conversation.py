@@ -112,6 +112,13 @@ def test_markdown_export_names_each_speaker(module_page):
     )
 
 
+def test_markdown_export_says_which_answers_are_incomplete(module_page):
+    stopped = run(module_page, "return c.settleTurn(c.askTurn(arg, 'Third?'), 'Thr', 'stopped');", HISTORY)
+    assert run(module_page, "return c.toMarkdown(arg);", stopped).endswith(
+        "## You\n\nThird?\n\n## Assistant\n\nThr\n\n_Stopped: this answer is incomplete._\n"
+    )
+
+
 def test_an_answer_that_did_not_finish_keeps_its_ending(module_page):
     result = run(module_page, "return c.settleTurn(c.askTurn(arg, 'Third?'), 'Thr', 'stopped');", HISTORY)
     assert result["messages"][-1] == {"role": "assistant", "content": "Thr", "ending": "stopped"}

@@ -17,6 +17,7 @@ from infra.fake_openai import FakeOpenAI, FakeReply
 from infra.sse import text_events
 from tests.browser.conftest import PASSWORD, SignInSite
 from tests.browser.support import (
+    assistant_messages,
     error_message_of,
     open_tab,
     save_screenshot,
@@ -191,3 +192,28 @@ def test_tokens_left_go_when_the_sign_in_ends_without_signing_out(
 
     expect(page.locator("#account").get_by_role("button", name="Sign in")).to_be_visible()
     expect(page.locator("#tokens-left")).to_be_hidden()
+
+
+def test_an_answer_that_ends_after_its_sign_in_did_leaves_no_figure(
+    signed_out_page: Page, sign_in_site: SignInSite, emulator_fake_model: FakeOpenAI
+) -> None:
+    page = signed_out_page
+    page.clock.install()
+    sign_in(page, sign_in_site.add_person(), PASSWORD)
+    release = threading.Event()
+    emulator_fake_model.enqueue(FakeReply(tokens=["Still", " going", " on"], hold_last_token=release))
+    open_tab(page, "Chat")
+    send_chat(page, "Tell me a long story")
+    expect(page.locator("#chat-log .msg-assistant").last).to_contain_text("Still going")
+    refresh_token = page.evaluate("sessionStorage.getItem('auth.refresh')")
+    revoke = {"token": refresh_token, "client_id": sign_in_site.pool.client_id}
+    page.request.post(sign_in_site.emulator.url + "/oauth2/revoke", form=revoke)  # as an admin's global sign-out would
+    page.clock.fast_forward("56:00")  # the renewal is refused: the sign-in is over
+    expect(page.locator("#account").get_by_role("button", name="Sign in")).to_be_visible()
+
+    release.set()
+
+    expect(assistant_messages(page).last).to_have_text("Still going on")
+    expect(page.locator("#chat-send")).to_have_text("Send")  # the stream's `done` event has been read
+    expect(page.locator("#tokens-left")).to_be_hidden()
+    assert page.evaluate("sessionStorage.getItem('page.tokensLeft')") is None
