@@ -184,9 +184,7 @@ def test_sign_in_that_can_no_longer_be_renewed_locks_the_tools_and_keeps_the_cha
     sign_in(page, sign_in_site.add_person(), PASSWORD)
     open_tab(page, "Chat")
     chat_once(page, emulator_fake_model, "Still here after?", "Yes.")
-    refresh_token = page.evaluate("sessionStorage.getItem('auth.refresh')")
-    revoke = {"token": refresh_token, "client_id": sign_in_site.pool.client_id}
-    page.request.post(sign_in_site.emulator.url + "/oauth2/revoke", form=revoke)  # as an admin's global sign-out would
+    sign_in_site.end_sign_in(page)
 
     page.clock.fast_forward("56:00")
     expect(page.locator("#access-notice .access-title")).to_have_text("Your sign-in has expired: sign in again.")

@@ -184,9 +184,7 @@ def test_tokens_left_go_when_the_sign_in_ends_without_signing_out(
     answered: tuple[Page, int], sign_in_site: SignInSite
 ) -> None:
     page, _ = answered
-    refresh_token = page.evaluate("sessionStorage.getItem('auth.refresh')")
-    revoke = {"token": refresh_token, "client_id": sign_in_site.pool.client_id}
-    page.request.post(sign_in_site.emulator.url + "/oauth2/revoke", form=revoke)  # as an admin's global sign-out would
+    sign_in_site.end_sign_in(page)
 
     page.reload()
 
@@ -205,9 +203,7 @@ def test_an_answer_that_ends_after_its_sign_in_did_leaves_no_figure(
     open_tab(page, "Chat")
     send_chat(page, "Tell me a long story")
     expect(page.locator("#chat-log .msg-assistant").last).to_contain_text("Still going")
-    refresh_token = page.evaluate("sessionStorage.getItem('auth.refresh')")
-    revoke = {"token": refresh_token, "client_id": sign_in_site.pool.client_id}
-    page.request.post(sign_in_site.emulator.url + "/oauth2/revoke", form=revoke)  # as an admin's global sign-out would
+    sign_in_site.end_sign_in(page)
     page.clock.fast_forward("56:00")  # the renewal is refused: the sign-in is over
     expect(page.locator("#account").get_by_role("button", name="Sign in")).to_be_visible()
 
