@@ -294,7 +294,7 @@ export function setupChat() {
       announce(''); // the note is an alert and speaks for itself; "Answering…" must not stay behind
     } else {
       if (finished && finished.finish_reason === 'max_output_tokens') {
-        addNote(host, 'is-info', { title: 'The answer reached its length limit and was cut short.' });
+        addNote(host, 'is-info', { title: ENDINGS.length });
       }
       announce(`Answer complete: ${renderMarkdown(received).textContent.trim()}`);
     }

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import Any
 
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Locator, Page, expect
+
+from infra.fake_openai import FakeReply
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 AXE = Axe()
@@ -23,6 +27,15 @@ def open_tab(page: Page, name: str) -> None:
 def send_chat(page: Page, text: str) -> None:
     page.locator("#chat-input").fill(text)
     page.locator("#chat-send").click()
+
+
+def ask_and_hold_the_last_word(page: Page, fake_model: Any, question: str, tokens: list[str]) -> threading.Event:
+    """Ask in the chat; the model writes all but its last token and holds that until the event is set."""
+    release = threading.Event()
+    fake_model.enqueue(FakeReply(tokens=tokens, hold_last_token=release))
+    open_tab(page, "Chat")
+    send_chat(page, question)
+    return release
 
 
 def assistant_messages(page: Page) -> Locator:

@@ -5,7 +5,6 @@ the emulator's own origin. The page gets its auth config from /config.json, as f
 from __future__ import annotations
 
 import html
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from playwright.sync_api import Page, Request, Route, expect
 from infra.fake_openai import FakeOpenAI, FakeReply
 from tests.browser.conftest import PASSWORD, SignInSite
 from tests.browser.support import (
+    ask_and_hold_the_last_word,
     assistant_messages,
     audit_every_width_and_colour_scheme,
     error_message_of,
@@ -142,9 +142,7 @@ def test_renewal_while_an_answer_streams_keeps_the_chat(
     open_tab(page, "Chat")
     chat_once(page, emulator_fake_model, "First?", "First answer.")
 
-    release = threading.Event()
-    emulator_fake_model.enqueue(FakeReply(tokens=["Second ", "answer."], hold_last_token=release))
-    send_chat(page, "Second?")
+    release = ask_and_hold_the_last_word(page, emulator_fake_model, "Second?", ["Second ", "answer."])
     expect(page.locator(".msg-assistant.is-streaming")).to_contain_text("Second")
     with page.expect_request(lambda r: "/oauth2/token" in r.url and "grant_type=refresh_token" in (r.post_data or "")):
         page.clock.fast_forward("56:00")  # the token lives 60 minutes; renewal is due 5 minutes before

@@ -3,13 +3,12 @@ history, reload, instructions, regenerate, edit, copy."""
 
 from __future__ import annotations
 
-import threading
-
 from playwright.sync_api import Page, expect
 
 from infra.fake_openai import FakeReply
 from tests.browser.support import (
     XSS_TOKENS,
+    ask_and_hold_the_last_word,
     assistant_messages,
     error_message_of,
     open_tab,
@@ -38,15 +37,6 @@ def chat_with(page: Page, emulator_fake_model, *exchanges: tuple[str, str]) -> N
     for question, _ in exchanges:
         send_chat(page, question)
         wait_until_answered(page)
-
-
-def ask_and_hold_the_last_word(page: Page, emulator_fake_model, question: str, tokens: list[str]) -> threading.Event:
-    """Ask in the chat; the model writes all but its last token and holds that until the event is set."""
-    release = threading.Event()
-    emulator_fake_model.enqueue(FakeReply(tokens=tokens, hold_last_token=release))
-    open_tab(page, "Chat")
-    send_chat(page, question)
-    return release
 
 
 def test_chat_answer_appears_while_the_model_still_holds_the_rest(page, emulator_fake_model, screenshot):
@@ -460,7 +450,7 @@ def test_an_answer_cut_at_its_length_limit_stays_marked_after_a_reload(page, emu
     send_chat(page, "Write a book")
     wait_until_answered(page)
     expect(page.locator("#chat-log .msg-note.is-info")).to_have_text(
-        ["The answer reached its length limit and was cut short."]
+        ["This answer reached its length limit and was cut short."]
     )
 
     page.reload()

@@ -5,7 +5,6 @@ conftest.SIGNED_IN_DAILY_TOKENS, checked in moto's DynamoDB; each test signs in 
 from __future__ import annotations
 
 import re
-import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,6 +16,7 @@ from infra.fake_openai import FakeOpenAI, FakeReply
 from infra.sse import text_events
 from tests.browser.conftest import PASSWORD, SignInSite
 from tests.browser.support import (
+    ask_and_hold_the_last_word,
     assistant_messages,
     error_message_of,
     open_tab,
@@ -119,9 +119,9 @@ def test_a_stopped_answer_says_it_keeps_its_whole_allowance(
     emulator_fake_model.enqueue(FakeReply(tokens=["First."]))
     send_chat(page, "Hello?")
     wait_until_answered(page)
-    release = threading.Event()
-    emulator_fake_model.enqueue(FakeReply(tokens=["Partial", " answer", " never"], hold_last_token=release))
-    send_chat(page, "Tell me a long story")
+    release = ask_and_hold_the_last_word(
+        page, emulator_fake_model, "Tell me a long story", ["Partial", " answer", " never"]
+    )
     expect(page.locator("#chat-log .msg-assistant").last).to_contain_text("Partial answer")
     page.locator("#chat-stop").click()
     expect(page.locator("#chat-log .msg-note.is-stopped .note-hint")).to_contain_text(
@@ -198,10 +198,7 @@ def test_an_answer_that_ends_after_its_sign_in_did_leaves_no_figure(
     page = signed_out_page
     page.clock.install()
     sign_in(page, sign_in_site.add_person(), PASSWORD)
-    release = threading.Event()
-    emulator_fake_model.enqueue(FakeReply(tokens=["Still", " going", " on"], hold_last_token=release))
-    open_tab(page, "Chat")
-    send_chat(page, "Tell me a long story")
+    release = ask_and_hold_the_last_word(page, emulator_fake_model, "Tell me a long story", ["Still", " going", " on"])
     expect(page.locator("#chat-log .msg-assistant").last).to_contain_text("Still going")
     sign_in_site.end_sign_in(page)
     page.clock.fast_forward("56:00")  # the renewal is refused: the sign-in is over
