@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, field_v
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-from llm_core.prompts import MAX_BULLETS, Todo
+from llm_core.prompts import DEFAULT_BULLETS, MAX_BULLETS, Todo
 
 
 class _Request(BaseModel):
@@ -86,10 +86,10 @@ def _time_zone_names() -> frozenset[str]:
 
 
 class SummarizeRequest(_Request):
-    example: ClassVar[dict[str, Any]] = {"text": "Lambda runs code without servers.", "max_bullets": 3}
+    example: ClassVar[dict[str, Any]] = {"text": "Lambda runs code without servers.", "max_bullets": DEFAULT_BULLETS}
 
     text: str = Field(description="a non-empty string, the text to summarize")
-    max_bullets: int = Field(3, ge=1, le=MAX_BULLETS, description=f"an integer from 1 to {MAX_BULLETS}")
+    max_bullets: int = Field(DEFAULT_BULLETS, ge=1, le=MAX_BULLETS, description=f"an integer from 1 to {MAX_BULLETS}")
 
     _text_not_blank = field_validator("text")(_not_blank)
 

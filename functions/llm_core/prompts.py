@@ -8,13 +8,16 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
-# A TODO's priority scale (docs/api.md): the prompt and the schema both say it from here.
+# A TODO's priority scale (docs/api.md), named from highest to lowest: the prompt, the schema and the page
+# (page_config.py) all say it from here.
+PRIORITY_NAMES = ("highest", "high", "medium", "low", "lowest")
 HIGHEST_PRIORITY = 1
-LOWEST_PRIORITY = 5
+LOWEST_PRIORITY = HIGHEST_PRIORITY + len(PRIORITY_NAMES) - 1
 DEFAULT_PRIORITY = 3
 # The most bullets a summary request may ask for (the contract's max_bullets); summary_schema keeps one schema
-# per count.
+# per count. DEFAULT_BULLETS when the request names none.
 MAX_BULLETS = 10
+DEFAULT_BULLETS = 3
 
 SUMMARY_INSTRUCTIONS = (
     "You summarize the user's text. Answer with at most {max_bullets} bullet points, most important first. "

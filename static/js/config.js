@@ -1,10 +1,14 @@
 // What the server tells the page at start, from /config.json (served by the local emulator, written by
-// the publish step from the stack's outputs): its input limits and how to sign in. The page
-// hard-codes none of them. Until the document arrives, or if it never does, every limit is null (the
-// counters show no limit and the server's own 413 still explains what is too long) and `auth` is null
-// (no sign-in is offered; a server that needs one answers 401, which says so).
+// the publish step from the stack's outputs): its input limits, the defaults it offers, the TODO priority
+// scale and how to sign in. The page hard-codes none of them. Until the document arrives, or if it never
+// does, every limit and default is null (the counters show no limit and the server's own 413 still explains
+// what is too long; no bullet count is offered, so the server's default applies), the priority scale is
+// empty (a priority shows as its number) and `auth` is null (no sign-in is offered; a server that needs one
+// answers 401, which says so).
 
-const UNKNOWN = Object.freeze({ maxInputChars: null, maxBullets: null, auth: null });
+const UNKNOWN = Object.freeze({
+  maxInputChars: null, maxBullets: null, defaultBullets: null, priorities: Object.freeze([]), auth: null,
+});
 
 let current = UNKNOWN;
 const listeners = new Set();
@@ -13,13 +17,30 @@ function positiveInteger(value) {
   return Number.isInteger(value) && value > 0 ? value : null;
 }
 
-/** The config document as the page uses it; anything missing or malformed stays unknown (null). */
+function objectOrEmpty(value) {
+  return (value && typeof value === 'object' && !Array.isArray(value) && value) || {};
+}
+
+/** The priority scale, highest first, as [{value, name}]; empty unless every entry is whole. */
+function parsePriorities(entries) {
+  if (!Array.isArray(entries)) return Object.freeze([]);
+  const whole = entries.every((entry) => Number.isInteger(entry?.value) && typeof entry.name === 'string' && entry.name);
+  return Object.freeze(whole ? entries.map(({ value, name }) => Object.freeze({ value, name })) : []);
+}
+
+/** The config document as the page uses it; anything missing or malformed stays unknown (null, or empty). */
 function parseConfig(document) {
-  const limits = (document && typeof document.limits === 'object' && document.limits) || {};
+  const limits = objectOrEmpty(document?.limits);
+  const defaults = objectOrEmpty(document?.defaults);
   const auth = document && typeof document.auth === 'object' && document.auth;
+  const maxBullets = positiveInteger(limits.max_bullets);
+  const defaultBullets = positiveInteger(defaults.max_bullets);
   return Object.freeze({
     maxInputChars: positiveInteger(limits.max_input_chars),
-    maxBullets: positiveInteger(limits.max_bullets),
+    maxBullets,
+    // A default the limit does not allow is no default.
+    defaultBullets: maxBullets && defaultBullets <= maxBullets ? defaultBullets : null,
+    priorities: parsePriorities(document?.priorities),
     // auth.js reads the rest ({mode, domain, client_id, ...}); an absent or odd one means no sign-in.
     auth: Object.freeze(auth && typeof auth.mode === 'string' ? { ...auth } : { mode: 'none' }),
   });

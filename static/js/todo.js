@@ -1,5 +1,6 @@
 // TODO: a free-text request in, one structured TODO item out.
 
+import { onConfig } from './config.js';
 import { formatUsage, handleJsonForm } from './form.js';
 import { attachCounter, copyWithFeedback, el } from './ui.js';
 
@@ -31,16 +32,16 @@ function formatDue(value, timeZone) {
   return Math.abs(days) <= 14 ? `${label} (${relative.format(days, 'day')})` : label;
 }
 
-// In words, since the dots fill the other way round from the number.
-const PRIORITY_WORDS = { 1: 'highest', 2: 'high', 3: 'medium', 4: 'low', 5: 'lowest' };
-
-function priorityNode(value) {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 5) return document.createTextNode(String(value));
-  // 1 is the highest priority (the prompt says so), so it fills the most dots.
+/** The priority's number and name beside a row of dots, one per step of the server's scale (`priorities`,
+ * highest first), filled more the higher it is; the number alone when the scale does not name it. */
+function priorityNode(value, priorities) {
+  const step = priorities.findIndex((priority) => priority.value === value);
+  if (step < 0) return document.createTextNode(String(value));
   const dots = el('span', { className: 'priority-dots', attrs: { 'aria-hidden': 'true' } });
-  for (let i = 1; i <= 5; i++) dots.append(el('span', { className: i <= 6 - n ? 'dot on' : 'dot' }));
-  return el('span', { className: `priority p${n}` }, dots, el('span', { text: `${n} · ${PRIORITY_WORDS[n]}` }));
+  for (let i = 0; i < priorities.length; i++) {
+    dots.append(el('span', { className: i < priorities.length - step ? 'dot on' : 'dot' }));
+  }
+  return el('span', { className: 'priority' }, dots, el('span', { text: `${value} · ${priorities[step].name}` }));
 }
 
 export function setupTodo() {
@@ -50,6 +51,8 @@ export function setupTodo() {
   const raw = document.getElementById('todo-raw');
   const copy = result.querySelector('.copy');
   const timeZone = browserTimeZone();
+  let priorities = [];
+  onConfig((config) => { priorities = config.priorities; });
 
   document.getElementById('todo-tz-name').textContent = timeZone || 'unknown (the server will assume UTC)';
   attachCounter(text, document.getElementById('todo-count'));
@@ -69,7 +72,7 @@ export function setupTodo() {
       const dueLabel = formatDue(todo.due_date, timeZone);
       due.textContent = dueLabel || 'No date';
       due.classList.toggle('muted', !dueLabel);
-      document.getElementById('todo-result-priority').replaceChildren(priorityNode(todo.priority));
+      document.getElementById('todo-result-priority').replaceChildren(priorityNode(todo.priority, priorities));
       raw.textContent = JSON.stringify(todo, null, 2);
       document.getElementById('todo-result-meta').textContent = formatUsage(data);
     },

@@ -13,7 +13,7 @@ import pytest
 from moto import mock_aws
 
 from infra.deploy import publish
-from llm_core.prompts import MAX_BULLETS
+from llm_core.page_config import page_config
 
 REGION = "us-east-1"
 STACK = "llm-endpoints-test"
@@ -235,7 +235,7 @@ def with_outputs(account: FakeAccount, name: str, outputs: dict[str, str]) -> st
 def test_config_json_tells_the_page_how_to_sign_in_with_cognito(account: FakeAccount, static_dir: Path) -> None:
     assert run_publish(static_dir, stack=with_outputs(account, "signed", COGNITO_OUTPUTS)) == 0
     assert config_of(account) == {
-        "limits": {"max_input_chars": 12000, "max_bullets": MAX_BULLETS},
+        **page_config(12000),
         "auth": {
             "mode": "cognito",
             "region": "us-east-1",
@@ -252,10 +252,8 @@ def test_config_json_tells_the_page_how_to_sign_in_with_cognito(account: FakeAcc
 
 def test_config_json_of_a_public_stack_needs_no_sign_in(account: FakeAccount, static_dir: Path) -> None:
     run_publish(static_dir)
-    assert config_of(account) == {
-        "limits": {"max_input_chars": 20000, "max_bullets": MAX_BULLETS},
-        "auth": {"mode": "none"},
-    }
+    assert config_of(account) == page_config(20000)
+    assert config_of(account)["auth"] == {"mode": "none"}
 
 
 def test_config_json_of_an_iam_stack_says_iam(account: FakeAccount, static_dir: Path) -> None:

@@ -31,13 +31,49 @@ def test_counters_use_the_limit_from_config_json(page):
     expect(page.locator("#chat-count")).to_have_text("0 / 500 in this chat")
 
 
-def test_bullet_choices_come_from_config_json(page):
+def test_bullet_choices_and_the_first_choice_come_from_config_json(page):
     document = page_config(20_000)
     document["limits"]["max_bullets"] = 5
+    document["defaults"]["max_bullets"] = 2
     serve(page, lambda route: route.fulfill(json=document))
     options = page.locator("#summarize-bullets option")
     expect(options).to_have_text(["1", "2", "3", "4", "5"])
-    expect(page.locator("#summarize-bullets")).to_have_value("3")
+    expect(page.locator("#summarize-bullets")).to_have_value("2")
+
+
+def test_without_config_no_bullet_count_is_offered_and_the_servers_default_applies(page, emulator_fake_model):
+    serve(page, lambda route: route.fulfill(status=404, body="not here"))
+    expect(page.get_by_label("Bullet points")).to_be_hidden()
+    emulator_fake_model.enqueue(FakeReply(output={"bullets": ["Sent without a count."]}))
+    page.locator("#summarize-text").fill("Some text.")
+    with page.expect_request("**/api/summarize") as sent:
+        page.get_by_role("button", name="Summarize").click()
+    assert sent.value.post_data_json == {"text": "Some text."}
+    expect(page.locator("#summarize-result-list li")).to_have_text(["Sent without a count."])
+
+
+def test_a_todo_priority_is_drawn_on_the_scale_from_config_json(page, emulator_fake_model):
+    document = page_config(20_000)
+    scale = ["urgent", "soon", "later"]
+    document["priorities"] = [{"value": value, "name": name} for value, name in enumerate(scale, start=1)]
+    serve(page, lambda route: route.fulfill(json=document))
+    emulator_fake_model.enqueue(FakeReply(output={"title": "Water the plants", "due_date": None, "priority": 2}))
+    open_tab(page, "TODO")
+    page.locator("#todo-text").fill("Water the plants soon")
+    page.locator("#todo-form button[type=submit]").click()
+    expect(page.locator("#todo-result-priority")).to_have_text("2 · soon")
+    expect(page.locator("#todo-result-priority .dot")).to_have_count(3)
+    expect(page.locator("#todo-result-priority .dot.on")).to_have_count(2)
+
+
+def test_without_config_a_todo_priority_shows_as_its_number(page, emulator_fake_model):
+    serve(page, lambda route: route.fulfill(status=404, body="not here"))
+    emulator_fake_model.enqueue(FakeReply(output={"title": "Water the plants", "due_date": None, "priority": 4}))
+    open_tab(page, "TODO")
+    page.locator("#todo-text").fill("Water the plants")
+    page.locator("#todo-form button[type=submit]").click()
+    expect(page.locator("#todo-result-priority")).to_have_text("4")
+    expect(page.locator("#todo-result-priority .dot")).to_have_count(0)
 
 
 def test_without_config_the_page_shows_no_limit_and_the_server_still_explains(page, emulator_fake_model):

@@ -364,13 +364,11 @@ def test_config_json_gives_the_page_the_limits_the_functions_enforce(client: Cli
     reply = client.request("GET", "/config.json")
 
     assert reply.status == 200
-    assert reply.json() == {
-        "limits": {
-            "max_input_chars": int(TEMPLATE.function("SummarizeFunction").environment["MAX_INPUT_CHARS"]),
-            "max_bullets": MAX_BULLETS,
-        },
-        "auth": {"mode": "none"},
+    assert reply.json()["limits"] == {
+        "max_input_chars": int(TEMPLATE.function("SummarizeFunction").environment["MAX_INPUT_CHARS"]),
+        "max_bullets": MAX_BULLETS,
     }
+    assert reply.json()["auth"] == {"mode": "none"}
 
 
 def test_max_input_chars_from_the_environment_reaches_the_page_and_the_functions(
