@@ -7,7 +7,7 @@
 
 import { lockTools, unlockTools } from './access.js';
 import { setAuthorization, UNAUTHENTICATED_EVENT } from './api.js';
-import { SIGN_IN_EXPIRED, SIGN_IN_REQUIRED, SignInFailed, createAuth } from './auth.js';
+import { SIGN_IN_EXPIRED, SIGN_IN_REQUIRED, SignInFailed, SignInUnchecked, createAuth } from './auth.js';
 import { setValue } from './ui.js';
 
 /** Dispatched on the document when the person signs out: whatever the tab keeps of them goes. */
@@ -28,6 +28,7 @@ export const IAM_ONLY = {
 const KEEP_WRITING = 'You can write now: your text is kept while you sign in.';
 const KEPT_WHILE_AWAY = 'Your chat and your text are kept while you sign in again.';
 const LOGIN_UNREACHABLE = 'Sign-in could not be completed: the login service could not be reached.';
+const TRY_AGAIN_SHORTLY = 'You are still signed in as far as this page knows: try again in a moment.';
 
 function currentView() {
   return document.querySelector('[role="tab"][aria-selected="true"]')?.dataset.view || '';
@@ -134,13 +135,25 @@ function setupSignIn(config) {
     });
   });
 
+  function check() {
+    lockTools({ title: 'Checking your sign-in…' });
+    auth.start().then(
+      (user) => show(user),
+      (err) => {
+        if (err instanceof SignInUnchecked) {
+          // Who is signed in is not known yet: the header (and what follows it, such as the tokens-left
+          // figure) waits for the answer rather than say nobody is.
+          lockTools({ title: err.message, hint: TRY_AGAIN_SHORTLY, action: { label: 'Try again', run: check } });
+        } else {
+          show(null, err instanceof SignInFailed ? err.message : LOGIN_UNREACHABLE);
+        }
+      },
+    );
+  }
+
   setAuthorization(() => auth.headers());
-  lockTools({ title: 'Checking your sign-in…' });
   restoreDrafts();
-  auth.start().then(
-    (user) => show(user),
-    (err) => show(null, err instanceof SignInFailed ? err.message : LOGIN_UNREACHABLE),
-  );
+  check();
 }
 
 /** Wire the page to the `auth` part of config.json: {mode: "cognito" | "iam" | "none", ...}. */

@@ -33,6 +33,15 @@ export class SignInRequired extends Error {
   }
 }
 
+/** This tab's sign-in could not be checked at load: the login service failed or could not be reached. The
+ * sign-in may well be valid, so its refresh token is kept for another try. */
+export class SignInUnchecked extends Error {
+  constructor() {
+    super('Your sign-in could not be checked: the login service could not be reached.');
+    this.name = 'SignInUnchecked';
+  }
+}
+
 /** The login page's answer could not be used (refused, forged, or the exchange failed). */
 export class SignInFailed extends Error {
   constructor(message) {
@@ -210,13 +219,19 @@ export function createAuth(config) {
     mode: 'cognito',
     required: true,
 
-    /** Finish a sign-in the login page sent back, or resume this tab's; resolves to the user or null. */
+    /** Finish a sign-in the login page sent back, or resume this tab's; resolves to the user or null.
+     * Rejects with SignInFailed (the login page's answer was no good) or SignInUnchecked (try again). */
     async start() {
       const params = new URLSearchParams(window.location.search);
       if (params.has('code') || params.has('error')) {
         await finishSignIn(params);
       } else if (sessionStorage.getItem(REFRESH_KEY)) {
-        await renew().catch(() => {});
+        try {
+          await renew();
+        } catch (error) {
+          // A sign-in that is over starts the page signed out; any other failure says nothing about it.
+          if (!(error instanceof SignInRequired)) throw new SignInUnchecked();
+        }
       }
       return user();
     },

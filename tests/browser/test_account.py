@@ -236,6 +236,38 @@ def test_a_refused_token_no_longer_shows_who_is_signed_in(
     expect(page.locator("#account").get_by_role("button", name="Sign in")).to_be_visible()
 
 
+@pytest.mark.parametrize("failure", ["503", "unreachable"])
+def test_a_login_service_failure_at_load_keeps_the_sign_in_and_offers_to_try_again(
+    signed_out_page: Page, sign_in_site: SignInSite, emulator_fake_model: FakeOpenAI, failure: str
+) -> None:
+    page = signed_out_page
+    email = sign_in_site.add_person()
+    sign_in(page, email, PASSWORD)
+    open_tab(page, "Chat")
+    chat_once(page, emulator_fake_model, "Still here after a hiccup?", "Yes.")
+
+    def fail(route: Route) -> None:
+        if failure == "503":
+            route.fulfill(status=503, json={"error": "service_unavailable"})
+        else:
+            route.abort("connectionrefused")
+
+    page.route("**/oauth2/token", fail)
+    page.reload()
+    notice = page.locator("#access-notice")
+    expect(notice.locator(".access-title")).to_have_text(
+        "Your sign-in could not be checked: the login service could not be reached."
+    )
+    expect(page.locator("#account-email")).to_be_hidden()
+    expect(page.locator("#chat-send")).to_be_disabled()
+
+    page.unroute("**/oauth2/token")
+    notice.get_by_role("button", name="Try again").click()
+    expect(page.locator("#account-email")).to_have_text(email)
+    expect(page.locator("#chat-send")).to_be_enabled()
+    expect(assistant_messages(page)).to_have_text(["Yes."])
+
+
 def test_login_page_refusal_is_explained_and_the_tools_stay_locked(
     signed_out_page: Page, sign_in_site: SignInSite
 ) -> None:

@@ -140,6 +140,19 @@ def test_tokens_left_are_shown_again_after_a_reload(answered: tuple[Page, int]) 
     expect(page.locator("#tokens-left")).to_have_text(tokens_left(remaining))
 
 
+def test_tokens_left_wait_out_a_sign_in_that_could_not_be_checked(answered: tuple[Page, int]) -> None:
+    page, remaining = answered
+    page.route("**/oauth2/token", lambda route: route.fulfill(status=503, json={"error": "service_unavailable"}))
+    page.reload()
+    expect(page.locator("#access-notice").get_by_role("button", name="Try again")).to_be_visible()
+
+    page.unroute("**/oauth2/token")
+    page.locator("#access-notice").get_by_role("button", name="Try again").click()
+
+    expect(page.locator("#account-email")).to_be_visible()
+    expect(page.locator("#tokens-left")).to_have_text(tokens_left(remaining))
+
+
 @pytest.mark.parametrize(
     ("answered_at", "reloaded_at", "shown"),
     [
