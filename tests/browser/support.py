@@ -38,6 +38,14 @@ def ask_and_hold_the_last_word(page: Page, fake_model: Any, question: str, token
     return release
 
 
+def make_todo(page: Page, fake_model: Any, todo: dict[str, Any], request: str = "Water the plants") -> None:
+    """Ask for a TODO from its tab; the model answers ``todo``."""
+    fake_model.enqueue(FakeReply(output=todo))
+    open_tab(page, "TODO")
+    page.locator("#todo-text").fill(request)
+    page.locator("#todo-form button[type=submit]").click()
+
+
 def assistant_messages(page: Page) -> Locator:
     return page.locator("#chat-log .msg-assistant .msg-text")
 

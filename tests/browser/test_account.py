@@ -53,6 +53,15 @@ def chat_once(page: Page, fake: FakeOpenAI, question: str, answer: str) -> None:
     wait_until_answered(page)
 
 
+def sign_in_with_a_chat(page: Page, site: SignInSite, fake: FakeOpenAI, answer: str) -> str:
+    """A new person signed in, with one question and the model's ``answer`` in the chat; their e-mail."""
+    email = site.add_person()
+    sign_in(page, email, PASSWORD)
+    open_tab(page, "Chat")
+    chat_once(page, fake, "Still there?", answer)
+    return email
+
+
 # ------------------------------------------------------------------ signed out
 
 
@@ -179,9 +188,7 @@ def test_sign_in_that_can_no_longer_be_renewed_locks_the_tools_and_keeps_the_cha
 ) -> None:
     page = signed_out_page
     page.clock.install()
-    sign_in(page, sign_in_site.add_person(), PASSWORD)
-    open_tab(page, "Chat")
-    chat_once(page, emulator_fake_model, "Still here after?", "Yes.")
+    sign_in_with_a_chat(page, sign_in_site, emulator_fake_model, "Yes.")
     sign_in_site.end_sign_in(page)
 
     page.clock.fast_forward("56:00")
@@ -195,10 +202,7 @@ def test_refused_token_offers_to_sign_in_again_without_losing_the_chat(
     signed_out_page: Page, sign_in_site: SignInSite, emulator_fake_model: FakeOpenAI
 ) -> None:
     page = signed_out_page
-    email = sign_in_site.add_person()
-    sign_in(page, email, PASSWORD)
-    open_tab(page, "Chat")
-    chat_once(page, emulator_fake_model, "Kept?", "Kept.")
+    email = sign_in_with_a_chat(page, sign_in_site, emulator_fake_model, "Kept.")
 
     def spoil_token(route: Route) -> None:
         route.continue_(headers={**route.request.headers, TOKEN_HEADER: "not-a-token"})
@@ -220,7 +224,7 @@ def test_refused_token_offers_to_sign_in_again_without_losing_the_chat(
     page.get_by_role("button", name="Sign in").click()
     expect(page.locator("#account-email")).to_have_text(email)
     expect(page.get_by_role("tab", name="Chat")).to_have_attribute("aria-selected", "true")
-    expect(user_messages(page)).to_have_text(["Kept?"])
+    expect(user_messages(page)).to_have_text(["Still there?"])
     expect(assistant_messages(page)).to_have_text(["Kept."])
     expect(page.locator("#chat-input")).to_have_value("Refused?")
     expect(page.locator("#chat-send")).to_be_enabled()
@@ -241,10 +245,7 @@ def test_a_login_service_failure_at_load_keeps_the_sign_in_and_offers_to_try_aga
     signed_out_page: Page, sign_in_site: SignInSite, emulator_fake_model: FakeOpenAI, failure: str
 ) -> None:
     page = signed_out_page
-    email = sign_in_site.add_person()
-    sign_in(page, email, PASSWORD)
-    open_tab(page, "Chat")
-    chat_once(page, emulator_fake_model, "Still here after a hiccup?", "Yes.")
+    email = sign_in_with_a_chat(page, sign_in_site, emulator_fake_model, "Yes.")
 
     def fail(route: Route) -> None:
         if failure == "503":
@@ -373,9 +374,7 @@ def show_signed_in(page: Page, site: SignInSite, fake: FakeOpenAI) -> None:
 
 
 def show_sign_in_again(page: Page, site: SignInSite, fake: FakeOpenAI) -> None:
-    sign_in(page, site.add_person(), PASSWORD)
-    open_tab(page, "Chat")
-    chat_once(page, fake, "Still signed in?", "Yes.")
+    sign_in_with_a_chat(page, site, fake, "Yes.")
     page.route(
         "**/api/stream",
         lambda route: route.continue_(headers={**route.request.headers, TOKEN_HEADER: "not-a-token"}),

@@ -6,7 +6,7 @@ from playwright.sync_api import Page, Route, expect
 
 from infra.fake_openai import FakeReply
 from llm_core.page_config import page_config
-from tests.browser.support import error_message_of, open_tab
+from tests.browser.support import error_message_of, make_todo, open_tab
 
 
 def serve(page: Page, handler) -> None:
@@ -57,10 +57,7 @@ def test_a_todo_priority_is_drawn_on_the_scale_from_config_json(page, emulator_f
     scale = ["urgent", "soon", "later"]
     document["priorities"] = [{"value": value, "name": name} for value, name in enumerate(scale, start=1)]
     serve(page, lambda route: route.fulfill(json=document))
-    emulator_fake_model.enqueue(FakeReply(output={"title": "Water the plants", "due_date": None, "priority": 2}))
-    open_tab(page, "TODO")
-    page.locator("#todo-text").fill("Water the plants soon")
-    page.locator("#todo-form button[type=submit]").click()
+    make_todo(page, emulator_fake_model, {"title": "Water the plants", "due_date": None, "priority": 2})
     expect(page.locator("#todo-result-priority")).to_have_text("2 · soon")
     expect(page.locator("#todo-result-priority .dot")).to_have_count(3)
     expect(page.locator("#todo-result-priority .dot.on")).to_have_count(2)
@@ -68,10 +65,7 @@ def test_a_todo_priority_is_drawn_on_the_scale_from_config_json(page, emulator_f
 
 def test_without_config_a_todo_priority_shows_as_its_number(page, emulator_fake_model):
     serve(page, lambda route: route.fulfill(status=404, body="not here"))
-    emulator_fake_model.enqueue(FakeReply(output={"title": "Water the plants", "due_date": None, "priority": 4}))
-    open_tab(page, "TODO")
-    page.locator("#todo-text").fill("Water the plants")
-    page.locator("#todo-form button[type=submit]").click()
+    make_todo(page, emulator_fake_model, {"title": "Water the plants", "due_date": None, "priority": 4})
     expect(page.locator("#todo-result-priority")).to_have_text("4")
     expect(page.locator("#todo-result-priority .dot")).to_have_count(0)
 

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from infra.fake_openai import FakeReply
-from tests.browser.support import XSS_TOKENS, assistant_messages, error_message_of, open_tab, send_chat
+from tests.browser.support import XSS_TOKENS, assistant_messages, error_message_of, make_todo, open_tab, send_chat
 
 
 def test_summarize_shows_the_bullets(page, emulator_fake_model, screenshot):
@@ -51,19 +51,13 @@ def test_todo_shows_a_card_and_sends_the_browsers_timezone(page, emulator_fake_m
     ("priority", "label", "dots"), [(2, "2 · high", 4), (3, "3 · medium", 3), (5, "5 · lowest", 1)]
 )
 def test_todo_priority_reads_in_words_beside_its_dots(page, emulator_fake_model, priority, label, dots):
-    emulator_fake_model.enqueue(FakeReply(output={"title": "Water the plants", "due_date": None, "priority": priority}))
-    open_tab(page, "TODO")
-    page.locator("#todo-text").fill("Water the plants some time")
-    page.locator("#todo-form button[type=submit]").click()
+    make_todo(page, emulator_fake_model, {"title": "Water the plants", "due_date": None, "priority": priority})
     expect(page.locator("#todo-result-priority")).to_have_text(label)
     expect(page.locator("#todo-result-priority .dot.on")).to_have_count(dots)
 
 
 def test_todo_without_a_date_says_no_date(page, emulator_fake_model):
-    emulator_fake_model.enqueue(FakeReply(output={"title": "Water the plants", "due_date": None, "priority": 3}))
-    open_tab(page, "TODO")
-    page.locator("#todo-text").fill("Water the plants")
-    page.locator("#todo-form button[type=submit]").click()
+    make_todo(page, emulator_fake_model, {"title": "Water the plants", "due_date": None, "priority": 3})
     expect(page.locator("#todo-result-due")).to_have_text("No date")
 
 
