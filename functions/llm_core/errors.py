@@ -95,19 +95,24 @@ class UpstreamTimeout(ApiError):
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    """The wait a response asks for, in any of the forms the SDK honours (ms, seconds, HTTP date)."""
+    """The wait a response asks for, in any of the forms the SDK honours (ms, seconds, HTTP date); None when
+    it asks for none, or for one that is no number of seconds ("nan", "inf", "1e400")."""
     try:
         if "retry-after-ms" in headers:
-            return float(headers["retry-after-ms"]) / 1000
+            return _finite(float(headers["retry-after-ms"]) / 1000)
         if "retry-after" not in headers:
             return None
-        return float(headers["retry-after"])
+        return _finite(float(headers["retry-after"]))
     except ValueError:
         pass
     try:
         return parsedate_to_datetime(headers["retry-after"]).timestamp() - time.time()
     except (TypeError, ValueError):
         return None
+
+
+def _finite(seconds: float) -> float | None:
+    return seconds if math.isfinite(seconds) else None
 
 
 @dataclass(frozen=True)

@@ -156,6 +156,14 @@ def test_upstream_429_is_retried_then_surfaced_with_retry_after(configured, fake
     assert result["headers"]["retry-after"] == "1"  # whole seconds, as RFC 9110 defines the header
 
 
+def test_upstream_429_whose_retry_after_is_no_number_is_surfaced_without_one(configured, fake_model, invoke):
+    fake_model.enqueue(*[FakeReply(status=429, headers={"retry-after": "nan"}) for _ in range(3)])
+    result = invoke("summarize", "function_url_summarize")
+    assert result["statusCode"] == 429
+    assert result["json"]["error"]["message"] == "The model provider is rate limiting this account. Try again in a moment."
+    assert "retry-after" not in result["headers"]
+
+
 def test_upstream_429_that_clears_on_retry_is_a_success(configured, fake_model, invoke):
     fake_model.enqueue(FakeReply(status=429, headers={"retry-after": "0.01"}))
     assert invoke("summarize", "function_url_summarize")["statusCode"] == 200

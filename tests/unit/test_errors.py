@@ -87,6 +87,13 @@ def test_retry_after_is_read_in_every_form_the_sdk_honours(headers, seconds):
     assert retry_after_seconds(httpx2.Headers(headers)) == seconds
 
 
+@pytest.mark.parametrize(
+    "headers", [{"retry-after": "nan"}, {"retry-after": "inf"}, {"retry-after": "1e400"}, {"retry-after-ms": "1e309"}]
+)
+def test_retry_after_that_is_no_number_of_seconds_is_no_wait(headers):
+    assert retry_after_seconds(httpx2.Headers(headers)) is None
+
+
 def test_retry_after_as_an_http_date_is_seconds_from_now():
     wait = retry_after_seconds(httpx2.Headers({"retry-after": formatdate(time.time() + 30, usegmt=True)}))
     assert 28 < wait <= 30
