@@ -94,6 +94,10 @@ class UpstreamTimeout(ApiError):
     status, type = 504, "upstream_timeout"
 
 
+# OpenAI's error code for a 429 that is no rate limit: the account is out of credit (its error-codes guide).
+INSUFFICIENT_QUOTA = "insufficient_quota"
+
+
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
     """The wait a response asks for, in any of the forms the SDK honours (ms, seconds, HTTP date); None when
     it asks for none, or for one that is no number of seconds ("nan", "inf", "1e400")."""
@@ -135,6 +139,12 @@ def to_api_error(exc: BaseException) -> ApiError:
     if isinstance(exc, openai.APITimeoutError | TimeoutError) or is_gateway_timeout(exc):
         return UpstreamTimeout(
             "The model did not answer in the time this function has left: try again, or send a shorter text."
+        )
+    if isinstance(exc, openai.RateLimitError) and exc.code == INSUFFICIENT_QUOTA:
+        # A 429 that no wait ends: the account's credit or monthly limit is used up until its owner acts.
+        return NotConfigured(
+            "The OpenAI account behind this deployment has no credit left (insufficient_quota): its owner must add "
+            "credit or raise its usage limit."
         )
     if isinstance(exc, openai.RateLimitError):
         wait = retry_after_seconds(exc.response.headers)

@@ -160,7 +160,16 @@ def test_upstream_429_whose_retry_after_is_no_number_is_surfaced_without_one(con
     fake_model.enqueue(*[FakeReply(status=429, headers={"retry-after": "nan"}) for _ in range(3)])
     result = invoke("summarize", "function_url_summarize")
     assert result["statusCode"] == 429
-    assert result["json"]["error"]["message"] == "The model provider is rate limiting this account. Try again in a moment."
+    message = result["json"]["error"]["message"]
+    assert message == "The model provider is rate limiting this account. Try again in a moment."
+    assert "retry-after" not in result["headers"]
+
+
+def test_an_openai_account_out_of_credit_is_for_the_owner_to_fix_not_a_wait(configured, fake_model, invoke):
+    fake_model.enqueue(*[FakeReply(status=429, error_code="insufficient_quota") for _ in range(3)])
+    result = invoke("summarize", "function_url_summarize")
+    assert (result["statusCode"], result["json"]["error"]["type"]) == (503, "not_configured")
+    assert "no credit left (insufficient_quota)" in result["json"]["error"]["message"]
     assert "retry-after" not in result["headers"]
 
 
