@@ -205,6 +205,10 @@ export function setupChat() {
 
     controller = new AbortController();
     setRunning(true);
+    // Focus on Send (disabled now), or on an edit's form or a Regenerate button (redrawn), would be left
+    // nowhere: it goes to Stop, the one thing to do while the answer streams (and back to the box after).
+    const focused = document.activeElement;
+    if (focused === send || focused === document.body || log.contains(focused)) stop.focus();
     updateCounter();
     const sentOverLimit = overInputLimit(inputChars(turn.sent));
     announce('Answering…');
@@ -384,8 +388,9 @@ export function setupChat() {
     saveConversation(settleTurn(turn, answerSoFar, 'stopped'));
     generation++;
   });
-  panel.addEventListener('keydown', (event) => {
-    if (event.key === 'Escape' && controller) {
+  // "Esc to stop" wherever the focus is while the chat is shown, as on the page itself after a click on it.
+  document.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape' && controller && !panel.hidden && !event.defaultPrevented) {
       event.preventDefault();
       controller.abort();
     }

@@ -3,6 +3,8 @@ history, reload, instructions, regenerate, edit, copy."""
 
 from __future__ import annotations
 
+import threading
+
 from playwright.sync_api import Page, expect
 
 from infra.fake_openai import FakeReply
@@ -97,6 +99,34 @@ def test_escape_stops_the_answer(page, emulator_fake_model):
     expect(page.locator("#chat-log .msg-note.is-stopped")).to_be_visible()
     expect(page.locator("#chat-send")).to_be_enabled()
     release.set()
+
+
+def test_escape_stops_the_answer_after_send_was_clicked(page, emulator_fake_model):
+    release = ask_and_hold_the_last_word(page, emulator_fake_model, "Tell me everything", ["Started", " never"])
+    expect(assistant_messages(page).first).to_contain_text("Started")
+    page.keyboard.press("Escape")  # wherever the click on Send left the focus
+    expect(page.locator("#chat-log .msg-note.is-stopped")).to_be_visible()
+    release.set()
+
+
+def test_escape_stops_a_regenerated_answer(page, emulator_fake_model):
+    chat_with(page, emulator_fake_model, ("First?", "One."))
+    release = threading.Event()
+    emulator_fake_model.enqueue(FakeReply(tokens=["Another", " never"], hold_last_token=release))
+    page.get_by_role("button", name="Regenerate").click()
+    expect(assistant_messages(page).first).to_contain_text("Another")
+    page.keyboard.press("Escape")
+    expect(page.locator("#chat-log .msg-note.is-stopped")).to_be_visible()
+    release.set()
+
+
+def test_clicking_send_leaves_the_focus_on_stop_while_the_answer_streams(page, emulator_fake_model):
+    release = ask_and_hold_the_last_word(page, emulator_fake_model, "Tell me everything", ["Started", " never"])
+    expect(assistant_messages(page).first).to_contain_text("Started")
+    expect(page.locator("#chat-stop")).to_be_focused()
+    release.set()
+    wait_until_answered(page)
+    expect(page.locator("#chat-input")).to_be_focused()
 
 
 def type_lines_joined_by(page: Page, key: str, first: str, second: str) -> None:
