@@ -268,21 +268,20 @@ def _used_when_refused(refusal: ClientError) -> int | None:
 
 
 def _quota_exceeded(refused: dict[_Budget, int | None], tokens: int, smallest: int, now: datetime) -> QuotaExceeded:
-    """A budget with less left than the ``smallest`` request could need is spent; one with more cannot hold
-    this request's worst case, though a shorter request would pass, so the message says how much is left."""
+    """A budget with less left than the ``smallest`` request to this function could need is out of reach here
+    (spent, when nothing is left); one with more cannot hold this request's worst case, though a shorter request
+    would pass. Either way the message and the remaining header say how much is left: the functions' smallest
+    requests differ (their output allowances), so what one cannot use another may."""
     reset = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC)
     seconds = max(math.ceil((reset - now).total_seconds()), 1)
     hours, minutes = divmod(math.ceil(seconds / 60), 60)
     wait = f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
     left = {budget: max(budget.cap - used, 0) if used is not None else 0 for budget, used in refused.items()}
-    spent = [budget for budget, tokens_left in left.items() if tokens_left < smallest]
-    # What the caller can still use: nothing once a budget is spent, though a few tokens below the smallest
-    # request's worst case remain, so the page's "tokens left" line agrees with the message.
-    usable = 0 if spent else min(left.values())
-    if spent:
+    out_of_reach = {budget: tokens_left for budget, tokens_left in left.items() if tokens_left < smallest}
+    if out_of_reach:
         message = (
-            f"{_spent(spent)} It resets at midnight UTC ({reset:%Y-%m-%d %H:%M} UTC), in {wait}; "
-            "the model was not called."
+            f"{_out_of_reach(out_of_reach, smallest)} It resets at midnight UTC ({reset:%Y-%m-%d %H:%M} UTC), "
+            f"in {wait}; the model was not called."
         )
     else:
         what_is_left = " and ".join(
@@ -294,7 +293,17 @@ def _quota_exceeded(refused: dict[_Budget, int | None], tokens: int, smallest: i
             f"conversation, or wait for the reset at midnight UTC ({reset:%Y-%m-%d %H:%M} UTC), in {wait}. "
             "The model was not called."
         )
-    return QuotaExceeded(message, {"retry-after": str(seconds), REMAINING_HEADER: str(usable)})
+    return QuotaExceeded(message, {"retry-after": str(seconds), REMAINING_HEADER: str(min(left.values()))})
+
+
+def _out_of_reach(left: dict[_Budget, int], smallest: int) -> str:
+    if not any(left.values()):
+        return _spent(list(left))
+    what_is_left = " and ".join(
+        f"{_whose(budget)} daily budget has {tokens_left:,} of {budget.cap:,} tokens left"
+        for budget, tokens_left in left.items()
+    )
+    return f"{what_is_left[0].upper()}{what_is_left[1:]}, less than the {smallest:,} the shortest request here may use."
 
 
 def _whose(budget: _Budget) -> str:

@@ -232,12 +232,15 @@ def test_a_request_larger_than_what_is_left_says_how_much_is_left_not_spent(conf
     )
 
 
-def test_a_budget_with_less_left_than_the_shortest_request_needs_is_spent(configure, table):
+def test_a_budget_with_less_left_than_the_shortest_request_here_says_how_much_is_left(configure, table):
     configure(per_user=10_000, total=100_000)  # the shortest request may use 1,021 tokens (MAX_OUTPUT_TOKENS 512)
     budget.reserve("alice", 9_500, now=AFTERNOON)
     with pytest.raises(QuotaExceeded) as refused:
         budget.reserve("alice", 1_100, now=AFTERNOON)
-    assert refused.value.message.startswith("Your daily budget of 10,000 tokens is spent. It resets at")
+    assert refused.value.message == (
+        "Your daily budget has 500 of 10,000 tokens left, less than the 1,021 the shortest request here may use. "
+        "It resets at midnight UTC (2026-11-23 00:00 UTC), in 9 h 00 min; the model was not called."
+    )
 
 
 def test_a_refused_caller_leaves_both_rows_as_they_were(configure, table):
@@ -284,13 +287,21 @@ def test_a_refusal_with_tokens_left_says_how_many_in_the_remaining_header(config
     assert refused.value.headers[budget.REMAINING_HEADER] == "3000"
 
 
-def test_a_spent_budget_leaves_none_usable_though_a_few_tokens_remain(configure, table):
+def test_tokens_too_few_for_any_request_here_are_still_counted_in_the_remaining_header(configure, table):
+    # Another function, with a smaller output allowance, may still use them.
     configure(per_user=10_000, total=0)
     smallest = budget.estimate_tokens(1, llm_core.settings.get_settings().max_output_tokens)
     budget.reserve("alice", 10_000 - smallest + 1, now=AFTERNOON)
     with pytest.raises(QuotaExceeded) as refused:
         budget.reserve("alice", smallest, now=AFTERNOON)
-    assert refused.value.message.startswith("Your daily budget of 10,000 tokens is spent.")
+    assert refused.value.headers[budget.REMAINING_HEADER] == str(smallest - 1)
+
+
+def test_a_spent_budget_leaves_none_in_the_remaining_header(configure, table):
+    configure(per_user=10_000, total=0)
+    budget.reserve("alice", 10_000, now=AFTERNOON)
+    with pytest.raises(QuotaExceeded) as refused:
+        budget.reserve("alice", 1, now=AFTERNOON)
     assert refused.value.headers[budget.REMAINING_HEADER] == "0"
 
 
