@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import unicodedata
 from importlib import resources
 from typing import Any, ClassVar, Literal
 
@@ -16,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, field_v
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
+from llm_core.json_values import not_blank, whole_number
 from llm_core.prompts import DEFAULT_BULLETS, MAX_BULLETS, Todo
 
 
@@ -49,35 +49,6 @@ class _Request(BaseModel):
         return schema
 
 
-# Characters that show nothing on their own: controls, format characters (zero-width space, joiners, byte
-# order mark) and combining marks with nothing to combine with; letters drawn as blanks (Hangul fillers, the
-# blank Braille pattern); and Unicode's noncharacters (U+FDD0-U+FDEF, U+FFFE and U+FFFF in every plane),
-# which it promises never to assign. Other unassigned code points count as visible: a newer Unicode than
-# this Python's (3.11 locally, 3.13 on Lambda) may have given them a glyph, as it does each year's emoji.
-_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Mn", "Me"})
-_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
-
-
-def _is_noncharacter(char: str) -> bool:
-    code = ord(char)
-    return 0xFDD0 <= code <= 0xFDEF or code & 0xFFFE == 0xFFFE
-
-
-def _is_visible(char: str) -> bool:
-    return (
-        not char.isspace()
-        and char not in _BLANK_LETTERS
-        and not _is_noncharacter(char)
-        and unicodedata.category(char) not in _INVISIBLE_CATEGORIES
-    )
-
-
-def _not_blank(value: str) -> str:
-    if not any(_is_visible(char) for char in value):
-        raise ValueError("must hold at least one visible character")
-    return value
-
-
 @functools.cache
 def _time_zone_names() -> frozenset[str]:
     """The IANA names the tzdata package knows: the same on every machine, unlike the host's zoneinfo
@@ -91,16 +62,9 @@ class SummarizeRequest(_Request):
     text: str = Field(description="a non-empty string, the text to summarize")
     max_bullets: int = Field(DEFAULT_BULLETS, ge=1, le=MAX_BULLETS, description=f"an integer from 1 to {MAX_BULLETS}")
 
-    _text_not_blank = field_validator("text")(_not_blank)
+    _text_not_blank = field_validator("text")(not_blank)
 
-    @field_validator("max_bullets", mode="before")
-    @classmethod
-    def _whole_number(cls, value: Any) -> Any:
-        """JSON has one kind of number, so 3.0 and 3e0 are the integer 3, as JSON Schema says (Python's
-        json.dumps writes a float 3.0 that way); 3.5 is still refused."""
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        return value
+    _max_bullets_whole = field_validator("max_bullets", mode="before")(whole_number)
 
 
 class TodoRequest(_Request):
@@ -109,7 +73,7 @@ class TodoRequest(_Request):
     text: str = Field(description="a non-empty string, the request in plain words")
     timezone: str = Field("UTC", description="an IANA time zone name such as Europe/Paris")
 
-    _text_not_blank = field_validator("text")(_not_blank)
+    _text_not_blank = field_validator("text")(not_blank)
 
     @field_validator("timezone")
     @classmethod
@@ -123,7 +87,7 @@ class ChatMessage(_Request):
     role: Literal["user", "assistant"] = Field(description='"user" or "assistant"')
     content: str = Field(description="a non-empty string")
 
-    _content_not_blank = field_validator("content")(_not_blank)
+    _content_not_blank = field_validator("content")(not_blank)
 
 
 ONE_CONVERSATION = 'send either "messages" or "prompt", not both and not neither'
@@ -138,7 +102,7 @@ class StreamRequest(_Request):
     prompt: str | None = Field(None, description="a non-empty string (shorthand for one user message)")
     system: str | None = Field(None, description="a string of instructions for the model")
 
-    _prompt_not_blank = field_validator("prompt")(lambda value: value if value is None else _not_blank(value))
+    _prompt_not_blank = field_validator("prompt")(lambda value: value if value is None else not_blank(value))
 
     @field_validator("messages")
     @classmethod

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from functools import lru_cache
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, field_validator
+
+from llm_core.json_values import not_blank, whole_number
 
 # A TODO's priority scale (docs/api.md), named from highest to lowest: the prompt, the schema and the page
 # (page_config.py) all say it from here.
@@ -34,9 +37,15 @@ TODO_INSTRUCTIONS = (
 )
 
 
+# The model's answers are held to their schema as the request contract holds callers (strict: no "2" for 2, no
+# 0 for a date; a string shows something), so an answer that does not match is a 502, never a guess at what the
+# model meant.
+ShownText = Annotated[str, AfterValidator(not_blank)]
+
+
 class Summary(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    bullets: list[str]
+    model_config = ConfigDict(extra="forbid", strict=True)
+    bullets: list[ShownText]
 
 
 @lru_cache(maxsize=MAX_BULLETS)
@@ -45,7 +54,7 @@ def summary_schema(max_bullets: int) -> type[Summary]:
     return create_model(
         "summary",
         __base__=Summary,
-        bullets=(list[str], Field(min_length=1, max_length=max_bullets)),
+        bullets=(list[ShownText], Field(min_length=1, max_length=max_bullets)),
     )
 
 
@@ -53,18 +62,13 @@ class Todo(BaseModel):
     """One TODO item."""
 
     # Strict structured outputs need every property required, so "no date" is null, not a missing field.
-    model_config = ConfigDict(extra="forbid", title="todo")
+    model_config = ConfigDict(extra="forbid", strict=True, title="todo")
 
-    title: str
+    title: Annotated[ShownText, AfterValidator(str.strip)]
     due_date: date | None
     priority: int = Field(ge=HIGHEST_PRIORITY, le=LOWEST_PRIORITY)
 
-    @field_validator("title")
-    @classmethod
-    def _title_not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("title must not be empty")
-        return value.strip()
+    _priority_whole = field_validator("priority", mode="before")(whole_number)
 
 
 def summary_instructions(max_bullets: int) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 import llm_core
 from infra.emulator.runtime import LambdaContext
 from infra.fake_openai import FakeReply
@@ -216,6 +218,16 @@ def test_output_that_breaks_the_schema_is_502(configured, fake_model, invoke):
     assert (result["statusCode"], result["json"]["error"]["type"], result["json"]["error"]["message"]) == (
         502,
         "upstream_error",
+        "The model's answer did not match the expected schema: try again.",
+    )
+
+
+@pytest.mark.parametrize("bullets", [["Fine.", " "], ["\u200b"], ["Fine.", 3]], ids=["blank", "invisible", "number"])
+def test_a_bullet_that_is_no_shown_text_is_502(configured, fake_model, invoke, bullets):
+    fake_model.enqueue(FakeReply(output={"bullets": bullets}))
+    result = invoke("summarize", "function_url_summarize")
+    assert (result["statusCode"], result["json"]["error"]["message"]) == (
+        502,
         "The model's answer did not match the expected schema: try again.",
     )
 

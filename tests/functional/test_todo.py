@@ -72,9 +72,34 @@ def test_date_that_is_not_iso_is_502(configured, fake_model, invoke):
     assert_schema_break(invoke("todo", "function_url_todo"))
 
 
-def test_blank_title_is_502(configured, fake_model, invoke):
-    fake_model.enqueue(FakeReply(output={"title": "  ", "due_date": None, "priority": 2}))
+@pytest.mark.parametrize("title", ["  ", "\u200b", "\u3164"], ids=["spaces", "zero-width space", "Hangul filler"])
+def test_title_that_shows_nothing_is_502(configured, fake_model, invoke, title):
+    fake_model.enqueue(FakeReply(output={"title": title, "due_date": None, "priority": 2}))
     assert_schema_break(invoke("todo", "function_url_todo"))
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"priority": "2"},
+        {"priority": True},
+        {"priority": 2.5},
+        {"due_date": 0},
+        {"due_date": "2026-11-27T00:00:00"},
+        {"title": 7},
+    ],
+    ids=["priority as a string", "priority as a boolean", "priority with a fraction", "date as a number",
+         "date with a time", "title as a number"],
+)  # fmt: skip
+def test_an_answer_the_schema_does_not_allow_is_502_not_coerced(configured, fake_model, invoke, answer):
+    fake_model.enqueue(FakeReply(output={"title": "Do it", "due_date": None, "priority": 2, **answer}))
+    assert_schema_break(invoke("todo", "function_url_todo"))
+
+
+def test_a_whole_priority_written_with_a_fraction_is_that_integer(configured, fake_model, invoke):
+    # JSON has one kind of number: 2.0 is the integer 2, as JSON Schema says and as the request contract reads it.
+    fake_model.enqueue(FakeReply(output={"title": "Do it", "due_date": None, "priority": 2.0}))
+    assert invoke("todo", "function_url_todo")["json"]["todo"]["priority"] == 2
 
 
 def test_the_models_title_comes_back_without_surrounding_spaces(configured, fake_model, invoke):
