@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from email.message import Message
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
@@ -20,6 +21,8 @@ from llm_core.errors import ApiError, InvalidJson, InvalidRequest
 RequestModel = TypeVar("RequestModel", bound=BaseModel)
 
 JSON_MEDIA_TYPES = ("application/json",)
+# The charset a JSON Content-Type may declare, if any (the WHATWG Encoding labels for UTF-8 that clients send).
+UTF8_LABELS = frozenset({None, "utf-8", "utf8"})
 # The longest field name worth quoting back; the rest of a caller's key is never echoed.
 MAX_QUOTED_NAME = 40
 # A message lists at most this many problems or names: a body of 200,000 unknown keys gets a short answer.
@@ -33,6 +36,14 @@ JSON_WHITESPACE = " \t\r\n"
 def media_type(content_type: str | None) -> str:
     """``Application/JSON; charset=UTF-8`` -> ``application/json``: media types are case-insensitive."""
     return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def _declared_charset(content_type: str) -> str | None:
+    """The ``charset`` parameter of a Content-Type, lower-cased (quoted values and other parameters read as
+    RFC 9110 writes them), or None when there is none."""
+    header = Message()
+    header["content-type"] = content_type
+    return header.get_content_charset()
 
 
 def _has_comma_outside_quotes(header: str) -> bool:
@@ -135,6 +146,12 @@ def parse_json_object(body: bytes, headers: Mapping[str, str], model: type[BaseM
     if not _is_json_media_type(content_type):
         # curl -d sends a form content type; say so rather than report the JSON as one odd form field.
         raise InvalidJson("Send the body as JSON, with the header Content-Type: application/json.")
+    if _declared_charset(raw_content_type) not in UTF8_LABELS:
+        # JSON is UTF-8 (RFC 8259); bytes declared as another charset would be read as something else.
+        raise InvalidJson(
+            "Content-Type declares a charset other than UTF-8: send the JSON encoded as UTF-8, with "
+            "Content-Type: application/json."
+        )
     try:
         text = body.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError:

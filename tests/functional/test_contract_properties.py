@@ -73,7 +73,14 @@ bodies = (
     | st.text(max_size=200).map(lambda text: text.encode("utf-8", "surrogatepass"))
 )
 content_types = st.sampled_from(
-    ["application/json", "Application/JSON; charset=utf-8", "text/plain", "application/x-www-form-urlencoded", ""]
+    [
+        "application/json",
+        "Application/JSON; charset=utf-8",
+        "application/json; charset=iso-8859-1",
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "",
+    ]
 ) | st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=30)
 methods = st.sampled_from(["POST"] * 5 + ["GET", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "post", "TRACE"])
 

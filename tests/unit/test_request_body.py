@@ -94,6 +94,25 @@ def test_body_that_is_not_utf8_says_so(body):
     assert message_of(body) == "The request body is not UTF-8 text: send JSON encoded as UTF-8."
 
 
+@pytest.mark.parametrize("content_type", ["application/json; charset=iso-8859-1", 'application/json;charset="UTF-16"'])
+def test_a_charset_other_than_utf8_is_refused_even_on_utf8_bytes(content_type):
+    # Latin-1 bytes that are also valid UTF-8: read as UTF-8 they would be other text than the one meant.
+    body = '{"text": "Ã©tÃ©"}'.encode("latin-1")
+    assert message_of(body, headers={"content-type": content_type}) == (
+        "Content-Type declares a charset other than UTF-8: send the JSON encoded as UTF-8, with "
+        "Content-Type: application/json."
+    )
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/json; charset=UTF-8", 'application/json; charset="utf-8"', "application/json;charset=utf8",
+     'application/json; profile="a;charset=latin1"'],
+)  # fmt: skip
+def test_utf8_may_be_declared_in_any_of_its_spellings(content_type):
+    assert parse_request(b'{"text": "hi"}', {"content-type": content_type}, SummarizeRequest, query="").text == "hi"
+
+
 def test_utf8_byte_order_mark_is_tolerated():
     assert parse_request(b'\xef\xbb\xbf{"text": "hi"}', JSON, SummarizeRequest, query="").text == "hi"
 
