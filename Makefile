@@ -30,7 +30,8 @@ EXPORT_LAYER_REQUIREMENTS = { echo "\# Generated from uv.lock by \`make lock\`: 
 .PHONY: help dev test test-sam-local lint lock lock-check format build deploy publish bench sam-local clean chromium
 
 help:  ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/\$$(PORT)/$(PORT)/g' \
+	  | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 $(UV_VENV)/.installed-$(UV_VERSION):
 	$(PYTHON) -m venv $(UV_VENV)
@@ -51,7 +52,7 @@ chromium:  # Debian's Chromium for the browser tests (as root, when missing); Pl
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; \
 	  else echo "Install Chromium (Debian: sudo apt-get install chromium) for the browser tests" >&2; exit 1; fi; }
 
-dev: $(VENV)/.installed  ## Run the page and the three endpoints on http://127.0.0.1:$(PORT) (SIGN_IN=1: with sign-in)
+dev: $(VENV)/.installed  ## Run the page and the three endpoints on http://127.0.0.1:$(PORT) (PORT=... for another; SIGN_IN=1: with sign-in)
 	$(PY) -m infra.emulator --port $(PORT) $(if $(filter 1,$(SIGN_IN)),--sign-in)
 
 test: lint chromium  ## Lint, then every test that needs no Docker (all but tests/sam_local)
