@@ -23,12 +23,20 @@ export function formatUsage(data) {
  */
 export function handleJsonForm({ form, input, errorBox, result, empty, path, payload, show }) {
   let running = false;
+  let sayingEmpty = false; // the error box holds `empty`, which text in the box makes untrue
   submitOnModEnter(input);
+  input.addEventListener('input', () => {
+    if (sayingEmpty && input.value.trim()) {
+      clearError(errorBox);
+      sayingEmpty = false;
+    }
+  });
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     if (running || refusedWhileLocked()) return;
     clearError(errorBox);
-    if (!input.value.trim()) {
+    sayingEmpty = !input.value.trim();
+    if (sayingEmpty) {
       result.hidden = true; // an earlier answer would read as the answer to this text
       renderError(errorBox, empty);
       input.focus();

@@ -69,6 +69,14 @@ def test_an_empty_box_is_not_sent(page, emulator_fake_model):
     assert emulator_fake_model.requests == []
 
 
+def test_the_empty_box_message_goes_once_the_box_has_text(page):
+    page.locator("#summarize-text").fill("   ")
+    page.get_by_role("button", name="Summarize").click()
+    expect(page.locator("#summarize-error")).to_contain_text("Nothing to summarize yet.")
+    page.locator("#panel-summarize").get_by_role("button", name="Try an example").click()
+    expect(page.locator("#summarize-error")).to_be_hidden()
+
+
 def test_an_error_box_holds_only_the_parts_the_error_has(page, emulator_fake_model):
     page.locator("#summarize-text").fill("   ")
     page.get_by_role("button", name="Summarize").click()
