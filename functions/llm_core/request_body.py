@@ -238,12 +238,12 @@ def refuse_query_parameters(query: str, model: type[BaseModel]) -> None:
     """Every field travels in the body; a query parameter would otherwise be dropped without a word."""
     if not query:
         return
-    names = list(dict.fromkeys(name for name, _ in parse_qsl(query, keep_blank_values=True)))
-    shown = ", ".join(_quote(name) for name in names[:MAX_LISTED]) if names else _quote(query)
+    names = list(dict.fromkeys(name for name, _ in parse_qsl(query, keep_blank_values=True) if name))
     more = f" and {len(names) - MAX_LISTED:,} more" if len(names) > MAX_LISTED else ""
+    # A query with no name in it ("?&", "?=x") is not quoted back: what it holds would be a value.
+    shown = f" ({', '.join(_quote(name) for name in names[:MAX_LISTED])}{more})" if names else ""
     raise InvalidRequest(
-        f"Query parameters are not accepted ({shown}{more}): send every field in the JSON body, "
-        f"such as {example_body(model)}."
+        f"Query parameters are not accepted{shown}: send every field in the JSON body, such as {example_body(model)}."
     )
 
 

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, TypeVar
 
 import openai
@@ -25,12 +25,17 @@ from llm_core.settings import get_settings
 from llm_core.timeouts import ANSWER_BODY_END_SECONDS
 
 
-def check_input_size(chars: int, messages: int = 1) -> None:
+def check_input_size(chars: int, messages: int = 1, *, instructions: bool = False) -> None:
     limit = get_settings().max_input_chars
     if chars > limit:
         # The setting's name is for the deployment's owner, who reads docs/api.md; the caller needs the numbers,
-        # and in a chat to know that the whole conversation counts, not the last message.
-        what = "The conversation (its messages and instructions together)" if messages > 1 else "The input"
+        # and to know what counts: in a chat the whole conversation, not the last message; the instructions too.
+        if messages > 1:
+            what = "The conversation (its messages and instructions together)"
+        elif instructions:
+            what = "The input (the message and its instructions together)"
+        else:
+            what = "The input"
         raise TooLarge(f"{what} is {chars:,} characters; the limit is {limit:,}.")
 
 
@@ -107,10 +112,11 @@ class Answer:
     tokens_remaining: int | None
 
 
-def reserve_budget(caller: Caller, input_chars: int, messages: int = 1) -> Reservation:
+def reserve_budget(caller: Caller, input_chars: int, messages: int = 1, *, instructions: bool = False) -> Reservation:
     """Check the size, then reserve the request's worst case against the caller's and the deployment's day
-    (a 429 or 503 here means the model is never called)."""
-    check_input_size(input_chars, messages)
+    (a 429 or 503 here means the model is never called). ``instructions``: the caller sent some (a system
+    prompt), counted in ``input_chars``."""
+    check_input_size(input_chars, messages, instructions=instructions)
     worst_case = estimate_tokens(input_chars, get_settings().max_output_tokens, messages=messages)
     return budget.reserve(caller.id, worst_case)
 
@@ -188,7 +194,11 @@ class AnswerStream:
 async def open_answer_stream(request: StreamRequest, caller: Caller) -> AnswerStream:
     """Start the model's answer. Returns once OpenAI accepted the request, so HTTP-level failures
     (429, 5xx, a bad key, a spent budget) raise here, before the caller has committed to a 200."""
-    reservation = await asyncio.to_thread(reserve_budget, caller, request.input_chars(), len(request.conversation))
+    reservation = await asyncio.to_thread(
+        partial(
+            reserve_budget, caller, request.input_chars(), len(request.conversation), instructions=bool(request.system)
+        )
+    )
     try:
         events = await with_key_refresh_async(
             lambda: get_async_client().responses.create(

@@ -174,7 +174,7 @@ class TokenVerifier:
 
     def verify(self, token: str | None) -> dict[str, Any]:
         """The token's claims. Raises Unauthenticated, whose message never quotes the token."""
-        if not token:
+        if not token or not token.strip():  # a header with nothing in it is no token sent
             raise Unauthenticated(SIGN_IN_MISSING)
         if token[:7].lower() == "bearer ":  # the Authorization header's habit, which this header does not take
             raise Unauthenticated(SIGN_IN_WITH_SCHEME)

@@ -221,8 +221,9 @@ def test_missing_token_asks_to_sign_in(own_pool: JwksServer) -> None:
     assert refusal(*viewer_request()) == tokens.SIGN_IN_MISSING
 
 
-def test_empty_token_asks_to_sign_in(own_pool: JwksServer) -> None:
-    assert refusal(*viewer_request("")) == tokens.SIGN_IN_MISSING
+@pytest.mark.parametrize("token", ["", " ", "\t "], ids=["empty", "a space", "white space"])
+def test_empty_token_asks_to_sign_in(own_pool: JwksServer, token: str) -> None:
+    assert refusal(*viewer_request(token)) == tokens.SIGN_IN_MISSING
 
 
 def test_expired_token_says_the_sign_in_expired(own_pool: JwksServer, private_key: rsa.RSAPrivateKey) -> None:

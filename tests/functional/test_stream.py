@@ -228,6 +228,15 @@ def test_conversation_over_the_limit_is_413_and_the_model_is_not_called(stream_u
     assert fake_model.requests == []
 
 
+def test_a_prompt_whose_instructions_pass_the_limit_is_told_they_count(stream_url, fake_model):
+    response = post(stream_url, {"prompt": "x" * 1990, "system": "y" * 20})
+    assert response.status == 413
+    assert json.loads(response.read())["error"]["message"] == (
+        "The input (the message and its instructions together) is 2,010 characters; the limit is 2,000."
+    )
+    assert fake_model.requests == []
+
+
 def test_upstream_429_is_a_429_with_retry_after(stream_url, fake_model):
     fake_model.enqueue(*[FakeReply(status=429, headers={"retry-after": "0.01"}) for _ in range(3)])
     response = post(stream_url, CONVERSATION)

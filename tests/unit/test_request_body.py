@@ -331,6 +331,14 @@ def test_query_parameters_are_refused_by_name_not_ignored():
     )
 
 
+@pytest.mark.parametrize("query", ["&", "=secret-value", "&&=x"])
+def test_a_query_without_a_name_is_refused_without_quoting_it(query):
+    assert message_of(b'{"text": "hi"}', query=query) == (
+        "Query parameters are not accepted: send every field in the JSON body, "
+        'such as {"text": "Lambda runs code without servers.", "max_bullets": 3}.'
+    )
+
+
 def test_many_query_parameters_are_listed_up_to_the_limit():
     message = message_of(b'{"text": "hi"}', query="&".join(f"p{number}=1" for number in range(500)))
     assert '"p9" and 490 more):' in message
