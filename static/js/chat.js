@@ -120,14 +120,24 @@ export function setupChat() {
   }
 
   // Follow the answer as it grows, unless the person scrolled up to read something earlier.
+  // The log follows the answer until the person scrolls up, and again once they are back at the bottom. Only
+  // their scrolling up lets go: a follow's own smooth scroll only goes down, and a scroll the browser makes as
+  // the log changes size (its lines wrapped anew) comes before the resize is seen, below.
   let stickToBottom = true;
+  let lastScrollTop = log.scrollTop;
+  let laidOut = `${log.clientWidth}x${log.clientHeight}`;
   log.addEventListener('scroll', () => {
-    stickToBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+    if (log.scrollHeight - log.scrollTop - log.clientHeight < 40) stickToBottom = true;
+    else if (log.scrollTop < lastScrollTop && `${log.clientWidth}x${log.clientHeight}` === laidOut) stickToBottom = false;
+    lastScrollTop = log.scrollTop;
   });
   const follow = () => { if (stickToBottom) log.scrollTop = log.scrollHeight; };
   // A chat restored on load is drawn before its panel has a size, where there is nothing to scroll: follow
   // again once it is laid out (and whenever the window resizes it).
-  new ResizeObserver(follow).observe(log);
+  new ResizeObserver(() => {
+    laidOut = `${log.clientWidth}x${log.clientHeight}`;
+    follow();
+  }).observe(log);
 
   function messageNode(role, { text = '', actions = [] } = {}) {
     const body = el('div', { className: role === 'user' ? 'msg-text' : 'msg-text markdown' });

@@ -129,6 +129,49 @@ def test_clicking_send_leaves_the_focus_on_stop_while_the_answer_streams(page, e
     expect(page.locator("#chat-input")).to_be_focused()
 
 
+# How far the chat log is from showing its end, in CSS pixels; whether that is at least `distance`.
+DISTANCE_FROM_THE_END = (
+    "() => { const l = document.getElementById('chat-log'); return l.scrollHeight - l.scrollTop - l.clientHeight; }"
+)
+AT_LEAST = f"(distance) => ({DISTANCE_FROM_THE_END})() >= distance"
+
+
+def wait_until_the_log_shows_its_end(page: Page) -> None:
+    page.wait_for_function(f"() => ({DISTANCE_FROM_THE_END})() < 40")
+
+
+def long_chat(page: Page, emulator_fake_model) -> None:
+    chat_with(
+        page, emulator_fake_model, *[(f"Question {turn}? " + "Say more. " * 20, "word " * 150) for turn in range(3)]
+    )
+
+
+def test_the_chat_log_follows_the_answers_to_the_end(page, emulator_fake_model):
+    long_chat(page, emulator_fake_model)
+    wait_until_the_log_shows_its_end(page)
+
+
+def test_the_chat_log_still_shows_its_end_after_the_window_narrows(page, emulator_fake_model):
+    long_chat(page, emulator_fake_model)
+    wait_until_the_log_shows_its_end(page)
+    page.set_viewport_size({"width": 375, "height": 800})  # every line wraps anew, the log grows
+    wait_until_the_log_shows_its_end(page)
+
+
+def test_scrolling_up_while_an_answer_streams_keeps_the_log_where_the_person_put_it(page, emulator_fake_model):
+    long_chat(page, emulator_fake_model)
+    release = ask_and_hold_the_last_word(page, emulator_fake_model, "And then?", ["word " * 150, "The end."])
+    expect(assistant_messages(page).last).to_contain_text("word")
+    wait_until_the_log_shows_its_end(page)
+    page.locator("#chat-log").hover()
+    page.mouse.wheel(0, -400)
+    page.wait_for_function(AT_LEAST, arg=400)
+    release.set()
+    wait_until_answered(page)
+    expect(assistant_messages(page).last).to_contain_text("The end.")
+    assert page.evaluate(AT_LEAST, 400)
+
+
 def type_lines_joined_by(page: Page, key: str, first: str, second: str) -> None:
     """Type two lines into the message box with ``key`` between them, and check it made a line break."""
     box = page.locator("#chat-input")
