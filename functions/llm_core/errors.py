@@ -94,29 +94,39 @@ class UpstreamTimeout(ApiError):
     status, type = 504, "upstream_timeout"
 
 
+LONGEST_RETRY_AFTER_SECONDS = 86_400
 # OpenAI's error code for a 429 that is no rate limit: the account is out of credit (its error-codes guide).
 INSUFFICIENT_QUOTA = "insufficient_quota"
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    """The wait a response asks for, in any of the forms the SDK honours (ms, seconds, HTTP date); None when
-    it asks for none, or for one that is no number of seconds ("nan", "inf", "1e400")."""
+    """The wait a response asks for, in the forms the SDK honours and in its order (retry-after-ms, then
+    retry-after in seconds or as an HTTP date); None when it asks for none, or for no plausible wait: not a
+    number ("nan", "inf", "1e400"), or longer than a day, past any budget or rate window's reset."""
+    milliseconds = _number(headers.get("retry-after-ms"))
+    if milliseconds is not None:
+        return _plausible(milliseconds / 1000)
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    seconds = _number(value)
+    if seconds is not None:
+        return _plausible(seconds)
     try:
-        if "retry-after-ms" in headers:
-            return _finite(float(headers["retry-after-ms"]) / 1000)
-        if "retry-after" not in headers:
-            return None
-        return _finite(float(headers["retry-after"]))
-    except ValueError:
-        pass
-    try:
-        return parsedate_to_datetime(headers["retry-after"]).timestamp() - time.time()
+        return _plausible(parsedate_to_datetime(value).timestamp() - time.time())
     except (TypeError, ValueError):
         return None
 
 
-def _finite(seconds: float) -> float | None:
-    return seconds if math.isfinite(seconds) else None
+def _number(text: str | None) -> float | None:
+    try:
+        return float(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def _plausible(seconds: float) -> float | None:
+    return seconds if math.isfinite(seconds) and seconds <= LONGEST_RETRY_AFTER_SECONDS else None
 
 
 @dataclass(frozen=True)

@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import json
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from http import HTTPStatus
 from typing import Any, TypeVar
 
 import httpx2
 import openai
 
-from llm_core.errors import retry_after_seconds
+from llm_core.errors import INSUFFICIENT_QUOTA, retry_after_seconds
 from llm_core.secret import read_api_key
 from llm_core.settings import get_settings
 from llm_core.timeouts import (
@@ -94,12 +96,24 @@ def _retry_fits(wait: float) -> bool:
 
 
 def _forbid_retry_that_cannot_fit(response: httpx2.Response) -> None:
+    """For a 429 or 5xx whose body has been read (the transports read a 429's)."""
     if response.status_code < 429:
         return
     wait = retry_after_seconds(response.headers)
-    if not _retry_fits(DEFAULT_RETRY_WAIT_SECONDS if wait is None else wait):
-        # The SDK's own switch: it will surface this response instead of sleeping past our deadline.
+    if _is_out_of_credit(response) or not _retry_fits(DEFAULT_RETRY_WAIT_SECONDS if wait is None else wait):
+        # The SDK's own switch: it will surface this response instead of sleeping past our deadline, or
+        # instead of asking again an account that no wait gives credit.
         response.headers["x-should-retry"] = "false"
+
+
+def _is_out_of_credit(response: httpx2.Response) -> bool:
+    if response.status_code != HTTPStatus.TOO_MANY_REQUESTS:
+        return False
+    try:
+        error = json.loads(response.content).get("error")
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(error, dict) and error.get("code") == INSUFFICIENT_QUOTA
 
 
 def _timed_out_attempt_may_retry() -> bool:
@@ -117,6 +131,8 @@ class DeadlineTransport(httpx2.BaseTransport):
         _clamp_timeouts(request)
         try:
             response = self._inner.handle_request(request)
+            if response.status_code == HTTPStatus.TOO_MANY_REQUESTS:
+                response.read()  # a short error body, which says whether a wait can help
         except httpx2.TimeoutException:
             if _timed_out_attempt_may_retry():
                 raise
@@ -138,6 +154,8 @@ class AsyncDeadlineTransport(httpx2.AsyncBaseTransport):
         _clamp_timeouts(request)
         try:
             response = await self._inner.handle_async_request(request)
+            if response.status_code == HTTPStatus.TOO_MANY_REQUESTS:
+                await response.aread()  # a short error body, which says whether a wait can help
         except httpx2.TimeoutException:
             if _timed_out_attempt_may_retry():
                 raise

@@ -245,6 +245,14 @@ def test_upstream_429_is_a_429_with_retry_after(stream_url, fake_model):
     assert json.loads(response.read())["error"]["type"] == "rate_limited"
 
 
+def test_an_openai_account_out_of_credit_is_503_at_once(stream_url, fake_model):
+    fake_model.enqueue(FakeReply(status=429, error_code="insufficient_quota"))
+    response = post(stream_url, CONVERSATION)
+    assert response.status == 503
+    assert json.loads(response.read())["error"]["type"] == "not_configured"
+    assert len(fake_model.requests) == 1
+
+
 def test_upstream_429_with_a_long_retry_after_is_passed_on_at_once(stream_url, fake_model):
     # The stream has minutes left, but nobody should watch "Answering..." through a 30 s wait, twice.
     fake_model.enqueue(FakeReply(status=429, headers={"retry-after": "30"}))

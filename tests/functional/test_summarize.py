@@ -168,8 +168,9 @@ def test_upstream_429_whose_retry_after_is_no_number_is_surfaced_without_one(con
 
 
 def test_an_openai_account_out_of_credit_is_for_the_owner_to_fix_not_a_wait(configured, fake_model, invoke):
-    fake_model.enqueue(*[FakeReply(status=429, error_code="insufficient_quota") for _ in range(3)])
+    fake_model.enqueue(FakeReply(status=429, error_code="insufficient_quota"))
     result = invoke("summarize", "function_url_summarize")
+    assert len(fake_model.requests) == 1  # no wait gives the account credit: not asked again
     assert (result["statusCode"], result["json"]["error"]["type"]) == (503, "not_configured")
     assert "no credit left (insufficient_quota)" in result["json"]["error"]["message"]
     assert "retry-after" not in result["headers"]

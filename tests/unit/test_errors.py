@@ -88,10 +88,23 @@ def test_retry_after_is_read_in_every_form_the_sdk_honours(headers, seconds):
 
 
 @pytest.mark.parametrize(
-    "headers", [{"retry-after": "nan"}, {"retry-after": "inf"}, {"retry-after": "1e400"}, {"retry-after-ms": "1e309"}]
+    "headers",
+    [
+        {"retry-after": "nan"},
+        {"retry-after": "inf"},
+        {"retry-after": "1e400"},
+        {"retry-after-ms": "1e309"},
+        {"retry-after-ms": "abc"},
+        {"retry-after": "1e308"},
+        {"retry-after": "86401"},
+    ],
 )
-def test_retry_after_that_is_no_number_of_seconds_is_no_wait(headers):
+def test_retry_after_that_is_no_plausible_wait_is_no_wait(headers):
     assert retry_after_seconds(httpx2.Headers(headers)) is None
+
+
+def test_retry_after_ms_that_is_no_number_gives_way_to_retry_after_as_the_sdk_reads_them():
+    assert retry_after_seconds(httpx2.Headers({"retry-after-ms": "abc", "retry-after": "7"})) == 7.0
 
 
 def test_retry_after_as_an_http_date_is_seconds_from_now():
