@@ -15,6 +15,8 @@ function notice() {
 
 function render() {
   const box = notice();
+  // Focus in the notice (on its button, say) would be lost as it is drawn anew: it goes to the new one.
+  const hadFocus = box.contains(document.activeElement);
   if (!lock) {
     box.hidden = true;
     box.replaceChildren();
@@ -28,6 +30,7 @@ function render() {
       box.append(action);
     }
     box.hidden = false;
+    if (hadFocus) (box.querySelector('button') || box).focus();
   }
   syncToolButtons();
 }

@@ -28,7 +28,7 @@ export const IAM_ONLY = {
 const KEEP_WRITING = 'You can write now: your text is kept while you sign in.';
 const KEPT_WHILE_AWAY = 'Your chat and your text are kept while you sign in again.';
 const LOGIN_UNREACHABLE = 'Sign-in could not be completed: the login service could not be reached.';
-const TRY_AGAIN_SHORTLY = 'You are still signed in as far as this page knows: try again in a moment.';
+const TRY_AGAIN_SHORTLY = 'Your sign-in is kept: try again in a moment, or close this tab to end it.';
 
 function currentView() {
   return document.querySelector('[role="tab"][aria-selected="true"]')?.dataset.view || '';

@@ -37,7 +37,7 @@ export class SignInRequired extends Error {
  * sign-in may well be valid, so its refresh token is kept for another try. */
 export class SignInUnchecked extends Error {
   constructor() {
-    super('Your sign-in could not be checked: the login service could not be reached.');
+    super('Your sign-in could not be checked: the login service failed or could not be reached.');
     this.name = 'SignInUnchecked';
   }
 }

@@ -257,13 +257,16 @@ def test_a_login_service_failure_at_load_keeps_the_sign_in_and_offers_to_try_aga
     page.reload()
     notice = page.locator("#access-notice")
     expect(notice.locator(".access-title")).to_have_text(
-        "Your sign-in could not be checked: the login service could not be reached."
+        "Your sign-in could not be checked: the login service failed or could not be reached."
     )
     expect(page.locator("#account-email")).to_be_hidden()
     expect(page.locator("#chat-send")).to_be_disabled()
 
+    notice.get_by_role("button", name="Try again").press("Enter")
+    expect(notice.get_by_role("button", name="Try again")).to_be_focused()  # failed again: ready for another
+
     page.unroute("**/oauth2/token")
-    notice.get_by_role("button", name="Try again").click()
+    notice.get_by_role("button", name="Try again").press("Enter")
     expect(page.locator("#account-email")).to_have_text(email)
     expect(page.locator("#chat-send")).to_be_enabled()
     expect(assistant_messages(page)).to_have_text(["Yes."])
