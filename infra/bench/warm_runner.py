@@ -97,7 +97,7 @@ def structured_output_model(module: str, event: dict[str, Any]) -> Any:
         from llm_core import prompts
 
         if module.endswith("summarize"):
-            return prompts.summary_schema(json.loads(event["body"]).get("max_bullets", 3))
+            return prompts.summary_schema(json.loads(event["body"]).get("max_bullets", prompts.DEFAULT_BULLETS))
         return prompts.Todo
     except (ImportError, AttributeError):
         return None

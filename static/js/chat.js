@@ -119,25 +119,20 @@ export function setupChat() {
     updateCounter();
   }
 
-  // Follow the answer as it grows, unless the person scrolled up to read something earlier.
-  // The log follows the answer until the person scrolls up, and again once they are back at the bottom. Only
-  // their scrolling up lets go: a follow's own smooth scroll only goes down, and a scroll the browser makes as
-  // the log changes size (its lines wrapped anew) comes before the resize is seen, below.
+  // The log follows the answer as it grows until the person scrolls up to read something earlier, and again
+  // once they are back at the end. Only a scroll up lets go: a follow's own smooth scroll only goes down, and
+  // the log's end moving away as its lines wrap anew (a narrower window) is followed below.
   let stickToBottom = true;
   let lastScrollTop = log.scrollTop;
-  let laidOut = `${log.clientWidth}x${log.clientHeight}`;
   log.addEventListener('scroll', () => {
     if (log.scrollHeight - log.scrollTop - log.clientHeight < 40) stickToBottom = true;
-    else if (log.scrollTop < lastScrollTop && `${log.clientWidth}x${log.clientHeight}` === laidOut) stickToBottom = false;
+    else if (log.scrollTop < lastScrollTop) stickToBottom = false;
     lastScrollTop = log.scrollTop;
   });
   const follow = () => { if (stickToBottom) log.scrollTop = log.scrollHeight; };
   // A chat restored on load is drawn before its panel has a size, where there is nothing to scroll: follow
-  // again once it is laid out (and whenever the window resizes it).
-  new ResizeObserver(() => {
-    laidOut = `${log.clientWidth}x${log.clientHeight}`;
-    follow();
-  }).observe(log);
+  // again once it is laid out, and whenever the window resizes it.
+  new ResizeObserver(follow).observe(log);
 
   function messageNode(role, { text = '', actions = [] } = {}) {
     const body = el('div', { className: role === 'user' ? 'msg-text' : 'msg-text markdown' });
@@ -400,7 +395,8 @@ export function setupChat() {
   });
   // "Esc to stop" wherever the focus is while the chat is shown, as on the page itself after a click on it.
   document.addEventListener('keydown', (event) => {
-    if (event.key === 'Escape' && controller && !panel.hidden && !event.defaultPrevented) {
+    // An Esc that ends an input method's composition is the input method's.
+    if (event.key === 'Escape' && !event.isComposing && controller && !panel.hidden && !event.defaultPrevented) {
       event.preventDefault();
       controller.abort();
     }

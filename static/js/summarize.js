@@ -27,7 +27,7 @@ export function setupSummarize() {
   // default applies.
   onConfig(({ maxBullets, defaultBullets }) => {
     if (maxBullets && defaultBullets) offerBulletCounts(bullets, maxBullets, defaultBullets);
-    bulletsField.hidden = !bullets.value;
+    bulletsField.classList.toggle('is-waiting', !bullets.value);
   });
   copy.addEventListener('click', () => copyWithFeedback(copy, sources.map((item) => `- ${item}`).join('\n')));
 

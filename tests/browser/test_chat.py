@@ -109,12 +109,22 @@ def test_escape_stops_the_answer_after_send_was_clicked(page, emulator_fake_mode
     release.set()
 
 
+def test_escape_stops_the_answer_after_a_click_outside_the_chat(page, emulator_fake_model):
+    release = ask_and_hold_the_last_word(page, emulator_fake_model, "Tell me everything", ["Started", " never"])
+    expect(assistant_messages(page).first).to_contain_text("Started")
+    page.locator("h1").click()  # nothing there takes the focus: it is on the page itself
+    page.keyboard.press("Escape")
+    expect(page.locator("#chat-log .msg-note.is-stopped")).to_be_visible()
+    release.set()
+
+
 def test_escape_stops_a_regenerated_answer(page, emulator_fake_model):
     chat_with(page, emulator_fake_model, ("First?", "One."))
     release = threading.Event()
     emulator_fake_model.enqueue(FakeReply(tokens=["Another", " never"], hold_last_token=release))
     page.get_by_role("button", name="Regenerate").click()
     expect(assistant_messages(page).first).to_contain_text("Another")
+    expect(page.locator("#chat-stop")).to_be_focused()  # Regenerate is gone with the answer it stood under
     page.keyboard.press("Escape")
     expect(page.locator("#chat-log .msg-note.is-stopped")).to_be_visible()
     release.set()

@@ -5,7 +5,9 @@ from __future__ import annotations
 from playwright.sync_api import Page, Route, expect
 
 from infra.fake_openai import FakeReply
+from llm_core.contract import SummarizeRequest
 from llm_core.page_config import page_config
+from llm_core.prompts import MAX_BULLETS
 from tests.browser.support import error_message_of, make_todo, open_tab
 
 
@@ -29,6 +31,12 @@ def test_counters_use_the_limit_from_config_json(page):
     expect(page.locator("#summarize-count")).to_have_text("501 / 500 · over the limit")
     open_tab(page, "Chat")
     expect(page.locator("#chat-count")).to_have_text("0 / 500 in this chat")
+
+
+def test_the_first_bullet_choice_is_the_contracts_default(page):
+    default = SummarizeRequest.model_fields["max_bullets"].default
+    expect(page.locator("#summarize-bullets option")).to_have_count(MAX_BULLETS)
+    expect(page.locator("#summarize-bullets")).to_have_value(str(default))
 
 
 def test_bullet_choices_and_the_first_choice_come_from_config_json(page):
