@@ -21,8 +21,8 @@ from llm_core.errors import ApiError, InvalidJson, InvalidRequest
 RequestModel = TypeVar("RequestModel", bound=BaseModel)
 
 JSON_MEDIA_TYPES = ("application/json",)
-# The charset a JSON Content-Type may declare, if any (the WHATWG Encoding labels for UTF-8 that clients send).
-UTF8_LABELS = frozenset({None, "utf-8", "utf8"})
+# The charsets a JSON Content-Type may declare (UTF-8 as clients write it; ASCII is a part of it).
+UTF8_LABELS = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
 # The longest field name worth quoting back; the rest of a caller's key is never echoed.
 MAX_QUOTED_NAME = 40
 # A message lists at most this many problems or names: a body of 200,000 unknown keys gets a short answer.
@@ -38,12 +38,13 @@ def media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
-def _declared_charset(content_type: str) -> str | None:
-    """The ``charset`` parameter of a Content-Type, lower-cased (quoted values and other parameters read as
-    RFC 9110 writes them), or None when there is none."""
+def _declares_only_utf8(content_type: str) -> bool:
+    """Whether every ``charset`` parameter of a Content-Type (none at all included) names UTF-8, or ASCII, which
+    is UTF-8 too. Parameters are read as RFC 9110 writes them (quoted values, other parameters)."""
     header = Message()
     header["content-type"] = content_type
-    return header.get_content_charset()
+    charsets = [value for name, value in header.get_params(failobj=[])[1:] if name.lower() == "charset"]
+    return all(isinstance(value, str) and value.lower() in UTF8_LABELS for value in charsets)
 
 
 def _has_comma_outside_quotes(header: str) -> bool:
@@ -146,7 +147,7 @@ def parse_json_object(body: bytes, headers: Mapping[str, str], model: type[BaseM
     if not _is_json_media_type(content_type):
         # curl -d sends a form content type; say so rather than report the JSON as one odd form field.
         raise InvalidJson("Send the body as JSON, with the header Content-Type: application/json.")
-    if _declared_charset(raw_content_type) not in UTF8_LABELS:
+    if not _declares_only_utf8(raw_content_type):
         # JSON is UTF-8 (RFC 8259); bytes declared as another charset would be read as something else.
         raise InvalidJson(
             "Content-Type declares a charset other than UTF-8: send the JSON encoded as UTF-8, with "
