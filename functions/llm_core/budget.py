@@ -299,11 +299,14 @@ def _quota_exceeded(refused: dict[_Budget, int | None], tokens: int, smallest: i
 def _out_of_reach(left: dict[_Budget, int], smallest: int) -> str:
     if not any(left.values()):
         return _spent(list(left))
-    what_is_left = " and ".join(
-        f"{_whose(budget)} daily budget has {tokens_left:,} of {budget.cap:,} tokens left"
+    # Each budget as it stands, the spent ones so named; then why what is left does not serve here.
+    states = " and ".join(
+        f"{_whose(budget)} daily budget of {budget.cap:,} tokens is spent"
+        if not tokens_left
+        else f"{_whose(budget)} daily budget has {tokens_left:,} of {budget.cap:,} left"
         for budget, tokens_left in left.items()
     )
-    return f"{what_is_left[0].upper()}{what_is_left[1:]}, less than the {smallest:,} the shortest request here may use."
+    return f"{states[0].upper()}{states[1:]}, less than the {smallest:,} the shortest request here may use."
 
 
 def _whose(budget: _Budget) -> str:

@@ -238,7 +238,7 @@ def test_a_budget_with_less_left_than_the_shortest_request_here_says_how_much_is
     with pytest.raises(QuotaExceeded) as refused:
         budget.reserve("alice", 1_100, now=AFTERNOON)
     assert refused.value.message == (
-        "Your daily budget has 500 of 10,000 tokens left, less than the 1,021 the shortest request here may use. "
+        "Your daily budget has 500 of 10,000 left, less than the 1,021 the shortest request here may use. "
         "It resets at midnight UTC (2026-11-23 00:00 UTC), in 9 h 00 min; the model was not called."
     )
 
@@ -303,6 +303,18 @@ def test_a_spent_budget_leaves_none_in_the_remaining_header(configure, table):
     with pytest.raises(QuotaExceeded) as refused:
         budget.reserve("alice", 1, now=AFTERNOON)
     assert refused.value.headers[budget.REMAINING_HEADER] == "0"
+
+
+def test_one_budget_spent_and_one_too_low_for_any_request_here_each_say_so(configure, table):
+    configure(per_user=10_000, total=12_500)  # the shortest request may use 1,021 tokens (MAX_OUTPUT_TOKENS 512)
+    budget.reserve("bob", 2_000, now=AFTERNOON)
+    budget.reserve("alice", 10_000, now=AFTERNOON)
+    with pytest.raises(QuotaExceeded) as refused:
+        budget.reserve("alice", 1_021, now=AFTERNOON)
+    assert refused.value.message.startswith(
+        "Your daily budget of 10,000 tokens is spent and this deployment's daily budget has 500 of 12,500 left, "
+        "less than the 1,021 the shortest request here may use. It resets at midnight UTC"
+    )
 
 
 def test_both_caps_spent_names_both_budgets(configure, table):
