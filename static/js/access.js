@@ -20,6 +20,8 @@ function render() {
   if (!lock) {
     box.hidden = true;
     box.replaceChildren();
+    // The tools are open again: focus goes to the one on show rather than to the top of the page.
+    if (hadFocus) document.querySelector('[role="tabpanel"]:not([hidden])')?.focus();
   } else {
     box.replaceChildren(el('div', { className: 'access-text' },
       el('p', { className: 'access-title', text: lock.title }),

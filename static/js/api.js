@@ -171,6 +171,11 @@ function describeWait(seconds) {
   return `Try again in about ${plural(Math.round(seconds / 60), 'minute')} (after ${time}).`;
 }
 
+/** Whether a reset `seconds` from now (midnight UTC) is midnight on the person's own clock too. */
+function resetsAtLocalMidnight(seconds, now = new Date()) {
+  return new Date(now.getTime() + seconds * 1000).getTimezoneOffset() === 0;
+}
+
 /** "01:00 tomorrow": when a budget that resets `seconds` from now resets, in the person's own time. */
 export function describeResetTime(seconds, now = new Date()) {
   const at = new Date(now.getTime() + seconds * 1000);
@@ -217,6 +222,8 @@ export function describeError(err, { context = 'text', overLimit = null } = {}) 
     case 'quota_exceeded':
       // The server names the budget and its reset in UTC; the page alone knows the person's clock.
       if (err.retryAfterSeconds == null) return { ...base, hint: describeWait(null) };
+      // Where the person's clock is UTC's, the server's message has said it all.
+      if (resetsAtLocalMidnight(err.retryAfterSeconds)) return base;
       return { ...base, hint: `That is ${describeResetTime(err.retryAfterSeconds)} where you are.` };
     case 'too_large':
       if (overLimit === false) return base;

@@ -149,7 +149,9 @@ export function setupChat() {
   }
 
   /** Draw the history; `actions` adds Copy to each answer, Regenerate to the last and Edit to its question. */
-  function renderHistory(shown, { actions }) {
+  /** Draw `shown` anew; `toEnd` shows its end (a new turn, a new chat, the page's load), else the log stays
+   * where the person has it. */
+  function renderHistory(shown, { actions, toEnd = false }) {
     const last = actions ? lastExchange(shown) : null;
     const nodes = shown.messages.map((message, index) => {
       const isLast = last && index >= shown.messages.length - 2;
@@ -168,7 +170,7 @@ export function setupChat() {
     log.replaceChildren(empty, ...nodes);
     empty.hidden = nodes.length > 0;
     copyChat.disabled = shown.messages.length === 0;
-    stickToBottom = true;
+    if (toEnd) stickToBottom = true;
     follow();
   }
 
@@ -199,7 +201,7 @@ export function setupChat() {
     if (!next || refusedWhileLocked()) return;
     const turnOf = generation;
     turn = next;
-    renderHistory(turn.sent, { actions: false });
+    renderHistory(turn.sent, { actions: false, toEnd: true });
     const answer = messageNode('assistant');
     answer.node.classList.add('is-streaming');
     answer.body.setAttribute('aria-busy', 'true');
@@ -419,7 +421,7 @@ export function setupChat() {
     controller?.abort();
     turn = null;
     commit(emptyConversation(conversation.system));
-    renderHistory(conversation, { actions: true });
+    renderHistory(conversation, { actions: true, toEnd: true });
     input.focus();
     announce('New chat started');
   });
@@ -438,8 +440,8 @@ export function setupChat() {
     system.value = '';
     showSystemState();
     setValue(input, '');
-    renderHistory(conversation, { actions: true });
+    renderHistory(conversation, { actions: true, toEnd: true });
   });
 
-  renderHistory(conversation, { actions: true });
+  renderHistory(conversation, { actions: true, toEnd: true });
 }

@@ -268,6 +268,7 @@ def test_a_login_service_failure_at_load_keeps_the_sign_in_and_offers_to_try_aga
     page.unroute("**/oauth2/token")
     notice.get_by_role("button", name="Try again").press("Enter")
     expect(page.locator("#account-email")).to_have_text(email)
+    expect(page.locator("#panel-chat")).to_be_focused()  # the notice is gone: focus goes to the open tool
     expect(page.locator("#chat-send")).to_be_enabled()
     expect(assistant_messages(page)).to_have_text(["Yes."])
 

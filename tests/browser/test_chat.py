@@ -169,6 +169,7 @@ def test_the_chat_log_still_shows_its_end_after_the_window_narrows(page, emulato
 
 
 def test_scrolling_up_while_an_answer_streams_keeps_the_log_where_the_person_put_it(page, emulator_fake_model):
+    page.emulate_media(reduced_motion="reduce")  # scrolls are instant: one after the answer would be seen at once
     long_chat(page, emulator_fake_model)
     release = ask_and_hold_the_last_word(page, emulator_fake_model, "And then?", ["word " * 150, "The end."])
     expect(assistant_messages(page).last).to_contain_text("word")

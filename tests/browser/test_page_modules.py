@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from playwright.sync_api import Page, Request, Route
+from datetime import UTC, datetime
+
+import pytest
+from playwright.sync_api import Browser, Page, Request, Route
+
+from infra.emulator import Emulator
 
 # Every line-ending style, a CRLF, comments (keep-alives), multi-line data, a field without the optional space,
 # an event with no data (never dispatched) and a last event cut off before its blank line (dropped).
@@ -149,6 +154,28 @@ def test_reset_time_says_today_tomorrow_or_the_day(module_page: Page) -> None:
     assert said[1].endswith(" tomorrow")
     assert "24" in said[2]
     assert not said[2].endswith(("today", "tomorrow"))
+
+
+@pytest.mark.parametrize(("time_zone", "hinted"), [("UTC", False), ("Europe/London", True), ("Asia/Tokyo", True)])
+def test_a_spent_budget_adds_the_local_reset_time_only_where_it_is_not_midnight(
+    browser: Browser, emulator: Emulator, time_zone: str, hinted: bool
+) -> None:
+    # Europe/London in June is an hour ahead of UTC, so its reset is at 01:00.
+    context = browser.new_context(timezone_id=time_zone, locale="en-GB")
+    page = context.new_page()
+    page.clock.install(time=datetime(2026, 6, 10, 18, 0, tzinfo=UTC))
+    page.goto(emulator.url + "/")
+    hint = page.evaluate(
+        """async () => {
+            const { ApiError, describeError } = await import('/js/api.js');
+            const spent = new ApiError({
+                status: 429, type: 'quota_exceeded', message: 'Spent.', retryAfterSeconds: 6 * 3600,
+            });
+            return describeError(spent).hint || '';
+        }"""
+    )
+    context.close()
+    assert hint.startswith("That is ") == hinted, hint
 
 
 def test_a_time_zone_chromium_could_not_tell_is_not_sent(page: Page) -> None:
