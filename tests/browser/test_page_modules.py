@@ -178,6 +178,24 @@ def test_a_spent_budget_adds_the_local_reset_time_only_where_it_is_not_midnight(
     assert hint.startswith("That is ") == hinted, hint
 
 
+@pytest.mark.parametrize(("locale", "said"), [("en-US", "1:00 AM tomorrow"), ("en-GB", "01:00 tomorrow")])
+def test_a_reset_time_reads_as_the_persons_clock_writes_it(
+    browser: Browser, emulator: Emulator, locale: str, said: str
+) -> None:
+    context = browser.new_context(timezone_id="Europe/Paris", locale=locale)
+    page = context.new_page()
+    page.goto(emulator.url + "/")
+    reset = page.evaluate(
+        """async () => {
+            const { describeResetTime } = await import('/js/api.js');
+            // Midnight UTC is 01:00 in Paris.
+            return describeResetTime(4 * 3600, new Date(Date.UTC(2026, 10, 24, 20, 0)));
+        }"""
+    )
+    context.close()
+    assert reset.replace("\u202f", " ") == said
+
+
 def test_a_time_zone_chromium_could_not_tell_is_not_sent(page: Page) -> None:
     zone = page.evaluate(
         """async () => {
