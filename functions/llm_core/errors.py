@@ -94,6 +94,7 @@ class UpstreamTimeout(ApiError):
     status, type = 504, "upstream_timeout"
 
 
+# The longest wait retry_after_seconds takes as meant (why: its docstring).
 LONGEST_RETRY_AFTER_SECONDS = 86_400
 # OpenAI's error code for a 429 that is no rate limit: the account is out of credit (its error-codes guide).
 INSUFFICIENT_QUOTA = "insufficient_quota"

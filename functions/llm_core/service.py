@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, replace
-from functools import lru_cache, partial
+from functools import lru_cache
 from typing import Any, TypeVar
 
 import openai
@@ -194,11 +194,8 @@ class AnswerStream:
 async def open_answer_stream(request: StreamRequest, caller: Caller) -> AnswerStream:
     """Start the model's answer. Returns once OpenAI accepted the request, so HTTP-level failures
     (429, 5xx, a bad key, a spent budget) raise here, before the caller has committed to a 200."""
-    reservation = await asyncio.to_thread(
-        partial(
-            reserve_budget, caller, request.input_chars(), len(request.conversation), instructions=bool(request.system)
-        )
-    )
+    size = request.input_chars(), len(request.conversation)
+    reservation = await asyncio.to_thread(reserve_budget, caller, *size, instructions=bool(request.system))
     try:
         events = await with_key_refresh_async(
             lambda: get_async_client().responses.create(

@@ -148,9 +148,8 @@ export function setupChat() {
     return { node, body };
   }
 
-  /** Draw the history; `actions` adds Copy to each answer, Regenerate to the last and Edit to its question. */
-  /** Draw `shown` anew; `toEnd` shows its end (a new turn, a new chat, the page's load), else the log stays
-   * where the person has it. */
+  /** Draw `shown` anew; `actions` adds Copy to each answer, Regenerate to the last and Edit to its question.
+   * `toEnd` shows the log's end (a new turn, a new chat, the page's load); else it stays where the person has it. */
   function renderHistory(shown, { actions, toEnd = false }) {
     const last = actions ? lastExchange(shown) : null;
     const nodes = shown.messages.map((message, index) => {
