@@ -345,14 +345,15 @@ def _larger_than_budget(budget: _Budget, tokens: int, max_output_tokens: int) ->
 
 def _table_failure(exc: ClientError | BotoCoreError) -> NotConfigured | Unavailable:
     code = _error_code(exc)
-    table = get_settings().budget_table_name
-    logger.error("budget table failed; the request was refused", extra={"error": code})
+    # The answer names the variable, not the table: it may go to anyone the deployment lets in.
+    logger.error(
+        "budget table failed; the request was refused",
+        extra={"error": code, "table": get_settings().budget_table_name},
+    )
     if code == "ResourceNotFoundException":
-        return NotConfigured(f"The budget table {table!r} (BUDGET_TABLE_NAME) does not exist; no model call was made.")
+        return NotConfigured("The budget table (BUDGET_TABLE_NAME) does not exist; no model call was made.")
     if code in {"AccessDeniedException", "UnrecognizedClientException"}:
-        return NotConfigured(
-            f"This function may not write the budget table {table!r} (BUDGET_TABLE_NAME): check its IAM policy."
-        )
+        return NotConfigured("This function may not write the budget table (BUDGET_TABLE_NAME): check its IAM policy.")
     return Unavailable(UNAVAILABLE_MESSAGE)
 
 

@@ -96,8 +96,9 @@ def _retry_fits(wait: float) -> bool:
 
 
 def _forbid_retry_that_cannot_fit(response: httpx2.Response) -> None:
-    """For a 429 or 5xx whose body has been read (the transports read a 429's)."""
-    if response.status_code < 429:
+    """For any error response: the SDK retries a 408, 409, 429 or 5xx, and any status whose response says
+    ``x-should-retry: true``, after the wait its Retry-After asks for. (The transports read a 429's body.)"""
+    if response.status_code < HTTPStatus.BAD_REQUEST:
         return
     wait = retry_after_seconds(response.headers)
     if _is_out_of_credit(response) or not _retry_fits(DEFAULT_RETRY_WAIT_SECONDS if wait is None else wait):

@@ -30,7 +30,8 @@ def record_failure(exc: BaseException, request_id: str, **context: Any) -> Error
     if isinstance(error, InternalError):
         logger.error("unexpected failure", exc_info=exc, extra=fields)
     elif error.status >= 500:
-        logger.warning("request failed", extra=fields)
+        # The caller's message, which says what to fix or that it passes: the owner reads it here.
+        logger.warning("request failed", extra={**fields, "detail": error.message})
     metrics.add_metric(name=f"Error_{error.type}", unit=MetricUnit.Count, value=1)
     return error_response(error, request_id)
 

@@ -34,6 +34,9 @@ HEADER_SAFE_KEY = re.compile(r"[\x21-\x7e]+")
 
 # Secrets Manager's own trouble, which passes; anything else it answers is about the secret or the policy.
 _PASSING_FAILURES = frozenset({"InternalServiceError", "ThrottlingException", "ServiceUnavailableException"})
+# Named by its variable, never its ARN: the answer may go to anyone the deployment lets in, and the ARN
+# carries the AWS account's id. The owner finds the value in the function's configuration.
+_WHERE_THE_KEY_IS = "The OpenAI key's secret (OPENAI_SECRET_ID)"
 _UNREACHABLE_MESSAGE = (
     "Secrets Manager cannot be reached to read the OpenAI key; no model call was made. Try again in a moment."
 )
@@ -76,59 +79,52 @@ def read_api_key(force_fetch: bool = False) -> str:
     try:
         response = _client().get_secret_value(SecretId=secret_id)
     except ClientError as exc:
-        raise _read_failure(secret_id, exc.response.get("Error", {}).get("Code", "")) from None
+        raise _read_failure(exc.response.get("Error", {}).get("Code", "")) from None
     except BotoCoreError:
         # The network, a timeout, or the endpoint: nothing the owner set up wrong, and a retry may work.
         raise Unavailable(_UNREACHABLE_MESSAGE) from None
     value = response.get("SecretString")
     if value is None and response.get("SecretBinary") is not None:
         value = response["SecretBinary"].decode("utf-8", errors="replace")
-    key = _key_from_secret_value(secret_id, value or "")
+    key = _key_from_secret_value(value or "")
     with _cache_lock:
         _cached = _CachedKey(key, time.monotonic())
     return key
 
 
-def _read_failure(secret_id: str, code: str) -> ApiError:
+def _read_failure(code: str) -> ApiError:
     if code == "ResourceNotFoundException":
-        return NotConfigured(
-            f"Secret {secret_id!r} (OPENAI_SECRET_ID) was not found, or has no value yet: create it and put the key."
-        )
+        return NotConfigured(f"{_WHERE_THE_KEY_IS} was not found, or has no value yet: create it and put the key.")
     if code in {"AccessDeniedException", "UnrecognizedClientException"}:
         return NotConfigured(
-            f"This function may not read secret {secret_id!r} (OPENAI_SECRET_ID): check its IAM policy."
+            "This function may not read the OpenAI key's secret (OPENAI_SECRET_ID): check its IAM policy."
         )
     if code == "DecryptionFailure":
         return NotConfigured(
-            f"Secret {secret_id!r} (OPENAI_SECRET_ID) could not be decrypted: "
-            "allow this function kms:Decrypt on the secret's KMS key."
+            f"{_WHERE_THE_KEY_IS} could not be decrypted: allow this function kms:Decrypt on the secret's KMS key."
         )
     if code in _PASSING_FAILURES:
         return Unavailable(_UNREACHABLE_MESSAGE)
-    return NotConfigured(f"Secret {secret_id!r} (OPENAI_SECRET_ID) could not be read ({code or 'unknown error'}).")
+    return NotConfigured(f"{_WHERE_THE_KEY_IS} could not be read ({code or 'unknown error'}).")
 
 
-def _key_from_secret_value(secret_id: str, value: str) -> str:
+def _key_from_secret_value(value: str) -> str:
     value = value.strip()
     if value.startswith("{"):
         try:
             value = json.loads(value).get("api_key") or ""
         except (json.JSONDecodeError, AttributeError):
             raise NotConfigured(
-                f"Secret {secret_id!r} (OPENAI_SECRET_ID) is not valid JSON: "
-                'store the bare key or {"api_key": "..."}.'
+                f'{_WHERE_THE_KEY_IS} is not valid JSON: store the bare key or {{"api_key": "..."}}.'
             ) from None
         if not isinstance(value, str):
-            raise NotConfigured(f'Secret {secret_id!r} (OPENAI_SECRET_ID): "api_key" must be a string.')
+            raise NotConfigured(f'{_WHERE_THE_KEY_IS}: "api_key" must be a string.')
         value = value.strip()
     if value and not HEADER_SAFE_KEY.fullmatch(value):
         raise NotConfigured(
-            f"Secret {secret_id!r} (OPENAI_SECRET_ID) holds a key with spaces or characters a key never has: "
+            f"{_WHERE_THE_KEY_IS} holds a key with spaces or characters a key never has: "
             "put the key alone, as OpenAI shows it."
         )
     if not value:
-        raise NotConfigured(
-            f"Secret {secret_id!r} (OPENAI_SECRET_ID) holds no key yet: "
-            "put it with `aws secretsmanager put-secret-value`."
-        )
+        raise NotConfigured(f"{_WHERE_THE_KEY_IS} holds no key yet: put it with `aws secretsmanager put-secret-value`.")
     return value

@@ -102,6 +102,7 @@ def create_local_pool(endpoint_url: str, redirect_uris: Sequence[str], region: s
     pool_id = cognito.create_user_pool(
         PoolName="llm-endpoints-local",
         UsernameAttributes=["email"],
+        UsernameConfiguration={"CaseSensitive": False},
         AutoVerifiedAttributes=["email"],
         AdminCreateUserConfig={"AllowAdminCreateUserOnly": True},
         Policies={"PasswordPolicy": PASSWORD_POLICY},

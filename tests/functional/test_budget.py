@@ -525,9 +525,15 @@ def test_a_missing_table_names_the_setting_to_fix(configure, table):
     configure(per_user=10_000, total=100_000, table="no-such-table")
     with pytest.raises(NotConfigured) as refused:
         budget.reserve("alice", 1_000, now=AFTERNOON)
-    assert refused.value.message == (
-        "The budget table 'no-such-table' (BUDGET_TABLE_NAME) does not exist; no model call was made."
-    )
+    assert refused.value.message == ("The budget table (BUDGET_TABLE_NAME) does not exist; no model call was made.")
+
+
+def test_a_missing_table_is_logged_with_its_name_for_the_owner(configure, table, caplog):
+    configure(per_user=10_000, total=100_000, table="no-such-table")
+    with caplog.at_level(logging.ERROR), pytest.raises(NotConfigured):
+        budget.reserve("alice", 1_000, now=AFTERNOON)
+    (record,) = [r for r in caplog.records if r.getMessage() == "budget table failed; the request was refused"]
+    assert (record.error, record.table) == ("ResourceNotFoundException", "no-such-table")
 
 
 def test_a_failed_settlement_is_logged_and_not_raised(configure, table, caplog):

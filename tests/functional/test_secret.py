@@ -69,41 +69,59 @@ def test_a_key_the_function_cannot_decrypt_names_kms_decrypt(environment, monkey
     with pytest.raises(NotConfigured) as refused:
         read_api_key()
     assert refused.value.message == (
-        f"Secret {SECRET_ID!r} (OPENAI_SECRET_ID) could not be decrypted: "
+        "The OpenAI key's secret (OPENAI_SECRET_ID) could not be decrypted: "
         "allow this function kms:Decrypt on the secret's KMS key."
     )
+
+
+@pytest.mark.parametrize(
+    "code", ["ResourceNotFoundException", "AccessDeniedException", "DecryptionFailure", "InvalidRequestException"]
+)
+def test_a_secret_that_cannot_be_read_is_named_by_its_variable_not_its_arn(environment, monkeypatch, code):
+    monkeypatch.setattr(secret, "_client", client_answering(code))
+    with pytest.raises(NotConfigured) as refused:
+        read_api_key()
+    assert "OPENAI_SECRET_ID" in refused.value.message and SECRET_ID not in refused.value.message
+
+
+@pytest.mark.parametrize("value", ["", "sk a b", '{"api_key": 42}', '{"api_key": "sk-half'])
+def test_a_secret_without_a_usable_key_is_named_by_its_variable_not_its_arn(secretsmanager, value):
+    secretsmanager.create_secret(Name=SECRET_ID, SecretString=value or " ")
+    with pytest.raises(NotConfigured) as refused:
+        read_api_key()
+    assert "OPENAI_SECRET_ID" in refused.value.message and SECRET_ID not in refused.value.message
 
 
 # ------------------------------------------------------------------ the secret's value
 
 
 def test_bare_key_is_used_as_is():
-    assert _key_from_secret_value("s", "  sk-abc\n") == "sk-abc"
+    assert _key_from_secret_value("  sk-abc\n") == "sk-abc"
 
 
 def test_json_secret_yields_its_api_key():
-    assert _key_from_secret_value("s", '{"api_key": "sk-abc", "note": "prod"}') == "sk-abc"
+    assert _key_from_secret_value('{"api_key": "sk-abc", "note": "prod"}') == "sk-abc"
 
 
 @pytest.mark.parametrize("value", ["", "   ", '{"api_key": ""}', '{"other": "x"}'])
 def test_secret_without_a_key_is_not_configured(value):
     with pytest.raises(NotConfigured, match="holds no key"):
-        _key_from_secret_value("s", value)
+        _key_from_secret_value(value)
 
 
 def test_api_key_that_is_not_a_string_is_not_configured():
     with pytest.raises(NotConfigured, match="must be a string"):
-        _key_from_secret_value("s", '{"api_key": 42}')
+        _key_from_secret_value('{"api_key": 42}')
 
 
 def test_broken_json_secret_is_not_configured_without_echoing_it():
     with pytest.raises(NotConfigured) as caught:
-        _key_from_secret_value("s", '{"api_key": "sk-half')
+        _key_from_secret_value('{"api_key": "sk-half')
     assert "sk-half" not in caught.value.message
 
 
 @pytest.mark.parametrize("value", ["sk-abc\ndef", "sk-abc def", "sk-abc\u00a0def", '{"api_key": "sk-a\\u0000b"}'])
 def test_key_that_cannot_be_a_header_is_not_configured_without_echoing_it(value):
     with pytest.raises(NotConfigured) as caught:
-        _key_from_secret_value("s", value)
+        _key_from_secret_value(value)
     assert "sk-a" not in caught.value.message

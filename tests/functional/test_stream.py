@@ -64,6 +64,13 @@ def test_answer_streams_as_delta_events_then_done(stream_url, fake_model):
     assert done["usage"]["output_tokens"] > 0
 
 
+def test_a_refusal_streams_as_the_answer_then_done(stream_url, fake_model):
+    fake_model.enqueue(FakeReply(refusal="I can't help with that."))
+    events = list(sse_events(post(stream_url, CONVERSATION)))
+    assert "".join(data["text"] for event, data in events if event == "delta") == "I can't help with that."
+    assert events[-1][0] == "done" and events[-1][1]["finish_reason"] == "completed"
+
+
 def test_a_later_answer_reuses_the_connection_to_the_model(stream_url, fake_model):
     for _ in range(2):
         assert [event for event, _ in sse_events(post(stream_url, CONVERSATION))][-1] == "done"

@@ -250,6 +250,12 @@ def test_missing_secret_is_503_naming_the_setting(secretsmanager, fake_model, in
     assert fake_model.requests == []
 
 
+def test_a_503_is_logged_with_the_message_its_caller_got(secretsmanager, invoke, caplog):
+    message = invoke("summarize", "function_url_summarize")["json"]["error"]["message"]
+    (record,) = [record for record in caplog.records if record.getMessage() == "request failed"]
+    assert (record.error_type, record.detail) == ("not_configured", message)
+
+
 def test_placeholder_secret_without_a_key_is_503(secretsmanager, invoke):
     secretsmanager.create_secret(Name=SECRET_ID, SecretString='{"api_key": ""}')
     result = invoke("summarize", "function_url_summarize")

@@ -531,6 +531,48 @@ def test_web_acl_must_be_a_cloudfront_acl_from_us_east_1(template: dict[str, Any
     assert not re.fullmatch(template["Parameters"]["WebAclArn"]["AllowedPattern"], regional)
 
 
+def test_an_existing_secret_is_named_by_its_full_arn_with_its_random_suffix(template: dict[str, Any]) -> None:
+    pattern = template["Parameters"]["ExistingSecretArn"]["AllowedPattern"]
+    full = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:team/openai-AbCdEf"
+    assert re.fullmatch(pattern, full)
+    # The read policy names the ARN exactly: without its suffix it matches no secret, and every read is refused.
+    assert not re.fullmatch(pattern, full.removesuffix("-AbCdEf"))
+
+
+# ------------------------------------------------------------------ logs
+
+
+@pytest.mark.parametrize("name", FUNCTIONS.values())
+def test_each_function_logs_to_a_group_of_the_stack_kept_for_the_retention_given(
+    template: dict[str, Any], name: str
+) -> None:
+    group = props(template, name)["LoggingConfig"]["LogGroup"]["Ref"]
+    assert template["Resources"][group]["Type"] == "AWS::Logs::LogGroup"
+    assert template["Resources"][group]["DeletionPolicy"] == "Delete"
+    retention = props(template, group)["RetentionInDays"]
+    assert evaluate(template, retention, {"LogRetentionDays": "7"}) == "7"
+
+
+def test_lambdas_log_filter_never_drops_the_metric_lines(template: dict[str, Any]) -> None:
+    # EMF lines carry no level, so Lambda counts them as INFO: a stricter filter would drop the metrics.
+    levels = template["Mappings"]["LambdaLogLevel"]
+    assert set(levels) == set(template["Parameters"]["LogLevel"]["AllowedValues"])
+    assert {level["Level"] for level in levels.values()} <= {"DEBUG", "INFO"}
+    assert levels["DEBUG"]["Level"] == "DEBUG"
+    assert template["Globals"]["Function"]["LoggingConfig"]["ApplicationLogLevel"] == {
+        "Fn::FindInMap": ["LambdaLogLevel", {"Ref": "LogLevel"}, "Level"]
+    }
+
+
+def test_snapstart_is_refused_where_lambda_does_not_offer_it(template: dict[str, Any]) -> None:
+    rule = template["Rules"]["SnapStartWhereLambdaOffersIt"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "SnapStart"}, "true"]}
+    ((assertion,),) = [rule["Assertions"]]
+    assert assertion["Assert"] == {
+        "Fn::Not": [{"Fn::Contains": [["ap-southeast-6", "ap-east-2"], {"Ref": "AWS::Region"}]}]
+    }
+
+
 # ------------------------------------------------------------------ alarms and dashboard
 
 EMAIL = "owner@example.com"

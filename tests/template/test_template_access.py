@@ -48,6 +48,11 @@ def behaviours(template: dict[str, Any]) -> list[dict[str, Any]]:
 # ------------------------------------------------------------------ parameters
 
 
+def test_sign_in_addresses_are_not_case_sensitive(template: dict[str, Any]) -> None:
+    # Otherwise Ana@Example.com and ana@example.com would be two accounts, each with a day's budget.
+    assert props(template, "UserPool")["UsernameConfiguration"] == {"CaseSensitive": False}
+
+
 def test_access_mode_defaults_to_cognito(template: dict[str, Any]) -> None:
     parameter = template["Parameters"]["AccessMode"]
     assert parameter["Default"] == "cognito"

@@ -27,6 +27,7 @@ NOT_IN_A_VERSION = {
     "WebAclArn": "the distribution's",
     "AlarmEmail": "the alarms' topic's",
     "ReservedConcurrency": "the function's, shared by all its versions",
+    "LogRetentionDays": "the log groups'",
 }
 # A valid value other than the default, for the parameters that list none.
 OTHER_VALUES = {
@@ -124,9 +125,9 @@ def longest_value(parameter: str) -> str:
     if spec["Type"] == "Number":
         return str(spec["MaxValue"])
     if parameter == "ExistingSecretArn":
-        # The shortest prefix the pattern admits leaves the longest name.
-        prefix = "arn:aws:secretsmanager:a:123456789012:secret:"
-        arn = prefix + "n" * (spec["MaxLength"] - len(prefix))
+        # The shortest prefix the pattern admits leaves the longest name (and its six random characters).
+        prefix, suffix = "arn:aws:secretsmanager:a:123456789012:secret:", "-AbCdEf"
+        arn = prefix + "n" * (spec["MaxLength"] - len(prefix) - len(suffix)) + suffix
         assert re.fullmatch(spec["AllowedPattern"], arn)
         return arn
     return "m" * spec["MaxLength"]

@@ -113,6 +113,25 @@ def test_retry_after_longer_than_a_person_should_wait_forbids_the_retry_with_tim
     assert response.headers["x-should-retry"] == "false"
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [{"retry-after": "10"}, {"retry-after-ms": "10000"}, {"retry-after": "10", "x-should-retry": "true"}],
+)
+@pytest.mark.parametrize("status", [400, 408, 409, 500])
+def test_a_long_retry_after_forbids_the_retry_whatever_error_the_sdk_would_retry(status, headers):
+    response = httpx2.Response(status, headers=headers)
+    with deadline_after(STREAM_FUNCTION_TIMEOUT_SECONDS):
+        _forbid_retry_that_cannot_fit(response)
+    assert response.headers["x-should-retry"] == "false"
+
+
+def test_a_success_is_left_alone_whatever_its_headers_say():
+    response = httpx2.Response(200, headers={"retry-after": "30"})
+    with deadline_after(RESPONSE_MARGIN_SECONDS + 5):
+        _forbid_retry_that_cannot_fit(response)
+    assert "x-should-retry" not in response.headers
+
+
 def test_short_retry_after_keeps_the_sdks_retry():
     response = httpx2.Response(429, headers={"retry-after": "1"})
     with deadline_after(RESPONSE_MARGIN_SECONDS + 5):
