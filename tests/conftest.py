@@ -20,7 +20,6 @@ from tests.support import BASE_ENVIRONMENT, CANARY_KEY, SECRET_ID, SETTINGS_VARI
 # Powertools objects read their configuration when their module is first imported, which in a pytest session is
 # at collection, possibly by another suite's module and before any fixture runs. Lambda sets these before import.
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "LlmEndpointsTests")
-os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 
 
 @pytest.fixture(scope="module")

@@ -54,7 +54,8 @@ ROW_LIFETIME_AFTER_DAY = timedelta(days=2)
 # usual average, but an estimate that is too low lets a request through that the cap should have stopped.
 # Reserving too much costs nothing lasting: settlement gives the difference back.
 TOKENS_PER_CHARACTER = 1
-# Our instructions and the strict JSON schema sent with structured outputs stay under 300 tokens.
+# Our instructions and the strict JSON schema sent with structured outputs stay under 300 tokens (the stream
+# sends none of ours); the rest is margin, as an estimate may err high and never low.
 INSTRUCTION_OVERHEAD_TOKENS = 500
 # The chat format's own tokens around each message (role, delimiters): 3-4 in OpenAI's published counts.
 MESSAGE_OVERHEAD_TOKENS = 8

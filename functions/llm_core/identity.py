@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -91,7 +90,8 @@ def identify(headers: Mapping[str, str], request_context: Mapping[str, Any]) -> 
 
     ``headers`` have lower-case names; ``request_context`` is the Function URL event's ``requestContext``.
     Raises Unauthenticated (no, expired or invalid token), Forbidden (the mode admits nobody through
-    CloudFront), Unavailable (the user pool's keys cannot be fetched) or NotConfigured.
+    CloudFront), InvalidRequest (a public caller's viewer address cannot be read), Unavailable (the user
+    pool's keys cannot be fetched) or NotConfigured.
     """
     settings = get_settings()
     salt = settings.safety_identifier_salt
@@ -187,8 +187,7 @@ def forget_verifier() -> None:
     global _client_id_cache
     _verifier.cache_clear()
     _ssm.cache_clear()
-    with _client_id_lock:
-        _client_id_cache = None
+    _client_id_cache = None
 
 
 def _client_id_source(settings: Settings) -> Callable[[], str]:
@@ -208,8 +207,8 @@ def _ssm() -> Any:
     return boto3.client("ssm", config=AWS_CLIENT_CONFIG)
 
 
+# Replaced whole, never changed in place: a reader on another thread sees the old value or the new one.
 _client_id_cache: tuple[str, float] | None = None
-_client_id_lock = threading.Lock()
 
 
 def _client_id_from_ssm(name: str) -> str:
@@ -230,6 +229,5 @@ def _client_id_from_ssm(name: str) -> str:
         raise Unavailable("The app client id could not be read from SSM: try again shortly.") from None
     if not isinstance(value, str) or not value.strip():
         raise NotConfigured(f"SSM parameter {name!r} (COGNITO_CLIENT_ID_PARAMETER) is empty.")
-    with _client_id_lock:
-        _client_id_cache = (value.strip(), time.monotonic())
+    _client_id_cache = (value.strip(), time.monotonic())
     return value.strip()

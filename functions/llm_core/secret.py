@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -48,8 +47,8 @@ class _CachedKey:
     read_at: float
 
 
+# Replaced whole, never changed in place: a reader on another thread sees the old key or the new one.
 _cached: _CachedKey | None = None
-_cache_lock = threading.Lock()
 
 
 @lru_cache(maxsize=1)
@@ -60,8 +59,7 @@ def _client() -> Any:
 def forget_key() -> None:
     """Drop the cached key and the Secrets Manager client: the next read fetches it again."""
     global _cached
-    with _cache_lock:
-        _cached = None
+    _cached = None
     _client.cache_clear()
 
 
@@ -87,8 +85,7 @@ def read_api_key(force_fetch: bool = False) -> str:
     if value is None and response.get("SecretBinary") is not None:
         value = response["SecretBinary"].decode("utf-8", errors="replace")
     key = _key_from_secret_value(value or "")
-    with _cache_lock:
-        _cached = _CachedKey(key, time.monotonic())
+    _cached = _CachedKey(key, time.monotonic())
     return key
 
 

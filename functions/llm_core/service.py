@@ -65,6 +65,7 @@ def _common_request_options(caller: Caller) -> dict[str, Any]:
 M = TypeVar("M", bound=BaseModel)
 
 # A structured answer stopped at max_output_tokens is broken JSON: nothing in the caller's text can fix that.
+CONTENT_FILTER_MESSAGE = "The provider's content filter stopped the model's answer: rephrase the request."
 OUTPUT_LIMIT_MESSAGE = (
     "The model's answer reached the output limit before it was complete: try again, or ask the deployment's "
     "owner to raise MAX_OUTPUT_TOKENS."
@@ -97,7 +98,7 @@ def structured_output(response: Response, model: type[M]) -> M:
     if response.status == "incomplete":
         reason = response.incomplete_details.reason if response.incomplete_details else None
         if reason == "content_filter":
-            raise UpstreamError("The provider's content filter stopped the model's answer: rephrase the request.")
+            raise UpstreamError(CONTENT_FILTER_MESSAGE)
         raise UpstreamError(OUTPUT_LIMIT_MESSAGE)
     if not final_text:
         raise UpstreamError("The model returned no structured answer: try again.")
@@ -236,6 +237,8 @@ async def answer_events(events: openai.AsyncStream[Any]) -> AsyncGenerator[Delta
             elif event.type in ("response.completed", "response.incomplete"):
                 response = event.response
                 reason = response.incomplete_details.reason if response.incomplete_details else None
+                if response.status == "incomplete" and reason == "content_filter":
+                    raise UpstreamError(CONTENT_FILTER_MESSAGE)
                 if response.status == "incomplete" and reason != "max_output_tokens":
                     raise UpstreamError(f"The model stopped early ({reason or 'unknown reason'}): try again.")
                 yield Done(response.model, usage_of(response), reason or "completed")

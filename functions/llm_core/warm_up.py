@@ -80,7 +80,9 @@ REHEARSAL_URL = "http://warm-up.invalid/v1"
 
 
 def warm_up_parsing() -> None:
-    """Create the process's client and read one structured answer (a TODO item) as the buffered handlers do.
+    """Make the process's client and read one structured answer (a TODO item) as the buffered handlers do:
+    what gets warm is the SDK's and pydantic's code and validators. (Before a SnapStart snapshot the client
+    itself is dropped again, snapstart.py; a configuration problem ends the rehearsal here.)
 
     Only where initialisation time is not a caller's wait (a SnapStart snapshot, provisioned concurrency):
     on an on-demand cold start it would only move the same work from the first request to the init phase.
@@ -100,7 +102,7 @@ def warm_up_parsing() -> None:
 
 
 async def warm_up_streaming() -> None:
-    """Create the process's client and parse one streamed answer through the SDK and the core."""
+    """Make the process's client and parse one streamed answer through the SDK and the core (as above)."""
     try:
         get_async_client()
     except ApiError:

@@ -42,7 +42,6 @@ def import_environment() -> dict[str, str]:
         "PYTHONPATH": PYTHONPATH,
         "OPENAI_SECRET_ID": SECRET_ID,
         "AWS_DEFAULT_REGION": REGION,
-        "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
     }
 

@@ -667,7 +667,6 @@ class Emulator:
             "AWS_ENDPOINT_URL_DYNAMODB": self.moto.url,
             "BUDGET_TABLE_NAME": BUDGET_TABLE,
             "OPENAI_SECRET_ID": SECRET_ID,
-            "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
             **(self.sign_in.functions_environment() if self.sign_in else NO_SIGN_IN),
         }
         if self.model.demo:

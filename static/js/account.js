@@ -21,7 +21,7 @@ export const ACCOUNT_EVENT = 'llm:account';
 const DRAFTS_KEY = 'page.drafts';
 const DRAFT_FIELDS = ['summarize-text', 'todo-text', 'chat-input'];
 
-export const IAM_ONLY = {
+const IAM_ONLY = {
   title: 'The tools are off on this deployment.',
   hint: 'It has no page API: it admits only AWS SigV4-signed calls made directly to its function URLs.',
 };

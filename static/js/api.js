@@ -36,7 +36,7 @@ export class ApiError extends Error {
 }
 
 /** Retry-After is either delay-seconds or an HTTP date; returns whole seconds from now, or null. */
-export function parseRetryAfter(value, now = Date.now()) {
+function parseRetryAfter(value, now = Date.now()) {
   if (!value) return null;
   const trimmed = value.trim();
   // Seconds, possibly fractional ("0.5"): a date parser would read those as a year.

@@ -87,30 +87,14 @@ function readJson(key) {
   }
 }
 
-/** Sign-in is not part of this deployment (local work, a public demo, an IAM-only stack). */
-function withoutSignIn(mode) {
-  return {
-    mode,
-    required: false,
-    start: async () => null,
-    signIn: async () => {},
-    signOut: async () => {},
-    headers: async () => ({}),
-    user: () => null,
-    onChange: () => () => {},
-  };
-}
-
 /**
- * Sign-in as the ``auth`` part of config.json describes it. For mode "cognito": {domain, client_id,
- * redirect_uri, logout_uri, scopes, header}. Call start() once when the page loads.
+ * Sign-in for a deployment in mode "cognito", as the ``auth`` part of config.json describes it: {domain,
+ * client_id, redirect_uri, logout_uri, scopes, header}. Call start() once when the page loads.
  */
 export function createAuth(config) {
-  if (!config || config.mode !== 'cognito') return withoutSignIn(config ? config.mode : 'none');
-
   const domain = String(config.domain).replace(/\/+$/, '');
-  const header = config.header || 'x-auth-token';
-  const scopes = (config.scopes || ['openid', 'email']).join(' ');
+  const { header } = config;
+  const scopes = config.scopes.join(' ');
   const listeners = new Set();
   let session = null; // {accessToken, idToken, expiresAt, renewAt}
   let renewal = null; // the refresh in flight, shared by every caller
@@ -216,9 +200,6 @@ export function createAuth(config) {
   }
 
   return {
-    mode: 'cognito',
-    required: true,
-
     /** Finish a sign-in the login page sent back, or resume this tab's; resolves to the user or null.
      * Rejects with SignInFailed (the login page's answer was no good) or SignInUnchecked (try again). */
     async start() {

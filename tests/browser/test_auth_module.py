@@ -274,21 +274,3 @@ def test_sign_out_revokes_the_refresh_token(page: Page, world: World) -> None:
     page.wait_for_url(world.harness)
     grant = {"grant_type": "refresh_token", "client_id": world.pool.client_id, "refresh_token": refresh_token}
     assert token_grant(world, grant) == {"error": "invalid_grant"}
-
-
-# ------------------------------------------------------------------ without sign-in
-
-
-@pytest.mark.parametrize("mode", ["none", "iam"])
-def test_without_cognito_calls_carry_no_token_and_nothing_is_stored(page: Page, world: World, mode: str) -> None:
-    open_harness(page, world)
-    result = page.evaluate(
-        """async (mode) => {
-            const { createAuth } = await import('/js/auth.js');
-            const auth = createAuth({ mode });
-            return { required: auth.required, user: await auth.start(), headers: await auth.headers(),
-                     session: Object.keys(sessionStorage) };
-        }""",
-        mode,
-    )
-    assert result == {"required": False, "user": None, "headers": {}, "session": []}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 import pydantic
@@ -10,7 +12,7 @@ from openai.types.responses import Response
 
 from llm_core.errors import UpstreamError
 from llm_core.prompts import Todo
-from llm_core.service import OUTPUT_LIMIT_MESSAGE, structured_output
+from llm_core.service import CONTENT_FILTER_MESSAGE, OUTPUT_LIMIT_MESSAGE, answer_events, structured_output
 
 TODO_TEXT = '{"title": "Call Ana", "due_date": null, "priority": 2}'
 
@@ -84,3 +86,32 @@ def test_no_message_is_no_structured_answer() -> None:
 def test_text_that_breaks_the_schema_is_a_validation_error() -> None:
     with pytest.raises(pydantic.ValidationError):
         structured_output(response(message(text('{"title": "Call Ana", "due_date": null, "priority": 9}'))), Todo)
+
+
+class ScriptedEvents:
+    """In place of the SDK's event stream: these events, then the end."""
+
+    def __init__(self, *events: Any) -> None:
+        self._events = events
+
+    async def __aenter__(self) -> ScriptedEvents:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+    async def __aiter__(self) -> Any:
+        for event in self._events:
+            yield event
+
+
+def test_a_stream_stopped_by_the_content_filter_says_so_as_the_buffered_answers_do() -> None:
+    stopped = response(status="incomplete", incomplete_reason="content_filter")
+
+    async def read() -> str:
+        with pytest.raises(UpstreamError) as refused:
+            async for _ in answer_events(ScriptedEvents(SimpleNamespace(type="response.incomplete", response=stopped))):
+                pass
+        return refused.value.message
+
+    assert asyncio.run(read()) == CONTENT_FILTER_MESSAGE
