@@ -290,9 +290,9 @@ def _quota_exceeded(refused: dict[_Budget, int | None], tokens: int, smallest: i
             for budget, tokens_left in left.items()
         )
         message = (
-            f"This request could use up to {tokens:,} tokens, and {what_is_left}: send a shorter text or "
-            f"conversation, or wait for the reset at midnight UTC ({reset:%Y-%m-%d %H:%M} UTC), in {wait}. "
-            "The model was not called."
+            f"This request could use up to {tokens:,} tokens, and {what_is_left}: "
+            f"{_shorter_by(tokens - min(left.values()))}, or wait for the reset at midnight UTC "
+            f"({reset:%Y-%m-%d %H:%M} UTC), in {wait}. The model was not called."
         )
     return QuotaExceeded(message, {"retry-after": str(seconds), REMAINING_HEADER: str(min(left.values()))})
 
@@ -340,8 +340,13 @@ def _larger_than_budget(budget: _Budget, tokens: int, max_output_tokens: int) ->
         )
     return (
         f"This request could use up to {tokens:,} tokens, more than {whose} of {budget.cap:,}: "
-        "send a shorter text or conversation."
+        f"{_shorter_by(tokens - budget.cap)}."
     )
+
+
+def _shorter_by(excess_tokens: int) -> str:
+    # The estimate counts each character of the input as a token, so this many fewer characters fit.
+    return f"make it at least {excess_tokens:,} character{'' if excess_tokens == 1 else 's'} shorter"
 
 
 def _table_failure(exc: ClientError | BotoCoreError) -> NotConfigured | Unavailable:

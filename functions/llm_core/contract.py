@@ -18,6 +18,9 @@ from pydantic_core import CoreSchema
 from llm_core.json_values import not_blank, whole_number
 from llm_core.prompts import DEFAULT_BULLETS, MAX_BULLETS, Todo
 
+# The time zone a TODO request's dates are worked out in when it names none (the page says so too).
+DEFAULT_TIMEZONE = "UTC"
+
 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -71,7 +74,7 @@ class TodoRequest(_Request):
     example: ClassVar[dict[str, Any]] = {"text": "Call the dentist next Friday", "timezone": "Europe/Paris"}
 
     text: str = Field(description="a non-empty string, the request in plain words")
-    timezone: str = Field("UTC", description="an IANA time zone name such as Europe/Paris")
+    timezone: str = Field(DEFAULT_TIMEZONE, description="an IANA time zone name such as Europe/Paris")
 
     _text_not_blank = field_validator("text")(not_blank)
 

@@ -164,11 +164,18 @@ def to_api_error(exc: BaseException) -> ApiError:
         hint = f" Retry after {retry_after} s." if retry_after else " Try again in a moment."
         return RateLimited(f"The model provider is rate limiting this account.{hint}", headers)
     if isinstance(exc, openai.AuthenticationError):
-        return NotConfigured("OpenAI rejected the API key in the secret named by OPENAI_SECRET_ID: put a valid key.")
+        return NotConfigured(
+            "OpenAI rejected this deployment's API key: its owner must put a valid key in the secret named by "
+            "OPENAI_SECRET_ID."
+        )
     if isinstance(exc, openai.PermissionDeniedError):
-        return NotConfigured("The OpenAI key in the secret may not use this model: check OPENAI_MODEL and the key.")
+        return NotConfigured(
+            "This deployment's OpenAI key may not use its model: its owner must check OPENAI_MODEL and the key."
+        )
     if isinstance(exc, openai.NotFoundError):
-        return NotConfigured("The model was not found: check OPENAI_MODEL (and OPENAI_BASE_URL if set).")
+        return NotConfigured(
+            "The model was not found: this deployment's owner must check OPENAI_MODEL (and OPENAI_BASE_URL if set)."
+        )
     if isinstance(exc, openai.BadRequestError) and exc.code == "context_length_exceeded":
         return TooLarge("The text or conversation is longer than the model can read: shorten it or start a new chat.")
     if isinstance(exc, openai.BadRequestError):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from llm_core.contract import DEFAULT_TIMEZONE
 from llm_core.identity import TOKEN_HEADER
 from llm_core.prompts import DEFAULT_BULLETS, HIGHEST_PRIORITY, MAX_BULLETS, PRIORITY_NAMES
 
@@ -14,7 +15,7 @@ def page_config(max_input_chars: int, auth: dict[str, Any] | None = None) -> dic
     """``auth`` is ``{"mode": "none"}`` when no sign-in is needed (local work, a public demo)."""
     return {
         "limits": {"max_input_chars": max_input_chars, "max_bullets": MAX_BULLETS},
-        "defaults": {"max_bullets": DEFAULT_BULLETS},
+        "defaults": {"max_bullets": DEFAULT_BULLETS, "timezone": DEFAULT_TIMEZONE},
         "priorities": [
             {"value": value, "name": name} for value, name in enumerate(PRIORITY_NAMES, start=HIGHEST_PRIORITY)
         ],

@@ -292,10 +292,12 @@ class SignInStandIn:
         return RedirectResponse(_with_query(params["redirect_uri"], back), status_code=302)
 
     def _password_sign_in(self, email: str, password: str) -> dict[str, Any]:
+        # The pool's addresses are not case-sensitive (CaseSensitive false, as in the template); moto's always
+        # are, so the address goes to it in lower case, as the local users are made.
         result = self._cognito.initiate_auth(
             ClientId=self.pool.client_id,
             AuthFlow="USER_PASSWORD_AUTH",
-            AuthParameters={"USERNAME": email, "PASSWORD": password},
+            AuthParameters={"USERNAME": email.lower(), "PASSWORD": password},
         )
         return self._signed_again(result["AuthenticationResult"])
 

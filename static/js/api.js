@@ -205,14 +205,26 @@ export function errorFromEvent(payload) {
   });
 }
 
+/** What would make a chat request fit: a new chat drops the earlier turns but keeps the instructions. */
+function shorterChat({ earlierTurns = true, instructions = true } = {}) {
+  const ways = [
+    earlierTurns && 'start a new chat (it keeps the instructions)',
+    instructions && 'shorten the instructions',
+    'send a shorter message',
+  ].filter(Boolean);
+  const said = ways.length === 1 ? ways[0] : `${ways.slice(0, -1).join(', ')} or ${ways.at(-1)}`;
+  return `${said[0].toUpperCase()}${said.slice(1)}.`;
+}
+
 /**
  * What to tell a person about an error: {title, hint, requestId}. The title is the server's own message;
  * the hint is what only the page knows: when to retry, and what to do in this view. `overLimit`: whether
  * what was sent was over the published input limit (null while that is unknown). A 413 gets the advice to
  * shorten (`context` "chat": or to start a new chat) unless it was not: one for any other reason, such as
- * a daily budget smaller than any request, carries its own advice.
+ * a daily budget smaller than any request, carries its own advice. For the chat, `sent` ({earlierTurns,
+ * instructions}: booleans) says what the request held, so the advice names only what would help.
  */
-export function describeError(err, { context = 'text', overLimit = null } = {}) {
+export function describeError(err, { context = 'text', overLimit = null, sent = null } = {}) {
   if (!(err instanceof ApiError)) {
     return { title: 'Something went wrong.', hint: String((err && err.message) || err), requestId: '' };
   }
@@ -234,7 +246,7 @@ export function describeError(err, { context = 'text', overLimit = null } = {}) 
       return { ...base, hint: `That is ${describeResetTime(err.retryAfterSeconds)} where you are.` };
     case 'too_large':
       if (overLimit === false) return base;
-      return { ...base, hint: context === 'chat' ? 'Start a new chat or send a shorter message.' : 'Shorten the text and try again.' };
+      return { ...base, hint: context === 'chat' ? shorterChat(sent) : 'Shorten the text and try again.' };
     case 'unauthenticated':
       return { ...base, hint: 'Sign in again above, then try again.' };
     default:

@@ -217,6 +217,7 @@ export function setupChat() {
     if (focused === send || focused === document.body || log.contains(focused)) stop.focus();
     updateCounter();
     const sentOverLimit = overInputLimit(inputChars(turn.sent));
+    const sent = { earlierTurns: turn.sent.messages.length > 1, instructions: Boolean(turn.sent.system.trim()) };
     announce('Answering…');
     let received = '';
     answerSoFar = '';
@@ -242,7 +243,7 @@ export function setupChat() {
           finished = payload || {};
           reportTokensRemaining(finished.tokens_remaining);
         } else if (event === 'error') {
-          failure = describeError(errorFromEvent(payload), { context: 'chat', overLimit: sentOverLimit });
+          failure = describeError(errorFromEvent(payload), { context: 'chat', overLimit: sentOverLimit, sent });
         }
       });
       if (!finished && !failure) {
@@ -252,7 +253,7 @@ export function setupChat() {
       if (err && err.name === 'AbortError') {
         stopped = true;
       } else if (err instanceof ApiError) {
-        failure = describeError(err, { context: 'chat', overLimit: sentOverLimit });
+        failure = describeError(err, { context: 'chat', overLimit: sentOverLimit, sent });
       } else {
         // A TypeError from reader.read(): the network dropped mid-answer.
         failure = { title: 'The connection was interrupted.', hint: 'Part of the answer may be missing. Try again.' };

@@ -40,6 +40,7 @@ function parseConfig(document) {
     maxBullets,
     // A default the limit does not allow is no default.
     defaultBullets: maxBullets && defaultBullets <= maxBullets ? defaultBullets : null,
+    defaultTimeZone: typeof defaults.timezone === 'string' && defaults.timezone ? defaults.timezone : null,
     priorities: parsePriorities(document?.priorities),
     // auth.js reads the rest ({mode, domain, client_id, ...}); an absent or odd one means no sign-in.
     auth: Object.freeze(auth && typeof auth.mode === 'string' ? { ...auth } : { mode: 'none' }),

@@ -52,9 +52,13 @@ export function setupTodo() {
   const copy = result.querySelector('.copy');
   const timeZone = browserTimeZone();
   let priorities = [];
-  onConfig((config) => { priorities = config.priorities; });
-
-  document.getElementById('todo-tz-name').textContent = timeZone || 'unknown (the server will assume UTC)';
+  const zoneName = document.getElementById('todo-tz-name');
+  onConfig((config) => {
+    priorities = config.priorities;
+    if (timeZone) zoneName.textContent = timeZone;
+    else if (config.defaultTimeZone) zoneName.textContent = `unknown (the server will assume ${config.defaultTimeZone})`;
+    else zoneName.textContent = 'unknown';
+  });
   attachCounter(text, document.getElementById('todo-count'));
   copy.addEventListener('click', () => copyWithFeedback(copy, raw.textContent));
 

@@ -270,16 +270,14 @@ def test_rate_limit_in_chat_shows_the_servers_message_and_gives_the_message_back
     expect(page.locator("#chat-input")).to_have_value("Are you there?")
 
 
-def test_a_chat_over_the_limit_shows_the_servers_413_and_suggests_a_new_chat(page, emulator_fake_model):
+def test_a_first_message_over_the_limit_shows_the_servers_413_and_suggests_a_shorter_one(page, emulator_fake_model):
     open_tab(page, "Chat")
     with page.expect_response("**/api/stream") as answer:
         send_chat(page, "x" * 20_001)
     assert answer.value.status == 413
     note = page.locator("#chat-log .msg-note.is-error")
     expect(note.locator(".note-title")).to_have_text(error_message_of(answer.value.json()))
-    expect(note.locator(".note-hint")).to_have_text(
-        "Start a new chat or send a shorter message. Your message is back in the box."
-    )
+    expect(note.locator(".note-hint")).to_have_text("Send a shorter message. Your message is back in the box.")
     assert emulator_fake_model.requests == []
 
 

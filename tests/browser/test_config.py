@@ -98,3 +98,17 @@ def test_the_page_works_while_config_json_has_not_arrived(page, emulator_fake_mo
     page.get_by_role("button", name="Summarize").click()
     expect(page.locator("#summarize-result-list li")).to_have_text(["Works without it."])
     assert held, "the page asked for /config.json"
+
+
+def test_where_the_browser_has_no_time_zone_the_page_names_the_servers_default(page):
+    # As a browser that cannot tell its zone answers (ICU's "Etc/Unknown").
+    page.add_init_script(
+        "const options = Intl.DateTimeFormat.prototype.resolvedOptions;"
+        "Intl.DateTimeFormat.prototype.resolvedOptions = function () {"
+        "  return { ...options.call(this), timeZone: 'Etc/Unknown' }; };"
+    )
+    document = page_config(20_000)
+    document["defaults"]["timezone"] = "America/Denver"
+    serve(page, lambda route: route.fulfill(json=document))
+    open_tab(page, "TODO")
+    expect(page.locator("#todo-tz-name")).to_have_text("unknown (the server will assume America/Denver)")

@@ -145,3 +145,29 @@ def test_summary_bullets_keep_block_markdown_out(page, emulator_fake_model):
     items = page.locator("#summarize-result-list li")
     expect(items.first).to_have_text("# Not a heading")
     assert page.locator("#summarize-result-list :is(h1, img)").count() == 0
+
+
+# The words (split at spaces and hyphens, where a line may break) that a cell draws on more than one line.
+BROKEN_WORDS = """(cells) => cells.flatMap((cell) => {
+    const text = cell.firstChild;
+    return [...text.data.matchAll(/[^\\s-]+/g)].filter((word) => {
+        const range = document.createRange();
+        range.setStart(text, word.index);
+        range.setEnd(text, word.index + word[0].length);
+        return range.getClientRects().length > 1;
+    }).map((word) => word[0]);
+})"""
+
+WIDE_TABLE = """| Service | Pricing model | Typical cold start | Maximum duration |
+|---|---|---|---|
+| Fargate | per vCPU-second and GB-second | 30-60 s | unlimited |
+| Lambda | per request and GB-second | 100-500 ms | 15 minutes |"""
+
+
+def test_a_table_wider_than_a_phone_scrolls_sideways_with_its_words_whole(page, emulator_fake_model):
+    page.set_viewport_size({"width": 390, "height": 844})
+    chat_answer(page, emulator_fake_model, WIDE_TABLE)
+    answer = assistant_messages(page).first
+    scroller = answer.locator(".table-scroll")
+    assert scroller.evaluate("(box) => box.scrollWidth > box.clientWidth")
+    assert answer.locator("th, td").evaluate_all(BROKEN_WORDS) == []

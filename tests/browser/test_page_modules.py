@@ -217,12 +217,25 @@ def test_a_413_suggests_shortening_only_when_what_was_sent_was_over_the_limit(mo
             const error = new ApiError({ status: 413, type: 'too_large', message: 'from the server' });
             return [
                 describeError(error, { overLimit: true }).hint,
-                describeError(error, { context: 'chat', overLimit: true }).hint,
+                describeError(error, { context: 'chat', overLimit: true,
+                                       sent: { earlierTurns: true, instructions: false } }).hint,
+                describeError(error, { context: 'chat', overLimit: true,
+                                       sent: { earlierTurns: false, instructions: true } }).hint,
+                describeError(error, { context: 'chat', overLimit: true,
+                                       sent: { earlierTurns: true, instructions: true } }).hint,
                 describeError(error, { overLimit: false }).hint,
                 describeError(error, { context: 'chat', overLimit: false }).hint,
                 describeError(error).hint,  // the limit was never learned
             ];
         }"""
     )
-    shorten, new_chat = "Shorten the text and try again.", "Start a new chat or send a shorter message."
-    assert hints == [shorten, new_chat, "", "", shorten]
+    shorten = "Shorten the text and try again."
+    assert hints == [
+        shorten,
+        "Start a new chat (it keeps the instructions) or send a shorter message.",
+        "Shorten the instructions or send a shorter message.",
+        "Start a new chat (it keeps the instructions), shorten the instructions or send a shorter message.",
+        "",
+        "",
+        shorten,
+    ]

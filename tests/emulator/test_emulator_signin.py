@@ -272,6 +272,11 @@ def test_wrong_password_shows_the_form_again_with_an_error(authorize_url: Callab
     assert f"value='{EMAIL}'" in answer.text
 
 
+def test_the_address_signs_in_in_any_mix_of_cases(authorize_url: Callable[..., str]) -> None:
+    answer = request("POST", authorize_url(), {"email": EMAIL.upper(), "password": PASSWORD})
+    assert answer.status == 302, answer.text
+
+
 def test_email_is_escaped_in_the_form(authorize_url: Callable[..., str]) -> None:
     answer = request("POST", authorize_url(), {"email": "'><b>x@example.com", "password": "whatever 12"})
     assert "'><b>" not in answer.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -226,8 +227,8 @@ def test_a_request_larger_than_what_is_left_says_how_much_is_left_not_spent(conf
     with pytest.raises(QuotaExceeded) as refused:
         budget.reserve("alice", 2_500, now=AFTERNOON)
     assert refused.value.message == (
-        "This request could use up to 2,500 tokens, and your daily budget has 2,000 of 10,000 left: send a "
-        "shorter text or conversation, or wait for the reset at midnight UTC (2026-11-23 00:00 UTC), in 9 h 00 "
+        "This request could use up to 2,500 tokens, and your daily budget has 2,000 of 10,000 left: make it at "
+        "least 500 characters shorter, or wait for the reset at midnight UTC (2026-11-23 00:00 UTC), in 9 h 00 "
         "min. The model was not called."
     )
 
@@ -351,13 +352,23 @@ def test_refusal_says_when_the_budget_resets(configure, table):
     assert "It resets at midnight UTC (2026-11-23 00:00 UTC), in 2 h 01 min;" in refused.value.message
 
 
+def test_a_request_shortened_as_the_refusal_says_fits(configure, table):
+    configure(per_user=10_000, total=100_000)
+    budget.reserve("alice", 8_000, now=AFTERNOON)
+    with pytest.raises(QuotaExceeded) as refused:
+        budget.reserve("alice", 2_777, now=AFTERNOON)
+    shorter = int(re.search(r"at least ([\d,]+) characters? shorter", refused.value.message)[1].replace(",", ""))
+    budget.reserve("alice", 2_777 - shorter, now=AFTERNOON)
+    assert table.used(ALICE_ROW) == 10_000
+
+
 def test_a_request_larger_than_a_whole_days_budget_is_too_large(configure, table):
     configure(per_user=10_000, total=100_000)
     with pytest.raises(TooLarge) as refused:
         budget.reserve("alice", 10_001, now=AFTERNOON)
     assert refused.value.message == (
         "This request could use up to 10,001 tokens, more than your whole daily budget of 10,000: "
-        "send a shorter text or conversation."
+        "make it at least 1 character shorter."
     )
     assert table.row(TOTAL_ROW) is None
 

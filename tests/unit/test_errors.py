@@ -37,6 +37,13 @@ def test_failures_map_onto_the_error_table(exc, status, kind):
     assert (error.status, error.type) == (status, kind)
 
 
+def test_a_rejected_key_tells_whoever_sees_it_that_the_owner_must_fix_it():
+    assert to_api_error(_status_error(401)).message == (
+        "OpenAI rejected this deployment's API key: its owner must put a valid key in the secret named by "
+        "OPENAI_SECRET_ID."
+    )
+
+
 def _bad_request(code: object) -> openai.BadRequestError:
     request = httpx2.Request("POST", "http://127.0.0.1/v1/responses")
     error = {"message": "the provider's words, which may quote the input", "code": code}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llm_core.contract import SummarizeRequest
+from llm_core.contract import SummarizeRequest, TodoRequest
 from llm_core.page_config import page_config
 from llm_core.prompts import Todo
 
@@ -12,6 +12,10 @@ def test_the_bullet_count_the_page_offers_first_is_the_contracts_default() -> No
 
     assert config["defaults"]["max_bullets"] == SummarizeRequest.model_fields["max_bullets"].default
     assert 1 <= config["defaults"]["max_bullets"] <= config["limits"]["max_bullets"]
+
+
+def test_the_time_zone_the_page_says_the_server_assumes_is_the_contracts_default() -> None:
+    assert page_config(20_000)["defaults"]["timezone"] == TodoRequest.model_fields["timezone"].default
 
 
 def test_the_priority_scale_the_page_draws_is_the_one_a_todo_must_match() -> None:
