@@ -23,9 +23,12 @@ def error_body(status: int, message: str, code: str) -> dict[str, Any]:
 
 
 def usage(body: dict[str, Any], output_text: str) -> dict[str, Any]:
-    """Token counts estimated at four characters a token: plausible enough for budgets and metrics."""
-    input_tokens = max(1, len(json.dumps(body.get("input", ""))) // 4)
+    """Token counts estimated at four characters a token: plausible enough for budgets and metrics. As a real
+    model's, the output's count never passes the request's ``max_output_tokens``."""
+    input_tokens = max(1, len(json.dumps(body.get("input", ""), ensure_ascii=False)) // 4)
     output_tokens = max(1, len(output_text) // 4)
+    if isinstance(body.get("max_output_tokens"), int):
+        output_tokens = min(output_tokens, body["max_output_tokens"])
     return {
         "input_tokens": input_tokens,
         "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},

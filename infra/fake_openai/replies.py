@@ -65,7 +65,7 @@ class FakeReply:
         if self.raw_output_text is not None:
             return self.raw_output_text
         if self.output is not None:
-            return json.dumps(self.output)
+            return json.dumps(self.output, ensure_ascii=False)  # as a model writes it: the characters, not escapes
         return "".join(self.tokens) if self.tokens is not None else (self.text or "")
 
     @property

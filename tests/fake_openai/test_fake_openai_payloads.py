@@ -15,6 +15,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from infra.fake_openai import FakeOpenAI, FakeReply
+from infra.fake_openai.payloads import usage
 
 SCHEMAS = json.loads((Path(__file__).with_name("openai_schemas.json")).read_text(encoding="utf-8"))
 TODO_FORMAT = {
@@ -160,3 +161,11 @@ def test_unknown_path_gets_the_error_body(fake_model: FakeOpenAI) -> None:
     status, body = post(fake_model, request_for("text", stream=False), path="/v1/chat/completions")
     assert status == 404
     assert_matches("ErrorResponse", json.loads(body))
+
+
+def test_reported_output_tokens_never_pass_the_requests_max_output_tokens() -> None:
+    assert usage({"input": "x", "max_output_tokens": 16}, "y" * 4_000)["output_tokens"] == 16
+
+
+def test_a_character_beyond_ascii_counts_as_one_character_not_its_json_escape() -> None:
+    assert usage({"input": "😀" * 400}, "😀" * 400) == usage({"input": "x" * 400}, "x" * 400)
