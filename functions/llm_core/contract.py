@@ -100,7 +100,11 @@ class StreamRequest(_Request):
     example: ClassVar[dict[str, Any]] = {"prompt": "Write a haiku about Lambda"}
 
     messages: list[ChatMessage] | None = Field(
-        None, description='a non-empty list of {"role": "user" | "assistant", "content": "..."} objects'
+        None,
+        description='a non-empty list of {"role": "user" | "assistant", "content": "..."} objects',
+        # The first message that is wrong ends the check: a body of 200,000 empty objects would otherwise
+        # make 400,000 errors and, with them, more memory than a function has.
+        fail_fast=True,
     )
     prompt: str | None = Field(None, description="a non-empty string (shorthand for one user message)")
     system: str | None = Field(None, description="a string of instructions for the model")

@@ -8,7 +8,7 @@ raw body and headers here, so every rule about what a body may be lives in this 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from email.message import Message
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
@@ -29,6 +29,9 @@ MAX_QUOTED_NAME = 40
 MAX_LISTED = 10
 # Valid bodies nest three levels (a stream's messages); the parser's own limit depends on the Python version.
 MAX_NESTING = 100
+# Valid bodies' objects have two or three fields. Past this many keys an object is refused as a whole, before
+# validation: an error for each of 600,000 unknown keys would take more memory than a function has.
+MAX_OBJECT_KEYS = 100
 # What JSON counts as white space between its tokens.
 JSON_WHITESPACE = " \t\r\n"
 
@@ -87,14 +90,44 @@ def _quote(name: str) -> str:
     return json.dumps(shown)
 
 
+_END = object()
+
+
 def _check_values(payload: Any) -> None:
     """Refuse a body nested deeper than MAX_NESTING, and a string holding a lone UTF-16 surrogate (which no
-    UTF-8 encoder, the SDK's included, accepts), naming the first place that holds one."""
-    pending: list[tuple[Any, str, int]] = [(payload, "", 1)]
-    while pending:
-        value, path, depth = pending.pop()
-        if depth > MAX_NESTING:
+    UTF-8 encoder, the SDK's included, accepts), naming the first place that holds one.
+
+    The walk holds one iterator per level, and places are named only once one is wrong: a body of millions of
+    small values would otherwise cost an entry and a path string each, more memory than the function has."""
+    # levels[-1] yields the values at depth len(levels); the body itself is at depth 1.
+    levels: list[Iterator[Any]] = [iter((payload,))]
+    while levels:
+        value = next(levels[-1], _END)
+        if value is _END:
+            levels.pop()
+            continue
+        if len(levels) > MAX_NESTING:
             raise _too_deep()
+        if isinstance(value, str) and not _is_utf8_encodable(value):
+            _name_the_unpaired_surrogate(payload)
+        elif isinstance(value, dict):
+            if len(value) > MAX_OBJECT_KEYS:
+                raise InvalidRequest(
+                    f"An object in the request body has {len(value):,} keys: a request's objects have two or three "
+                    f"fields, and one with more than {MAX_OBJECT_KEYS} keys is not read."
+                )
+            if any(not _is_utf8_encodable(key) for key in value):
+                _name_the_unpaired_surrogate(payload)
+            levels.append(iter(value.values()))
+        elif isinstance(value, list):
+            levels.append(iter(value))
+
+
+def _name_the_unpaired_surrogate(payload: Any) -> None:
+    """Raise the refusal for the first string (in the body's order) that holds a lone surrogate, by its place."""
+    pending: list[tuple[Any, str]] = [(payload, "")]
+    while pending:
+        value, path = pending.pop()
         if isinstance(value, str) and not _is_utf8_encodable(value):
             raise _unpaired_surrogate(path or "the body")
         if isinstance(value, dict):
@@ -105,7 +138,7 @@ def _check_values(payload: Any) -> None:
             children = [(item, f"{path}.{index}" if path else str(index)) for index, item in enumerate(value)]
         else:
             continue
-        pending.extend((item, place, depth + 1) for item, place in reversed(children))
+        pending.extend(reversed(children))
 
 
 def _unpaired_surrogate(where: str) -> InvalidRequest:
