@@ -65,6 +65,9 @@ def _common_request_options(caller: Caller) -> dict[str, Any]:
 M = TypeVar("M", bound=BaseModel)
 
 # A structured answer stopped at max_output_tokens is broken JSON: nothing in the caller's text can fix that.
+# The first halves of a character written as two UTF-16 units, and what stands in for a half left alone.
+HIGH_SURROGATES = ("\ud800", "\udbff")
+REPLACEMENT_CHARACTER = "\ufffd"
 CONTENT_FILTER_MESSAGE = "The provider's content filter stopped the model's answer: rephrase the request."
 OUTPUT_LIMIT_MESSAGE = (
     "The model's answer reached the output limit before it was complete: try again, or ask the deployment's "
@@ -229,12 +232,17 @@ async def _settled(events: AsyncGenerator[Delta | Done], reservation: Reservatio
 
 
 async def answer_events(events: openai.AsyncStream[Any]) -> AsyncGenerator[Delta | Done]:
+    held = ""  # the first half of a character whose second half is in the next delta
     async with events:
         answer = aiter(events)
         async for event in answer:
             if event.type in ("response.output_text.delta", "response.refusal.delta"):
-                yield Delta(event.delta)
+                text, held = _whole_characters(held + event.delta)
+                if text:
+                    yield Delta(text)
             elif event.type in ("response.completed", "response.incomplete"):
+                if held:
+                    yield Delta(REPLACEMENT_CHARACTER)
                 response = event.response
                 reason = response.incomplete_details.reason if response.incomplete_details else None
                 if response.status == "incomplete" and reason == "content_filter":
@@ -247,6 +255,16 @@ async def answer_events(events: openai.AsyncStream[Any]) -> AsyncGenerator[Delta
             elif event.type in ("response.failed", "error"):
                 raise UpstreamError("The model failed while answering: try again.")
     raise UpstreamError("The model's stream ended before the answer was complete: try again.")
+
+
+def _whole_characters(text: str) -> tuple[str, str]:
+    """``text`` as whole characters, and a first half held back for the next delta: a server that cuts text
+    in UTF-16 units (as JavaScript's strings count) can split one character, such as an emoji, across two
+    deltas, and half of one cannot be encoded. Any other lone half becomes U+FFFD."""
+    held = text[-1] if text and HIGH_SURROGATES[0] <= text[-1] <= HIGH_SURROGATES[1] else ""
+    whole = text[: len(text) - len(held)]
+    # Through UTF-16, where a pair of halves is one character again and a lone half is replaced.
+    return whole.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace"), held
 
 
 async def _read_to_the_body_end(answer: AsyncIterator[Any]) -> None:

@@ -71,6 +71,21 @@ def test_a_refusal_streams_as_the_answer_then_done(stream_url, fake_model):
     assert events[-1][0] == "done" and events[-1][1]["finish_reason"] == "completed"
 
 
+def test_a_character_split_across_two_deltas_streams_whole(stream_url, fake_model):
+    # As a server that cuts text in UTF-16 units sends an emoji: its two halves in two deltas.
+    fake_model.enqueue(FakeReply(tokens=["Smile ", "\ud83d", "\ude00", " done"]))
+    events = list(sse_events(post(stream_url, CONVERSATION)))
+    assert "".join(data["text"] for event, data in events if event == "delta") == "Smile \U0001f600 done"
+    assert events[-1][0] == "done"
+
+
+def test_half_a_character_left_alone_streams_as_a_replacement_character(stream_url, fake_model):
+    fake_model.enqueue(FakeReply(tokens=["Cut ", "\ud83d"]))
+    events = list(sse_events(post(stream_url, CONVERSATION)))
+    assert "".join(data["text"] for event, data in events if event == "delta") == "Cut \ufffd"
+    assert events[-1][0] == "done"
+
+
 def test_a_later_answer_reuses_the_connection_to_the_model(stream_url, fake_model):
     for _ in range(2):
         assert [event for event, _ in sse_events(post(stream_url, CONVERSATION))][-1] == "done"
