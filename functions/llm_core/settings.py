@@ -9,6 +9,7 @@ from functools import lru_cache
 from typing import Literal
 
 from aws_lambda_powertools import Logger
+from openai.types.shared import ReasoningEffort
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_core import ErrorDetails, PydanticCustomError
 
@@ -32,8 +33,9 @@ class Settings(BaseModel):
 
     openai_secret_id: str = Field(min_length=1, description="Secrets Manager name or ARN of the OpenAI key")
     openai_model: str = Field(DEFAULT_MODEL, min_length=1)
-    # Only for reasoning models; a model without reasoning refuses the parameter, so unset sends none.
-    openai_reasoning_effort: Literal["none", "minimal", "low", "medium", "high"] | None = None
+    # Only for reasoning models; a model without reasoning refuses the parameter, so unset sends none. The
+    # SDK's own list of efforts (the template's ReasoningEffort allows the same).
+    openai_reasoning_effort: ReasoningEffort = None
     openai_base_url: str | None = Field(None, pattern=r"^https?://")
     max_input_chars: int = Field(20_000, ge=1)
     # The Responses API refuses max_output_tokens below 16.

@@ -9,11 +9,12 @@ import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from cfnlint.api import lint_file
 from cfnlint.decode import decode
+from openai.types.shared import ReasoningEffort
 
 from llm_core.budget import DEPLOYMENT_TOKENS_METRIC, KEY_ATTRIBUTE, TTL_ATTRIBUTE
 from tests.template.cfn_values import NO_VALUE, deployed, evaluate
@@ -528,6 +529,11 @@ def test_distribution_uses_the_web_acl_given(template: dict[str, Any]) -> None:
 def test_web_acl_must_be_a_cloudfront_acl_from_us_east_1(template: dict[str, Any]) -> None:
     regional = "arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/rate/a1b2c3d4"
     assert not re.fullmatch(template["Parameters"]["WebAclArn"]["AllowedPattern"], regional)
+
+
+def test_the_reasoning_efforts_the_template_offers_are_the_sdks_and_none(template: dict[str, Any]) -> None:
+    (literal, _none) = get_args(ReasoningEffort)
+    assert set(template["Parameters"]["ReasoningEffort"]["AllowedValues"]) == {"", *get_args(literal)}
 
 
 def test_an_existing_secret_is_named_by_its_full_arn_with_its_random_suffix(template: dict[str, Any]) -> None:
