@@ -149,9 +149,12 @@ def capped() -> bool:
         return False
 
 
-def reserve(caller_id: str, tokens: int, *, now: datetime | None = None) -> Reservation:
+def reserve(caller_id: str, tokens: int, *, input_chars: int | None = None, now: datetime | None = None) -> Reservation:
     """Hold ``tokens`` against the caller's and the deployment's budgets for today (UTC), each atomically;
     a refused request holds nothing once this returns.
+
+    ``input_chars``, the characters of the request's text or conversation, lets a refusal say how much shorter
+    would fit, or that nothing shorter would (a conversation of many short messages).
 
     Raises QuotaExceeded (429, Retry-After until UTC midnight) when either budget cannot hold them,
     TooLarge (413) when the request alone exceeds a whole day's budget, Unavailable (503) when the table
@@ -167,7 +170,7 @@ def reserve(caller_id: str, tokens: int, *, now: datetime | None = None) -> Rese
         return Reservation(tokens, day, (), {})
     for budget in budgets:
         if tokens > budget.cap:
-            raise TooLarge(_larger_than_budget(budget, tokens, settings.max_output_tokens))
+            raise TooLarge(_larger_than_budget(budget, tokens, settings.max_output_tokens, input_chars))
     expires_at = int(datetime.combine(day + ROW_LIFETIME_AFTER_DAY, datetime.min.time(), UTC).timestamp())
     outcomes = _on_each_row(budgets, lambda budget: _reserve_row(budget, tokens, expires_at))
     used = {budget.key: outcome for budget, outcome in zip(budgets, outcomes, strict=True) if isinstance(outcome, int)}
@@ -183,7 +186,8 @@ def reserve(caller_id: str, tokens: int, *, now: datetime | None = None) -> Rese
         if isinstance(outcome, ClientError) and _is_refusal(outcome)
     }
     if refused:
-        raise _quota_exceeded(refused, tokens, estimate_tokens(1, settings.max_output_tokens), moment)
+        smallest = estimate_tokens(1, settings.max_output_tokens)
+        raise _quota_exceeded(refused, tokens, smallest, moment, input_chars)
     failure = next(outcome for outcome in outcomes if not isinstance(outcome, int))
     raise _table_failure(failure)
 
@@ -268,7 +272,9 @@ def _used_when_refused(refusal: ClientError) -> int | None:
     return int(used) if used is not None else None
 
 
-def _quota_exceeded(refused: dict[_Budget, int | None], tokens: int, smallest: int, now: datetime) -> QuotaExceeded:
+def _quota_exceeded(
+    refused: dict[_Budget, int | None], tokens: int, smallest: int, now: datetime, input_chars: int | None
+) -> QuotaExceeded:
     """A budget with less left than the ``smallest`` request to this function could need is out of reach here
     (spent, when nothing is left); one with more cannot hold this request's worst case, though a shorter request
     would pass. Either way the message and the remaining header say how much is left: the functions' smallest
@@ -291,7 +297,7 @@ def _quota_exceeded(refused: dict[_Budget, int | None], tokens: int, smallest: i
         )
         message = (
             f"This request could use up to {tokens:,} tokens, and {what_is_left}: "
-            f"{_shorter_by(tokens - min(left.values()))}, or wait for the reset at midnight UTC "
+            f"{_shorter_by(tokens - min(left.values()), input_chars)}, or wait for the reset at midnight UTC "
             f"({reset:%Y-%m-%d %H:%M} UTC), in {wait}. The model was not called."
         )
     return QuotaExceeded(message, {"retry-after": str(seconds), REMAINING_HEADER: str(min(left.values()))})
@@ -324,7 +330,7 @@ def _spent(budgets: list[_Budget]) -> str:
     return "This deployment's daily token budget, shared by everyone who uses it, is spent."
 
 
-def _larger_than_budget(budget: _Budget, tokens: int, max_output_tokens: int) -> str:
+def _larger_than_budget(budget: _Budget, tokens: int, max_output_tokens: int, input_chars: int | None) -> str:
     whose = "your whole daily budget" if budget.scope == "caller" else "this deployment's whole daily budget"
     if estimate_tokens(1, max_output_tokens) > budget.cap:
         # Even the shortest request cannot fit: only the deployment's owner can change that.
@@ -340,13 +346,17 @@ def _larger_than_budget(budget: _Budget, tokens: int, max_output_tokens: int) ->
         )
     return (
         f"This request could use up to {tokens:,} tokens, more than {whose} of {budget.cap:,}: "
-        f"{_shorter_by(tokens - budget.cap)}."
+        f"{_shorter_by(tokens - budget.cap, input_chars)}."
     )
 
 
-def _shorter_by(excess_tokens: int) -> str:
-    # The estimate counts each character of the input as a token, so this many fewer characters fit.
-    return f"make it at least {excess_tokens:,} character{'' if excess_tokens == 1 else 's'} shorter"
+def _shorter_by(excess_tokens: int, input_chars: int | None) -> str:
+    """What makes the request fit: so many characters fewer (the estimate counts TOKENS_PER_CHARACTER a
+    character), or, where that is all of them and more, fewer messages."""
+    characters = math.ceil(excess_tokens / TOKENS_PER_CHARACTER)
+    if input_chars is not None and characters >= input_chars:
+        return "shortening its text is not enough, as each of its messages adds tokens of its own: start a new chat"
+    return f"make it at least {characters:,} character{'' if characters == 1 else 's'} shorter"
 
 
 def _table_failure(exc: ClientError | BotoCoreError) -> NotConfigured | Unavailable:

@@ -25,7 +25,7 @@ JSON_MEDIA_TYPES = ("application/json",)
 UTF8_LABELS = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
 # The longest field name worth quoting back; the rest of a caller's key is never echoed.
 MAX_QUOTED_NAME = 40
-# A message lists at most this many problems or names: a body of 200,000 unknown keys gets a short answer.
+# A message lists at most this many names (unknown fields, query parameters), then counts the rest.
 MAX_LISTED = 10
 # Valid bodies nest three levels (a stream's messages); the parser's own limit depends on the Python version.
 MAX_NESTING = 100
@@ -90,55 +90,46 @@ def _quote(name: str) -> str:
     return json.dumps(shown)
 
 
-_END = object()
-
-
 def _check_values(payload: Any) -> None:
-    """Refuse a body nested deeper than MAX_NESTING, and a string holding a lone UTF-16 surrogate (which no
-    UTF-8 encoder, the SDK's included, accepts), naming the first place that holds one.
+    """Refuse a body nested deeper than MAX_NESTING, an object with more than MAX_OBJECT_KEYS keys, and a
+    string holding a lone UTF-16 surrogate (which no UTF-8 encoder, the SDK's included, accepts), naming the
+    first place that holds one.
 
-    The walk holds one iterator per level, and places are named only once one is wrong: a body of millions of
-    small values would otherwise cost an entry and a path string each, more memory than the function has."""
-    # levels[-1] yields the values at depth len(levels); the body itself is at depth 1.
-    levels: list[Iterator[Any]] = [iter((payload,))]
+    One walk in the body's order, holding an iterator and a key per level: a place is spelled out only for the
+    value that is wrong, since a body of millions of small values would otherwise cost an entry and a path
+    string each, more memory than the function has."""
+    # levels[-1] yields (key, value) for the values at depth len(levels), keys[i] is the key of levels[i + 1]'s
+    # object, and the body itself has no key (None).
+    levels: list[Iterator[tuple[str | int | None, Any]]] = [iter(((None, payload),))]
+    keys: list[str | int | None] = []
     while levels:
-        value = next(levels[-1], _END)
-        if value is _END:
+        entry = next(levels[-1], None)
+        if entry is None:
             levels.pop()
+            del keys[len(levels) - 1 :]
             continue
+        key, value = entry
         if len(levels) > MAX_NESTING:
             raise _too_deep()
         if isinstance(value, str) and not _is_utf8_encodable(value):
-            _name_the_unpaired_surrogate(payload)
-        elif isinstance(value, dict):
+            raise _unpaired_surrogate(_place([*keys, key]) or "the body")
+        if isinstance(value, dict):
             if len(value) > MAX_OBJECT_KEYS:
                 raise InvalidRequest(
                     f"An object in the request body has {len(value):,} keys: a request's objects have two or three "
                     f"fields, and one with more than {MAX_OBJECT_KEYS} keys is not read."
                 )
-            if any(not _is_utf8_encodable(key) for key in value):
-                _name_the_unpaired_surrogate(payload)
-            levels.append(iter(value.values()))
+            if any(not _is_utf8_encodable(name) for name in value):
+                raise _unpaired_surrogate(f"a key in {_place([*keys, key]) or 'the body'}")
+            levels.append(iter(value.items()))
+            keys.append(key)
         elif isinstance(value, list):
-            levels.append(iter(value))
+            levels.append(iter(enumerate(value)))
+            keys.append(key)
 
 
-def _name_the_unpaired_surrogate(payload: Any) -> None:
-    """Raise the refusal for the first string (in the body's order) that holds a lone surrogate, by its place."""
-    pending: list[tuple[Any, str]] = [(payload, "")]
-    while pending:
-        value, path = pending.pop()
-        if isinstance(value, str) and not _is_utf8_encodable(value):
-            raise _unpaired_surrogate(path or "the body")
-        if isinstance(value, dict):
-            if any(not _is_utf8_encodable(key) for key in value):
-                raise _unpaired_surrogate(f"a key in {path or 'the body'}")
-            children = [(item, f"{path}.{key}" if path else key) for key, item in value.items()]
-        elif isinstance(value, list):
-            children = [(item, f"{path}.{index}" if path else str(index)) for index, item in enumerate(value)]
-        else:
-            continue
-        pending.extend(reversed(children))
+def _place(keys: list[str | int | None]) -> str:
+    return ".".join(_field_name(key) for key in keys if key is not None)
 
 
 def _unpaired_surrogate(where: str) -> InvalidRequest:
@@ -250,8 +241,7 @@ def describe_validation_errors(model: type[BaseModel], errors: list[Any]) -> Api
             problems.append(f"{field}: must be {valid}")
     sentences = [problem if isinstance(problem, str) else _unknown_fields(model, problem, unknown[problem])
                  for problem in problems]  # fmt: skip
-    more = f"; and {len(sentences) - MAX_LISTED:,} more problems" if len(sentences) > MAX_LISTED else ""
-    return InvalidRequest("; ".join(sentences[:MAX_LISTED]) + more + ".")
+    return InvalidRequest("; ".join(sentences) + ".")
 
 
 def _unknown_fields(model: type[BaseModel], parent: tuple[Any, ...], fields: list[str]) -> str:

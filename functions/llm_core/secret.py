@@ -93,9 +93,7 @@ def _read_failure(code: str) -> ApiError:
     if code == "ResourceNotFoundException":
         return NotConfigured(f"{_WHERE_THE_KEY_IS} was not found, or has no value yet: create it and put the key.")
     if code in {"AccessDeniedException", "UnrecognizedClientException"}:
-        return NotConfigured(
-            "This function may not read the OpenAI key's secret (OPENAI_SECRET_ID): check its IAM policy."
-        )
+        return NotConfigured(f"{_WHERE_THE_KEY_IS} may not be read by this function: check its IAM policy.")
     if code == "DecryptionFailure":
         return NotConfigured(
             f"{_WHERE_THE_KEY_IS} could not be decrypted: allow this function kms:Decrypt on the secret's KMS key."

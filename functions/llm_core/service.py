@@ -64,11 +64,11 @@ def _common_request_options(caller: Caller) -> dict[str, Any]:
 
 M = TypeVar("M", bound=BaseModel)
 
-# A structured answer stopped at max_output_tokens is broken JSON: nothing in the caller's text can fix that.
 # The first halves of a character written as two UTF-16 units, and what stands in for a half left alone.
 HIGH_SURROGATES = ("\ud800", "\udbff")
 REPLACEMENT_CHARACTER = "\ufffd"
 CONTENT_FILTER_MESSAGE = "The provider's content filter stopped the model's answer: rephrase the request."
+# A structured answer stopped at max_output_tokens is broken JSON: nothing in the caller's text can fix that.
 OUTPUT_LIMIT_MESSAGE = (
     "The model's answer reached the output limit before it was complete: try again, or ask the deployment's "
     "owner to raise MAX_OUTPUT_TOKENS."
@@ -122,7 +122,7 @@ def reserve_budget(caller: Caller, input_chars: int, messages: int = 1, *, instr
     prompt), counted in ``input_chars``."""
     check_input_size(input_chars, messages, instructions=instructions)
     worst_case = estimate_tokens(input_chars, get_settings().max_output_tokens, messages=messages)
-    return budget.reserve(caller.id, worst_case)
+    return budget.reserve(caller.id, worst_case, input_chars=input_chars)
 
 
 def settle_failure(reservation: Reservation, exc: BaseException) -> None:

@@ -132,7 +132,8 @@ def local_password() -> str:
 
 def add_local_user(pool: LocalPool, email: str, password: str) -> None:
     """A confirmed user with a permanent password, as after the owner's ``admin-create-user`` and the
-    person's first sign-in."""
+    person's first sign-in. Kept in lower case, as the sign-in looks addresses up (see _password_sign_in)."""
+    email = email.lower()
     cognito = pool.client()
     cognito.admin_create_user(
         UserPoolId=pool.user_pool_id,

@@ -22,11 +22,13 @@ def error_body(status: int, message: str, code: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": error_type, "param": None, "code": code}}
 
 
-def usage(body: dict[str, Any], output_text: str) -> dict[str, Any]:
-    """Token counts estimated at four characters a token: plausible enough for budgets and metrics. As a real
-    model's, the output's count never passes the request's ``max_output_tokens``."""
+def usage(body: dict[str, Any], output_text: str, billed: tuple[int, int] | None = None) -> dict[str, Any]:
+    """Token counts estimated at four characters a token (or ``billed``): plausible enough for budgets and
+    metrics. As a real model's, the output's count never passes the request's ``max_output_tokens``."""
     input_tokens = max(1, len(json.dumps(body.get("input", ""), ensure_ascii=False)) // 4)
     output_tokens = max(1, len(output_text) // 4)
+    if billed is not None:
+        input_tokens, output_tokens = billed
     if isinstance(body.get("max_output_tokens"), int):
         output_tokens = min(output_tokens, body["max_output_tokens"])
     return {
@@ -63,7 +65,9 @@ class Answer:
     def final_response(self) -> dict[str, Any]:
         message_status = "completed" if self.final_status == "completed" else "incomplete"
         return self._response(
-            self.final_status, [self._message(self.full_text, message_status)], usage(self.body, self.full_text)
+            self.final_status,
+            [self._message(self.full_text, message_status)],
+            usage(self.body, self.full_text, self.reply.billed),
         )
 
     # ------------------------------------------------------------------------------------------ streaming

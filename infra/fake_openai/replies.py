@@ -36,6 +36,8 @@ class FakeReply:
     halfway through the body.
     token_delay_seconds: streaming only: pause between deltas.
     incomplete: the answer stops with status "incomplete", reason "max_output_tokens".
+    billed: the (input, output) tokens to report instead of the estimate, as a tokenizer that counts more
+    than one token a character may (the output still no more than the request's max_output_tokens).
     """
 
     status: int = 200
@@ -56,6 +58,7 @@ class FakeReply:
     drop_after_tokens: int | None = None
     token_delay_seconds: float = 0.0
     incomplete: bool = False
+    billed: tuple[int, int] | None = None
 
     @property
     def answer_text(self) -> str:

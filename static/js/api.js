@@ -224,7 +224,7 @@ function shorterChat({ earlierTurns = true, instructions = true } = {}) {
  * a daily budget smaller than any request, carries its own advice. For the chat, `sent` ({earlierTurns,
  * instructions}: booleans) says what the request held, so the advice names only what would help.
  */
-export function describeError(err, { context = 'text', overLimit = null, sent = null } = {}) {
+export function describeError(err, { context = 'text', overLimit = null, sent = {} } = {}) {
   if (!(err instanceof ApiError)) {
     return { title: 'Something went wrong.', hint: String((err && err.message) || err), requestId: '' };
   }

@@ -82,9 +82,9 @@ def test_spent_budget_shows_the_servers_message_and_the_reset_in_local_time(
 ) -> None:
     page = signed_out_page
     sign_in(page, sign_in_site.add_person(), PASSWORD)
-    # The fake model bills a token per four characters: this answer leaves about 1,500 tokens, fewer than the
-    # smallest summary's worst case (its input, the instructions and MAX_OUTPUT_TOKENS, 2,048).
-    emulator_fake_model.enqueue(FakeReply(tokens=["spend " * 1000] * 7))
+    # A long conversation's tokens, as the model bills them: about 1,500 are left, fewer than the smallest
+    # summary's worst case (its input, the instructions and MAX_OUTPUT_TOKENS, 2,048).
+    emulator_fake_model.enqueue(FakeReply(tokens=["Spent."], billed=(6_400, 4_096)))
     open_tab(page, "Chat")
     send_chat(page, "Spend it all?")
     wait_until_answered(page)

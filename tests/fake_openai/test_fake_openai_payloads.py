@@ -169,3 +169,8 @@ def test_reported_output_tokens_never_pass_the_requests_max_output_tokens() -> N
 
 def test_a_character_beyond_ascii_counts_as_one_character_not_its_json_escape() -> None:
     assert usage({"input": "😀" * 400}, "😀" * 400) == usage({"input": "x" * 400}, "x" * 400)
+
+
+def test_billed_tokens_are_reported_in_place_of_the_estimate() -> None:
+    reported = usage({"input": "x", "max_output_tokens": 64}, "y", billed=(6_400, 64))
+    assert (reported["input_tokens"], reported["output_tokens"], reported["total_tokens"]) == (6_400, 64, 6_464)

@@ -362,6 +362,16 @@ def test_a_request_shortened_as_the_refusal_says_fits(configure, table):
     assert table.used(ALICE_ROW) == 10_000
 
 
+def test_a_conversation_too_large_for_its_many_messages_is_told_to_start_a_new_chat(configure, table):
+    configure(per_user=10_000, total=100_000)
+    with pytest.raises(TooLarge) as refused:
+        budget.reserve("alice", 10_500, input_chars=400, now=AFTERNOON)
+    assert refused.value.message == (
+        "This request could use up to 10,500 tokens, more than your whole daily budget of 10,000: shortening its "
+        "text is not enough, as each of its messages adds tokens of its own: start a new chat."
+    )
+
+
 def test_a_request_larger_than_a_whole_days_budget_is_too_large(configure, table):
     configure(per_user=10_000, total=100_000)
     with pytest.raises(TooLarge) as refused:

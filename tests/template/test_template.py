@@ -547,26 +547,22 @@ def test_an_existing_secret_is_named_by_its_full_arn_with_its_random_suffix(temp
 # ------------------------------------------------------------------ logs
 
 
-@pytest.mark.parametrize("name", FUNCTIONS.values())
+@pytest.mark.parametrize("name", [*FUNCTIONS.values(), "SignUpDomainCheckFunction"])
 def test_each_function_logs_to_a_group_of_the_stack_kept_for_the_retention_given(
     template: dict[str, Any], name: str
 ) -> None:
     group = props(template, name)["LoggingConfig"]["LogGroup"]["Ref"]
     assert template["Resources"][group]["Type"] == "AWS::Logs::LogGroup"
+    assert template["Resources"][group].get("Condition") == template["Resources"][name].get("Condition")
     assert template["Resources"][group]["DeletionPolicy"] == "Delete"
     retention = props(template, group)["RetentionInDays"]
     assert evaluate(template, retention, {"LogRetentionDays": "7"}) == "7"
 
 
-def test_lambdas_log_filter_never_drops_the_metric_lines(template: dict[str, Any]) -> None:
+def test_lambdas_log_filter_follows_the_log_level_and_never_drops_the_metric_lines(template: dict[str, Any]) -> None:
     # EMF lines carry no level, so Lambda counts them as INFO: a stricter filter would drop the metrics.
-    levels = template["Mappings"]["LambdaLogLevel"]
-    assert set(levels) == set(template["Parameters"]["LogLevel"]["AllowedValues"])
-    assert {level["Level"] for level in levels.values()} <= {"DEBUG", "INFO"}
-    assert levels["DEBUG"]["Level"] == "DEBUG"
-    assert template["Globals"]["Function"]["LoggingConfig"]["ApplicationLogLevel"] == {
-        "Fn::FindInMap": ["LambdaLogLevel", {"Ref": "LogLevel"}, "Level"]
-    }
+    assert set(template["Parameters"]["LogLevel"]["AllowedValues"]) == {"DEBUG", "INFO"}
+    assert template["Globals"]["Function"]["LoggingConfig"]["ApplicationLogLevel"] == {"Ref": "LogLevel"}
 
 
 def test_snapstart_is_refused_where_lambda_does_not_offer_it(template: dict[str, Any]) -> None:

@@ -117,9 +117,16 @@ def test_retry_after_longer_than_a_person_should_wait_forbids_the_retry_with_tim
     "headers",
     [{"retry-after": "10"}, {"retry-after-ms": "10000"}, {"retry-after": "10", "x-should-retry": "true"}],
 )
-@pytest.mark.parametrize("status", [400, 408, 409, 500])
+@pytest.mark.parametrize("status", [408, 409, 500])
 def test_a_long_retry_after_forbids_the_retry_whatever_error_the_sdk_would_retry(status, headers):
     response = httpx2.Response(status, headers=headers)
+    with deadline_after(STREAM_FUNCTION_TIMEOUT_SECONDS):
+        _forbid_retry_that_cannot_fit(response)
+    assert response.headers["x-should-retry"] == "false"
+
+
+def test_any_error_the_provider_says_to_retry_has_its_long_retry_after_forbidden():
+    response = httpx2.Response(400, headers={"retry-after": "10", "x-should-retry": "true"})
     with deadline_after(STREAM_FUNCTION_TIMEOUT_SECONDS):
         _forbid_retry_that_cannot_fit(response)
     assert response.headers["x-should-retry"] == "false"
