@@ -170,7 +170,8 @@ def reserve(caller_id: str, tokens: int, *, input_chars: int | None = None, now:
         return Reservation(tokens, day, (), {})
     for budget in budgets:
         if tokens > budget.cap:
-            raise TooLarge(_larger_than_budget(budget, tokens, settings.max_output_tokens, input_chars))
+            left = min(_left_today(other) for other in budgets)
+            raise TooLarge(_larger_than_budget(budget, tokens, settings.max_output_tokens, input_chars, left))
     expires_at = int(datetime.combine(day + ROW_LIFETIME_AFTER_DAY, datetime.min.time(), UTC).timestamp())
     outcomes = _on_each_row(budgets, lambda budget: _reserve_row(budget, tokens, expires_at))
     used = {budget.key: outcome for budget, outcome in zip(budgets, outcomes, strict=True) if isinstance(outcome, int)}
@@ -330,7 +331,27 @@ def _spent(budgets: list[_Budget]) -> str:
     return "This deployment's daily token budget, shared by everyone who uses it, is spent."
 
 
-def _larger_than_budget(budget: _Budget, tokens: int, max_output_tokens: int, input_chars: int | None) -> str:
+def _left_today(budget: _Budget) -> int:
+    """What the row leaves of its cap now; the whole cap when it cannot be read (the refusal stands either way)."""
+    try:
+        row = (
+            _client()
+            .get_item(
+                TableName=get_settings().budget_table_name,
+                Key={KEY_ATTRIBUTE: {"S": budget.key}},
+                ProjectionExpression="#used",
+                ExpressionAttributeNames={"#used": USED_ATTRIBUTE},
+            )
+            .get("Item", {})
+        )
+    except (ClientError, BotoCoreError):
+        return budget.cap
+    return max(budget.cap - int(row.get(USED_ATTRIBUTE, {}).get("N", "0")), 0)
+
+
+def _larger_than_budget(
+    budget: _Budget, tokens: int, max_output_tokens: int, input_chars: int | None, left: int
+) -> str:
     whose = "your whole daily budget" if budget.scope == "caller" else "this deployment's whole daily budget"
     if estimate_tokens(1, max_output_tokens) > budget.cap:
         # Even the shortest request cannot fit: only the deployment's owner can change that.
@@ -344,10 +365,16 @@ def _larger_than_budget(budget: _Budget, tokens: int, max_output_tokens: int, in
             f"of {budget.cap:,}: the deployment's owner must raise {setting} or lower this function's "
             "MAX_OUTPUT_TOKENS."
         )
-    return (
-        f"This request could use up to {tokens:,} tokens, more than {whose} of {budget.cap:,}: "
-        f"{_shorter_by(tokens - budget.cap, input_chars)}."
-    )
+    too_large = f"This request could use up to {tokens:,} tokens, more than {whose} of {budget.cap:,}"
+    if left == budget.cap:
+        return f"{too_large}: {_shorter_by(tokens - left, input_chars)}."
+    # Counted against what today's use leaves, so that a request shortened as told is not refused again.
+    smallest = estimate_tokens(1, max_output_tokens)
+    if left < smallest:
+        return (
+            f"{too_large}, and {left:,} are left today, less than the {smallest:,} the shortest request here may use."
+        )
+    return f"{too_large}, of which {left:,} are left today: {_shorter_by(tokens - left, input_chars)}."
 
 
 def _shorter_by(excess_tokens: int, input_chars: int | None) -> str:

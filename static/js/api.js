@@ -4,6 +4,7 @@
 // server's error messages are the ones shown (functions/llm_core/errors.py holds the table); the page
 // adds only what it alone can say.
 
+import { overInputLimit } from './config.js';
 import { sha256Hex } from './hash.js';
 
 export const DEMO_EVENT = 'llm:demo-mode';
@@ -206,12 +207,15 @@ export function errorFromEvent(payload) {
 }
 
 /** What would make a chat request fit: a new chat drops the earlier turns but keeps the instructions. */
-function shorterChat({ earlierTurns = true, instructions = true } = {}) {
+function shorterChat({ earlier = 0, instructions = 0, message = 0 }) {
+  // Whether `chars` would be within the published limit; while the limit is unknown, any way may help.
+  const fits = (chars) => overInputLimit(chars) !== true;
   const ways = [
-    earlierTurns && 'start a new chat (it keeps the instructions)',
-    instructions && 'shorten the instructions',
-    'send a shorter message',
+    earlier && fits(instructions + message) && (instructions ? 'start a new chat (it keeps the instructions)' : 'start a new chat'),
+    instructions && fits(earlier + message) && 'shorten the instructions',
+    fits(earlier + instructions + 1) && 'send a shorter message',
   ].filter(Boolean);
+  if (!ways.length) ways.push('start a new chat and shorten the instructions');
   const said = ways.length === 1 ? ways[0] : `${ways.slice(0, -1).join(', ')} or ${ways.at(-1)}`;
   return `${said[0].toUpperCase()}${said.slice(1)}.`;
 }
@@ -221,8 +225,9 @@ function shorterChat({ earlierTurns = true, instructions = true } = {}) {
  * the hint is what only the page knows: when to retry, and what to do in this view. `overLimit`: whether
  * what was sent was over the published input limit (null while that is unknown). A 413 gets the advice to
  * shorten (`context` "chat": or to start a new chat) unless it was not: one for any other reason, such as
- * a daily budget smaller than any request, carries its own advice. For the chat, `sent` ({earlierTurns,
- * instructions}: booleans) says what the request held, so the advice names only what would help.
+ * a daily budget smaller than any request, carries its own advice. For the chat, `sent` ({earlier,
+ * instructions, message}: the characters of each part of the request) lets the advice name only what would
+ * bring it within the limit.
  */
 export function describeError(err, { context = 'text', overLimit = null, sent = {} } = {}) {
   if (!(err instanceof ApiError)) {

@@ -217,7 +217,12 @@ export function setupChat() {
     if (focused === send || focused === document.body || log.contains(focused)) stop.focus();
     updateCounter();
     const sentOverLimit = overInputLimit(inputChars(turn.sent));
-    const sent = { earlierTurns: turn.sent.messages.length > 1, instructions: Boolean(turn.sent.system.trim()) };
+    const earlierTurns = turn.sent.messages.slice(0, -1);
+    const sent = {
+      earlier: inputChars({ system: '', messages: earlierTurns }),
+      instructions: inputChars({ ...turn.sent, messages: [] }),
+      message: inputChars({ system: '', messages: turn.sent.messages.slice(-1) }),
+    };
     announce('Answering…');
     let received = '';
     answerSoFar = '';

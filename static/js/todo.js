@@ -52,12 +52,15 @@ export function setupTodo() {
   const copy = result.querySelector('.copy');
   const timeZone = browserTimeZone();
   let priorities = [];
-  const zoneName = document.getElementById('todo-tz-name');
+  // The zone the server works dates out in: the browser's, or where it cannot tell, the server's default.
+  let datesZone = timeZone;
+  const zoneLine = document.getElementById('todo-tz');
   onConfig((config) => {
     priorities = config.priorities;
-    if (timeZone) zoneName.textContent = timeZone;
-    else if (config.defaultTimeZone) zoneName.textContent = `unknown (the server will assume ${config.defaultTimeZone})`;
-    else zoneName.textContent = 'unknown';
+    datesZone = timeZone || config.defaultTimeZone;
+    if (timeZone) zoneLine.textContent = `Dates are worked out in your time zone: ${timeZone}.`;
+    else if (datesZone) zoneLine.textContent = `Dates are worked out in ${datesZone}: your browser does not say its time zone.`;
+    else zoneLine.textContent = 'Your browser does not say its time zone: dates are worked out in the server\'s.';
   });
   attachCounter(text, document.getElementById('todo-count'));
   copy.addEventListener('click', () => copyWithFeedback(copy, raw.textContent));
@@ -73,7 +76,7 @@ export function setupTodo() {
     show(data) {
       const todo = typeof data.todo === 'object' && data.todo ? data.todo : {};
       document.getElementById('todo-result-title').textContent = String(todo.title ?? '');
-      const dueLabel = formatDue(todo.due_date, timeZone);
+      const dueLabel = formatDue(todo.due_date, datesZone);
       due.textContent = dueLabel || 'No date';
       due.classList.toggle('muted', !dueLabel);
       document.getElementById('todo-result-priority').replaceChildren(priorityNode(todo.priority, priorities));

@@ -111,4 +111,11 @@ def test_where_the_browser_has_no_time_zone_the_page_names_the_servers_default(p
     document["defaults"]["timezone"] = "America/Denver"
     serve(page, lambda route: route.fulfill(json=document))
     open_tab(page, "TODO")
-    expect(page.locator("#todo-tz-name")).to_have_text("unknown (the server will assume America/Denver)")
+    expect(page.locator("#todo-tz")).to_have_text(
+        "Dates are worked out in America/Denver: your browser does not say its time zone."
+    )
+
+
+def test_the_todo_tab_names_the_browsers_time_zone_dates_are_worked_out_in(page):
+    open_tab(page, "TODO")
+    expect(page.locator("#todo-tz")).to_have_text("Dates are worked out in your time zone: Europe/Paris.")

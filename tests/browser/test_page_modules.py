@@ -217,12 +217,6 @@ def test_a_413_suggests_shortening_only_when_what_was_sent_was_over_the_limit(mo
             const error = new ApiError({ status: 413, type: 'too_large', message: 'from the server' });
             return [
                 describeError(error, { overLimit: true }).hint,
-                describeError(error, { context: 'chat', overLimit: true,
-                                       sent: { earlierTurns: true, instructions: false } }).hint,
-                describeError(error, { context: 'chat', overLimit: true,
-                                       sent: { earlierTurns: false, instructions: true } }).hint,
-                describeError(error, { context: 'chat', overLimit: true,
-                                       sent: { earlierTurns: true, instructions: true } }).hint,
                 describeError(error, { overLimit: false }).hint,
                 describeError(error, { context: 'chat', overLimit: false }).hint,
                 describeError(error).hint,  // the limit was never learned
@@ -230,12 +224,35 @@ def test_a_413_suggests_shortening_only_when_what_was_sent_was_over_the_limit(mo
         }"""
     )
     shorten = "Shorten the text and try again."
-    assert hints == [
-        shorten,
+    assert hints == [shorten, "", "", shorten]
+
+
+# The chat's parts in characters, against the page's limit of 20,000, and the ways that would bring it within.
+CHAT_413_HINTS = [
+    ({"earlier": 0, "instructions": 0, "message": 20_500}, "Send a shorter message."),
+    ({"earlier": 100, "instructions": 0, "message": 19_950}, "Start a new chat or send a shorter message."),
+    ({"earlier": 100, "instructions": 0, "message": 20_500}, "Send a shorter message."),
+    ({"earlier": 0, "instructions": 15_000, "message": 21_000}, "Send a shorter message."),
+    ({"earlier": 0, "instructions": 15_000, "message": 6_000}, "Shorten the instructions or send a shorter message."),
+    (
+        {"earlier": 10_000, "instructions": 9, "message": 10_500},
         "Start a new chat (it keeps the instructions) or send a shorter message.",
-        "Shorten the instructions or send a shorter message.",
-        "Start a new chat (it keeps the instructions), shorten the instructions or send a shorter message.",
-        "",
-        "",
-        shorten,
-    ]
+    ),
+    (
+        {"earlier": 12_000, "instructions": 9_000, "message": 500},
+        "Start a new chat (it keeps the instructions) or shorten the instructions.",
+    ),
+]
+
+
+@pytest.mark.parametrize(("sent", "hint"), CHAT_413_HINTS)
+def test_a_chats_413_names_only_the_ways_that_would_bring_it_within_the_limit(module_page: Page, sent, hint) -> None:
+    given = module_page.evaluate(
+        """async (sent) => {
+            const { ApiError, describeError } = await import('/js/api.js');
+            const error = new ApiError({ status: 413, type: 'too_large', message: 'from the server' });
+            return describeError(error, { context: 'chat', overLimit: true, sent }).hint;
+        }""",
+        sent,
+    )
+    assert given == hint

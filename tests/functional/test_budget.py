@@ -372,6 +372,29 @@ def test_a_conversation_too_large_for_its_many_messages_is_told_to_start_a_new_c
     )
 
 
+def test_a_request_larger_than_the_day_is_told_to_shorten_to_what_is_left_today(configure, table):
+    configure(per_user=10_000, total=100_000)
+    budget.reserve("alice", 4_000, now=AFTERNOON)
+    with pytest.raises(TooLarge) as refused:
+        budget.reserve("alice", 10_500, now=AFTERNOON)
+    assert refused.value.message == (
+        "This request could use up to 10,500 tokens, more than your whole daily budget of 10,000, of which 6,000 "
+        "are left today: make it at least 4,500 characters shorter."
+    )
+    budget.reserve("alice", 10_500 - 4_500, now=AFTERNOON)  # shortened as told, it fits
+    assert table.used(ALICE_ROW) == 10_000
+
+
+def test_a_request_larger_than_the_day_when_too_little_is_left_today_says_so(configure, table):
+    configure(per_user=10_000, total=100_000)
+    budget.reserve("alice", 9_000, now=AFTERNOON)
+    with pytest.raises(TooLarge) as refused:
+        budget.reserve("alice", 10_500, now=AFTERNOON)
+    assert refused.value.message.endswith(
+        ", and 1,000 are left today, less than the 1,021 the shortest request here may use."
+    )
+
+
 def test_a_request_larger_than_a_whole_days_budget_is_too_large(configure, table):
     configure(per_user=10_000, total=100_000)
     with pytest.raises(TooLarge) as refused:
