@@ -170,7 +170,7 @@ def reserve(caller_id: str, tokens: int, *, input_chars: int | None = None, now:
         return Reservation(tokens, day, (), {})
     for budget in budgets:
         if tokens > budget.cap:
-            left = min(_left_today(other) for other in budgets)
+            left = _left_today(budget)
             raise TooLarge(_larger_than_budget(budget, tokens, settings.max_output_tokens, input_chars, left))
     expires_at = int(datetime.combine(day + ROW_LIFETIME_AFTER_DAY, datetime.min.time(), UTC).timestamp())
     outcomes = _on_each_row(budgets, lambda budget: _reserve_row(budget, tokens, expires_at))

@@ -98,15 +98,16 @@ def _check_values(payload: Any) -> None:
     One walk in the body's order, holding an iterator and a key per level: a place is spelled out only for the
     value that is wrong, since a body of millions of small values would otherwise cost an entry and a path
     string each, more memory than the function has."""
-    # levels[-1] yields (key, value) for the values at depth len(levels), keys[i] is the key of levels[i + 1]'s
-    # object, and the body itself has no key (None).
+    # levels[-1] yields (key, value) for the values at depth len(levels); keys holds the key of each object or
+    # list opened below the body (whose own key is None).
     levels: list[Iterator[tuple[str | int | None, Any]]] = [iter(((None, payload),))]
     keys: list[str | int | None] = []
     while levels:
         entry = next(levels[-1], None)
         if entry is None:
             levels.pop()
-            del keys[len(levels) - 1 :]
+            if levels:
+                keys.pop()  # the key of the object or list just finished
             continue
         key, value = entry
         if len(levels) > MAX_NESTING:

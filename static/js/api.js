@@ -215,8 +215,11 @@ function shorterChat({ earlier = 0, instructions = 0, message = 0 }) {
     instructions && fits(earlier + message) && 'shorten the instructions',
     fits(earlier + instructions + 1) && 'send a shorter message',
   ].filter(Boolean);
-  if (!ways.length) ways.push('start a new chat and shorten the instructions');
-  const said = ways.length === 1 ? ways[0] : `${ways.slice(0, -1).join(', ')} or ${ways.at(-1)}`;
+  // No one way is enough: each part is over the limit on its own, so every part must go or shrink.
+  const said = ways.length
+    ? (ways.length === 1 ? ways[0] : `${ways.slice(0, -1).join(', ')} or ${ways.at(-1)}`)
+    : [earlier && 'start a new chat', instructions && 'shorten the instructions', 'send a shorter message']
+      .filter(Boolean).join(' and ');
   return `${said[0].toUpperCase()}${said.slice(1)}.`;
 }
 

@@ -12,7 +12,7 @@ import { ApiError, describeError, errorFromEvent, postJson, reportTokensRemainin
 import { budgetApplies, STOPPED_KEEPS_RESERVATION } from './budget.js';
 import { overInputLimit } from './config.js';
 import {
-  askTurn, editTurn, emptyConversation, ENDINGS, inputChars, isAnswer, lastExchange, regenerateTurn,
+  askTurn, editTurn, emptyConversation, ENDINGS, inputChars, inputParts, isAnswer, lastExchange, regenerateTurn,
   requestBody, restoreConversation, settleTurn, toMarkdown, withSystem,
 } from './conversation.js';
 import { renderMarkdown } from './markdown.js';
@@ -217,12 +217,7 @@ export function setupChat() {
     if (focused === send || focused === document.body || log.contains(focused)) stop.focus();
     updateCounter();
     const sentOverLimit = overInputLimit(inputChars(turn.sent));
-    const earlierTurns = turn.sent.messages.slice(0, -1);
-    const sent = {
-      earlier: inputChars({ system: '', messages: earlierTurns }),
-      instructions: inputChars({ ...turn.sent, messages: [] }),
-      message: inputChars({ system: '', messages: turn.sent.messages.slice(-1) }),
-    };
+    const sent = inputParts(turn.sent);
     announce('Answering…');
     let received = '';
     answerSoFar = '';

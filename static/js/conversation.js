@@ -113,6 +113,13 @@ export function inputChars(conversation, draft = '') {
   return conversation.messages.reduce((sum, m) => sum + charCount(m.content), system + charCount(draft));
 }
 
+/** The same characters by part: {earlier, instructions, message}, the last message being the one just sent. */
+export function inputParts(conversation) {
+  const earlier = { system: '', messages: conversation.messages.slice(0, -1) };
+  const message = conversation.messages.length ? charCount(conversation.messages.at(-1).content) : 0;
+  return { earlier: inputChars(earlier), instructions: inputChars({ ...conversation, messages: [] }), message };
+}
+
 /** The whole conversation as Markdown, for the clipboard. */
 export function toMarkdown(conversation) {
   const parts = [];

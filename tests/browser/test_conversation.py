@@ -88,6 +88,22 @@ def test_input_chars_count_code_points_of_instructions_history_and_draft(module_
     assert run(module_page, "return c.inputChars(arg, 'ü🚀');", conversation) == 2 + 2 + 2
 
 
+def test_input_parts_split_the_same_count_into_earlier_turns_instructions_and_the_last_message(module_page):
+    conversation = {
+        "system": "🚀é",
+        "messages": [
+            {"role": "user", "content": "hello"},
+            {"role": "assistant", "content": "hi"},
+            {"role": "user", "content": "ü🚀x"},
+        ],
+    }
+    assert run(module_page, "return c.inputParts(arg);", conversation) == {
+        "earlier": 7,
+        "instructions": 2,
+        "message": 3,
+    }
+
+
 def test_restore_accepts_a_stored_conversation(module_page):
     assert run(module_page, "return c.restoreConversation(JSON.parse(JSON.stringify(arg)));", HISTORY) == HISTORY
 

@@ -242,6 +242,7 @@ CHAT_413_HINTS = [
         {"earlier": 12_000, "instructions": 9_000, "message": 500},
         "Start a new chat (it keeps the instructions) or shorten the instructions.",
     ),
+    ({"earlier": 0, "instructions": 20_500, "message": 20_500}, "Shorten the instructions and send a shorter message."),
 ]
 
 
