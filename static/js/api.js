@@ -6,6 +6,7 @@
 
 import { overInputLimit } from './config.js';
 import { sha256Hex } from './hash.js';
+import { PAGE_LOCALE } from './text.js';
 
 export const DEMO_EVENT = 'llm:demo-mode';
 /** detail: {remaining}, the tokens left of the person's day (docs/budgets.md). */
@@ -163,19 +164,18 @@ function plural(n, word) {
 // From this long a wait on, the page says it in minutes and at what time of the person's own clock.
 const LONG_WAIT_SECONDS = 90;
 
+// Whether the person's clock has 12 hours, from the browser's language; the rest is written in PAGE_LOCALE.
+const HOUR12 = new Intl.DateTimeFormat(undefined, { hour: 'numeric' }).resolvedOptions().hour12 === true;
 // A time of day as the person's clock shows it: "05:30" on a 24-hour clock, "5:30 AM" on a 12-hour one (where
 // '2-digit' would write "05:30 AM").
-const CLOCK = Object.freeze({
-  hour: new Intl.DateTimeFormat(undefined, { hour: 'numeric' }).resolvedOptions().hour12 ? 'numeric' : '2-digit',
-  minute: '2-digit',
-});
+const CLOCK = Object.freeze({ hour: HOUR12 ? 'numeric' : '2-digit', minute: '2-digit', hour12: HOUR12 });
 
 function describeWait(seconds) {
   if (seconds == null) return 'Wait a little, then try again.';
   if (seconds <= 1) return 'Try again in a second.';
   if (seconds < LONG_WAIT_SECONDS) return `Try again in ${plural(seconds, 'second')}.`;
   const at = new Date(Date.now() + seconds * 1000);
-  const time = at.toLocaleTimeString(undefined, CLOCK);
+  const time = at.toLocaleTimeString(PAGE_LOCALE, CLOCK);
   return `Try again in about ${plural(Math.round(seconds / 60), 'minute')} (after ${time}).`;
 }
 
@@ -187,12 +187,12 @@ function resetsAtLocalMidnight(seconds, now = new Date()) {
 /** "01:00 tomorrow": when a budget that resets `seconds` from now resets, in the person's own time. */
 export function describeResetTime(seconds, now = new Date()) {
   const at = new Date(now.getTime() + seconds * 1000);
-  const time = at.toLocaleTimeString(undefined, CLOCK);
+  const time = at.toLocaleTimeString(PAGE_LOCALE, CLOCK);
   const dayOf = (date) => new Date(date.getFullYear(), date.getMonth(), date.getDate()).getTime();
   const days = Math.round((dayOf(at) - dayOf(now)) / 86400000);
   if (days === 0) return `${time} today`;
   if (days === 1) return `${time} tomorrow`;
-  return at.toLocaleString(undefined, { weekday: 'short', day: 'numeric', month: 'short', ...CLOCK });
+  return at.toLocaleString(PAGE_LOCALE, { weekday: 'short', day: 'numeric', month: 'short', ...CLOCK });
 }
 
 /** The error of an in-stream `error` event, {"error": {"type","message","request_id"}}, as an ApiError. */

@@ -7,6 +7,7 @@
 
 import { ACCOUNT_EVENT } from './account.js';
 import { TOKENS_EVENT } from './api.js';
+import { formatCount } from './text.js';
 
 const KEPT_KEY = 'page.tokensLeft';
 
@@ -23,7 +24,7 @@ export function budgetApplies() {
 
 export function describeTokensLeft(remaining) {
   if (remaining === 0) return 'No tokens left today';
-  return `${remaining.toLocaleString()} ${remaining === 1 ? 'token' : 'tokens'} left today`;
+  return `${formatCount(remaining)} ${remaining === 1 ? 'token' : 'tokens'} left today`;
 }
 
 function utcDay(now) {

@@ -4,7 +4,7 @@
 import { refusedWhileLocked, syncToolButtons } from './access.js';
 import { callJson, describeError } from './api.js';
 import { overInputLimit } from './config.js';
-import { charCount } from './text.js';
+import { charCount, formatCount } from './text.js';
 import { clearError, renderError, setBusy, submitOnModEnter } from './ui.js';
 
 export function formatUsage(data) {
@@ -12,7 +12,7 @@ export function formatUsage(data) {
   if (typeof data.model === 'string' && data.model) parts.push(data.model);
   const usage = data.usage;
   if (usage && Number.isFinite(usage.input_tokens) && Number.isFinite(usage.output_tokens)) {
-    parts.push(`${usage.input_tokens.toLocaleString()} tokens in, ${usage.output_tokens.toLocaleString()} out`);
+    parts.push(`${formatCount(usage.input_tokens)} tokens in, ${formatCount(usage.output_tokens)} out`);
   }
   return parts.join(' · ');
 }

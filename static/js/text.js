@@ -1,4 +1,14 @@
-// Counting text the way the server does.
+// Counting and writing text the way the server does.
+
+// The page's words are English (index.html's lang), and so are the server's messages ("1,234 of 20,000 left"):
+// numbers and dates are written in English too, whatever the browser's language, so a due date never reads
+// "ven. 27 nov. (demain)" beside English words. Only the clock's 12 or 24 hours is the person's own (api.js).
+export const PAGE_LOCALE = document.documentElement.lang || 'en';
+
+/** 12400 -> "12,400", as the server's messages write counts. */
+export function formatCount(n) {
+  return n.toLocaleString(PAGE_LOCALE);
+}
 
 /** Length in Unicode code points, the way the Python server counts len(text). */
 export function charCount(text) {

@@ -2,6 +2,7 @@
 
 import { onConfig } from './config.js';
 import { formatUsage, handleJsonForm } from './form.js';
+import { PAGE_LOCALE } from './text.js';
 import { attachCounter, copyWithFeedback, el } from './ui.js';
 
 // What Chromium reports when it cannot tell the system's zone: not a zone the server knows.
@@ -17,18 +18,18 @@ export function browserTimeZone() {
   }
 }
 
-/** "2025-11-28" -> "Fri, 28 Nov 2025" (plus "today" / "tomorrow" / "in n days" when close). */
+/** "2025-11-28" -> "Fri, Nov 28, 2025" (plus "today" / "tomorrow" / "in n days" when close). */
 function formatDue(value, timeZone) {
   if (typeof value !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(value)) return null;
   const due = new Date(`${value}T00:00:00Z`);
   if (Number.isNaN(due.getTime())) return value;
   // A date-only value: format it in UTC so no offset moves it to the day before.
-  const label = due.toLocaleDateString(undefined, {
+  const label = due.toLocaleDateString(PAGE_LOCALE, {
     weekday: 'short', day: 'numeric', month: 'short', year: 'numeric', timeZone: 'UTC',
   });
   const todayIso = new Intl.DateTimeFormat('en-CA', { timeZone: timeZone || undefined }).format(new Date());
   const days = Math.round((due - new Date(`${todayIso}T00:00:00Z`)) / 86400000);
-  const relative = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
+  const relative = new Intl.RelativeTimeFormat(PAGE_LOCALE, { numeric: 'auto' });
   return Math.abs(days) <= 14 ? `${label} (${relative.format(days, 'day')})` : label;
 }
 

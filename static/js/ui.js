@@ -2,7 +2,7 @@
 // createTextNode, and model Markdown only through markdown.js: nothing here parses a string as HTML.
 
 import { onConfig, overInputLimit } from './config.js';
-import { charCount } from './text.js';
+import { charCount, formatCount } from './text.js';
 
 /** Build an element: el('p', {className: 'x', text: 'hi', attrs: {id: 'a'}}, child, ...). */
 export function el(tag, { className, text, attrs } = {}, ...children) {
@@ -100,8 +100,8 @@ export function attachCounter(textarea, counter, { count = () => charCount(texta
     const used = count();
     const over = overInputLimit(used) === true;
     counter.textContent = limit === null
-      ? `${used.toLocaleString()} ${used === 1 ? 'character' : 'characters'}${suffix}`
-      : `${used.toLocaleString()} / ${limit.toLocaleString()}${suffix}${over ? ' · over the limit' : ''}`;
+      ? `${formatCount(used)} ${used === 1 ? 'character' : 'characters'}${suffix}`
+      : `${formatCount(used)} / ${formatCount(limit)}${suffix}${over ? ' · over the limit' : ''}`;
     counter.classList.toggle('is-over', over);
     counter.classList.toggle('is-near', limit !== null && !over && used > limit * 0.9);
   };

@@ -42,7 +42,7 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def page(browser: Browser, emulator: Emulator, emulator_fake_model: FakeOpenAI) -> Iterator[Page]:
     emulator_fake_model.reset()
-    # The page formats numbers in the browser's locale ("12,400 tokens left today"); tests read them in en-US.
+    # en-US: a 12-hour clock, the one part of the page's writing that follows the browser's language.
     context = browser.new_context(timezone_id="Europe/Paris", locale="en-US", viewport={"width": 1100, "height": 900})
     context.set_default_timeout(10_000)
     page = context.new_page()

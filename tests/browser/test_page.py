@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, datetime
 
 import pytest
 from playwright.sync_api import expect
@@ -54,6 +55,27 @@ def test_todo_priority_reads_in_words_beside_its_dots(page, emulator_fake_model,
     make_todo(page, emulator_fake_model, {"title": "Water the plants", "due_date": None, "priority": priority})
     expect(page.locator("#todo-result-priority")).to_have_text(label)
     expect(page.locator("#todo-result-priority .dot.on")).to_have_count(dots)
+
+
+def test_a_browser_in_another_language_writes_dates_and_counts_in_the_pages_english(
+    browser, emulator, emulator_fake_model
+):
+    emulator_fake_model.reset()
+    context = browser.new_context(timezone_id="Europe/Paris", locale="fr-FR")
+    page = context.new_page()
+    page.clock.install(time=datetime(2026, 11, 26, 10, 0, tzinfo=UTC))
+    with page.expect_response("**/config.json"):
+        page.goto(emulator.url + "/")
+    emulator_fake_model.enqueue(
+        FakeReply(output={"title": "Call Dana", "due_date": "2026-11-27", "priority": 2}, billed=(1234, 56))
+    )
+    open_tab(page, "TODO")
+    page.locator("#todo-text").fill("x" * 1234)
+    expect(page.locator("#todo-count")).to_contain_text("1,234 / ")
+    page.locator("#todo-form button[type=submit]").click()
+    expect(page.locator("#todo-result-due")).to_have_text("Fri, Nov 27, 2026 (tomorrow)")
+    expect(page.locator("#todo-result-meta")).to_contain_text("1,234 tokens in, 56 out")
+    context.close()
 
 
 def test_todo_without_a_date_says_no_date(page, emulator_fake_model):
