@@ -39,6 +39,16 @@ def describe_model(emulator: Emulator) -> list[str]:
     return [f"  OpenAI key: from {model.key_source}; model: {chosen} at {target}"]
 
 
+def describe_secret(emulator: Emulator) -> str:
+    """Where the key the functions read is, by the name their messages use (OPENAI_SECRET_ID), and what it
+    holds: a message about that secret is about the key the console names above."""
+    model, moto = emulator.model, emulator.moto
+    assert model is not None and moto is not None
+    holds = "a stand-in key for the demo model" if model.demo else f"OPENAI_API_KEY from {model.key_source}"
+    secret = f"secret {SECRET_ID!r} (the functions' OPENAI_SECRET_ID)"
+    return f"  Secrets Manager: moto at {moto.url}, {secret}, holding {holds}"
+
+
 BEYOND_THIS_MACHINE = (
     "  Warning: listening on {host}, so others on the network can reach these endpoints and spend the key; {guard}"
 )
@@ -143,11 +153,10 @@ def serve(args: argparse.Namespace, stop: StopSignals) -> int:
         print(f"emulator: {exc}", file=sys.stderr)
         return 1
     try:
-        assert emulator.moto is not None
         print(f"Serving the page and /api/summarize, /api/todo, /api/stream on {emulator.url}", flush=True)
         for line in describe_model(emulator):
             print(line, flush=True)
-        print(f"  Secrets Manager: moto at {emulator.moto.url}, secret {SECRET_ID!r}", flush=True)
+        print(describe_secret(emulator), flush=True)
         for line in describe_access(emulator, args.host):
             print(line, flush=True)
         for line in describe_budgets(emulator):

@@ -159,6 +159,15 @@ def test_console_says_the_key_came_from_the_env_file_and_never_shows_it(console,
     assert "sk-never-print-me" not in output
 
 
+def test_console_names_the_secret_the_functions_messages_mean_and_the_key_it_holds(console, tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("OPENAI_API_KEY=sk-never-print-me-0123456789\nOPENAI_BASE_URL=http://127.0.0.1:9/v1\n")
+
+    output = console("--env-file", str(env_file))
+
+    assert "secret 'local/openai-api-key' (the functions' OPENAI_SECRET_ID), holding OPENAI_API_KEY from .env" in output
+
+
 def test_console_says_the_key_came_from_the_environment(console, tmp_path: Path) -> None:
     output = console(
         "--env-file",
