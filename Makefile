@@ -89,7 +89,7 @@ format: $(VENV)/.installed  ## ruff fix and format
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-build: $(SAM_VENV)/.installed-$(SAM_VERSION)  ## sam build (no Docker), for arm64 as the template's default is; x86_64: see infra/layer/Makefile
+build: $(SAM_VENV)/.installed-$(SAM_VERSION)  ## sam build (no Docker), for arm64, the architecture a stack deploys
 	$(SAM) build
 
 deploy: build $(VENV)/.installed  ## sam deploy (guided the first time), then publish static/ to the site bucket

@@ -6,7 +6,8 @@ number of concurrent requests can spend more than a cap (plus what a request's e
 row refuses, what the other took is given back. When the table cannot be reached the request is refused: an
 unmetered model call is the failure this guards against.
 
-Each update returns the row's new total, so what is left needs no read. The two rows are written at the same
+Each update returns the row's new total, so what is left needs no read (one refusal reads: a request larger
+than a whole day's budget is told what is left today). The two rows are written at the same
 time (one round trip instead of two) because a request waits for its reservation before the model is called.
 A buffered function's settlement is written after its response has gone (after_response.py): the caller
 learns what is left from the reservation's totals and the real usage, without waiting for the write.
@@ -344,7 +345,12 @@ def _left_today(budget: _Budget) -> int:
             )
             .get("Item", {})
         )
-    except (ClientError, BotoCoreError):
+    except (ClientError, BotoCoreError) as exc:
+        # The refusal's advice then counts the whole day, which may not be enough to fit what is left.
+        logger.warning(
+            "budget row could not be read; the refusal counts the whole day's budget",
+            extra={"budget": budget.scope, "error": _error_code(exc), "table": get_settings().budget_table_name},
+        )
         return budget.cap
     return max(budget.cap - int(row.get(USED_ATTRIBUTE, {}).get("N", "0")), 0)
 
@@ -353,7 +359,8 @@ def _larger_than_budget(
     budget: _Budget, tokens: int, max_output_tokens: int, input_chars: int | None, left: int
 ) -> str:
     whose = "your whole daily budget" if budget.scope == "caller" else "this deployment's whole daily budget"
-    if estimate_tokens(1, max_output_tokens) > budget.cap:
+    smallest = estimate_tokens(1, max_output_tokens)
+    if smallest > budget.cap:
         # Even the shortest request cannot fit: only the deployment's owner can change that.
         # The template's parameter, and the variable it sets, which is what `make dev` reads from the shell.
         if budget.scope == "caller":
@@ -361,15 +368,14 @@ def _larger_than_budget(
         else:
             setting = f"DailyTokensTotal ({TOTAL_CAP_VARIABLE})"
         return (
-            f"Every request to this function may use up to {max_output_tokens:,} output tokens, more than {whose} "
-            f"of {budget.cap:,}: the deployment's owner must raise {setting} or lower this function's "
-            "MAX_OUTPUT_TOKENS."
+            f"Even the shortest request to this function may use up to {smallest:,} tokens ({max_output_tokens:,} "
+            f"of them output), more than {whose} of {budget.cap:,}: the deployment's owner must raise {setting} or "
+            "lower this function's MAX_OUTPUT_TOKENS."
         )
     too_large = f"This request could use up to {tokens:,} tokens, more than {whose} of {budget.cap:,}"
     if left == budget.cap:
         return f"{too_large}: {_shorter_by(tokens - left, input_chars)}."
     # Counted against what today's use leaves, so that a request shortened as told is not refused again.
-    smallest = estimate_tokens(1, max_output_tokens)
     if left < smallest:
         return (
             f"{too_large}, and {left:,} are left today, less than the {smallest:,} the shortest request here may use."

@@ -413,10 +413,43 @@ def test_a_budget_smaller_than_any_request_names_the_settings_to_change(configur
     with pytest.raises(TooLarge) as refused:
         budget.reserve("alice", 4_200, now=AFTERNOON)
     assert refused.value.message == (
-        "Every request to this function may use up to 4,096 output tokens, more than your whole daily budget "
-        "of 3,000: the deployment's owner must raise DailyTokensPerUser (DAILY_TOKENS_PER_USER) or lower this "
-        "function's MAX_OUTPUT_TOKENS."
+        "Even the shortest request to this function may use up to 4,605 tokens (4,096 of them output), more than "
+        "your whole daily budget of 3,000: the deployment's owner must raise DailyTokensPerUser "
+        "(DAILY_TOKENS_PER_USER) or lower this function's MAX_OUTPUT_TOKENS."
     )
+
+
+def test_a_budget_above_the_output_allowance_but_below_the_shortest_request_names_the_settings(
+    configure, table, monkeypatch
+):
+    # 4,500 holds 4,096 output tokens, not the instructions and framing every request adds to them.
+    configure(per_user=4_500, total=100_000)
+    monkeypatch.setenv("MAX_OUTPUT_TOKENS", "4096")
+    llm_core.reset_caches()
+    with pytest.raises(TooLarge) as refused:
+        budget.reserve("alice", 4_700, now=AFTERNOON)
+    assert refused.value.message.startswith(
+        "Even the shortest request to this function may use up to 4,605 tokens (4,096 of them output), more than "
+        "your whole daily budget of 4,500:"
+    )
+
+
+def test_a_request_larger_than_the_day_whose_row_cannot_be_read_counts_the_whole_day_and_logs(
+    configure, table, monkeypatch, caplog
+):
+    configure(per_user=10_000, total=100_000)
+
+    def denied(self: DynamoDBBackend, *args: Any, **kwargs: Any) -> None:
+        raise DynamodbException("AccessDeniedException", "Not authorized to perform dynamodb:GetItem.")
+
+    monkeypatch.setattr(DynamoDBBackend, "get_item", denied)
+    with caplog.at_level(logging.WARNING), pytest.raises(TooLarge) as refused:
+        budget.reserve("alice", 10_500, now=AFTERNOON)
+    assert refused.value.message.endswith(
+        "more than your whole daily budget of 10,000: make it at least 500 characters shorter."
+    )
+    (record,) = [r for r in caplog.records if r.getMessage().startswith("budget row could not be read")]
+    assert (record.budget, record.error, record.table) == ("caller", "AccessDeniedException", TABLE)
 
 
 # ------------------------------------------------------------------ the UTC day

@@ -481,7 +481,7 @@ def test_budget_policy_names_only_the_budget_table(template: dict[str, Any]) -> 
     assert statements == [
         {
             "Effect": "Allow",
-            "Action": ["dynamodb:UpdateItem"],
+            "Action": ["dynamodb:UpdateItem", "dynamodb:GetItem"],
             "Resource": {"Fn::GetAtt": ["BudgetTable", "Arn"]},
         }
     ]
@@ -563,6 +563,14 @@ def test_lambdas_log_filter_follows_the_log_level_and_never_drops_the_metric_lin
     # EMF lines carry no level, so Lambda counts them as INFO: a stricter filter would drop the metrics.
     assert set(template["Parameters"]["LogLevel"]["AllowedValues"]) == {"DEBUG", "INFO"}
     assert template["Globals"]["Function"]["LoggingConfig"]["ApplicationLogLevel"] == {"Ref": "LogLevel"}
+
+
+def test_a_deploy_for_another_architecture_than_the_layers_is_refused(template: dict[str, Any]) -> None:
+    rule = template["Rules"]["DeployedForTheLayersArchitecture"]
+    assert "RuleCondition" not in rule
+    ((assertion,),) = [rule["Assertions"]]
+    assert assertion["Assert"] == {"Fn::Equals": [{"Ref": "Architecture"}, "arm64"]}
+    assert "Architecture=arm64" in assertion["AssertDescription"]
 
 
 def test_snapstart_is_refused_where_lambda_does_not_offer_it(template: dict[str, Any]) -> None:
