@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from collections.abc import Iterator
@@ -20,6 +21,15 @@ from tests.support import BASE_ENVIRONMENT, CANARY_KEY, SECRET_ID, SETTINGS_VARI
 # Powertools objects read their configuration when their module is first imported, which in a pytest session is
 # at collection, possibly by another suite's module and before any fixture runs. Lambda sets these before import.
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "LlmEndpointsTests")
+
+
+@pytest.fixture(autouse=True)
+def garbage_collected() -> None:
+    """Importing a handler turns the collector off until its environment's first invocation, which then
+    freezes everything made so far (llm_core/cold_start.py). In this one long process that would be the whole
+    test session's heap, so every test starts with the collector on (tests/unit/test_cold_start.py sets up its
+    own)."""
+    gc.enable()
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from infra.emulator.runtime import LambdaContext
 from infra.fake_openai import FakeReply
 from llm_core import after_response, budget
 from tests.functional.test_stream import CONVERSATION, post, sse_events, stream_url  # noqa: F401 - the fixture
-from tests.support import BASE_ENVIRONMENT, event_with_body
+from tests.support import BASE_ENVIRONMENT, closed_port_url, event_with_body
 
 TABLE = "budgets"
 TODAY_TOTAL_PREFIX = "total#"
@@ -88,13 +88,35 @@ def test_model_call_that_timed_out_keeps_its_reservation(budgets, fake_model, in
     assert total_used() == budget.estimate_tokens(len(SUMMARIZED_TEXT), int(BASE_ENVIRONMENT["MAX_OUTPUT_TOKENS"]))
 
 
-def test_unreachable_budget_table_is_503_and_the_model_is_not_called(budgets, fake_model, invoke, monkeypatch):
+def test_unreachable_budget_table_is_503_unavailable_and_the_model_is_not_called(
+    budgets, fake_model, invoke, monkeypatch
+):
+    budgets(per_user=100_000)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", closed_port_url())
+    llm_core.reset_caches()
+    result = invoke("todo", event_with_body("function_url_todo", {"text": "Call Ana"}))
+    assert (result["statusCode"], result["json"]["error"]) == (
+        503,
+        {
+            "type": "unavailable",
+            "message": budget.UNAVAILABLE_MESSAGE,
+            "request_id": result["json"]["error"]["request_id"],
+        },
+    )
+    assert fake_model.requests == []
+
+
+def test_missing_budget_table_is_503_not_configured_and_the_model_is_not_called(
+    budgets, fake_model, invoke, monkeypatch
+):
     budgets(per_user=100_000)
     monkeypatch.setenv("BUDGET_TABLE_NAME", "no-such-table")
     llm_core.reset_caches()
     result = invoke("todo", event_with_body("function_url_todo", {"text": "Call Ana"}))
-    assert result["statusCode"] == 503 and result["json"]["error"]["type"] in {"unavailable", "not_configured"}
-    assert "BUDGET_TABLE_NAME" in result["json"]["error"]["message"] or "budget" in result["json"]["error"]["message"]
+    assert (result["statusCode"], result["json"]["error"]["type"]) == (503, "not_configured")
+    assert result["json"]["error"]["message"] == (
+        "The budget table (BUDGET_TABLE_NAME) does not exist; no model call was made."
+    )
     assert fake_model.requests == []
 
 

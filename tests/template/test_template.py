@@ -516,6 +516,12 @@ def test_reserved_concurrency_applies_when_set(template: dict[str, Any], name: s
     assert evaluate(template, value, {"ReservedConcurrency": "5"}) == "5"
 
 
+def test_distribution_serves_from_the_cheapest_edges_unless_told_otherwise(template: dict[str, Any]) -> None:
+    price_class = distribution(template)["PriceClass"]
+    assert evaluate(template, price_class, {}) == "PriceClass_100"
+    assert evaluate(template, price_class, {"PriceClass": "PriceClass_All"}) == "PriceClass_All"
+
+
 def test_distribution_has_no_web_acl_by_default(template: dict[str, Any]) -> None:
     assert evaluate(template, distribution(template)["WebACLId"], {}) is NO_VALUE
 

@@ -25,6 +25,7 @@ NOT_IN_A_VERSION = {
     "SelfSignUp": "the user pool's",
     "AllowedEmailDomain": "the sign-up check's, a function of its own",
     "WebAclArn": "the distribution's",
+    "PriceClass": "the distribution's",
     "AlarmEmail": "the alarms' topic's",
     "ReservedConcurrency": "the function's, shared by all its versions",
     "LogRetentionDays": "the log groups'",

@@ -11,7 +11,6 @@ import pytest
 from cfnlint.decode import decode
 
 from llm_core import timeouts
-from llm_core.settings import Settings
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
 STREAM_START_SCRIPT = TEMPLATE_PATH.parent / "functions" / "run_stream.sh"
@@ -72,14 +71,6 @@ def test_every_dependency_before_the_model_stuck_at_once_still_leaves_time_for_o
     # Otherwise Lambda would end the function and the caller would get its 502, not our envelope.
     left = timeouts.BUFFERED_FUNCTION_TIMEOUT_SECONDS - timeouts.before_the_model_worst_case_seconds()
     assert left >= timeouts.RESPONSE_MARGIN_SECONDS
-
-
-def test_settings_default_to_the_timeouts():
-    defaults = Settings(openai_secret_id="s")
-    assert (defaults.keepalive_seconds, defaults.stream_timeout_seconds) == (
-        timeouts.KEEPALIVE_SECONDS,
-        timeouts.STREAM_FUNCTION_TIMEOUT_SECONDS,
-    )
 
 
 def test_the_stream_start_script_keeps_the_adapters_idle_connection_as_long_as_timeouts_says():

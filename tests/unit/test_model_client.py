@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import httpx2
 import pytest
@@ -46,17 +45,6 @@ def test_without_a_deadline_timeouts_are_left_alone():
 def test_a_passed_deadline_answers_504_that_the_sdk_will_not_retry():
     transport = DeadlineTransport(httpx2.MockTransport(lambda request: httpx2.Response(200)))
     with deadline_after(RESPONSE_MARGIN_SECONDS):
-        response = transport.handle_request(_request())
-    assert response.status_code == 504 and response.headers["x-should-retry"] == "false"
-
-
-def test_timeout_at_the_deadline_becomes_a_504_the_sdk_will_not_retry():
-    def too_slow(request: httpx2.Request) -> httpx2.Response:
-        time.sleep(0.05)  # the slow upstream being simulated
-        raise httpx2.ReadTimeout("timed out", request=request)
-
-    transport = DeadlineTransport(httpx2.MockTransport(too_slow))
-    with deadline_after(RESPONSE_MARGIN_SECONDS + 0.01):
         response = transport.handle_request(_request())
     assert response.status_code == 504 and response.headers["x-should-retry"] == "false"
 
