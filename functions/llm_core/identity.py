@@ -30,6 +30,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from llm_core.errors import Forbidden, InvalidRequest, NotConfigured, Unavailable
+from llm_core.observability import logger
 from llm_core.settings import Settings, get_settings
 from llm_core.timeouts import AWS_CLIENT_CONFIG
 
@@ -217,17 +218,25 @@ def _client_id_from_ssm(name: str) -> str:
     cached = _client_id_cache
     if cached is not None and time.monotonic() - cached[1] < CLIENT_ID_MAX_AGE_SECONDS:
         return cached[0]
+    # The answers name the variable, not the parameter, whose path holds the stack's name: they may go to anyone
+    # the deployment lets in. The log has the path.
     try:
         value = _ssm().get_parameter(Name=name)["Parameter"]["Value"]
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in {"ParameterNotFound", "AccessDeniedException"}:
+        code = exc.response.get("Error", {}).get("Code")
+        logger.error("the app client id could not be read from SSM", extra={"parameter": name, "error": code})
+        if code in {"ParameterNotFound", "AccessDeniedException"}:
             raise NotConfigured(
-                f"SSM parameter {name!r} (COGNITO_CLIENT_ID_PARAMETER) is missing or this function may not read it."
+                "The SSM parameter named by COGNITO_CLIENT_ID_PARAMETER is missing, or this function may not read it."
             ) from None
         raise Unavailable("The app client id could not be read from SSM: try again shortly.") from None
-    except BotoCoreError:
+    except BotoCoreError as exc:
+        logger.error(
+            "the app client id could not be read from SSM", extra={"parameter": name, "error": type(exc).__name__}
+        )
         raise Unavailable("The app client id could not be read from SSM: try again shortly.") from None
     if not isinstance(value, str) or not value.strip():
-        raise NotConfigured(f"SSM parameter {name!r} (COGNITO_CLIENT_ID_PARAMETER) is empty.")
+        logger.error("the app client id's SSM parameter is empty", extra={"parameter": name})
+        raise NotConfigured("The SSM parameter named by COGNITO_CLIENT_ID_PARAMETER is empty.")
     _client_id_cache = (value.strip(), time.monotonic())
     return value.strip()

@@ -26,6 +26,10 @@ TOTAL_CAP_VARIABLE = "DAILY_TOKENS_TOTAL"
 DAILY_CAP_VARIABLES = (PER_USER_CAP_VARIABLE, TOTAL_CAP_VARIABLE)
 
 
+# A setting that only some values of others require: the table, once a daily cap is set.
+MISSING_FOR_CAPS = "missing_for_caps"
+
+
 class Settings(BaseModel):
     """One field per environment variable, named after it in lower case, so an error names the variable."""
 
@@ -68,8 +72,8 @@ class Settings(BaseModel):
     def _table_for_caps(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None and (info.data.get("daily_tokens_per_user") or info.data.get("daily_tokens_total")):
             raise PydanticCustomError(
-                "budget_table_missing",
-                f"must name the budget table when {PER_USER_CAP_VARIABLE} or {TOTAL_CAP_VARIABLE} is set",
+                MISSING_FOR_CAPS,
+                f"it must name the budget table when {PER_USER_CAP_VARIABLE} or {TOTAL_CAP_VARIABLE} is set",
             )
         return value
 
@@ -78,6 +82,8 @@ def _describe(error: ErrorDetails) -> str:
     variable = str(error["loc"][0]).upper() if error["loc"] else "configuration"
     if error["type"] == "missing":
         return f"{variable} is not set"
+    if error["type"] == MISSING_FOR_CAPS:
+        return f"{variable} is not set: {error['msg']}"
     return f"{variable} is invalid: {error['msg']}"
 
 

@@ -9,6 +9,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import socket
 import threading
 import time
@@ -441,9 +442,16 @@ def test_client_id_is_read_from_the_ssm_parameter(client_id_in_ssm: None, privat
         )
 
 
-def test_missing_ssm_parameter_is_not_configured(client_id_in_ssm: None, private_key: rsa.RSAPrivateKey) -> None:
-    with mock_aws(), pytest.raises(NotConfigured, match="COGNITO_CLIENT_ID_PARAMETER"):
+def test_missing_ssm_parameter_is_not_configured_and_named_only_in_the_log(
+    client_id_in_ssm: None, private_key: rsa.RSAPrivateKey, caplog: pytest.LogCaptureFixture
+) -> None:
+    with mock_aws(), caplog.at_level(logging.ERROR), pytest.raises(NotConfigured) as caught:
         identify(*viewer_request(sign(private_key)))
+    assert caught.value.message == (
+        "The SSM parameter named by COGNITO_CLIENT_ID_PARAMETER is missing, or this function may not read it."
+    )
+    (record,) = [r for r in caplog.records if r.getMessage() == "the app client id could not be read from SSM"]
+    assert (record.parameter, record.error) == ("/stack/cognito-client-id", "ParameterNotFound")
 
 
 # ------------------------------------------------------------------ modes

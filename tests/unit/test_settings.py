@@ -73,7 +73,7 @@ def test_a_cap_without_a_table_names_the_missing_variable(settings_env, variable
     with pytest.raises(NotConfigured) as problem:
         get_settings()
     assert problem.value.message == (
-        "Function configuration: BUDGET_TABLE_NAME is invalid: must name the budget table when "
+        "Function configuration: BUDGET_TABLE_NAME is not set: it must name the budget table when "
         "DAILY_TOKENS_PER_USER or DAILY_TOKENS_TOTAL is set."
     )
 
