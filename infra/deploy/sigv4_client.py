@@ -34,8 +34,11 @@ from botocore.credentials import Credentials, ReadOnlyCredentials
 from botocore.exceptions import BotoCoreError
 
 from infra.sse import response_events
+from llm_core.timeouts import STREAM_FUNCTION_TIMEOUT_SECONDS
 
 SERVICE = "lambda"
+# Waits past the longest a function runs (the stream's timeout), so the function's own answer arrives first.
+READ_TIMEOUT_SECONDS = STREAM_FUNCTION_TIMEOUT_SECONDS + 30
 SSE_ACCEPT = "text/event-stream, application/json"
 TEXT_ACCEPT = "text/plain"
 _URL_REGION = re.compile(r"\.lambda-url\.([a-z0-9-]+)\.on\.aws$")
@@ -135,7 +138,7 @@ def _print_text(response: http.client.HTTPResponse, out: IO[str]) -> int:
     return 0
 
 
-def send(signed: SignedRequest, out: IO[str], err: IO[str], timeout: float = 150.0) -> int:
+def send(signed: SignedRequest, out: IO[str], err: IO[str], timeout: float = READ_TIMEOUT_SECONDS) -> int:
     """Send the request and print the answer as it arrives; returns the exit code."""
     parts = urlsplit(signed.url)
     connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
@@ -192,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--region", help="default: taken from the URL, else your AWS profile's region")
     parser.add_argument("--profile", help="AWS profile to sign with")
     parser.add_argument("--text", action="store_true", help="ask for bare streamed text (Accept: text/plain)")
-    parser.add_argument("--timeout", type=float, default=150.0, help="socket timeout in seconds")
+    parser.add_argument("--timeout", type=float, default=READ_TIMEOUT_SECONDS, help="socket timeout in seconds")
     return parser
 
 
