@@ -80,6 +80,17 @@ def estimate_tokens(input_chars: int, max_output_tokens: int, *, messages: int =
 
 
 @dataclass(frozen=True)
+class TextSize:
+    """What a refusal needs to say what to shorten: the characters the estimate counted (text or messages, and
+    instructions) and, for a conversation with earlier turns, its newest message's characters and the worst
+    case of that message alone in a new chat, with the same instructions."""
+
+    chars: int
+    newest_chars: int | None = None
+    new_chat_tokens: int | None = None
+
+
+@dataclass(frozen=True)
 class _Budget:
     scope: Scope
     key: str
@@ -150,12 +161,12 @@ def capped() -> bool:
         return False
 
 
-def reserve(caller_id: str, tokens: int, *, input_chars: int | None = None, now: datetime | None = None) -> Reservation:
+def reserve(caller_id: str, tokens: int, *, text: TextSize | None = None, now: datetime | None = None) -> Reservation:
     """Hold ``tokens`` against the caller's and the deployment's budgets for today (UTC), each atomically;
     a refused request holds nothing once this returns.
 
-    ``input_chars``, the characters of the request's text or conversation, lets a refusal say how much shorter
-    would fit, or that nothing shorter would (a conversation of many short messages).
+    ``text``, the size of the request's text or conversation, lets a refusal say how much shorter would fit, or
+    that a new chat would (a conversation whose earlier turns are what is too much).
 
     Raises QuotaExceeded (429, Retry-After until UTC midnight) when either budget cannot hold them,
     TooLarge (413) when the request alone exceeds a whole day's budget, Unavailable (503) when the table
@@ -169,10 +180,11 @@ def reserve(caller_id: str, tokens: int, *, input_chars: int | None = None, now:
     budgets = _budgets_for(caller_id, day, settings.daily_tokens_per_user, settings.daily_tokens_total)
     if not budgets:
         return Reservation(tokens, day, (), {})
-    for budget in budgets:
+    # The smaller cap first: advice measured against the larger one would be refused again by the smaller.
+    for budget in sorted(budgets, key=lambda budget: budget.cap):
         if tokens > budget.cap:
             left = _left_today(budget)
-            raise TooLarge(_larger_than_budget(budget, tokens, settings.max_output_tokens, input_chars, left))
+            raise TooLarge(_larger_than_budget(budget, tokens, settings.max_output_tokens, text, left))
     expires_at = int(datetime.combine(day + ROW_LIFETIME_AFTER_DAY, datetime.min.time(), UTC).timestamp())
     outcomes = _on_each_row(budgets, lambda budget: _reserve_row(budget, tokens, expires_at))
     used = {budget.key: outcome for budget, outcome in zip(budgets, outcomes, strict=True) if isinstance(outcome, int)}
@@ -189,7 +201,7 @@ def reserve(caller_id: str, tokens: int, *, input_chars: int | None = None, now:
     }
     if refused:
         smallest = estimate_tokens(1, settings.max_output_tokens)
-        raise _quota_exceeded(refused, tokens, smallest, moment, input_chars)
+        raise _quota_exceeded(refused, tokens, smallest, moment, text)
     failure = next(outcome for outcome in outcomes if not isinstance(outcome, int))
     raise _table_failure(failure)
 
@@ -275,7 +287,7 @@ def _used_when_refused(refusal: ClientError) -> int | None:
 
 
 def _quota_exceeded(
-    refused: dict[_Budget, int | None], tokens: int, smallest: int, now: datetime, input_chars: int | None
+    refused: dict[_Budget, int | None], tokens: int, smallest: int, now: datetime, text: TextSize | None
 ) -> QuotaExceeded:
     """A budget with less left than the ``smallest`` request to this function could need is out of reach here
     (spent, when nothing is left); one with more cannot hold this request's worst case, though a shorter request
@@ -299,7 +311,7 @@ def _quota_exceeded(
         )
         message = (
             f"This request could use up to {tokens:,} tokens, and {what_is_left}: "
-            f"{_shorter_by(tokens - min(left.values()), input_chars)}, or wait for the reset at midnight UTC "
+            f"{_what_fits(tokens, min(left.values()), text)}, or wait for the reset at midnight UTC "
             f"({reset:%Y-%m-%d %H:%M} UTC), in {wait}. The model was not called."
         )
     return QuotaExceeded(message, {"retry-after": str(seconds), REMAINING_HEADER: str(min(left.values()))})
@@ -355,9 +367,7 @@ def _left_today(budget: _Budget) -> int:
     return max(budget.cap - int(row.get(USED_ATTRIBUTE, {}).get("N", "0")), 0)
 
 
-def _larger_than_budget(
-    budget: _Budget, tokens: int, max_output_tokens: int, input_chars: int | None, left: int
-) -> str:
+def _larger_than_budget(budget: _Budget, tokens: int, max_output_tokens: int, text: TextSize | None, left: int) -> str:
     whose = "your whole daily budget" if budget.scope == "caller" else "this deployment's whole daily budget"
     smallest = estimate_tokens(1, max_output_tokens)
     if smallest > budget.cap:
@@ -374,22 +384,33 @@ def _larger_than_budget(
         )
     too_large = f"This request could use up to {tokens:,} tokens, more than {whose} of {budget.cap:,}"
     if left == budget.cap:
-        return f"{too_large}: {_shorter_by(tokens - left, input_chars)}."
+        return f"{too_large}: {_what_fits(tokens, left, text)}."
     # Counted against what today's use leaves, so that a request shortened as told is not refused again.
     if left < smallest:
         return (
             f"{too_large}, and {left:,} are left today, less than the {smallest:,} the shortest request here may use."
         )
-    return f"{too_large}, of which {left:,} are left today: {_shorter_by(tokens - left, input_chars)}."
+    return f"{too_large}, of which {left:,} are left today: {_what_fits(tokens, left, text)}."
 
 
-def _shorter_by(excess_tokens: int, input_chars: int | None) -> str:
-    """What makes the request fit: so many characters fewer (the estimate counts TOKENS_PER_CHARACTER a
-    character), or, where that is all of them and more, fewer messages."""
-    characters = math.ceil(excess_tokens / TOKENS_PER_CHARACTER)
-    if input_chars is not None and characters >= input_chars:
+def _what_fits(tokens: int, left: int, text: TextSize | None) -> str:
+    """What makes a request of ``tokens`` fit in ``left``: so many characters fewer (the estimate counts
+    TOKENS_PER_CHARACTER a character); or, where the newest message alone cannot give that much back, a new
+    chat without the earlier turns, when that would fit; or fewer messages, where shortening is all of them
+    and more."""
+    characters = math.ceil((tokens - left) / TOKENS_PER_CHARACTER)
+    shorter = f"make it at least {characters:,} character{'' if characters == 1 else 's'} shorter"
+    if text is None:
+        return shorter
+    if text.newest_chars is not None and text.new_chat_tokens is not None and characters >= text.newest_chars:
+        if text.new_chat_tokens > left:
+            return f"{shorter} (the earlier turns count too: a new chat leaves them out)"
+        if characters < text.chars:
+            return f"start a new chat, as the earlier turns count too, or {shorter} in all"
+        return "start a new chat, as the earlier turns count too"
+    if characters >= text.chars:
         return "shortening its text is not enough, as each of its messages adds tokens of its own: start a new chat"
-    return f"make it at least {characters:,} character{'' if characters == 1 else 's'} shorter"
+    return shorter
 
 
 def _table_failure(exc: ClientError | BotoCoreError) -> NotConfigured | Unavailable:

@@ -15,7 +15,7 @@ from openai.types.responses import Response
 from pydantic import BaseModel
 
 from llm_core import budget
-from llm_core.budget import Reservation, estimate_tokens
+from llm_core.budget import Reservation, TextSize, estimate_tokens
 from llm_core.contract import StreamRequest, SummarizeRequest, SummarizeResponse, TodoRequest, TodoResponse, Usage
 from llm_core.errors import TooLarge, UpstreamError, is_gateway_timeout
 from llm_core.identity import Caller
@@ -116,13 +116,23 @@ class Answer:
     tokens_remaining: int | None
 
 
-def reserve_budget(caller: Caller, input_chars: int, messages: int = 1, *, instructions: bool = False) -> Reservation:
+def reserve_budget(caller: Caller, text: TextSize, messages: int = 1, *, instructions: bool = False) -> Reservation:
     """Check the size, then reserve the request's worst case against the caller's and the deployment's day
     (a 429 or 503 here means the model is never called). ``instructions``: the caller sent some (a system
-    prompt), counted in ``input_chars``."""
-    check_input_size(input_chars, messages, instructions=instructions)
-    worst_case = estimate_tokens(input_chars, get_settings().max_output_tokens, messages=messages)
-    return budget.reserve(caller.id, worst_case, input_chars=input_chars)
+    prompt), counted in ``text``."""
+    check_input_size(text.chars, messages, instructions=instructions)
+    worst_case = estimate_tokens(text.chars, get_settings().max_output_tokens, messages=messages)
+    return budget.reserve(caller.id, worst_case, text=text)
+
+
+def conversation_size(request: StreamRequest) -> TextSize:
+    """A conversation's characters and, with earlier turns, what its newest message would reserve alone."""
+    conversation = request.conversation
+    if len(conversation) < 2:
+        return TextSize(request.input_chars())
+    newest = len(conversation[-1].content)
+    alone = estimate_tokens(newest + len(request.system or ""), get_settings().max_output_tokens)
+    return TextSize(request.input_chars(), newest, alone)
 
 
 def settle_failure(reservation: Reservation, exc: BaseException) -> None:
@@ -147,7 +157,7 @@ def _structured(reservation: Reservation, caller: Caller, model: type[M], **requ
 
 
 def summarize(request: SummarizeRequest, caller: Caller) -> Answer:
-    reservation = reserve_budget(caller, len(request.text))
+    reservation = reserve_budget(caller, TextSize(len(request.text)))
     summary, response = _structured(
         reservation,
         caller,
@@ -161,7 +171,7 @@ def summarize(request: SummarizeRequest, caller: Caller) -> Answer:
 
 
 def make_todo(request: TodoRequest, caller: Caller) -> Answer:
-    reservation = reserve_budget(caller, len(request.text))
+    reservation = reserve_budget(caller, TextSize(len(request.text)))
     todo, response = _structured(
         reservation,
         caller,
@@ -198,7 +208,7 @@ class AnswerStream:
 async def open_answer_stream(request: StreamRequest, caller: Caller) -> AnswerStream:
     """Start the model's answer. Returns once OpenAI accepted the request, so HTTP-level failures
     (429, 5xx, a bad key, a spent budget) raise here, before the caller has committed to a 200."""
-    size = request.input_chars(), len(request.conversation)
+    size = conversation_size(request), len(request.conversation)
     reservation = await asyncio.to_thread(reserve_budget, caller, *size, instructions=bool(request.system))
     try:
         events = await with_key_refresh_async(

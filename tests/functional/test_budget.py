@@ -365,10 +365,53 @@ def test_a_request_shortened_as_the_refusal_says_fits(configure, table):
 def test_a_conversation_too_large_for_its_many_messages_is_told_to_start_a_new_chat(configure, table):
     configure(per_user=10_000, total=100_000)
     with pytest.raises(TooLarge) as refused:
-        budget.reserve("alice", 10_500, input_chars=400, now=AFTERNOON)
+        budget.reserve("alice", 10_500, text=budget.TextSize(400), now=AFTERNOON)
     assert refused.value.message == (
         "This request could use up to 10,500 tokens, more than your whole daily budget of 10,000: shortening its "
         "text is not enough, as each of its messages adds tokens of its own: start a new chat."
+    )
+
+
+def test_a_chat_whose_newest_message_cannot_give_back_enough_is_told_a_new_chat_would_fit(configure, table):
+    configure(per_user=10_000, total=100_000)
+    budget.reserve("alice", 4_000, now=AFTERNOON)
+    # 2,400 characters of earlier turns and a 30-character question; alone, the question would reserve 2,000.
+    chat = budget.TextSize(2_430, newest_chars=30, new_chat_tokens=2_000)
+    with pytest.raises(QuotaExceeded) as refused:
+        budget.reserve("alice", 7_000, text=chat, now=AFTERNOON)
+    assert "6,000 of 10,000 left: start a new chat, as the earlier turns count too, or make it at least 1,000 " in (
+        refused.value.message
+    )
+    budget.reserve("alice", 2_000, now=AFTERNOON)  # the new chat fits
+
+
+def test_a_chat_whose_newest_message_can_give_back_enough_is_told_to_shorten(configure, table):
+    configure(per_user=10_000, total=100_000)
+    budget.reserve("alice", 4_000, now=AFTERNOON)
+    chat = budget.TextSize(4_000, newest_chars=1_500, new_chat_tokens=3_600)
+    with pytest.raises(QuotaExceeded) as refused:
+        budget.reserve("alice", 7_000, text=chat, now=AFTERNOON)
+    assert "left: make it at least 1,000 characters shorter, or wait" in refused.value.message
+
+
+def test_a_chat_too_large_even_as_a_new_chat_says_the_earlier_turns_count_too(configure, table):
+    configure(per_user=10_000, total=100_000)
+    budget.reserve("alice", 8_000, now=AFTERNOON)
+    chat = budget.TextSize(3_000, newest_chars=100, new_chat_tokens=2_500)
+    with pytest.raises(QuotaExceeded) as refused:
+        budget.reserve("alice", 3_500, text=chat, now=AFTERNOON)
+    assert "left: make it at least 1,500 characters shorter (the earlier turns count too: a new chat leaves them " in (
+        refused.value.message
+    )
+
+
+def test_a_request_larger_than_both_caps_is_measured_against_the_smaller_first(configure, table):
+    configure(per_user=3_000, total=2_600)
+    with pytest.raises(TooLarge) as refused:
+        budget.reserve("alice", 3_070, now=AFTERNOON)
+    assert refused.value.message == (
+        "This request could use up to 3,070 tokens, more than this deployment's whole daily budget of 2,600: "
+        "make it at least 470 characters shorter."
     )
 
 

@@ -171,6 +171,20 @@ def test_spent_budget_on_stream_is_429_before_any_event(budgets, fake_model, str
     assert fake_model.requests == []
 
 
+def test_a_chat_refused_for_its_earlier_turns_is_told_to_start_a_new_chat(budgets, fake_model, stream_url):  # noqa: F811
+    budgets(per_user=5_000)
+    spend_today(3_000)
+    earlier = [{"role": "user", "content": "x" * 900}, {"role": "assistant", "content": "y" * 900}]
+    response = post(stream_url, {"messages": [*earlier, {"role": "user", "content": "And in one sentence?"}]})
+    error = json.loads(response.read())["error"]
+    assert (response.status, error["type"]) == (429, "quota_exceeded")
+    assert (
+        "2,000 of 5,000 left: start a new chat, as the earlier turns count too, or make it at least 856 "
+        in (error["message"])
+    )
+    assert fake_model.requests == []
+
+
 def test_abandoned_stream_keeps_its_reservation(budgets, fake_model, stream_url):  # noqa: F811
     budgets(per_user=0, total=1_000_000)
     release = threading.Event()
