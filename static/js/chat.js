@@ -17,7 +17,9 @@ import {
 } from './conversation.js';
 import { renderMarkdown } from './markdown.js';
 import { readEventStream } from './sse.js';
-import { announce, attachCounter, copyWithFeedback, el, sendOnEnter, setValue } from './ui.js';
+import {
+  announce, attachCounter, clearError, copyWithFeedback, el, renderError, sendOnEnter, setValue,
+} from './ui.js';
 
 // How the note an answer keeps for its `ending` (conversation.js ENDINGS) looks.
 const ENDING_CLASSES = { stopped: 'is-stopped', cut: 'is-stopped', length: 'is-info' };
@@ -375,14 +377,21 @@ export function setupChat() {
     }
   });
 
+  // As the other tabs say it; the answers' own errors go in the conversation, where they belong to a turn.
+  const emptyBox = document.getElementById('chat-error');
+  input.addEventListener('input', () => {
+    if (!emptyBox.hidden && input.value.trim()) clearError(emptyBox);
+  });
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     if (controller || refusedWhileLocked()) return;
     const text = input.value;
     if (!text.trim()) {
+      renderError(emptyBox, { title: 'Nothing to send yet.', hint: 'Write a message first.' });
       input.focus();
       return;
     }
+    clearError(emptyBox);
     setValue(input, '');
     runTurn(askTurn(conversation, text));
   });

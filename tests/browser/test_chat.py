@@ -370,6 +370,17 @@ def test_reload_mid_answer_keeps_the_question_and_what_arrived(page, emulator_fa
     expect(page.locator("#chat-log .msg-ending")).to_have_text(["Stopped: this answer is incomplete."])
 
 
+def test_an_empty_message_is_not_sent_and_says_so_until_something_is_written(page, emulator_fake_model):
+    open_tab(page, "Chat")
+    page.locator("#chat-input").fill("   ")
+    page.locator("#chat-input").press("Enter")
+    expect(page.locator("#chat-error")).to_have_text("Nothing to send yet.Write a message first.")
+    expect(page.locator("#chat-input")).to_be_focused()
+    assert emulator_fake_model.requests == []
+    page.locator("#chat-input").press_sequentially("Hi")
+    expect(page.locator("#chat-error")).to_be_hidden()
+
+
 def test_new_chat_survives_a_reload_empty(page, emulator_fake_model):
     chat_with(page, emulator_fake_model, ("Hello", "Hi."))
     page.locator("#chat-new").click()
