@@ -124,6 +124,7 @@ function setupSignIn(config) {
 
   // The server refused a call (or there was no valid sign-in to make it with): offer to sign in again.
   document.addEventListener(UNAUTHENTICATED_EVENT, (event) => {
+    event.preventDefault(); // the notice above the tools says it (api.js)
     if (!signedIn) return; // already locked, with the offer to sign in
     // The header no longer says who is signed in: the server has just said nobody is.
     lost = true;

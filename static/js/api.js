@@ -34,6 +34,8 @@ export class ApiError extends Error {
     this.serverMessage = message;
     this.requestId = requestId;
     this.retryAfterSeconds = retryAfterSeconds;
+    // A 401 whose words the page already shows above the tools, with the offer to sign in (account.js).
+    this.shownAbove = false;
   }
 }
 
@@ -61,8 +63,10 @@ export function reportTokensRemaining(value) {
   document.dispatchEvent(new CustomEvent(TOKENS_EVENT, { detail: { remaining } }));
 }
 
+/** Tell the page nobody is signed in; true when a listener showed it (and called preventDefault). */
 function unauthenticated(message) {
-  document.dispatchEvent(new CustomEvent(UNAUTHENTICATED_EVENT, { detail: { message } }));
+  const event = new CustomEvent(UNAUTHENTICATED_EVENT, { detail: { message }, cancelable: true });
+  return !document.dispatchEvent(event);
 }
 
 async function errorFromResponse(response) {
@@ -104,8 +108,9 @@ export async function postJson(path, payload, { signal, accept = 'application/js
   } catch (err) {
     // Not signed in, or the sign-in ran out and could not be renewed: the server would only refuse it.
     const message = (err && err.message) || '';
-    unauthenticated(message);
-    throw new ApiError({ status: 401, type: 'unauthenticated', message });
+    const error = new ApiError({ status: 401, type: 'unauthenticated', message });
+    error.shownAbove = unauthenticated(message);
+    throw error;
   }
   let response;
   try {
@@ -126,7 +131,7 @@ export async function postJson(path, payload, { signal, accept = 'application/js
   reportTokensRemaining(response.headers.get(REMAINING_HEADER));
   if (!response.ok) {
     const error = await errorFromResponse(response);
-    if (error.type === 'unauthenticated') unauthenticated(error.serverMessage);
+    if (error.type === 'unauthenticated') error.shownAbove = unauthenticated(error.serverMessage);
     throw error;
   }
   return response;
@@ -256,7 +261,9 @@ export function describeError(err, { context = 'text', overLimit = null, sent = 
       if (overLimit === false) return base;
       return { ...base, hint: context === 'chat' ? shorterChat(sent) : 'Shorten the text and try again.' };
     case 'unauthenticated':
-      return { ...base, hint: 'Sign in again above, then try again.' };
+      // Said once: the notice above has the server's words and the button to sign in.
+      if (err.shownAbove) return { ...base, title: 'Not sent: you are no longer signed in.', hint: 'Sign in again above, then try again.' };
+      return base;
     default:
       return base;
   }
