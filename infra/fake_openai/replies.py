@@ -119,9 +119,9 @@ def demo_reply(body: dict[str, Any], words_per_second: float | None = None) -> F
         text=(
             "This is the project's fake model (infra/fake_openai), so this answer is canned, but it streams the "
             f'way a real model does: a word at a time, while you watch. You said: "{quoted}". Nothing you type '
-            "here leaves your machine. make dev answers with it when no OPENAI_API_KEY is set; with a key in .env "
-            "it talks to a real model. Press Stop while an answer is still being written to keep what has "
-            "arrived, or ask again to continue the conversation."
+            "here leaves your machine. make dev answers with it when no OPENAI_API_KEY is set (or when "
+            "OPENAI_BASE_URL points at it); with a key in .env it talks to a real model. Press Stop while an "
+            "answer is still being written to keep what has arrived, or ask again to continue the conversation."
         ),
         token_delay_seconds=1 / words_per_second if words_per_second else 0.0,
     )
