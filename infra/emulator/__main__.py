@@ -19,7 +19,7 @@ from infra.emulator.model import KEY_SOURCE_NONE
 from infra.emulator.server import FUNCTIONS, REPO_ROOT, Emulator
 from infra.stop_signals import StopSignals
 from llm_core.errors import NotConfigured
-from llm_core.settings import PER_USER_CAP_VARIABLE, TOTAL_CAP_VARIABLE, settings_from
+from llm_core.settings import PER_USER_CAP_VARIABLE, TOTAL_CAP_VARIABLE, Settings, settings_from
 
 
 def describe_model(emulator: Emulator) -> list[str]:
@@ -103,10 +103,19 @@ def describe_budgets(emulator: Emulator) -> list[str]:
     return [f"  Budgets: {' and '.join(caps)}, counted in moto's DynamoDB"]
 
 
-def describe_configuration(emulator: Emulator) -> list[str]:
+def describe_configuration(emulator: Emulator, env_file: Path) -> list[str]:
     """A warning per function whose settings are invalid: it would answer every call 503 not_configured, and
-    the reason would otherwise show only in its log lines."""
+    the reason would otherwise show only in its log lines; and a note of the functions' settings that .env
+    sets, which are read from the shell only."""
+    assert emulator.model is not None
+    settings = {name.upper() for name in Settings.model_fields}
+    unread = [name for name in emulator.model.not_read_from_file if name in settings]
     lines = []
+    if unread:
+        lines.append(
+            f"  Note: {', '.join(unread)} in {env_file.name} {'is' if len(unread) == 1 else 'are'} not read: only "
+            "the OPENAI_* settings are taken from it; set the others in the shell (make dev reads them there)"
+        )
     for route in (function.route for function in FUNCTIONS):
         try:
             settings_from(emulator.function_environment(route))
@@ -161,7 +170,7 @@ def serve(args: argparse.Namespace, stop: StopSignals) -> int:
             print(line, flush=True)
         for line in describe_budgets(emulator):
             print(line, flush=True)
-        for line in describe_configuration(emulator):
+        for line in describe_configuration(emulator, args.env_file):
             print(line, flush=True)
         print("  Ctrl-C stops.", flush=True)
         stop.wait()

@@ -26,6 +26,9 @@ class ModelConfig:
     model: str | None
     # From the file only (the shell's reaches the functions anyway); "" is meaningful: no reasoning.
     reasoning_effort: str | None = None
+    # The other names the file sets, which no function reads from it (the console names those it would from
+    # the shell).
+    not_read_from_file: tuple[str, ...] = ()
 
     @property
     def demo(self) -> bool:
@@ -35,6 +38,8 @@ class ModelConfig:
 DEMO = ModelConfig(None, KEY_SOURCE_NONE, None, None)
 
 
+# The only names taken from .env (resolve_model_config).
+READ_FROM_ENV_FILE = frozenset({"OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL", "OPENAI_REASONING_EFFORT"})
 # What the README's example writes into .env, copied as is, in place of a key.
 README_PLACEHOLDER_KEY = "sk-..."
 
@@ -78,7 +83,8 @@ def resolve_model_config(env_file: Path | None, environ: Mapping[str, str] | Non
     # Present but empty is an answer (no reasoning), so not read through pick().
     in_file = "OPENAI_REASONING_EFFORT" in from_file
     reasoning_effort = (from_file["OPENAI_REASONING_EFFORT"] or "").strip() if in_file else None
-    return ModelConfig(api_key, key_source or KEY_SOURCE_NONE, base_url, model, reasoning_effort)
+    not_read = tuple(name for name in from_file if name not in READ_FROM_ENV_FILE)
+    return ModelConfig(api_key, key_source or KEY_SOURCE_NONE, base_url, model, reasoning_effort, not_read)
 
 
 def demo_model() -> FakeOpenAI:

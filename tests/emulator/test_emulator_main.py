@@ -168,6 +168,17 @@ def test_console_names_the_secret_the_functions_messages_mean_and_the_key_it_hol
     assert "secret 'local/openai-api-key' (the functions' OPENAI_SECRET_ID), holding OPENAI_API_KEY from .env" in output
 
 
+def test_console_notes_a_functions_setting_in_the_env_file_is_not_read_from_it(console, tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("DAILY_TOKENS_PER_USER=5000\nDATABASE_URL=postgres://elsewhere\n")
+
+    output = console("--env-file", str(env_file))
+
+    assert "Note: DAILY_TOKENS_PER_USER in .env is not read: only the OPENAI_* settings are taken from it" in output
+    assert "DATABASE_URL" not in output
+    assert re.search(r"Budgets: [\d,]+ tokens a day per person \(template.yaml's default\)", output)
+
+
 def test_console_says_the_key_came_from_the_environment(console, tmp_path: Path) -> None:
     output = console(
         "--env-file",
