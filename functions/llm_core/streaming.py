@@ -14,10 +14,11 @@ import os
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from http import HTTPStatus
 from typing import Any
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
 from llm_core.budget import REMAINING_HEADER
@@ -243,6 +244,10 @@ async def stream_answer(request: Request) -> Response:
                 return invocation.fail(failure)
             if (remaining := opening.result().tokens_remaining) is not None:
                 headers[REMAINING_HEADER] = str(remaining)
+    except ClientDisconnect:
+        # The caller hung up before its request was whole: nobody to answer, and no failure of ours to count.
+        logger.info("the caller left before its request arrived")
+        return Response(status_code=HTTPStatus.BAD_REQUEST, headers={REQUEST_ID_HEADER: request_id})
     except Exception as exc:
         return invocation.fail(exc)
 

@@ -325,7 +325,10 @@ class EmulatorApp:
         if urlsplit(f"//{host}").hostname != "localhost" or site.hostname == "localhost":
             return None
         query = scope["query_string"].decode("latin-1")
-        return f"{site.scheme}://{site.netloc}{scope['path']}" + (f"?{query}" if query else "")
+        # The path as it was sent, still percent-encoded: decoded, "%0D%0A" would end the header and "%E2%82%AC"
+        # would not fit in it.
+        path = scope.get("raw_path", scope["path"].encode("utf-8")).decode("latin-1")
+        return f"{site.scheme}://{site.netloc}{path}" + (f"?{query}" if query else "")
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

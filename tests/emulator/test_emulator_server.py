@@ -713,6 +713,15 @@ def test_with_sign_in_the_page_opened_at_localhost_moves_to_the_address_sign_in_
     assert (reply.status, reply.headers["location"]) == (307, signing_in.url + "/?tab=chat")
 
 
+@pytest.mark.parametrize("path", ["/%E2%82%AC", "/%0D%0ASet-Cookie:x=y", "/a%20b"])
+def test_the_move_from_localhost_keeps_the_path_percent_encoded(signing_in: Emulator, path: str) -> None:
+    client = Client(signing_in.url)
+
+    reply = client.request("GET", path, headers={"host": f"localhost:{client.port}"})
+
+    assert (reply.status, reply.headers["location"]) == (307, signing_in.url + path)
+
+
 def test_without_sign_in_the_page_is_served_at_localhost_too(client: Client) -> None:
     reply = client.request("GET", "/", headers={"host": f"localhost:{client.port}"})
 

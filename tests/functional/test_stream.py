@@ -79,6 +79,32 @@ def test_a_character_split_across_two_deltas_streams_whole(stream_url, fake_mode
     assert events[-1][0] == "done"
 
 
+def test_a_caller_who_leaves_before_the_body_arrives_is_no_failure(configured, fake_model, caplog) -> None:
+    from handlers.stream import app
+
+    sent: list[dict[str, object]] = []
+
+    async def leaves() -> dict[str, object]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": "/", "raw_path": b"/", "query_string": b"", "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"15")],
+        "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8080),
+    }  # fmt: skip
+    with caplog.at_level(logging.INFO):
+        asyncio.run(app(scope, leaves, send))
+    assert sent[0]["status"] == 400
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO] == [
+        "the caller left before its request arrived"
+    ]
+    assert fake_model.requests == []
+
+
 def test_half_a_character_left_alone_streams_as_a_replacement_character(stream_url, fake_model):
     fake_model.enqueue(FakeReply(tokens=["Cut ", "\ud83d"]))
     events = list(sse_events(post(stream_url, CONVERSATION)))
