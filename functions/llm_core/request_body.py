@@ -110,7 +110,8 @@ def _check_values(payload: Any) -> None:
                 keys.pop()  # the key of the object or list just finished
             continue
         key, value = entry
-        if len(levels) > MAX_NESTING:
+        # Levels are objects and lists: a number or string inside the deepest one adds none.
+        if len(levels) > MAX_NESTING and isinstance(value, dict | list):
             raise _too_deep()
         if isinstance(value, str) and not _is_utf8_encodable(value):
             raise _unpaired_surrogate(_place([*keys, key]) or "the body")

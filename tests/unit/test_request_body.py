@@ -123,6 +123,11 @@ def test_nesting_up_to_the_limit_is_parsed_and_checked_field_by_field():
     assert message_of(nested(MAX_NESTING)).startswith("text: must be a non-empty string")
 
 
+def test_a_value_inside_the_deepest_level_allowed_adds_no_level():
+    body = b'{"text": ' + b"[" * (MAX_NESTING - 1) + b"1" + b"]" * (MAX_NESTING - 1) + b"}"
+    assert message_of(body).startswith("text: must be a non-empty string")
+
+
 def test_validation_message_names_fields_without_echoing_values():
     message = message_of(b'{"text": 12345678, "extra": "hidden-value"}')
     assert message.startswith("text: must be a non-empty string") and "extra: unknown field" in message
