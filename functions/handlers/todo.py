@@ -8,9 +8,7 @@ gc.disable()
 
 from typing import Any
 
-# First, at the depth where `import openai, boto3` alone would load them. Loaded deeper, under Powertools and
-# llm_core, CPython (3.11 to 3.13) crossed a 16 KB frame-stack chunk boundary in a hot loop of their imports,
-# mapping and unmapping the chunk about 6,000 times: about 40 ms of each cold start.
+# First, where `import openai, boto3` alone would load them: see handlers/summarize.py.
 import boto3  # noqa: F401
 import openai  # noqa: F401
 from aws_lambda_powertools import Logger, Metrics
