@@ -183,7 +183,10 @@ def reserve(caller_id: str, tokens: int, *, text: TextSize | None = None, now: d
     # The smaller cap first: advice measured against the larger one would be refused again by the smaller.
     for budget in sorted(budgets, key=lambda budget: budget.cap):
         if tokens > budget.cap:
-            left = _left_today(budget)
+            # What every budget leaves today: advice measured against one would be refused by a lower other.
+            reads = zip(budgets, _on_each_row(budgets, _left_today), strict=True)
+            # _left_today answers the whole cap for a row it cannot read, so no outcome is an error.
+            left = {budget: outcome if isinstance(outcome, int) else budget.cap for budget, outcome in reads}
             raise TooLarge(_larger_than_budget(budget, tokens, settings.max_output_tokens, text, left))
     expires_at = int(datetime.combine(day + ROW_LIFETIME_AFTER_DAY, datetime.min.time(), UTC).timestamp())
     outcomes = _on_each_row(budgets, lambda budget: _reserve_row(budget, tokens, expires_at))
@@ -352,6 +355,8 @@ def _left_today(budget: _Budget) -> int:
             .get_item(
                 TableName=get_settings().budget_table_name,
                 Key={KEY_ATTRIBUTE: {"S": budget.key}},
+                # What the refusal's advice is measured against: it must include the last reservation.
+                ConsistentRead=True,
                 ProjectionExpression="#used",
                 ExpressionAttributeNames={"#used": USED_ATTRIBUTE},
             )
@@ -367,7 +372,10 @@ def _left_today(budget: _Budget) -> int:
     return max(budget.cap - int(row.get(USED_ATTRIBUTE, {}).get("N", "0")), 0)
 
 
-def _larger_than_budget(budget: _Budget, tokens: int, max_output_tokens: int, text: TextSize | None, left: int) -> str:
+def _larger_than_budget(
+    budget: _Budget, tokens: int, max_output_tokens: int, text: TextSize | None, left_today: dict[_Budget, int]
+) -> str:
+    """``budget``, which the request's worst case passes whole, and what every budget leaves today."""
     whose = "your whole daily budget" if budget.scope == "caller" else "this deployment's whole daily budget"
     smallest = estimate_tokens(1, max_output_tokens)
     if smallest > budget.cap:
@@ -383,34 +391,41 @@ def _larger_than_budget(budget: _Budget, tokens: int, max_output_tokens: int, te
             "lower this function's MAX_OUTPUT_TOKENS."
         )
     too_large = f"This request could use up to {tokens:,} tokens, more than {whose} of {budget.cap:,}"
+    # Counted against the least any budget leaves today, so that a request shortened as told is not refused again.
+    lowest, left = min(left_today.items(), key=lambda item: item[1])
     if left == budget.cap:
-        return f"{too_large}: {_what_fits(tokens, left, text)}."
-    # Counted against what today's use leaves, so that a request shortened as told is not refused again.
+        where = ""
+    elif lowest == budget:
+        where = f", of which {left:,} are left today"
+    else:
+        where = f", and {_whose(lowest)} daily budget has {left:,} left today"
     if left < smallest:
-        return (
-            f"{too_large}, and {left:,} are left today, less than the {smallest:,} the shortest request here may use."
-        )
-    return f"{too_large}, of which {left:,} are left today: {_what_fits(tokens, left, text)}."
+        return f"{too_large}{where}, less than the {smallest:,} the shortest request here may use."
+    return f"{too_large}{where}: {_what_fits(tokens, left, text)}."
 
 
 def _what_fits(tokens: int, left: int, text: TextSize | None) -> str:
     """What makes a request of ``tokens`` fit in ``left``: so many characters fewer (the estimate counts
-    TOKENS_PER_CHARACTER a character); or, where the newest message alone cannot give that much back, a new
-    chat without the earlier turns, when that would fit; or fewer messages, where shortening is all of them
-    and more."""
+    TOKENS_PER_CHARACTER a character); or, where a conversation's newest message alone cannot give that much
+    back, a new chat without the earlier turns, with the message or the instructions shorter where that is
+    needed too."""
     characters = math.ceil((tokens - left) / TOKENS_PER_CHARACTER)
-    shorter = f"make it at least {characters:,} character{'' if characters == 1 else 's'} shorter"
-    if text is None:
-        return shorter
-    if text.newest_chars is not None and text.new_chat_tokens is not None and characters >= text.newest_chars:
-        if text.new_chat_tokens > left:
-            return f"{shorter} (the earlier turns count too: a new chat leaves them out)"
-        if characters < text.chars:
-            return f"start a new chat, as the earlier turns count too, or {shorter} in all"
+    if text is None or text.newest_chars is None or text.new_chat_tokens is None or characters < text.newest_chars:
+        return f"make it at least {_characters(characters)} shorter"
+    in_a_new_chat = math.ceil((text.new_chat_tokens - left) / TOKENS_PER_CHARACTER)
+    if in_a_new_chat <= 0:
         return "start a new chat, as the earlier turns count too"
-    if characters >= text.chars:
-        return "shortening its text is not enough, as each of its messages adds tokens of its own: start a new chat"
-    return shorter
+    if in_a_new_chat < text.newest_chars:
+        return (
+            f"start a new chat, as the earlier turns count too, with your message at least "
+            f"{_characters(in_a_new_chat)} shorter"
+        )
+    # Even a message of one character would not fit beside these instructions.
+    return "start a new chat with shorter instructions, as the earlier turns and the instructions count too"
+
+
+def _characters(count: int) -> str:
+    return f"{count:,} character{'' if count == 1 else 's'}"
 
 
 def _table_failure(exc: ClientError | BotoCoreError) -> NotConfigured | Unavailable:

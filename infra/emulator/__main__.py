@@ -15,7 +15,7 @@ sys.path.insert(0, str(FUNCTIONS_DIR))
 from infra.emulator.aws import SECRET_ID
 from infra.emulator.errors import ConfigError
 from infra.emulator.guard import LOOPBACK_NAMES
-from infra.emulator.model import KEY_SOURCE_NONE
+from infra.emulator.model import KEY_SOURCE_NONE, READ_FROM_ENV_FILE
 from infra.emulator.server import FUNCTIONS, REPO_ROOT, Emulator
 from infra.stop_signals import StopSignals
 from llm_core.errors import NotConfigured
@@ -108,13 +108,13 @@ def describe_configuration(emulator: Emulator, env_file: Path) -> list[str]:
     the reason would otherwise show only in its log lines; and a note of the functions' settings that .env
     sets, which are read from the shell only."""
     assert emulator.model is not None
-    settings = {name.upper() for name in Settings.model_fields}
-    unread = [name for name in emulator.model.not_read_from_file if name in settings]
+    from_the_shell = {name.upper() for name in Settings.model_fields} - emulator.wired
+    unread = [name for name in emulator.model.not_read_from_file if name in from_the_shell]
     lines = []
     if unread:
         lines.append(
             f"  Note: {', '.join(unread)} in {env_file.name} {'is' if len(unread) == 1 else 'are'} not read: only "
-            "the OPENAI_* settings are taken from it; set the others in the shell (make dev reads them there)"
+            f"{', '.join(sorted(READ_FROM_ENV_FILE))} are taken from it; set the others in the shell"
         )
     for route in (function.route for function in FUNCTIONS):
         try:

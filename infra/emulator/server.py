@@ -559,6 +559,8 @@ class Emulator:
         self.model: ModelConfig | None = None
         self.moto: MotoServer | None = None
         self._configs: dict[str, FunctionConfig] = {}
+        # What the emulator sets for every function, whatever the shell says (_wiring).
+        self.wired: frozenset[str] = frozenset()
         self._owns_fake = False
         self._app: EmulatorApp | None = None
         self._server: ThreadServer | None = None
@@ -609,6 +611,7 @@ class Emulator:
             self.sign_in = create_local_sign_in(self.moto.url, self.url + "/", REGION)
 
         wiring = self._wiring()
+        self.wired = frozenset(wiring)
         for function in self._served:
             settings = facts.function(function.logical_id)
             self._configs[function.route] = FunctionConfig(

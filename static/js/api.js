@@ -262,7 +262,7 @@ export function describeError(err, { context = 'text', overLimit = null, sent = 
       return { ...base, hint: context === 'chat' ? shorterChat(sent) : 'Shorten the text and try again.' };
     case 'unauthenticated':
       // Said once: the notice above has the server's words and the button to sign in.
-      if (err.shownAbove) return { ...base, title: 'Not sent: you are no longer signed in.', hint: 'Sign in again above, then try again.' };
+      if (err.shownAbove) return { ...base, title: 'Not answered: you are no longer signed in.', hint: 'Sign in again above, then try again.' };
       return base;
     default:
       return base;

@@ -96,6 +96,9 @@ export function setupChat() {
   const empty = document.getElementById('chat-empty');
   const form = document.getElementById('chat-form');
   const input = document.getElementById('chat-input');
+  // "Nothing to send yet", as the other tabs say it; the answers' own errors go in the conversation, where
+  // they belong to a turn.
+  const emptyBox = document.getElementById('chat-error');
   const send = document.getElementById('chat-send');
   const stop = document.getElementById('chat-stop');
   const system = document.getElementById('chat-system');
@@ -200,6 +203,7 @@ export function setupChat() {
   /** Stream the answer to `next` (a turn from conversation.js), then settle it into the conversation. */
   async function runTurn(next, { regenerating = false } = {}) {
     if (!next || refusedWhileLocked()) return;
+    clearError(emptyBox);
     const turnOf = generation;
     turn = next;
     renderHistory(turn.sent, { actions: false, toEnd: true });
@@ -377,8 +381,6 @@ export function setupChat() {
     }
   });
 
-  // As the other tabs say it; the answers' own errors go in the conversation, where they belong to a turn.
-  const emptyBox = document.getElementById('chat-error');
   input.addEventListener('input', () => {
     if (!emptyBox.hidden && input.value.trim()) clearError(emptyBox);
   });
@@ -391,7 +393,6 @@ export function setupChat() {
       input.focus();
       return;
     }
-    clearError(emptyBox);
     setValue(input, '');
     runTurn(askTurn(conversation, text));
   });
@@ -431,6 +432,7 @@ export function setupChat() {
     turn = null;
     commit(emptyConversation(conversation.system));
     renderHistory(conversation, { actions: true, toEnd: true });
+    clearError(emptyBox);
     input.focus();
     announce('New chat started');
   });
@@ -440,6 +442,7 @@ export function setupChat() {
     generation++;
     controller?.abort();
     turn = null;
+    clearError(emptyBox);
     conversation = emptyConversation();
     try {
       sessionStorage.removeItem(STORAGE_KEY);

@@ -215,7 +215,7 @@ def test_refused_token_offers_to_sign_in_again_without_losing_the_chat(
     expect(page.locator("#access-notice .access-title")).to_have_text(message)
     # Said once, above: the turn's note says only what became of the message.
     expect(page.locator("#chat-log .msg-note.is-error .note-title")).to_have_text(
-        "Not sent: you are no longer signed in."
+        "Not answered: you are no longer signed in."
     )
     expect(page.locator("#chat-input")).to_have_value("Refused?")
     expect(page.locator("#chat-send")).to_be_disabled()

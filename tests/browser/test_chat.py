@@ -381,6 +381,24 @@ def test_an_empty_message_is_not_sent_and_says_so_until_something_is_written(pag
     expect(page.locator("#chat-error")).to_be_hidden()
 
 
+def test_the_empty_message_note_goes_when_a_turn_starts_another_way(page, emulator_fake_model):
+    chat_with(page, emulator_fake_model, ("Hello?", "Hello."))
+    page.locator("#chat-input").press("Enter")
+    expect(page.locator("#chat-error")).to_be_visible()
+    emulator_fake_model.enqueue(FakeReply(tokens=["Hello again."]))
+    page.get_by_role("button", name="Regenerate").click()
+    expect(assistant_messages(page)).to_have_text(["Hello again."])
+    expect(page.locator("#chat-error")).to_be_hidden()
+
+
+def test_the_empty_message_note_goes_with_a_new_chat(page, emulator_fake_model):
+    open_tab(page, "Chat")
+    page.locator("#chat-input").press("Enter")
+    expect(page.locator("#chat-error")).to_be_visible()
+    page.locator("#chat-new").click()
+    expect(page.locator("#chat-error")).to_be_hidden()
+
+
 def test_new_chat_survives_a_reload_empty(page, emulator_fake_model):
     chat_with(page, emulator_fake_model, ("Hello", "Hi."))
     page.locator("#chat-new").click()

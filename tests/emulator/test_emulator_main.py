@@ -170,12 +170,13 @@ def test_console_names_the_secret_the_functions_messages_mean_and_the_key_it_hol
 
 def test_console_notes_a_functions_setting_in_the_env_file_is_not_read_from_it(console, tmp_path: Path) -> None:
     env_file = tmp_path / ".env"
-    env_file.write_text("DAILY_TOKENS_PER_USER=5000\nDATABASE_URL=postgres://elsewhere\n")
+    # ACCESS_MODE is the emulator's to set (no sign-in, or --sign-in), from .env or the shell alike.
+    env_file.write_text("DAILY_TOKENS_PER_USER=5000\nDATABASE_URL=postgres://elsewhere\nACCESS_MODE=public\n")
 
     output = console("--env-file", str(env_file))
 
-    assert "Note: DAILY_TOKENS_PER_USER in .env is not read: only the OPENAI_* settings are taken from it" in output
-    assert "DATABASE_URL" not in output
+    assert "Note: DAILY_TOKENS_PER_USER in .env is not read: only OPENAI_API_KEY, OPENAI_BASE_URL," in output
+    assert "DATABASE_URL" not in output and "ACCESS_MODE" not in output
     assert re.search(r"Budgets: [\d,]+ tokens a day per person \(template.yaml's default\)", output)
 
 

@@ -362,16 +362,6 @@ def test_a_request_shortened_as_the_refusal_says_fits(configure, table):
     assert table.used(ALICE_ROW) == 10_000
 
 
-def test_a_conversation_too_large_for_its_many_messages_is_told_to_start_a_new_chat(configure, table):
-    configure(per_user=10_000, total=100_000)
-    with pytest.raises(TooLarge) as refused:
-        budget.reserve("alice", 10_500, text=budget.TextSize(400), now=AFTERNOON)
-    assert refused.value.message == (
-        "This request could use up to 10,500 tokens, more than your whole daily budget of 10,000: shortening its "
-        "text is not enough, as each of its messages adds tokens of its own: start a new chat."
-    )
-
-
 def test_a_chat_whose_newest_message_cannot_give_back_enough_is_told_a_new_chat_would_fit(configure, table):
     configure(per_user=10_000, total=100_000)
     budget.reserve("alice", 4_000, now=AFTERNOON)
@@ -379,7 +369,7 @@ def test_a_chat_whose_newest_message_cannot_give_back_enough_is_told_a_new_chat_
     chat = budget.TextSize(2_430, newest_chars=30, new_chat_tokens=2_000)
     with pytest.raises(QuotaExceeded) as refused:
         budget.reserve("alice", 7_000, text=chat, now=AFTERNOON)
-    assert "6,000 of 10,000 left: start a new chat, as the earlier turns count too, or make it at least 1,000 " in (
+    assert "6,000 of 10,000 left: start a new chat, as the earlier turns count too, or wait for the reset" in (
         refused.value.message
     )
     budget.reserve("alice", 2_000, now=AFTERNOON)  # the new chat fits
@@ -394,14 +384,29 @@ def test_a_chat_whose_newest_message_can_give_back_enough_is_told_to_shorten(con
     assert "left: make it at least 1,000 characters shorter, or wait" in refused.value.message
 
 
-def test_a_chat_too_large_even_as_a_new_chat_says_the_earlier_turns_count_too(configure, table):
+def test_a_chat_that_fits_in_a_new_chat_only_with_a_shorter_message_says_by_how_much(configure, table):
+    configure(per_user=10_000, total=100_000)
+    budget.reserve("alice", 8_000, now=AFTERNOON)
+    # 2,000 left: the whole chat would pass it by 1,500, its newest message alone by 500.
+    chat = budget.TextSize(3_000, newest_chars=1_000, new_chat_tokens=2_500)
+    with pytest.raises(QuotaExceeded) as refused:
+        budget.reserve("alice", 3_500, text=chat, now=AFTERNOON)
+    assert (
+        "left: start a new chat, as the earlier turns count too, with your message at least 500 characters shorter, "
+        "or wait" in refused.value.message
+    )
+    budget.reserve("alice", 2_500 - 500, now=AFTERNOON)  # that new chat fits
+
+
+def test_a_chat_whose_instructions_leave_no_room_in_a_new_chat_says_to_shorten_them(configure, table):
     configure(per_user=10_000, total=100_000)
     budget.reserve("alice", 8_000, now=AFTERNOON)
     chat = budget.TextSize(3_000, newest_chars=100, new_chat_tokens=2_500)
     with pytest.raises(QuotaExceeded) as refused:
         budget.reserve("alice", 3_500, text=chat, now=AFTERNOON)
-    assert "left: make it at least 1,500 characters shorter (the earlier turns count too: a new chat leaves them " in (
-        refused.value.message
+    assert (
+        "left: start a new chat with shorter instructions, as the earlier turns and the instructions count too, or "
+        "wait" in refused.value.message
     )
 
 
@@ -434,7 +439,7 @@ def test_a_request_larger_than_the_day_when_too_little_is_left_today_says_so(con
     with pytest.raises(TooLarge) as refused:
         budget.reserve("alice", 10_500, now=AFTERNOON)
     assert refused.value.message.endswith(
-        ", and 1,000 are left today, less than the 1,021 the shortest request here may use."
+        ", of which 1,000 are left today, less than the 1,021 the shortest request here may use."
     )
 
 
@@ -481,6 +486,7 @@ def test_a_request_larger_than_the_day_whose_row_cannot_be_read_counts_the_whole
     configure, table, monkeypatch, caplog
 ):
     configure(per_user=10_000, total=100_000)
+    budget.reserve("alice", 4_000, now=AFTERNOON)
 
     def denied(self: DynamoDBBackend, *args: Any, **kwargs: Any) -> None:
         raise DynamodbException("AccessDeniedException", "Not authorized to perform dynamodb:GetItem.")
@@ -488,11 +494,27 @@ def test_a_request_larger_than_the_day_whose_row_cannot_be_read_counts_the_whole
     monkeypatch.setattr(DynamoDBBackend, "get_item", denied)
     with caplog.at_level(logging.WARNING), pytest.raises(TooLarge) as refused:
         budget.reserve("alice", 10_500, now=AFTERNOON)
+    # Read, the 6,000 left today would be the measure (a shortening by 4,500).
     assert refused.value.message.endswith(
         "more than your whole daily budget of 10,000: make it at least 500 characters shorter."
     )
-    (record,) = [r for r in caplog.records if r.getMessage().startswith("budget row could not be read")]
-    assert (record.budget, record.error, record.table) == ("caller", "AccessDeniedException", TABLE)
+    records = [r for r in caplog.records if r.getMessage().startswith("budget row could not be read")]
+    assert sorted((r.budget, r.error, r.table) for r in records) == [
+        ("caller", "AccessDeniedException", TABLE),
+        ("deployment", "AccessDeniedException", TABLE),
+    ]
+
+
+def test_a_request_larger_than_the_day_is_measured_against_the_least_any_budget_leaves(configure, table):
+    configure(per_user=7_000, total=9_000)
+    budget.reserve("bob", 6_000, now=AFTERNOON)
+    with pytest.raises(TooLarge) as refused:
+        budget.reserve("alice", 7_604, now=AFTERNOON)
+    assert refused.value.message == (
+        "This request could use up to 7,604 tokens, more than your whole daily budget of 7,000, and this "
+        "deployment's daily budget has 3,000 left today: make it at least 4,604 characters shorter."
+    )
+    budget.reserve("alice", 7_604 - 4_604, now=AFTERNOON)  # shortened as told, it fits
 
 
 # ------------------------------------------------------------------ the UTC day

@@ -179,7 +179,7 @@ def test_a_chat_refused_for_its_earlier_turns_is_told_to_start_a_new_chat(budget
     error = json.loads(response.read())["error"]
     assert (response.status, error["type"]) == (429, "quota_exceeded")
     assert (
-        "2,000 of 5,000 left: start a new chat, as the earlier turns count too, or make it at least 856 "
+        "2,000 of 5,000 left: start a new chat, as the earlier turns count too, or wait for the reset"
         in (error["message"])
     )
     assert fake_model.requests == []
