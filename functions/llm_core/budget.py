@@ -81,9 +81,9 @@ def estimate_tokens(input_chars: int, max_output_tokens: int, *, messages: int =
 
 @dataclass(frozen=True)
 class TextSize:
-    """What a refusal needs to say what to shorten: the characters the estimate counted (text or messages, and
-    instructions) and, for a conversation with earlier turns, its newest message's characters and the worst
-    case of that message alone in a new chat, with the same instructions."""
+    """What a refusal needs to say what to shorten: the characters the estimate counted (a text, or a
+    conversation's messages and instructions); for a conversation, its newest message's characters and, with
+    earlier turns, the worst case of that message alone in a new chat, with the same instructions."""
 
     chars: int
     newest_chars: int | None = None
@@ -187,7 +187,7 @@ def reserve(caller_id: str, tokens: int, *, text: TextSize | None = None, now: d
             reads = zip(budgets, _on_each_row(budgets, _left_today), strict=True)
             # _left_today answers the whole cap for a row it cannot read, so no outcome is an error.
             left = {budget: outcome if isinstance(outcome, int) else budget.cap for budget, outcome in reads}
-            raise TooLarge(_larger_than_budget(budget, tokens, settings.max_output_tokens, text, left))
+            raise _larger_than_budget(budget, tokens, settings.max_output_tokens, text, left, moment)
     expires_at = int(datetime.combine(day + ROW_LIFETIME_AFTER_DAY, datetime.min.time(), UTC).timestamp())
     outcomes = _on_each_row(budgets, lambda budget: _reserve_row(budget, tokens, expires_at))
     used = {budget.key: outcome for budget, outcome in zip(budgets, outcomes, strict=True) if isinstance(outcome, int)}
@@ -289,6 +289,14 @@ def _used_when_refused(refusal: ClientError) -> int | None:
     return int(used) if used is not None else None
 
 
+def _reset_after(now: datetime) -> tuple[datetime, int, str]:
+    """The budgets' next reset (midnight UTC), the whole seconds until it, and that wait in words."""
+    reset = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC)
+    seconds = max(math.ceil((reset - now).total_seconds()), 1)
+    hours, minutes = divmod(math.ceil(seconds / 60), 60)
+    return reset, seconds, f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
+
+
 def _quota_exceeded(
     refused: dict[_Budget, int | None], tokens: int, smallest: int, now: datetime, text: TextSize | None
 ) -> QuotaExceeded:
@@ -296,10 +304,7 @@ def _quota_exceeded(
     (spent, when nothing is left); one with more cannot hold this request's worst case, though a shorter request
     would pass. Either way the message and the remaining header say how much is left: the functions' smallest
     requests differ (their output allowances), so what one cannot use another may."""
-    reset = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC)
-    seconds = max(math.ceil((reset - now).total_seconds()), 1)
-    hours, minutes = divmod(math.ceil(seconds / 60), 60)
-    wait = f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
+    reset, seconds, wait = _reset_after(now)
     left = {budget: max(budget.cap - used, 0) if used is not None else 0 for budget, used in refused.items()}
     out_of_reach = {budget: tokens_left for budget, tokens_left in left.items() if tokens_left < smallest}
     if out_of_reach:
@@ -373,9 +378,15 @@ def _left_today(budget: _Budget) -> int:
 
 
 def _larger_than_budget(
-    budget: _Budget, tokens: int, max_output_tokens: int, text: TextSize | None, left_today: dict[_Budget, int]
-) -> str:
-    """``budget``, which the request's worst case passes whole, and what every budget leaves today."""
+    budget: _Budget,
+    tokens: int,
+    max_output_tokens: int,
+    text: TextSize | None,
+    left_today: dict[_Budget, int],
+    now: datetime,
+) -> TooLarge:
+    """The refusal of a request whose worst case passes ``budget`` whole, given what every budget leaves today.
+    It carries what is left, as a 429 does; and, when that is too little for any request here, the reset."""
     whose = "your whole daily budget" if budget.scope == "caller" else "this deployment's whole daily budget"
     smallest = estimate_tokens(1, max_output_tokens)
     if smallest > budget.cap:
@@ -385,7 +396,7 @@ def _larger_than_budget(
             setting = f"DailyTokensPerUser ({PER_USER_CAP_VARIABLE})"
         else:
             setting = f"DailyTokensTotal ({TOTAL_CAP_VARIABLE})"
-        return (
+        return TooLarge(
             f"Even the shortest request to this function may use up to {smallest:,} tokens ({max_output_tokens:,} "
             f"of them output), more than {whose} of {budget.cap:,}: the deployment's owner must raise {setting} or "
             "lower this function's MAX_OUTPUT_TOKENS."
@@ -400,19 +411,34 @@ def _larger_than_budget(
     else:
         where = f", and {_whose(lowest)} daily budget has {left:,} left today"
     if left < smallest:
-        return f"{too_large}{where}, less than the {smallest:,} the shortest request here may use."
-    return f"{too_large}{where}: {_what_fits(tokens, left, text)}."
+        reset, seconds, wait = _reset_after(now)
+        return TooLarge(
+            f"{too_large}{where}: fewer than the {smallest:,} even the shortest request here may use. The budgets "
+            f"reset at midnight UTC ({reset:%Y-%m-%d %H:%M} UTC), in {wait}; the model was not called.",
+            {"retry-after": str(seconds), REMAINING_HEADER: str(left)},
+        )
+    return TooLarge(f"{too_large}{where}: {_what_fits(tokens, left, text)}.", {REMAINING_HEADER: str(left)})
 
 
 def _what_fits(tokens: int, left: int, text: TextSize | None) -> str:
     """What makes a request of ``tokens`` fit in ``left``: so many characters fewer (the estimate counts
-    TOKENS_PER_CHARACTER a character); or, where a conversation's newest message alone cannot give that much
-    back, a new chat without the earlier turns, with the message or the instructions shorter where that is
-    needed too."""
+    TOKENS_PER_CHARACTER a character). In a conversation, from the parts a person can shorten: the newest
+    message; the instructions with it, when the message alone cannot give that much back; and a new chat
+    without the earlier turns, when that (with the message or instructions shorter, if need be) would fit."""
     characters = math.ceil((tokens - left) / TOKENS_PER_CHARACTER)
-    if text is None or text.newest_chars is None or text.new_chat_tokens is None or characters < text.newest_chars:
+    if text is None or text.newest_chars is None:
         return f"make it at least {_characters(characters)} shorter"
-    in_a_new_chat = math.ceil((text.new_chat_tokens - left) / TOKENS_PER_CHARACTER)
+    in_a_new_chat = (
+        None if text.new_chat_tokens is None else math.ceil((text.new_chat_tokens - left) / TOKENS_PER_CHARACTER)
+    )
+    if characters < text.newest_chars:
+        shorter = f"make your message at least {_characters(characters)} shorter"
+        # A new chat may keep the whole message: worth saying beside a cut of most of it.
+        return f"{shorter}, or start a new chat" if in_a_new_chat is not None and in_a_new_chat <= 0 else shorter
+    if in_a_new_chat is None:
+        # One message, which cannot give that much back: only the instructions beside it can (a message with none
+        # always can, since a budget with less than the shortest request left is refused as such).
+        return f"make your message and the instructions at least {_characters(characters)} shorter together"
     if in_a_new_chat <= 0:
         return "start a new chat, as the earlier turns count too"
     if in_a_new_chat < text.newest_chars:
@@ -421,7 +447,10 @@ def _what_fits(tokens: int, left: int, text: TextSize | None) -> str:
             f"{_characters(in_a_new_chat)} shorter"
         )
     # Even a message of one character would not fit beside these instructions.
-    return "start a new chat with shorter instructions, as the earlier turns and the instructions count too"
+    return (
+        "start a new chat, as the earlier turns count too, with your message and the instructions at least "
+        f"{_characters(in_a_new_chat)} shorter together"
+    )
 
 
 def _characters(count: int) -> str:

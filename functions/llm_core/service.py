@@ -126,13 +126,13 @@ def reserve_budget(caller: Caller, text: TextSize, messages: int = 1, *, instruc
 
 
 def conversation_size(request: StreamRequest) -> TextSize:
-    """A conversation's characters and, with earlier turns, what its newest message would reserve alone."""
+    """A conversation's characters, its newest message's and, with earlier turns, what that message would
+    reserve alone in a new chat."""
     conversation = request.conversation
-    if len(conversation) < 2:
-        return TextSize(request.input_chars())
     newest = len(conversation[-1].content)
-    alone = estimate_tokens(newest + len(request.system or ""), get_settings().max_output_tokens)
-    return TextSize(request.input_chars(), newest, alone)
+    instructions = len(request.system or "")
+    alone = estimate_tokens(newest + instructions, get_settings().max_output_tokens)
+    return TextSize(request.input_chars(), newest, alone if len(conversation) > 1 else None)
 
 
 def settle_failure(reservation: Reservation, exc: BaseException) -> None:

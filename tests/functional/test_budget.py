@@ -375,13 +375,34 @@ def test_a_chat_whose_newest_message_cannot_give_back_enough_is_told_a_new_chat_
     budget.reserve("alice", 2_000, now=AFTERNOON)  # the new chat fits
 
 
-def test_a_chat_whose_newest_message_can_give_back_enough_is_told_to_shorten(configure, table):
+def test_a_chat_whose_newest_message_can_give_back_enough_is_told_to_shorten_it(configure, table):
+    configure(per_user=10_000, total=100_000)
+    budget.reserve("alice", 4_000, now=AFTERNOON)
+    chat = budget.TextSize(4_000, newest_chars=1_500, new_chat_tokens=7_000)
+    with pytest.raises(QuotaExceeded) as refused:
+        budget.reserve("alice", 7_000, text=chat, now=AFTERNOON)
+    assert "left: make your message at least 1,000 characters shorter, or wait" in refused.value.message
+
+
+def test_a_chat_that_could_shorten_its_message_is_also_told_a_new_chat_would_keep_it_whole(configure, table):
     configure(per_user=10_000, total=100_000)
     budget.reserve("alice", 4_000, now=AFTERNOON)
     chat = budget.TextSize(4_000, newest_chars=1_500, new_chat_tokens=3_600)
     with pytest.raises(QuotaExceeded) as refused:
         budget.reserve("alice", 7_000, text=chat, now=AFTERNOON)
-    assert "left: make it at least 1,000 characters shorter, or wait" in refused.value.message
+    assert "left: make your message at least 1,000 characters shorter, or start a new chat, or wait" in (
+        refused.value.message
+    )
+
+
+def test_a_first_message_shorter_than_the_cut_is_told_to_shorten_it_with_the_instructions(configure, table):
+    configure(per_user=10_000, total=100_000)
+    budget.reserve("alice", 4_000, now=AFTERNOON)
+    with pytest.raises(QuotaExceeded) as refused:
+        budget.reserve("alice", 7_000, text=budget.TextSize(4_300, newest_chars=2), now=AFTERNOON)
+    assert "left: make your message and the instructions at least 1,000 characters shorter together, or wait" in (
+        refused.value.message
+    )
 
 
 def test_a_chat_that_fits_in_a_new_chat_only_with_a_shorter_message_says_by_how_much(configure, table):
@@ -405,8 +426,8 @@ def test_a_chat_whose_instructions_leave_no_room_in_a_new_chat_says_to_shorten_t
     with pytest.raises(QuotaExceeded) as refused:
         budget.reserve("alice", 3_500, text=chat, now=AFTERNOON)
     assert (
-        "left: start a new chat with shorter instructions, as the earlier turns and the instructions count too, or "
-        "wait" in refused.value.message
+        "left: start a new chat, as the earlier turns count too, with your message and the instructions at least "
+        "500 characters shorter together, or wait" in refused.value.message
     )
 
 
@@ -429,6 +450,7 @@ def test_a_request_larger_than_the_day_is_told_to_shorten_to_what_is_left_today(
         "This request could use up to 10,500 tokens, more than your whole daily budget of 10,000, of which 6,000 "
         "are left today: make it at least 4,500 characters shorter."
     )
+    assert refused.value.headers == {"x-tokens-remaining": "6000"}
     budget.reserve("alice", 10_500 - 4_500, now=AFTERNOON)  # shortened as told, it fits
     assert table.used(ALICE_ROW) == 10_000
 
@@ -439,8 +461,10 @@ def test_a_request_larger_than_the_day_when_too_little_is_left_today_says_so(con
     with pytest.raises(TooLarge) as refused:
         budget.reserve("alice", 10_500, now=AFTERNOON)
     assert refused.value.message.endswith(
-        ", of which 1,000 are left today, less than the 1,021 the shortest request here may use."
+        ", of which 1,000 are left today: fewer than the 1,021 even the shortest request here may use. The budgets "
+        "reset at midnight UTC (2026-11-23 00:00 UTC), in 9 h 00 min; the model was not called."
     )
+    assert refused.value.headers == {"retry-after": str(9 * 3600), "x-tokens-remaining": "1000"}
 
 
 def test_a_request_larger_than_a_whole_days_budget_is_too_large(configure, table):

@@ -4,6 +4,7 @@ unreachable table fails closed, and streams settle what they used."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 
@@ -183,6 +184,20 @@ def test_a_chat_refused_for_its_earlier_turns_is_told_to_start_a_new_chat(budget
         in (error["message"])
     )
     assert fake_model.requests == []
+
+
+def test_a_first_message_refused_for_its_instructions_fits_once_shortened_as_told(budgets, fake_model, stream_url):  # noqa: F811
+    budgets(per_user=5_000)
+    spend_today(3_000)
+    asked = {"messages": [{"role": "user", "content": "hi"}], "system": "Answer in haiku. " * 88}
+    response = post(stream_url, asked)
+    error = json.loads(response.read())["error"]
+    assert (response.status, error["type"]) == (429, "quota_exceeded")
+    cut = int(re.search(r"message and the instructions at least ([\d,]+) characters shorter", error["message"])[1])
+    fake_model.enqueue(FakeReply(tokens=["Short."]))
+    response = post(stream_url, {**asked, "system": asked["system"][:-cut]})
+    assert response.status == 200
+    response.read()
 
 
 def test_abandoned_stream_keeps_its_reservation(budgets, fake_model, stream_url):  # noqa: F811
