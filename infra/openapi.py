@@ -41,7 +41,7 @@ HEADERS: dict[str, dict[str, Any]] = {
     },
     REMAINING_HEADER: {
         "description": "What is left of the caller's day, in tokens, when the deployment has daily budgets "
-        "(on a 429, with quota_exceeded only).",
+        "(on a 429, with quota_exceeded only; on a 413, when the request is larger than a whole day's budget).",
         "schema": {"type": "integer", "minimum": 0},
     },
     "retry-after": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}},
@@ -50,6 +50,8 @@ HEADERS: dict[str, dict[str, Any]] = {
 MORE_HEADERS_BY_STATUS: dict[int, tuple[str, ...]] = {
     200: (REMAINING_HEADER,),
     405: ("allow",),
+    # Larger than a whole day's budget: what is left, and the reset when that is too little for any request.
+    413: ("retry-after", REMAINING_HEADER),
     429: ("retry-after", REMAINING_HEADER),
 }
 # A body over 6 MB never reaches the function: Lambda answers it itself, with this body.
