@@ -207,6 +207,14 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+# Cognito's own page says only "Unknown client_id"; here the likely cause is a page from an earlier run of
+# make dev SIGN_IN=1, since each run makes a new pool and app client.
+UNKNOWN_CLIENT = (
+    "Unknown client_id: this page's sign-in is from an earlier run of make dev (each run makes a new user pool). "
+    "Go back, reload the page, then sign in."
+)
+
+
 def _alert(message: str) -> str:
     return f"<div class='error-box' role='alert'><p class='error-title'>{html.escape(message)}</p></div>"
 
@@ -265,7 +273,7 @@ class SignInStandIn:
         """Why these authorize parameters cannot be served; None when they can. Cognito shows an error page
         rather than redirect to a URL it does not know, and so does this."""
         if params.get("client_id") != self.pool.client_id:
-            return "Unknown client_id."
+            return UNKNOWN_CLIENT
         if params.get("redirect_uri") not in self.pool.redirect_uris:
             return "redirect_uri is not a callback URL of this app client."
         if params.get("response_type") != "code":
@@ -415,7 +423,7 @@ class SignInStandIn:
     async def _logout(self, request: Request) -> Response:
         params = dict(request.query_params)
         if params.get("client_id") != self.pool.client_id:
-            return self._page("Sign-out failed", _alert("Unknown client_id."), 400)
+            return self._page("Sign-out failed", _alert(UNKNOWN_CLIENT), 400)
         if params.get("logout_uri") not in self.pool.redirect_uris:
             return self._page("Sign-out failed", _alert("logout_uri is not a sign-out URL of this app client."), 400)
         return RedirectResponse(params["logout_uri"], status_code=302)

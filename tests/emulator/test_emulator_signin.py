@@ -295,10 +295,13 @@ def test_authorize_without_pkce_is_refused(authorize_url: Callable[..., str]) ->
     assert "PKCE is required here" in answer.text
 
 
-def test_unknown_client_is_refused(authorize_url: Callable[..., str]) -> None:
+def test_unknown_client_is_refused_saying_a_page_from_an_earlier_run_needs_a_reload(
+    authorize_url: Callable[..., str],
+) -> None:
     answer = request("GET", authorize_url(client_id="nosuchclient"))
     assert answer.status == 400
-    assert "Unknown client_id." in answer.text
+    assert "this page&#x27;s sign-in is from an earlier run of make dev" in answer.text
+    assert "Go back, reload the page, then sign in." in answer.text
 
 
 # ------------------------------------------------------------------ the token endpoint
