@@ -91,6 +91,7 @@ format: $(VENV)/.installed  ## ruff fix and format
 
 build: $(SAM_VENV)/.installed-$(SAM_VERSION)  ## sam build (no Docker), for arm64, the architecture a stack deploys
 	$(SAM) build
+	@echo "Next: make deploy (SAM's own 'sam deploy' would not publish the page)"
 
 deploy: build $(VENV)/.installed  ## sam deploy (guided the first time), then publish static/ to the site bucket
 	@if grep -qs '^region *=' samconfig.toml; then $(SAM) deploy; else $(SAM) deploy --guided --stack-name $(STACK); fi

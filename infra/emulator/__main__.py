@@ -18,6 +18,7 @@ from infra.emulator.guard import LOOPBACK_NAMES
 from infra.emulator.model import KEY_SOURCE_NONE, READ_FROM_ENV_FILE
 from infra.emulator.server import FUNCTIONS, REPO_ROOT, Emulator
 from infra.stop_signals import StopSignals
+from llm_core.budget import estimate_tokens
 from llm_core.errors import NotConfigured
 from llm_core.settings import PER_USER_CAP_VARIABLE, TOTAL_CAP_VARIABLE, Settings, settings_from
 
@@ -100,7 +101,21 @@ def describe_budgets(emulator: Emulator) -> list[str]:
         )
         if tokens
     ]
-    return [f"  Budgets: {' and '.join(caps)}, counted in moto's DynamoDB"]
+    lines = [f"  Budgets: {' and '.join(caps)}, counted in moto's DynamoDB"]
+    # A cap below a function's smallest request refuses every call to it (each function has its own allowance).
+    for route in (function.route for function in FUNCTIONS):
+        try:
+            own = settings_from(emulator.function_environment(route))
+        except NotConfigured:
+            continue
+        smallest = estimate_tokens(1, own.max_output_tokens)
+        cap = min(cap for cap in (own.daily_tokens_per_user, own.daily_tokens_total) if cap)
+        if cap < smallest:
+            lines.append(
+                f"  WARNING /api/{route}: its shortest request may use {smallest:,} tokens, more than a daily cap "
+                f"of {cap:,}: every call will be refused until the cap or its MAX_OUTPUT_TOKENS changes."
+            )
+    return lines
 
 
 def describe_configuration(emulator: Emulator, env_file: Path) -> list[str]:

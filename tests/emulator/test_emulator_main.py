@@ -217,6 +217,13 @@ def test_console_names_each_daily_budget_and_where_it_came_from(console, tmp_pat
     assert re.search(rf"Budgets: {per_person} and [\d,]+ tokens a day in all \(template.yaml's default\)", output)
 
 
+def test_console_warns_of_a_cap_below_a_functions_smallest_request(console, tmp_path: Path) -> None:
+    output = console("--env-file", str(tmp_path / "absent.env"), DAILY_TOKENS_TOTAL="2600")
+
+    assert "WARNING /api/stream: its shortest request may use 4,605 tokens, more than a daily cap of 2,600" in output
+    assert "WARNING /api/summarize" not in output
+
+
 def test_console_warns_of_a_setting_every_call_would_fail_on(console, tmp_path: Path) -> None:
     output = console("--env-file", str(tmp_path / "absent.env"), MAX_OUTPUT_TOKENS="lots")
 
