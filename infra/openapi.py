@@ -50,8 +50,8 @@ HEADERS: dict[str, dict[str, Any]] = {
 MORE_HEADERS_BY_STATUS: dict[int, tuple[str, ...]] = {
     200: (REMAINING_HEADER,),
     405: ("allow",),
-    # Larger than a whole day's budget: what is left, and the reset when that is too little for any request.
-    413: ("retry-after", REMAINING_HEADER),
+    # Larger than a whole day's budget: what is left today.
+    413: (REMAINING_HEADER,),
     429: ("retry-after", REMAINING_HEADER),
 }
 # A body over 6 MB never reaches the function: Lambda answers it itself, with this body.

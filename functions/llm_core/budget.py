@@ -184,9 +184,11 @@ def reserve(caller_id: str, tokens: int, *, text: TextSize | None = None, now: d
     for budget in sorted(budgets, key=lambda budget: budget.cap):
         if tokens > budget.cap:
             # What every budget leaves today: advice measured against one would be refused by a lower other.
-            reads = zip(budgets, _on_each_row(budgets, _left_today), strict=True)
-            # _left_today answers the whole cap for a row it cannot read, so no outcome is an error.
-            left = {budget: outcome if isinstance(outcome, int) else budget.cap for budget, outcome in reads}
+            reads = _on_each_row(budgets, _left_today)
+            # None: a row that could not be read (_left_today logged it).
+            left = {
+                row: outcome if isinstance(outcome, int) else None for row, outcome in zip(budgets, reads, strict=True)
+            }
             raise _larger_than_budget(budget, tokens, settings.max_output_tokens, text, left, moment)
     expires_at = int(datetime.combine(day + ROW_LIFETIME_AFTER_DAY, datetime.min.time(), UTC).timestamp())
     outcomes = _on_each_row(budgets, lambda budget: _reserve_row(budget, tokens, expires_at))
@@ -352,8 +354,8 @@ def _spent(budgets: list[_Budget]) -> str:
     return "This deployment's daily token budget, shared by everyone who uses it, is spent."
 
 
-def _left_today(budget: _Budget) -> int:
-    """What the row leaves of its cap now; the whole cap when it cannot be read (the refusal stands either way)."""
+def _left_today(budget: _Budget) -> int | None:
+    """What the row leaves of its cap now; None when it cannot be read (the refusal stands either way)."""
     try:
         row = (
             _client()
@@ -373,7 +375,7 @@ def _left_today(budget: _Budget) -> int:
             "budget row could not be read; the refusal counts the whole day's budget",
             extra={"budget": budget.scope, "error": _error_code(exc), "table": get_settings().budget_table_name},
         )
-        return budget.cap
+        return None
     return max(budget.cap - int(row.get(USED_ATTRIBUTE, {}).get("N", "0")), 0)
 
 
@@ -382,11 +384,15 @@ def _larger_than_budget(
     tokens: int,
     max_output_tokens: int,
     text: TextSize | None,
-    left_today: dict[_Budget, int],
+    left_today: dict[_Budget, int | None],
     now: datetime,
 ) -> TooLarge:
-    """The refusal of a request whose worst case passes ``budget`` whole, given what every budget leaves today.
-    It carries what is left, as a 429 does; and, when that is too little for any request here, the reset."""
+    """The refusal of a request whose worst case passes ``budget``, the smallest cap, whole; given what every
+    budget leaves today (None: unread, counted as its whole cap). It carries what is left, as a 429 does, when
+    every row was read."""
+    left_or_cap = {row: row.cap if left is None else left for row, left in left_today.items()}
+    lowest, left = min(left_or_cap.items(), key=lambda item: item[1])
+    headers = {REMAINING_HEADER: str(left)} if None not in left_today.values() else {}
     whose = "your whole daily budget" if budget.scope == "caller" else "this deployment's whole daily budget"
     smallest = estimate_tokens(1, max_output_tokens)
     if smallest > budget.cap:
@@ -399,25 +405,31 @@ def _larger_than_budget(
         return TooLarge(
             f"Even the shortest request to this function may use up to {smallest:,} tokens ({max_output_tokens:,} "
             f"of them output), more than {whose} of {budget.cap:,}: the deployment's owner must raise {setting} or "
-            "lower this function's MAX_OUTPUT_TOKENS."
+            "lower this function's MAX_OUTPUT_TOKENS.",
+            headers,
         )
     too_large = f"This request could use up to {tokens:,} tokens, more than {whose} of {budget.cap:,}"
+    if left < smallest:
+        # No shorter request fits today either; after the reset, one shorter by its excess over the cap does.
+        reset, _, wait = _reset_after(now)
+        if lowest == budget:
+            why = f"the {left:,} left of it today {'is' if left == 1 else 'are'}"
+        else:
+            why = f"{_whose(lowest)} daily budget has {left:,} left today,"
+        return TooLarge(
+            f"{too_large}: {_what_fits(tokens, budget.cap, text)}, after the reset at midnight UTC "
+            f"({reset:%Y-%m-%d %H:%M} UTC), in {wait}, since {why} fewer than the {smallest:,} even the shortest "
+            "request here may use.",
+            headers,
+        )
     # Counted against the least any budget leaves today, so that a request shortened as told is not refused again.
-    lowest, left = min(left_today.items(), key=lambda item: item[1])
     if left == budget.cap:
         where = ""
     elif lowest == budget:
-        where = f", of which {left:,} are left today"
+        where = f", of which {left:,} {'is' if left == 1 else 'are'} left today"
     else:
         where = f", and {_whose(lowest)} daily budget has {left:,} left today"
-    if left < smallest:
-        reset, seconds, wait = _reset_after(now)
-        return TooLarge(
-            f"{too_large}{where}: fewer than the {smallest:,} even the shortest request here may use. The budgets "
-            f"reset at midnight UTC ({reset:%Y-%m-%d %H:%M} UTC), in {wait}; the model was not called.",
-            {"retry-after": str(seconds), REMAINING_HEADER: str(left)},
-        )
-    return TooLarge(f"{too_large}{where}: {_what_fits(tokens, left, text)}.", {REMAINING_HEADER: str(left)})
+    return TooLarge(f"{too_large}{where}: {_what_fits(tokens, left, text)}.", headers)
 
 
 def _what_fits(tokens: int, left: int, text: TextSize | None) -> str:

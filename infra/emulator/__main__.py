@@ -109,8 +109,8 @@ def describe_budgets(emulator: Emulator) -> list[str]:
         except NotConfigured:
             continue
         smallest = estimate_tokens(1, own.max_output_tokens)
-        cap = min(cap for cap in (own.daily_tokens_per_user, own.daily_tokens_total) if cap)
-        if cap < smallest:
+        cap = min((cap for cap in (own.daily_tokens_per_user, own.daily_tokens_total) if cap), default=0)
+        if cap and cap < smallest:
             lines.append(
                 f"  WARNING /api/{route}: its shortest request may use {smallest:,} tokens, more than a daily cap "
                 f"of {cap:,}: every call will be refused until the cap or its MAX_OUTPUT_TOKENS changes."

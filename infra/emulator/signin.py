@@ -210,8 +210,8 @@ def _origin(url: str) -> str:
 # Cognito's own page says only "Unknown client_id"; here the likely cause is a page from an earlier run of
 # make dev SIGN_IN=1, since each run makes a new pool and app client.
 UNKNOWN_CLIENT = (
-    "Unknown client_id: this page's sign-in is from an earlier run of make dev (each run makes a new user pool). "
-    "Go back, reload the page, then sign in."
+    "Unknown client_id: the page that sent you here is from an earlier run of make dev (each run makes a new "
+    "user pool). Go back and reload it."
 )
 
 

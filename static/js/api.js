@@ -200,13 +200,6 @@ export function describeResetTime(seconds, now = new Date()) {
   return at.toLocaleString(PAGE_LOCALE, { weekday: 'short', day: 'numeric', month: 'short', ...CLOCK });
 }
 
-/** A budget refusal, which names its reset in UTC, with the time on the person's own clock where that differs. */
-function withLocalReset(described, seconds) {
-  // Where the person's clock is UTC's, the server's message has said it all.
-  if (resetsAtLocalMidnight(seconds)) return described;
-  return { ...described, hint: `That is ${describeResetTime(seconds)} where you are.` };
-}
-
 /** The error of an in-stream `error` event, {"error": {"type","message","request_id"}}, as an ApiError. */
 export function errorFromEvent(payload) {
   const error = (payload && typeof payload.error === 'object' && payload.error) || {};
@@ -259,11 +252,12 @@ export function describeError(err, { context = 'text', overLimit = null, sent = 
       if (err.retryAfterSeconds == null || err.retryAfterSeconds < LONG_WAIT_SECONDS) return base;
       return { ...base, hint: describeWait(err.retryAfterSeconds) };
     case 'quota_exceeded':
+      // The server names the budget and its reset in UTC; the page alone knows the person's clock.
       if (err.retryAfterSeconds == null) return { ...base, hint: describeWait(null) };
-      return withLocalReset(base, err.retryAfterSeconds);
+      // Where the person's clock is UTC's, the server's message has said it all.
+      if (resetsAtLocalMidnight(err.retryAfterSeconds)) return base;
+      return { ...base, hint: `That is ${describeResetTime(err.retryAfterSeconds)} where you are.` };
     case 'too_large':
-      // Larger than a whole day's budget, with too little left today for any request: it says when it resets.
-      if (overLimit === false && err.retryAfterSeconds != null) return withLocalReset(base, err.retryAfterSeconds);
       if (overLimit === false) return base;
       return { ...base, hint: context === 'chat' ? shorterChat(sent) : 'Shorten the text and try again.' };
     case 'unauthenticated':

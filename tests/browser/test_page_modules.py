@@ -178,26 +178,6 @@ def test_a_spent_budget_adds_the_local_reset_time_only_where_it_is_not_midnight(
     assert hint.startswith("That is ") == hinted, hint
 
 
-def test_a_request_larger_than_the_day_with_too_little_left_adds_the_local_reset_time(
-    browser: Browser, emulator: Emulator
-) -> None:
-    context = browser.new_context(timezone_id="Asia/Tokyo", locale="en-GB")
-    page = context.new_page()
-    page.clock.install(time=datetime(2026, 6, 10, 18, 0, tzinfo=UTC))
-    page.goto(emulator.url + "/")
-    hints = page.evaluate(
-        """async () => {
-            const { ApiError, describeError } = await import('/js/api.js');
-            const tooLarge = (retryAfterSeconds) => new ApiError({
-                status: 413, type: 'too_large', message: 'Larger than the day.', retryAfterSeconds,
-            });
-            return [6 * 3600, null].map((seconds) => describeError(tooLarge(seconds), { overLimit: false }).hint);
-        }"""
-    )
-    context.close()
-    assert hints == ["That is 09:00 today where you are.", ""]  # 03:00 in Tokyo now
-
-
 @pytest.mark.parametrize(("locale", "said"), [("en-US", "1:00 AM tomorrow"), ("en-GB", "01:00 tomorrow")])
 def test_a_reset_time_reads_as_the_persons_clock_writes_it(
     browser: Browser, emulator: Emulator, locale: str, said: str

@@ -300,8 +300,8 @@ def test_unknown_client_is_refused_saying_a_page_from_an_earlier_run_needs_a_rel
 ) -> None:
     answer = request("GET", authorize_url(client_id="nosuchclient"))
     assert answer.status == 400
-    assert "this page&#x27;s sign-in is from an earlier run of make dev" in answer.text
-    assert "Go back, reload the page, then sign in." in answer.text
+    assert "the page that sent you here is from an earlier run of make dev" in answer.text
+    assert "Go back and reload it." in answer.text
 
 
 # ------------------------------------------------------------------ the token endpoint

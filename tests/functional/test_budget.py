@@ -460,11 +460,14 @@ def test_a_request_larger_than_the_day_when_too_little_is_left_today_says_so(con
     budget.reserve("alice", 9_000, now=AFTERNOON)
     with pytest.raises(TooLarge) as refused:
         budget.reserve("alice", 10_500, now=AFTERNOON)
-    assert refused.value.message.endswith(
-        ", of which 1,000 are left today: fewer than the 1,021 even the shortest request here may use. The budgets "
-        "reset at midnight UTC (2026-11-23 00:00 UTC), in 9 h 00 min; the model was not called."
+    assert refused.value.message == (
+        "This request could use up to 10,500 tokens, more than your whole daily budget of 10,000: make it at least "
+        "500 characters shorter, after the reset at midnight UTC (2026-11-23 00:00 UTC), in 9 h 00 min, since the "
+        "1,000 left of it today are fewer than the 1,021 even the shortest request here may use."
     )
-    assert refused.value.headers == {"retry-after": str(9 * 3600), "x-tokens-remaining": "1000"}
+    # No Retry-After: this request itself will not fit after the reset either.
+    assert refused.value.headers == {"x-tokens-remaining": "1000"}
+    budget.reserve("alice", 10_500 - 500, now=AFTERNOON + timedelta(hours=9))  # shortened, after the reset
 
 
 def test_a_request_larger_than_a_whole_days_budget_is_too_large(configure, table):
@@ -489,6 +492,7 @@ def test_a_budget_smaller_than_any_request_names_the_settings_to_change(configur
         "your whole daily budget of 3,000: the deployment's owner must raise DailyTokensPerUser "
         "(DAILY_TOKENS_PER_USER) or lower this function's MAX_OUTPUT_TOKENS."
     )
+    assert refused.value.headers == {"x-tokens-remaining": "3000"}
 
 
 def test_a_budget_above_the_output_allowance_but_below_the_shortest_request_names_the_settings(
@@ -522,6 +526,7 @@ def test_a_request_larger_than_the_day_whose_row_cannot_be_read_counts_the_whole
     assert refused.value.message.endswith(
         "more than your whole daily budget of 10,000: make it at least 500 characters shorter."
     )
+    assert "x-tokens-remaining" not in refused.value.headers  # unknown, so not said
     records = [r for r in caplog.records if r.getMessage().startswith("budget row could not be read")]
     assert sorted((r.budget, r.error, r.table) for r in records) == [
         ("caller", "AccessDeniedException", TABLE),
