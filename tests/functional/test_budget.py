@@ -362,72 +362,63 @@ def test_a_request_shortened_as_the_refusal_says_fits(configure, table):
     assert table.used(ALICE_ROW) == 10_000
 
 
+def refusal_of_chat(spent: int, tokens: int, chat: budget.TextSize) -> str:
+    """The refusal Alice gets for ``tokens`` of ``chat`` with ``spent`` of her 10,000 used today."""
+    budget.reserve("alice", spent, now=AFTERNOON)
+    with pytest.raises(QuotaExceeded) as refused:
+        budget.reserve("alice", tokens, text=chat, now=AFTERNOON)
+    return refused.value.message
+
+
 def test_a_chat_whose_newest_message_cannot_give_back_enough_is_told_a_new_chat_would_fit(configure, table):
     configure(per_user=10_000, total=100_000)
-    budget.reserve("alice", 4_000, now=AFTERNOON)
     # 2,400 characters of earlier turns and a 30-character question; alone, the question would reserve 2,000.
     chat = budget.TextSize(2_430, newest_chars=30, new_chat_tokens=2_000)
-    with pytest.raises(QuotaExceeded) as refused:
-        budget.reserve("alice", 7_000, text=chat, now=AFTERNOON)
     assert "6,000 of 10,000 left: start a new chat, as the earlier turns count too, or wait for the reset" in (
-        refused.value.message
+        refusal_of_chat(4_000, 7_000, chat)
     )
     budget.reserve("alice", 2_000, now=AFTERNOON)  # the new chat fits
 
 
 def test_a_chat_whose_newest_message_can_give_back_enough_is_told_to_shorten_it(configure, table):
     configure(per_user=10_000, total=100_000)
-    budget.reserve("alice", 4_000, now=AFTERNOON)
     chat = budget.TextSize(4_000, newest_chars=1_500, new_chat_tokens=7_000)
-    with pytest.raises(QuotaExceeded) as refused:
-        budget.reserve("alice", 7_000, text=chat, now=AFTERNOON)
-    assert "left: make your message at least 1,000 characters shorter, or wait" in refused.value.message
+    assert "left: make your message at least 1,000 characters shorter, or wait" in refusal_of_chat(4_000, 7_000, chat)
 
 
 def test_a_chat_that_could_shorten_its_message_is_also_told_a_new_chat_would_keep_it_whole(configure, table):
     configure(per_user=10_000, total=100_000)
-    budget.reserve("alice", 4_000, now=AFTERNOON)
     chat = budget.TextSize(4_000, newest_chars=1_500, new_chat_tokens=3_600)
-    with pytest.raises(QuotaExceeded) as refused:
-        budget.reserve("alice", 7_000, text=chat, now=AFTERNOON)
     assert "left: make your message at least 1,000 characters shorter, or start a new chat, or wait" in (
-        refused.value.message
+        refusal_of_chat(4_000, 7_000, chat)
     )
 
 
 def test_a_first_message_shorter_than_the_cut_is_told_to_shorten_it_with_the_instructions(configure, table):
     configure(per_user=10_000, total=100_000)
-    budget.reserve("alice", 4_000, now=AFTERNOON)
-    with pytest.raises(QuotaExceeded) as refused:
-        budget.reserve("alice", 7_000, text=budget.TextSize(4_300, newest_chars=2), now=AFTERNOON)
+    chat = budget.TextSize(4_300, newest_chars=2)
     assert "left: make your message and the instructions at least 1,000 characters shorter together, or wait" in (
-        refused.value.message
+        refusal_of_chat(4_000, 7_000, chat)
     )
 
 
 def test_a_chat_that_fits_in_a_new_chat_only_with_a_shorter_message_says_by_how_much(configure, table):
     configure(per_user=10_000, total=100_000)
-    budget.reserve("alice", 8_000, now=AFTERNOON)
     # 2,000 left: the whole chat would pass it by 1,500, its newest message alone by 500.
     chat = budget.TextSize(3_000, newest_chars=1_000, new_chat_tokens=2_500)
-    with pytest.raises(QuotaExceeded) as refused:
-        budget.reserve("alice", 3_500, text=chat, now=AFTERNOON)
     assert (
         "left: start a new chat, as the earlier turns count too, with your message at least 500 characters shorter, "
-        "or wait" in refused.value.message
+        "or wait" in refusal_of_chat(8_000, 3_500, chat)
     )
     budget.reserve("alice", 2_500 - 500, now=AFTERNOON)  # that new chat fits
 
 
 def test_a_chat_whose_instructions_leave_no_room_in_a_new_chat_says_to_shorten_them(configure, table):
     configure(per_user=10_000, total=100_000)
-    budget.reserve("alice", 8_000, now=AFTERNOON)
     chat = budget.TextSize(3_000, newest_chars=100, new_chat_tokens=2_500)
-    with pytest.raises(QuotaExceeded) as refused:
-        budget.reserve("alice", 3_500, text=chat, now=AFTERNOON)
     assert (
         "left: start a new chat, as the earlier turns count too, with your message and the instructions at least "
-        "500 characters shorter together, or wait" in refused.value.message
+        "500 characters shorter together, or wait" in refusal_of_chat(8_000, 3_500, chat)
     )
 
 
