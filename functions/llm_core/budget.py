@@ -393,7 +393,7 @@ def _larger_than_budget(
     left_or_cap = {row: row.cap if left is None else left for row, left in left_today.items()}
     lowest, left = min(left_or_cap.items(), key=lambda item: item[1])
     headers = {REMAINING_HEADER: str(left)} if None not in left_today.values() else {}
-    whose = "your whole daily budget" if budget.scope == "caller" else "this deployment's whole daily budget"
+    whose = f"{_whose(budget)} whole daily budget"
     smallest = estimate_tokens(1, max_output_tokens)
     if smallest > budget.cap:
         # Even the shortest request cannot fit: only the deployment's owner can change that.

@@ -1,10 +1,10 @@
 // What the server tells the page at start, from /config.json (served by the local emulator, written by
 // the publish step from the stack's outputs): its input limits, the defaults it offers (the bullet count, and
 // the time zone a TODO falls back to), the TODO priority scale and how to sign in. The page hard-codes none
-// of them. Until the document arrives, or if it never does, every limit and default is null (the counters show no limit and the server's own 413 still explains
-// what is too long; no bullet count is offered, so the server's default applies), the priority scale is
-// empty (a priority shows as its number) and `auth` is null (no sign-in is offered; a server that needs one
-// answers 401, which says so).
+// of them. Until the document arrives, or if it never does, every limit and default is null (the counters
+// show no limit and the server's own 413 still explains what is too long; no bullet count is offered, so the
+// server's default applies), the priority scale is empty (a priority shows as its number) and `auth` is null
+// (no sign-in is offered; a server that needs one answers 401, which says so).
 
 const UNKNOWN = Object.freeze({
   maxInputChars: null, maxBullets: null, defaultBullets: null, defaultTimeZone: null, priorities: Object.freeze([]),
