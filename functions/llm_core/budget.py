@@ -7,8 +7,9 @@ row refuses, what the other took is given back. When the table cannot be reached
 unmetered model call is the failure this guards against.
 
 Each update returns the row's new total, so what is left needs no read (one refusal reads: a request larger
-than a whole day's budget is told what is left today). The two rows are written at the same
-time (one round trip instead of two) because a request waits for its reservation before the model is called.
+than a whole day's budget is told what is left today). The two rows are written at the same time (one round
+trip instead of two) because a request waits for its reservation before the model is called. What a refusal
+says is worded in budget_messages.py; the estimate it reserves is token_estimate.py's.
 A buffered function's settlement is written after its response has gone (after_response.py): the caller
 learns what is left from the reservation's totals and the real usage, without waiting for the write.
 
@@ -20,7 +21,6 @@ learns what is left from the reservation's totals and the real usage, without wa
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,10 +33,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import BotoCoreError, ClientError
 
 from llm_core import after_response
+from llm_core.budget_messages import quota_exceeded_message, reset_after, too_large_message
 from llm_core.errors import NotConfigured, QuotaExceeded, TooLarge, Unavailable
 from llm_core.observability import logger, metrics
-from llm_core.settings import PER_USER_CAP_VARIABLE, TOTAL_CAP_VARIABLE, get_settings
+from llm_core.settings import get_settings
 from llm_core.timeouts import AWS_CLIENT_CONFIG
+from llm_core.token_estimate import TextSize, estimate_tokens
 
 # The response header that tells the caller what is left of their day (docs/budgets.md).
 REMAINING_HEADER = "x-tokens-remaining"
@@ -50,17 +52,6 @@ TTL_ATTRIBUTE = "expires_at"
 # A day's rows are worthless once it is over; TTL removes them a little later (DynamoDB deletes lazily).
 ROW_LIFETIME_AFTER_DAY = timedelta(days=2)
 
-# One token per character is an upper bound for nearly all text: tokenizers put ~4 characters of English
-# and 1-2 of Chinese or Japanese in a token, and rarely split one character in two. chars/4 would be the
-# usual average, but an estimate that is too low lets a request through that the cap should have stopped.
-# Reserving too much costs nothing lasting: settlement gives the difference back.
-TOKENS_PER_CHARACTER = 1
-# Our instructions and the strict JSON schema sent with structured outputs stay under 300 tokens (the stream
-# sends none of ours); the rest is margin, as an estimate may err high and never low.
-INSTRUCTION_OVERHEAD_TOKENS = 500
-# The chat format's own tokens around each message (role, delimiters): 3-4 in OpenAI's published counts.
-MESSAGE_OVERHEAD_TOKENS = 8
-
 UNAVAILABLE_MESSAGE = "The budget table cannot be reached; no model call was made. Try again in a moment."
 
 T = TypeVar("T")
@@ -68,30 +59,10 @@ Scope = Literal["caller", "deployment"]
 TableError = ClientError | BotoCoreError
 
 
-def estimate_tokens(input_chars: int, max_output_tokens: int, *, messages: int = 1) -> int:
-    """The most tokens a request can be billed for: its input at one token per character, the framing of
-    each message, our instructions, and the whole output allowance (reasoning tokens count against it)."""
-    return (
-        input_chars * TOKENS_PER_CHARACTER
-        + messages * MESSAGE_OVERHEAD_TOKENS
-        + INSTRUCTION_OVERHEAD_TOKENS
-        + max_output_tokens
-    )
-
-
 @dataclass(frozen=True)
-class TextSize:
-    """What a refusal needs to say what to shorten: the characters the estimate counted (a text, or a
-    conversation's messages and instructions); for a conversation, its newest message's characters and, with
-    earlier turns, the worst case of that message alone in a new chat, with the same instructions."""
+class Budget:
+    """One day's row of one budget: the caller's or the whole deployment's."""
 
-    chars: int
-    newest_chars: int | None = None
-    new_chat_tokens: int | None = None
-
-
-@dataclass(frozen=True)
-class _Budget:
     scope: Scope
     key: str
     cap: int
@@ -103,7 +74,7 @@ class Reservation:
 
     tokens: int
     day: date
-    _budgets: tuple[_Budget, ...] = field(repr=False)
+    _budgets: tuple[Budget, ...] = field(repr=False)
     # Tokens used (reservations included) per row, as its last update returned it.
     _used: dict[str, int] = field(repr=False)
     _settled: bool = field(default=False, repr=False)
@@ -180,16 +151,11 @@ def reserve(caller_id: str, tokens: int, *, text: TextSize | None = None, now: d
     budgets = _budgets_for(caller_id, day, settings.daily_tokens_per_user, settings.daily_tokens_total)
     if not budgets:
         return Reservation(tokens, day, (), {})
+    smallest = estimate_tokens(1, settings.max_output_tokens)
     # The smaller cap first: advice measured against the larger one would be refused again by the smaller.
     for budget in sorted(budgets, key=lambda budget: budget.cap):
         if tokens > budget.cap:
-            # What every budget leaves today: advice measured against one would be refused by a lower other.
-            reads = _on_each_row(budgets, _left_today)
-            # None: a row that could not be read (_left_today logged it).
-            left = {
-                row: outcome if isinstance(outcome, int) else None for row, outcome in zip(budgets, reads, strict=True)
-            }
-            raise _larger_than_budget(budget, tokens, settings.max_output_tokens, text, left, moment)
+            raise _too_large(budget, budgets, tokens, smallest, moment, text)
     expires_at = int(datetime.combine(day + ROW_LIFETIME_AFTER_DAY, datetime.min.time(), UTC).timestamp())
     outcomes = _on_each_row(budgets, lambda budget: _reserve_row(budget, tokens, expires_at))
     used = {budget.key: outcome for budget, outcome in zip(budgets, outcomes, strict=True) if isinstance(outcome, int)}
@@ -205,22 +171,49 @@ def reserve(caller_id: str, tokens: int, *, text: TextSize | None = None, now: d
         if isinstance(outcome, ClientError) and _is_refusal(outcome)
     }
     if refused:
-        smallest = estimate_tokens(1, settings.max_output_tokens)
         raise _quota_exceeded(refused, tokens, smallest, moment, text)
-    failure = next(outcome for outcome in outcomes if not isinstance(outcome, int))
-    raise _table_failure(failure)
+    raise _table_failure(next(outcome for outcome in outcomes if not isinstance(outcome, int)))
 
 
-def _budgets_for(caller_id: str, day: date, per_user: int, total: int) -> tuple[_Budget, ...]:
+def _too_large(
+    budget: Budget, budgets: tuple[Budget, ...], tokens: int, smallest: int, now: datetime, text: TextSize | None
+) -> TooLarge:
+    """The refusal of a request whose worst case passes ``budget``, the smallest cap, whole. It carries what is
+    left, as a 429 does, when every row could be read."""
+    # What every budget leaves today: advice measured against one would be refused by a lower other.
+    reads = _on_each_row(budgets, _left_today)
+    read = {row: outcome for row, outcome in zip(budgets, reads, strict=True) if isinstance(outcome, int)}
+    # A row that could not be read (_left_today logged it) counts its whole cap.
+    left_today = {row: read.get(row, row.cap) for row in budgets}
+    headers = {REMAINING_HEADER: str(min(left_today.values()))} if len(read) == len(budgets) else {}
+    max_output_tokens = get_settings().max_output_tokens
+    message = too_large_message(budget, tokens, max_output_tokens, smallest, left_today, now, text)
+    return TooLarge(message, headers)
+
+
+def _quota_exceeded(
+    refused: dict[Budget, int | None], tokens: int, smallest: int, now: datetime, text: TextSize | None
+) -> QuotaExceeded:
+    """The refusal by the rows that would pass their caps, given what each held when it refused (None: the
+    refusal carried no row). The message and the remaining header say how much is left, even when it is less
+    than this function's ``smallest`` request: the functions' output allowances differ, so what one cannot use
+    another may."""
+    left = {budget: max(budget.cap - used, 0) if used is not None else 0 for budget, used in refused.items()}
+    _, seconds, _ = reset_after(now)
+    headers = {"retry-after": str(seconds), REMAINING_HEADER: str(min(left.values()))}
+    return QuotaExceeded(quota_exceeded_message(left, tokens, smallest, now, text), headers)
+
+
+def _budgets_for(caller_id: str, day: date, per_user: int, total: int) -> tuple[Budget, ...]:
     budgets = []
     if per_user:
-        budgets.append(_Budget("caller", f"caller#{caller_id}#{day.isoformat()}", per_user))
+        budgets.append(Budget("caller", f"caller#{caller_id}#{day.isoformat()}", per_user))
     if total:
-        budgets.append(_Budget("deployment", f"total#{day.isoformat()}", total))
+        budgets.append(Budget("deployment", f"total#{day.isoformat()}", total))
     return tuple(budgets)
 
 
-def _reserve_row(budget: _Budget, tokens: int, expires_at: int) -> int:
+def _reserve_row(budget: Budget, tokens: int, expires_at: int) -> int:
     """Add ``tokens`` to the row unless its total would pass its cap; the row's new total."""
     response = _client().update_item(
         TableName=get_settings().budget_table_name,
@@ -242,7 +235,7 @@ def _reserve_row(budget: _Budget, tokens: int, expires_at: int) -> int:
     return int(response["Attributes"][USED_ATTRIBUTE]["N"])
 
 
-def _add(budget: _Budget, difference: int) -> int:
+def _add(budget: Budget, difference: int) -> int:
     """Add ``difference`` (negative to give tokens back) to the row, whatever its cap; the row's new total."""
     response = _client().update_item(
         TableName=get_settings().budget_table_name,
@@ -255,7 +248,7 @@ def _add(budget: _Budget, difference: int) -> int:
     return int(response["Attributes"][USED_ATTRIBUTE]["N"])
 
 
-def _give_back(budget: _Budget, tokens: int) -> None:
+def _give_back(budget: Budget, tokens: int) -> None:
     try:
         _add(budget, -tokens)
     except (ClientError, BotoCoreError) as exc:
@@ -266,14 +259,14 @@ def _give_back(budget: _Budget, tokens: int) -> None:
         )
 
 
-def _on_each_row(budgets: tuple[_Budget, ...], write: Callable[[_Budget], T]) -> list[T | TableError]:
+def _on_each_row(budgets: tuple[Budget, ...], write: Callable[[Budget], T]) -> list[T | TableError]:
     """``write`` applied to every row at the same time, in the order of ``budgets``: its result, or the
     DynamoDB error it raised. The first row is written on this thread, the others on the pool's."""
     others = [_pool().submit(_outcome, write, budget) for budget in budgets[1:]]
     return [_outcome(write, budgets[0]), *(future.result() for future in others)]
 
 
-def _outcome(write: Callable[[_Budget], T], budget: _Budget) -> T | TableError:
+def _outcome(write: Callable[[Budget], T], budget: Budget) -> T | TableError:
     try:
         return write(budget)
     except (ClientError, BotoCoreError) as exc:
@@ -291,70 +284,7 @@ def _used_when_refused(refusal: ClientError) -> int | None:
     return int(used) if used is not None else None
 
 
-def _reset_after(now: datetime) -> tuple[datetime, int, str]:
-    """The budgets' next reset (midnight UTC), the whole seconds until it, and that wait in words."""
-    reset = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC)
-    seconds = max(math.ceil((reset - now).total_seconds()), 1)
-    hours, minutes = divmod(math.ceil(seconds / 60), 60)
-    return reset, seconds, f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
-
-
-def _quota_exceeded(
-    refused: dict[_Budget, int | None], tokens: int, smallest: int, now: datetime, text: TextSize | None
-) -> QuotaExceeded:
-    """A budget with less left than the ``smallest`` request to this function could need is out of reach here
-    (spent, when nothing is left); one with more cannot hold this request's worst case, though a shorter request
-    would pass. Either way the message and the remaining header say how much is left: the functions' smallest
-    requests differ (their output allowances), so what one cannot use another may."""
-    reset, seconds, wait = _reset_after(now)
-    left = {budget: max(budget.cap - used, 0) if used is not None else 0 for budget, used in refused.items()}
-    out_of_reach = {budget: tokens_left for budget, tokens_left in left.items() if tokens_left < smallest}
-    if out_of_reach:
-        message = (
-            f"{_out_of_reach(out_of_reach, smallest)} It resets at midnight UTC ({reset:%Y-%m-%d %H:%M} UTC), "
-            f"in {wait}; the model was not called."
-        )
-    else:
-        what_is_left = " and ".join(
-            f"{_whose(budget)} daily budget has {tokens_left:,} of {budget.cap:,} left"
-            for budget, tokens_left in left.items()
-        )
-        message = (
-            f"This request could use up to {tokens:,} tokens, and {what_is_left}: "
-            f"{_what_fits(tokens, min(left.values()), text)}, or wait for the reset at midnight UTC "
-            f"({reset:%Y-%m-%d %H:%M} UTC), in {wait}. The model was not called."
-        )
-    return QuotaExceeded(message, {"retry-after": str(seconds), REMAINING_HEADER: str(min(left.values()))})
-
-
-def _out_of_reach(left: dict[_Budget, int], smallest: int) -> str:
-    if not any(left.values()):
-        return _spent(list(left))
-    # Each budget as it stands, the spent ones so named; then why what is left does not serve here.
-    states = " and ".join(
-        f"{_whose(budget)} daily budget of {budget.cap:,} tokens is spent"
-        if not tokens_left
-        else f"{_whose(budget)} daily budget has {tokens_left:,} of {budget.cap:,} left"
-        for budget, tokens_left in left.items()
-    )
-    return f"{states[0].upper()}{states[1:]}, less than the {smallest:,} the shortest request here may use."
-
-
-def _whose(budget: _Budget) -> str:
-    return "your" if budget.scope == "caller" else "this deployment's"
-
-
-def _spent(budgets: list[_Budget]) -> str:
-    scopes = {budget.scope for budget in budgets}
-    caller_cap = next((budget.cap for budget in budgets if budget.scope == "caller"), 0)
-    if scopes == {"caller", "deployment"}:
-        return f"Your daily budget of {caller_cap:,} tokens and this deployment's daily budget are both spent."
-    if scopes == {"caller"}:
-        return f"Your daily budget of {caller_cap:,} tokens is spent."
-    return "This deployment's daily token budget, shared by everyone who uses it, is spent."
-
-
-def _left_today(budget: _Budget) -> int | None:
+def _left_today(budget: Budget) -> int | None:
     """What the row leaves of its cap now; None when it cannot be read (the refusal stands either way)."""
     try:
         row = (
@@ -377,96 +307,6 @@ def _left_today(budget: _Budget) -> int | None:
         )
         return None
     return max(budget.cap - int(row.get(USED_ATTRIBUTE, {}).get("N", "0")), 0)
-
-
-def _larger_than_budget(
-    budget: _Budget,
-    tokens: int,
-    max_output_tokens: int,
-    text: TextSize | None,
-    left_today: dict[_Budget, int | None],
-    now: datetime,
-) -> TooLarge:
-    """The refusal of a request whose worst case passes ``budget``, the smallest cap, whole; given what every
-    budget leaves today (None: unread, counted as its whole cap). It carries what is left, as a 429 does, when
-    every row was read."""
-    left_or_cap = {row: row.cap if left is None else left for row, left in left_today.items()}
-    lowest, left = min(left_or_cap.items(), key=lambda item: item[1])
-    headers = {REMAINING_HEADER: str(left)} if None not in left_today.values() else {}
-    whose = f"{_whose(budget)} whole daily budget"
-    smallest = estimate_tokens(1, max_output_tokens)
-    if smallest > budget.cap:
-        # Even the shortest request cannot fit: only the deployment's owner can change that.
-        # The template's parameter, and the variable it sets, which is what `make dev` reads from the shell.
-        if budget.scope == "caller":
-            setting = f"DailyTokensPerUser ({PER_USER_CAP_VARIABLE})"
-        else:
-            setting = f"DailyTokensTotal ({TOTAL_CAP_VARIABLE})"
-        return TooLarge(
-            f"Even the shortest request to this function may use up to {smallest:,} tokens ({max_output_tokens:,} "
-            f"of them output), more than {whose} of {budget.cap:,}: the deployment's owner must raise {setting} or "
-            "lower this function's MAX_OUTPUT_TOKENS.",
-            headers,
-        )
-    too_large = f"This request could use up to {tokens:,} tokens, more than {whose} of {budget.cap:,}"
-    if left < smallest:
-        # No shorter request fits today either; after the reset, one shorter by its excess over the cap does.
-        reset, _, wait = _reset_after(now)
-        if lowest == budget:
-            why = f"the {left:,} left of it today {'is' if left == 1 else 'are'}"
-        else:
-            why = f"{_whose(lowest)} daily budget has {left:,} left today,"
-        return TooLarge(
-            f"{too_large}: {_what_fits(tokens, budget.cap, text)}, after the reset at midnight UTC "
-            f"({reset:%Y-%m-%d %H:%M} UTC), in {wait}, since {why} fewer than the {smallest:,} even the shortest "
-            "request here may use.",
-            headers,
-        )
-    # Counted against the least any budget leaves today, so that a request shortened as told is not refused again.
-    if left == budget.cap:
-        where = ""
-    elif lowest == budget:
-        where = f", of which {left:,} {'is' if left == 1 else 'are'} left today"
-    else:
-        where = f", and {_whose(lowest)} daily budget has {left:,} left today"
-    return TooLarge(f"{too_large}{where}: {_what_fits(tokens, left, text)}.", headers)
-
-
-def _what_fits(tokens: int, left: int, text: TextSize | None) -> str:
-    """What makes a request of ``tokens`` fit in ``left``: so many characters fewer (the estimate counts
-    TOKENS_PER_CHARACTER a character). In a conversation, from the parts a person can shorten: the newest
-    message; the instructions with it, when the message alone cannot give that much back; and a new chat
-    without the earlier turns, when that (with the message or instructions shorter, if need be) would fit."""
-    characters = math.ceil((tokens - left) / TOKENS_PER_CHARACTER)
-    if text is None or text.newest_chars is None:
-        return f"make it at least {_characters(characters)} shorter"
-    in_a_new_chat = (
-        None if text.new_chat_tokens is None else math.ceil((text.new_chat_tokens - left) / TOKENS_PER_CHARACTER)
-    )
-    if characters < text.newest_chars:
-        shorter = f"make your message at least {_characters(characters)} shorter"
-        # A new chat may keep the whole message: worth saying beside a cut of most of it.
-        return f"{shorter}, or start a new chat" if in_a_new_chat is not None and in_a_new_chat <= 0 else shorter
-    if in_a_new_chat is None:
-        # One message, which cannot give that much back: only the instructions beside it can (a message with none
-        # always can, since a budget with less than the shortest request left is refused as such).
-        return f"make your message and the instructions at least {_characters(characters)} shorter together"
-    if in_a_new_chat <= 0:
-        return "start a new chat, as the earlier turns count too"
-    if in_a_new_chat < text.newest_chars:
-        return (
-            f"start a new chat, as the earlier turns count too, with your message at least "
-            f"{_characters(in_a_new_chat)} shorter"
-        )
-    # Even a message of one character would not fit beside these instructions.
-    return (
-        "start a new chat, as the earlier turns count too, with your message and the instructions at least "
-        f"{_characters(in_a_new_chat)} shorter together"
-    )
-
-
-def _characters(count: int) -> str:
-    return f"{count:,} character{'' if count == 1 else 's'}"
 
 
 def _table_failure(exc: ClientError | BotoCoreError) -> NotConfigured | Unavailable:

@@ -15,7 +15,7 @@ from openai.types.responses import Response
 from pydantic import BaseModel
 
 from llm_core import budget
-from llm_core.budget import Reservation, TextSize, estimate_tokens
+from llm_core.budget import Reservation
 from llm_core.contract import StreamRequest, SummarizeRequest, SummarizeResponse, TodoRequest, TodoResponse, Usage
 from llm_core.errors import TooLarge, UpstreamError, is_gateway_timeout
 from llm_core.identity import Caller
@@ -23,6 +23,7 @@ from llm_core.model_client import get_async_client, get_client, with_key_refresh
 from llm_core.prompts import Todo, summary_instructions, summary_schema, todo_instructions
 from llm_core.settings import get_settings
 from llm_core.timeouts import ANSWER_BODY_END_SECONDS
+from llm_core.token_estimate import TextSize, estimate_tokens
 
 
 def check_input_size(chars: int, messages: int = 1, *, instructions: bool = False) -> None:

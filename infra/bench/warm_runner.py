@@ -104,10 +104,10 @@ def structured_output_model(module: str, event: dict[str, Any]) -> Any:
 
 
 def measure_budget_calls() -> dict[str, Any]:
-    from llm_core import budget
+    from llm_core import budget, token_estimate
 
     started = time.perf_counter()
-    reservation = budget.reserve("bench-direct", budget.estimate_tokens(200, 1024))
+    reservation = budget.reserve("bench-direct", token_estimate.estimate_tokens(200, 1024))
     reserved = time.perf_counter()
     reservation.settle(100)
     return {"reserve": reserved - started, "settle": time.perf_counter() - reserved}

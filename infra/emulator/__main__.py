@@ -18,9 +18,9 @@ from infra.emulator.guard import LOOPBACK_NAMES
 from infra.emulator.model import KEY_SOURCE_NONE, READ_FROM_ENV_FILE
 from infra.emulator.server import FUNCTIONS, REPO_ROOT, Emulator
 from infra.stop_signals import StopSignals
-from llm_core.budget import estimate_tokens
 from llm_core.errors import NotConfigured
 from llm_core.settings import PER_USER_CAP_VARIABLE, TOTAL_CAP_VARIABLE, Settings, settings_from
+from llm_core.token_estimate import estimate_tokens
 
 
 def describe_model(emulator: Emulator) -> list[str]:

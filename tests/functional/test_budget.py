@@ -21,7 +21,7 @@ from moto.dynamodb.models import DynamoDBBackend
 
 import llm_core
 from infra.emulator.budget_table import create_budget_table
-from llm_core import budget
+from llm_core import budget, token_estimate
 from llm_core.errors import NotConfigured, QuotaExceeded, TooLarge, Unavailable
 from tests.support import BASE_ENVIRONMENT, closed_port_url
 
@@ -82,14 +82,14 @@ def table(configure: Configure, dynamodb_one_request_at_a_time: None) -> Iterato
 
 def test_estimate_counts_a_token_per_character_plus_instructions_and_the_whole_output():
     assert (
-        budget.estimate_tokens(2_000, 1_024)
-        == 2_000 + budget.MESSAGE_OVERHEAD_TOKENS + budget.INSTRUCTION_OVERHEAD_TOKENS + 1_024
+        token_estimate.estimate_tokens(2_000, 1_024)
+        == 2_000 + token_estimate.MESSAGE_OVERHEAD_TOKENS + token_estimate.INSTRUCTION_OVERHEAD_TOKENS + 1_024
     )
 
 
 def test_estimate_counts_the_framing_of_every_message():
-    one = budget.estimate_tokens(1_000, 512, messages=1)
-    assert budget.estimate_tokens(1_000, 512, messages=20) - one == 19 * budget.MESSAGE_OVERHEAD_TOKENS
+    one = token_estimate.estimate_tokens(1_000, 512, messages=1)
+    assert token_estimate.estimate_tokens(1_000, 512, messages=20) - one == 19 * token_estimate.MESSAGE_OVERHEAD_TOKENS
 
 
 # ------------------------------------------------------------------ reservation and settlement arithmetic
@@ -291,7 +291,7 @@ def test_a_refusal_with_tokens_left_says_how_many_in_the_remaining_header(config
 def test_tokens_too_few_for_any_request_here_are_still_counted_in_the_remaining_header(configure, table):
     # Another function, with a smaller output allowance, may still use them.
     configure(per_user=10_000, total=0)
-    smallest = budget.estimate_tokens(1, llm_core.settings.get_settings().max_output_tokens)
+    smallest = token_estimate.estimate_tokens(1, llm_core.settings.get_settings().max_output_tokens)
     budget.reserve("alice", 10_000 - smallest + 1, now=AFTERNOON)
     with pytest.raises(QuotaExceeded) as refused:
         budget.reserve("alice", smallest, now=AFTERNOON)
@@ -362,7 +362,7 @@ def test_a_request_shortened_as_the_refusal_says_fits(configure, table):
     assert table.used(ALICE_ROW) == 10_000
 
 
-def refusal_of_chat(spent: int, tokens: int, chat: budget.TextSize) -> str:
+def refusal_of_chat(spent: int, tokens: int, chat: token_estimate.TextSize) -> str:
     """The refusal Alice gets for ``tokens`` of ``chat`` with ``spent`` of her 10,000 used today."""
     budget.reserve("alice", spent, now=AFTERNOON)
     with pytest.raises(QuotaExceeded) as refused:
@@ -373,7 +373,7 @@ def refusal_of_chat(spent: int, tokens: int, chat: budget.TextSize) -> str:
 def test_a_chat_whose_newest_message_cannot_give_back_enough_is_told_a_new_chat_would_fit(configure, table):
     configure(per_user=10_000, total=100_000)
     # 2,400 characters of earlier turns and a 30-character question; alone, the question would reserve 2,000.
-    chat = budget.TextSize(2_430, newest_chars=30, new_chat_tokens=2_000)
+    chat = token_estimate.TextSize(2_430, newest_chars=30, new_chat_tokens=2_000)
     assert "6,000 of 10,000 left: start a new chat, as the earlier turns count too, or wait for the reset" in (
         refusal_of_chat(4_000, 7_000, chat)
     )
@@ -382,13 +382,13 @@ def test_a_chat_whose_newest_message_cannot_give_back_enough_is_told_a_new_chat_
 
 def test_a_chat_whose_newest_message_can_give_back_enough_is_told_to_shorten_it(configure, table):
     configure(per_user=10_000, total=100_000)
-    chat = budget.TextSize(4_000, newest_chars=1_500, new_chat_tokens=7_000)
+    chat = token_estimate.TextSize(4_000, newest_chars=1_500, new_chat_tokens=7_000)
     assert "left: make your message at least 1,000 characters shorter, or wait" in refusal_of_chat(4_000, 7_000, chat)
 
 
 def test_a_chat_that_could_shorten_its_message_is_also_told_a_new_chat_would_keep_it_whole(configure, table):
     configure(per_user=10_000, total=100_000)
-    chat = budget.TextSize(4_000, newest_chars=1_500, new_chat_tokens=3_600)
+    chat = token_estimate.TextSize(4_000, newest_chars=1_500, new_chat_tokens=3_600)
     assert "left: make your message at least 1,000 characters shorter, or start a new chat, or wait" in (
         refusal_of_chat(4_000, 7_000, chat)
     )
@@ -396,7 +396,7 @@ def test_a_chat_that_could_shorten_its_message_is_also_told_a_new_chat_would_kee
 
 def test_a_first_message_shorter_than_the_cut_is_told_to_shorten_it_with_the_instructions(configure, table):
     configure(per_user=10_000, total=100_000)
-    chat = budget.TextSize(4_300, newest_chars=2)
+    chat = token_estimate.TextSize(4_300, newest_chars=2)
     assert "left: make your message and the instructions at least 1,000 characters shorter together, or wait" in (
         refusal_of_chat(4_000, 7_000, chat)
     )
@@ -405,7 +405,7 @@ def test_a_first_message_shorter_than_the_cut_is_told_to_shorten_it_with_the_ins
 def test_a_chat_that_fits_in_a_new_chat_only_with_a_shorter_message_says_by_how_much(configure, table):
     configure(per_user=10_000, total=100_000)
     # 2,000 left: the whole chat would pass it by 1,500, its newest message alone by 500.
-    chat = budget.TextSize(3_000, newest_chars=1_000, new_chat_tokens=2_500)
+    chat = token_estimate.TextSize(3_000, newest_chars=1_000, new_chat_tokens=2_500)
     assert (
         "left: start a new chat, as the earlier turns count too, with your message at least 500 characters shorter, "
         "or wait" in refusal_of_chat(8_000, 3_500, chat)
@@ -415,7 +415,7 @@ def test_a_chat_that_fits_in_a_new_chat_only_with_a_shorter_message_says_by_how_
 
 def test_a_chat_whose_instructions_leave_no_room_in_a_new_chat_says_to_shorten_them(configure, table):
     configure(per_user=10_000, total=100_000)
-    chat = budget.TextSize(3_000, newest_chars=100, new_chat_tokens=2_500)
+    chat = token_estimate.TextSize(3_000, newest_chars=100, new_chat_tokens=2_500)
     assert (
         "left: start a new chat, as the earlier turns count too, with your message and the instructions at least "
         "500 characters shorter together, or wait" in refusal_of_chat(8_000, 3_500, chat)

@@ -16,7 +16,7 @@ import llm_core
 from infra.emulator.budget_table import create_budget_table
 from infra.emulator.runtime import LambdaContext
 from infra.fake_openai import FakeReply
-from llm_core import after_response, budget
+from llm_core import after_response, budget, token_estimate
 from tests.functional.test_stream import CONVERSATION, post, sse_events, stream_url  # noqa: F401 - the fixture
 from tests.support import BASE_ENVIRONMENT, closed_port_url, event_with_body
 
@@ -86,7 +86,9 @@ def test_model_call_that_timed_out_keeps_its_reservation(budgets, fake_model, in
     fake_model.enqueue(*[FakeReply(delay_seconds=6) for _ in range(3)])  # past the function's time
     result = invoke("summarize", summarize_event(), LambdaContext(timeout_seconds=3))
     assert (result["statusCode"], result["json"]["error"]["type"]) == (504, "upstream_timeout")
-    assert total_used() == budget.estimate_tokens(len(SUMMARIZED_TEXT), int(BASE_ENVIRONMENT["MAX_OUTPUT_TOKENS"]))
+    assert total_used() == token_estimate.estimate_tokens(
+        len(SUMMARIZED_TEXT), int(BASE_ENVIRONMENT["MAX_OUTPUT_TOKENS"])
+    )
 
 
 def test_unreachable_budget_table_is_503_unavailable_and_the_model_is_not_called(
@@ -125,7 +127,7 @@ def test_parallel_requests_never_spend_past_the_total_cap(
     budgets, fake_model, invoke, dynamodb_one_request_at_a_time, metrics_flushed_one_at_a_time
 ):
     budgets(per_user=0, total=5_000)
-    worst_case = budget.estimate_tokens(len(SUMMARIZED_TEXT), int(BASE_ENVIRONMENT["MAX_OUTPUT_TOKENS"]))
+    worst_case = token_estimate.estimate_tokens(len(SUMMARIZED_TEXT), int(BASE_ENVIRONMENT["MAX_OUTPUT_TOKENS"]))
     fits = 5_000 // worst_case
     # The model holds every granted request, so its reservation stands while the others arrive.
     answering = threading.Event()
