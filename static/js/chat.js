@@ -279,7 +279,7 @@ export function setupChat() {
     if (stopped) ending = 'stopped';
     else if (failure) ending = 'cut';
     else if (finished?.finish_reason === 'max_output_tokens') ending = 'length';
-    commit(settleTurn(settled, received, ending));
+    commit(settledNow(settled, received, ending));
     renderHistory(conversation, { actions: true });
     const answered = isAnswer(received);
     let host = log.lastElementChild;
@@ -402,7 +402,7 @@ export function setupChat() {
   // The turn's own end, which the page's leaving brings as a network error, must not overwrite that.
   window.addEventListener('pagehide', () => {
     if (!turn) return;
-    saveConversation(settleTurn(turn, answerSoFar, 'stopped'));
+    saveConversation(settledNow(turn, answerSoFar, 'stopped'));
     generation++;
   });
   // "Esc to stop" wherever the focus is while the chat is shown, as on the page itself after a click on it.
@@ -413,6 +413,12 @@ export function setupChat() {
       controller.abort();
     }
   });
+
+  // The turn began with the conversation as it was; the instructions are kept as they are now, since a person
+  // may edit them while the answer streams.
+  function settledNow(settled, answer, ending) {
+    return withSystem(settleTurn(settled, answer, ending), conversation.system);
+  }
 
   function showSystemState() {
     systemState.textContent = conversation.system.trim() ? 'on' : 'off';

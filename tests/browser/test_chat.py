@@ -424,6 +424,29 @@ def test_instructions_are_sent_as_system_and_kept_over_a_reload(page, emulator_f
     assert emulator_fake_model.requests[-1].body["instructions"] == "Answer like a pirate."
 
 
+def test_instructions_edited_while_an_answer_streams_are_kept_for_the_next_turn(page, emulator_fake_model):
+    release = ask_and_hold_the_last_word(page, emulator_fake_model, "Hello", ["Hello", " there."])
+    page.locator(".instructions summary").click()
+    page.locator("#chat-system").fill("Answer like a pirate.")
+    expect(assistant_messages(page).first).to_have_text("Hello")
+    release.set()
+    wait_until_answered(page)
+    emulator_fake_model.enqueue(FakeReply(tokens=["Arr."]))
+    send_chat(page, "Again")
+    wait_until_answered(page)
+    assert emulator_fake_model.requests[-1].body["instructions"] == "Answer like a pirate."
+
+
+def test_instructions_edited_before_leaving_mid_answer_are_kept_over_the_reload(page, emulator_fake_model):
+    release = ask_and_hold_the_last_word(page, emulator_fake_model, "Hello", ["Hello", " there."])
+    page.locator(".instructions summary").click()
+    page.locator("#chat-system").fill("Answer like a pirate.")
+    expect(assistant_messages(page).first).to_have_text("Hello")
+    page.reload()
+    release.set()
+    expect(page.locator("#chat-system")).to_have_value("Answer like a pirate.")
+
+
 def test_instructions_count_against_the_chat_limit(page):
     open_tab(page, "Chat")
     counter = page.locator("#chat-count")
