@@ -101,6 +101,8 @@ class ExecutionEnvironment:
         """What each request to the web app must carry (worker.py); None for a buffered function."""
         self._invoking = False
         self._answered = False
+        # Set at once by kill(): the process is reaped a moment later, and must not be lent in between.
+        self._killed = False
         self._deadline_ms = 0
 
     @classmethod
@@ -162,7 +164,7 @@ class ExecutionEnvironment:
 
     @property
     def alive(self) -> bool:
-        return self._process.returncode is None and not self._reader.at_eof()
+        return not self._killed and self._process.returncode is None and not self._reader.at_eof()
 
     @property
     def finishing(self) -> bool:
@@ -211,6 +213,7 @@ class ExecutionEnvironment:
         return message
 
     def kill(self) -> None:
+        self._killed = True
         with contextlib.suppress(ProcessLookupError):
             self._process.kill()
 

@@ -174,6 +174,19 @@ def test_an_environment_that_dies_mid_invocation_fails_it_and_is_replaced() -> N
     assert first != second
 
 
+def test_an_environment_killed_at_its_timeout_is_not_lent_again_before_its_process_is_reaped() -> None:
+    async def kill_then_borrow(pool: EnvironmentPool) -> tuple[int, int]:
+        async with pool.environment() as environment:
+            first = environment.pid
+            environment.kill()
+        async with pool.environment() as environment:
+            return first, environment.pid
+
+    (first, second), _ = run_with_pool(config("describe"), kill_then_borrow)
+
+    assert first != second
+
+
 def test_a_failed_cold_start_is_logged_and_raised() -> None:
     broken = FunctionConfig(
         name="BrokenFunction",
