@@ -17,7 +17,6 @@ SAM := $(SAM_VENV)/bin/sam
 PORT ?= 3000
 # SIGN_IN=1: make dev signs people in as a deployed stack does, with a local user (docs/access.md).
 SIGN_IN ?= 0
-STACK ?= llm-endpoints
 
 # The layer gets the runtime dependencies from uv.lock, every transitive package pinned and hashed,
 # minus what the python3.13 Lambda runtime already ships (boto3 and its dependencies).
@@ -94,7 +93,7 @@ build: $(SAM_VENV)/.installed-$(SAM_VERSION)  ## sam build (no Docker), for arm6
 	@echo "Next: make deploy (SAM's own 'sam deploy' would not publish the page)"
 
 deploy: build $(VENV)/.installed  ## sam deploy (guided the first time), then publish static/ to the site bucket
-	@if grep -qs '^region *=' samconfig.toml; then $(SAM) deploy; else $(SAM) deploy --guided --stack-name $(STACK); fi
+	@if grep -qs '^region *=' samconfig.toml; then $(SAM) deploy; else $(SAM) deploy --guided; fi
 	$(PY) -m infra.deploy.publish
 
 publish: $(VENV)/.installed  ## Upload static/ to the deployed bucket and invalidate CloudFront

@@ -19,7 +19,7 @@ from infra.emulator.model import KEY_SOURCE_NONE, READ_FROM_ENV_FILE
 from infra.emulator.server import FUNCTIONS, REPO_ROOT, Emulator
 from infra.stop_signals import StopSignals
 from llm_core.errors import NotConfigured
-from llm_core.settings import PER_USER_CAP_VARIABLE, TOTAL_CAP_VARIABLE, Settings, settings_from
+from llm_core.settings import DEFAULT_MODEL, PER_USER_CAP_VARIABLE, TOTAL_CAP_VARIABLE, Settings, settings_from
 from llm_core.token_estimate import estimate_tokens
 
 
@@ -36,7 +36,7 @@ def describe_model(emulator: Emulator) -> list[str]:
             )
         return lines
     target = model.base_url or "the OpenAI API"
-    chosen = emulator.function_environment(FUNCTIONS[0].route).get("OPENAI_MODEL", "default")
+    chosen = emulator.function_environment(FUNCTIONS[0].route).get("OPENAI_MODEL", DEFAULT_MODEL)
     return [f"  OpenAI key: from {model.key_source}; model: {chosen} at {target}"]
 
 
@@ -177,7 +177,8 @@ def serve(args: argparse.Namespace, stop: StopSignals) -> int:
         print(f"emulator: {exc}", file=sys.stderr)
         return 1
     try:
-        print(f"Serving the page and /api/summarize, /api/todo, /api/stream on {emulator.url}", flush=True)
+        paths = ", ".join(function.path for function in FUNCTIONS)
+        print(f"Serving the page and {paths} on {emulator.url}", flush=True)
         for line in describe_model(emulator):
             print(line, flush=True)
         print(describe_secret(emulator), flush=True)

@@ -23,6 +23,7 @@ invocation under way with 503 ``unavailable`` in the envelope (an ``error`` even
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import os
@@ -90,9 +91,6 @@ RECORDED_BODY_CHARS = 64 * 1024
 STOPPING_MESSAGE = (
     "The local emulator is stopping (Ctrl-C), so this request was not finished: start it again and resend."
 )
-NOT_FOUND_MESSAGE = (
-    "There is no endpoint at this path. The endpoints are POST /api/summarize, POST /api/todo and POST /api/stream."
-)
 
 
 @dataclass(frozen=True)
@@ -118,6 +116,11 @@ FUNCTIONS = (
     Function("summarize", "SummarizeFunction", "handlers.summarize.lambda_handler"),
     Function("todo", "TodoFunction", "handlers.todo.lambda_handler"),
     Function("stream", "StreamFunction", "handlers.stream:app", web_adapter=True),
+)
+ENDPOINTS = [f"POST {function.path}" for function in FUNCTIONS]
+# The template's 404 for a path under /api/ says the same (tests/template/test_template_access.py).
+NOT_FOUND_MESSAGE = (
+    f"There is no endpoint at this path. The endpoints are {', '.join(ENDPOINTS[:-1])} and {ENDPOINTS[-1]}."
 )
 
 # Never passed on from the emulator's own environment: no function may reach a real AWS account or get the
@@ -693,7 +696,7 @@ class Emulator:
             sock.bind((self.host, self.port))
         except OSError as exc:
             sock.close()
-            if exc.errno == 98 or "in use" in str(exc).lower():
+            if exc.errno == errno.EADDRINUSE or "in use" in str(exc).lower():
                 raise ConfigError(
                     f"port {self.port} on {self.host} is taken; choose another: make dev PORT=3001 "
                     "(or --port when running python -m infra.emulator)"

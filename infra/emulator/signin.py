@@ -45,6 +45,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route, Router
 
 from infra.emulator.aws import CREDENTIALS
+from infra.emulator.runtime import REGION
 from infra.emulator.token_signing import RunSigningKey
 from llm_core.page_config import cognito_auth
 
@@ -95,7 +96,7 @@ def _cognito(endpoint_url: str, region: str) -> Any:
     )
 
 
-def create_local_pool(endpoint_url: str, redirect_uris: Sequence[str], region: str = "eu-west-1") -> LocalPool:
+def create_local_pool(endpoint_url: str, redirect_uris: Sequence[str], region: str = REGION) -> LocalPool:
     """A pool that signs in by e-mail, with a public client (no secret) whose callback and sign-out URLs
     are ``redirect_uris``, as the template creates on AWS."""
     cognito = _cognito(endpoint_url, region)

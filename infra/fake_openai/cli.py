@@ -13,7 +13,7 @@ import logging
 import random
 import sys
 
-from infra.fake_openai.faults import FAULTS, Faults
+from infra.fake_openai.faults import FAULTS, RETRY_AFTER_SECONDS, SLOW_SECONDS, Faults
 from infra.fake_openai.replies import HUMAN_PACE_WORDS_PER_SECOND
 from infra.fake_openai.server import FakeOpenAI
 from infra.stop_signals import StopSignals
@@ -45,8 +45,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=HUMAN_PACE_WORDS_PER_SECOND,
         help="words a second of the streamed demo answer; 0 is as fast as possible; default %(default)g",
     )
-    parser.add_argument("--slow-seconds", type=float, default=20.0, help="how long a slow answer waits; default 20")
-    parser.add_argument("--retry-after", type=int, default=30, help="Retry-After of a 429, in seconds; default 30")
+    parser.add_argument(
+        "--slow-seconds",
+        type=float,
+        default=SLOW_SECONDS,
+        help=f"how long a slow answer waits; default {SLOW_SECONDS:g}",
+    )
+    parser.add_argument(
+        "--retry-after",
+        type=int,
+        default=RETRY_AFTER_SECONDS,
+        help=f"Retry-After of a 429, in seconds; default {RETRY_AFTER_SECONDS}",
+    )
     args = parser.parse_args(argv)
     if args.pace < 0:
         parser.error(f"--pace must not be negative, not {args.pace:g}")

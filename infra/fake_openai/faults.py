@@ -83,6 +83,9 @@ FAULTS: dict[str, Callable[[FakeReply, FaultSettings], FakeReply]] = {
 }
 """Each fault, by the name the command line takes, turning the answer the fake would give into the fault."""
 STRUCTURED_ONLY = {"schema"}
+# Long enough for a caller's own timeout to show: a slow answer's wait, and a 429's Retry-After.
+SLOW_SECONDS = 20.0
+RETRY_AFTER_SECONDS = 30
 
 
 class Faults:
@@ -94,8 +97,8 @@ class Faults:
         *,
         seed: int | None = None,
         menu: Iterable[str] = FAULTS,
-        slow_seconds: float = 20.0,
-        retry_after_seconds: int = 30,
+        slow_seconds: float = SLOW_SECONDS,
+        retry_after_seconds: int = RETRY_AFTER_SECONDS,
     ) -> None:
         self.menu = tuple(menu)
         unknown = [name for name in self.menu if name not in FAULTS]

@@ -332,9 +332,12 @@ def test_retry_after_in_milliseconds_longer_than_the_time_left_is_passed_on_in_s
     assert len(fake_model.requests) == 1
 
 
-def test_deeply_nested_json_is_400(configured, invoke):
-    result = invoke("summarize", event_with_body("function_url_summarize", "[" * 100_000))
-    assert (result["statusCode"], result["json"]["error"]["type"]) == (400, "invalid_json")
+def test_json_nested_deeper_than_the_limit_is_400_saying_so(configured, invoke):
+    result = invoke("summarize", event_with_body("function_url_summarize", '{"text": ' + "[" * 150 + "]" * 150 + "}"))
+    assert (result["statusCode"], result["json"]["error"]["message"]) == (
+        400,
+        "The request body is nested more than 100 levels deep.",
+    )
 
 
 def test_key_with_a_line_break_is_503_and_never_logged(secretsmanager, fake_model, invoke, all_output):
