@@ -6,10 +6,12 @@ number of concurrent requests can spend more than a cap (plus what a request's e
 row refuses, what the other took is given back. When the table cannot be reached the request is refused: an
 unmetered model call is the failure this guards against.
 
-Each update returns the row's new total, so what is left needs no read (one refusal reads: a request larger
-than a whole day's budget is told what is left today). The two rows are written at the same time (one round
-trip instead of two) because a request waits for its reservation before the model is called. What a refusal
-says is worded in budget_messages.py; the estimate it reserves is token_estimate.py's.
+Each row also holds the reservations of the requests still under way (a string set, an element each, removed
+when the request settles), so a refusal can say how much of what is used may come back within minutes rather
+than at the reset. Each update returns the row's new total, so what is left needs no read (one refusal reads:
+a request larger than a whole day's budget is told what is left today). The two rows are written at the same
+time (one round trip instead of two) because a request waits for its reservation before the model is called.
+What a refusal says is worded in budget_messages.py; the estimate it reserves is token_estimate.py's.
 A buffered function's settlement is written after its response has gone (after_response.py): the caller
 learns what is left from the reservation's totals and the real usage, without waiting for the write.
 
@@ -21,6 +23,7 @@ learns what is left from the reservation's totals and the real usage, without wa
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -37,7 +40,7 @@ from llm_core.budget_messages import quota_exceeded_message, reset_after, too_la
 from llm_core.errors import NotConfigured, QuotaExceeded, TooLarge, Unavailable
 from llm_core.observability import logger, metrics
 from llm_core.settings import get_settings
-from llm_core.timeouts import AWS_CLIENT_CONFIG
+from llm_core.timeouts import AWS_CLIENT_CONFIG, BUFFERED_FUNCTION_TIMEOUT_SECONDS, STREAM_FUNCTION_TIMEOUT_SECONDS
 from llm_core.token_estimate import TextSize, estimate_tokens
 
 # The response header that tells the caller what is left of their day (docs/budgets.md).
@@ -49,6 +52,11 @@ DEPLOYMENT_TOKENS_METRIC = "DeploymentTokensToday"
 KEY_ATTRIBUTE = "pk"
 USED_ATTRIBUTE = "used"
 TTL_ATTRIBUTE = "expires_at"
+# The reservations of requests under way, each "deadline:tokens:id" (the deadline in epoch seconds).
+HELD_ATTRIBUTE = "held"
+# No request outlives the longest function timeout: a hold past its deadline belongs to a request that ended
+# without settling (its process was killed), whose reservation stays used, as the safe side.
+HOLD_SECONDS = max(BUFFERED_FUNCTION_TIMEOUT_SECONDS, STREAM_FUNCTION_TIMEOUT_SECONDS)
 # A day's rows are worthless once it is over; TTL removes them a little later (DynamoDB deletes lazily).
 ROW_LIFETIME_AFTER_DAY = timedelta(days=2)
 
@@ -77,6 +85,8 @@ class Reservation:
     _budgets: tuple[Budget, ...] = field(repr=False)
     # Tokens used (reservations included) per row, as its last update returned it.
     _used: dict[str, int] = field(repr=False)
+    # This reservation's element of each row's HELD_ATTRIBUTE, removed when it settles.
+    _hold: str = field(default="", repr=False)
     _settled: bool = field(default=False, repr=False)
 
     @property
@@ -99,7 +109,8 @@ class Reservation:
             logger.error("negative usage ignored; the reservation stays", extra={"used": used_tokens})
             used_tokens = None
         difference = 0 if used_tokens is None else used_tokens - self.tokens
-        if difference and self._budgets:
+        if self._budgets:
+            # Written even with no difference: the request is no longer under way.
             # What the rows will hold, as far as this request knows; the writes below return the real totals.
             for budget in self._budgets:
                 self._used[budget.key] += difference
@@ -107,11 +118,11 @@ class Reservation:
         self._report_deployment_usage()
 
     def _write_settlement(self, difference: int) -> None:
-        outcomes = _on_each_row(self._budgets, lambda budget: _add(budget, difference))
+        outcomes = _on_each_row(self._budgets, lambda budget: _release(budget, difference, self._hold))
         for budget, outcome in zip(self._budgets, outcomes, strict=True):
             if isinstance(outcome, int):
                 self._used[budget.key] = outcome
-            else:
+            elif outcome is not None:
                 self._used[budget.key] -= difference  # the row still holds the reservation
                 logger.error(
                     "budget settlement failed; the row keeps the reservation",
@@ -157,16 +168,17 @@ def reserve(caller_id: str, tokens: int, *, text: TextSize | None = None, now: d
         if tokens > budget.cap:
             raise _too_large(budget, budgets, tokens, smallest, moment, text)
     expires_at = int(datetime.combine(day + ROW_LIFETIME_AFTER_DAY, datetime.min.time(), UTC).timestamp())
-    outcomes = _on_each_row(budgets, lambda budget: _reserve_row(budget, tokens, expires_at))
+    hold = f"{int(moment.timestamp()) + HOLD_SECONDS}:{tokens}:{secrets.token_hex(8)}"
+    outcomes = _on_each_row(budgets, lambda budget: _reserve_row(budget, tokens, expires_at, hold))
     used = {budget.key: outcome for budget, outcome in zip(budgets, outcomes, strict=True) if isinstance(outcome, int)}
     if len(used) == len(budgets):
-        return Reservation(tokens, day, budgets, used)
+        return Reservation(tokens, day, budgets, used, hold)
     # One row refused or failed: the other gives back what it took, so a refused request holds nothing.
     for budget in budgets:
         if budget.key in used:
-            _give_back(budget, tokens)
+            _give_back(budget, tokens, hold)
     refused = {
-        budget: _used_when_refused(outcome)
+        budget: _row_when_refused(outcome, moment)
         for budget, outcome in zip(budgets, outcomes, strict=True)
         if isinstance(outcome, ClientError) and _is_refusal(outcome)
     }
@@ -192,16 +204,17 @@ def _too_large(
 
 
 def _quota_exceeded(
-    refused: dict[Budget, int | None], tokens: int, smallest: int, now: datetime, text: TextSize | None
+    refused: dict[Budget, _RefusingRow], tokens: int, smallest: int, now: datetime, text: TextSize | None
 ) -> QuotaExceeded:
-    """The refusal by the rows that would pass their caps, given what each held when it refused (None: the
-    refusal carried no row). The message and the remaining header say how much is left, even when it is less
-    than this function's ``smallest`` request: the functions' output allowances differ, so what one cannot use
-    another may."""
-    left = {budget: max(budget.cap - used, 0) if used is not None else 0 for budget, used in refused.items()}
+    """The refusal by the rows that would pass their caps, given what each held when it refused. The message
+    and the remaining header say how much is left, even when it is less than this function's ``smallest``
+    request: the functions' output allowances differ, so what one cannot use another may. Retry-After is the
+    reset, the one time the request surely fits: requests under way may use all they hold."""
+    left = {budget: max(budget.cap - row.used, 0) if row.used is not None else 0 for budget, row in refused.items()}
+    held = {budget: row.held for budget, row in refused.items() if row.held}
     _, seconds, _ = reset_after(now)
     headers = {"retry-after": str(seconds), REMAINING_HEADER: str(min(left.values()))}
-    return QuotaExceeded(quota_exceeded_message(left, tokens, smallest, now, text), headers)
+    return QuotaExceeded(quota_exceeded_message(left, held, tokens, smallest, now, text), headers)
 
 
 def _budgets_for(caller_id: str, day: date, per_user: int, total: int) -> tuple[Budget, ...]:
@@ -213,18 +226,20 @@ def _budgets_for(caller_id: str, day: date, per_user: int, total: int) -> tuple[
     return tuple(budgets)
 
 
-def _reserve_row(budget: Budget, tokens: int, expires_at: int) -> int:
-    """Add ``tokens`` to the row unless its total would pass its cap; the row's new total."""
+def _reserve_row(budget: Budget, tokens: int, expires_at: int, hold: str) -> int:
+    """Add ``tokens`` to the row, and ``hold`` to its requests under way, unless its total would pass its cap;
+    the row's new total."""
     response = _client().update_item(
         TableName=get_settings().budget_table_name,
         Key={KEY_ATTRIBUTE: {"S": budget.key}},
-        # ADD starts a missing count at 0, as on the day's first request.
-        UpdateExpression="ADD #used :tokens SET #expires = :expires",
+        # ADD starts a missing count at 0 and a missing set empty, as on the day's first request.
+        UpdateExpression="ADD #used :tokens, #held :hold SET #expires = :expires",
         # Conditions cannot add, so "used + tokens <= cap" is written "used <= cap - tokens".
         ConditionExpression="attribute_not_exists(#used) OR #used <= :ceiling",
-        ExpressionAttributeNames={"#used": USED_ATTRIBUTE, "#expires": TTL_ATTRIBUTE},
+        ExpressionAttributeNames={"#used": USED_ATTRIBUTE, "#held": HELD_ATTRIBUTE, "#expires": TTL_ATTRIBUTE},
         ExpressionAttributeValues={
             ":tokens": {"N": str(tokens)},
+            ":hold": {"SS": [hold]},
             ":ceiling": {"N": str(budget.cap - tokens)},
             ":expires": {"N": str(expires_at)},
         },
@@ -235,22 +250,32 @@ def _reserve_row(budget: Budget, tokens: int, expires_at: int) -> int:
     return int(response["Attributes"][USED_ATTRIBUTE]["N"])
 
 
-def _add(budget: Budget, difference: int) -> int:
-    """Add ``difference`` (negative to give tokens back) to the row, whatever its cap; the row's new total."""
+def _release(budget: Budget, difference: int, hold: str) -> int | None:
+    """Take ``hold`` from the row's requests under way and add ``difference`` (negative to give tokens back),
+    whatever its cap; the row's new total, or None with no difference (the total is then not written)."""
+    if not difference:
+        _client().update_item(
+            TableName=get_settings().budget_table_name,
+            Key={KEY_ATTRIBUTE: {"S": budget.key}},
+            UpdateExpression="DELETE #held :hold",
+            ExpressionAttributeNames={"#held": HELD_ATTRIBUTE},
+            ExpressionAttributeValues={":hold": {"SS": [hold]}},
+        )
+        return None
     response = _client().update_item(
         TableName=get_settings().budget_table_name,
         Key={KEY_ATTRIBUTE: {"S": budget.key}},
-        UpdateExpression="ADD #used :difference",
-        ExpressionAttributeNames={"#used": USED_ATTRIBUTE},
-        ExpressionAttributeValues={":difference": {"N": str(difference)}},
+        UpdateExpression="ADD #used :difference DELETE #held :hold",
+        ExpressionAttributeNames={"#used": USED_ATTRIBUTE, "#held": HELD_ATTRIBUTE},
+        ExpressionAttributeValues={":difference": {"N": str(difference)}, ":hold": {"SS": [hold]}},
         ReturnValues="UPDATED_NEW",
     )
     return int(response["Attributes"][USED_ATTRIBUTE]["N"])
 
 
-def _give_back(budget: Budget, tokens: int) -> None:
+def _give_back(budget: Budget, tokens: int, hold: str) -> None:
     try:
-        _add(budget, -tokens)
+        _release(budget, -tokens, hold)
     except (ClientError, BotoCoreError) as exc:
         # The row keeps tokens no model call will use: the safe side, as with a failed settlement.
         logger.error(
@@ -277,11 +302,30 @@ def _is_refusal(outcome: object) -> bool:
     return isinstance(outcome, ClientError) and _error_code(outcome) == "ConditionalCheckFailedException"
 
 
-def _used_when_refused(refusal: ClientError) -> int | None:
-    """The row's tokens used when it refused, from the row the refusal carries; None if it carries none."""
-    row: dict[str, dict[str, str]] = refusal.response.get("Item", {})  # type: ignore[assignment]
+@dataclass(frozen=True)
+class _RefusingRow:
+    used: int | None  # None: the refusal carried no row
+    held: int  # by requests under way, before their deadlines
+
+
+def _row_when_refused(refusal: ClientError, now: datetime) -> _RefusingRow:
+    """What the row held when it refused, from the row the refusal carries."""
+    row: dict[str, Any] = refusal.response.get("Item", {})  # type: ignore[assignment]
     used = row.get(USED_ATTRIBUTE, {}).get("N")
-    return int(used) if used is not None else None
+    return _RefusingRow(
+        int(used) if used is not None else None, _held_before_deadline(row.get(HELD_ATTRIBUTE, {}).get("SS", []), now)
+    )
+
+
+def _held_before_deadline(holds: list[str], now: datetime) -> int:
+    """The tokens of the holds whose requests may still be under way at ``now``."""
+    held = 0
+    for hold in holds:
+        deadline, _, rest = hold.partition(":")
+        tokens = rest.partition(":")[0]
+        if deadline.isdigit() and tokens.isdigit() and int(deadline) > now.timestamp():
+            held += int(tokens)
+    return held
 
 
 def _left_today(budget: Budget) -> int | None:

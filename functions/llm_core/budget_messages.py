@@ -27,17 +27,18 @@ def reset_after(now: datetime) -> tuple[datetime, int, str]:
 
 
 def quota_exceeded_message(
-    left: dict[Budget, int], tokens: int, smallest: int, now: datetime, text: TextSize | None
+    left: dict[Budget, int], held: dict[Budget, int], tokens: int, smallest: int, now: datetime, text: TextSize | None
 ) -> str:
-    """The refusal of a request of ``tokens`` by the budgets that leave ``left`` today. A budget with less left
-    than the ``smallest`` request to this function could need is out of reach here (spent, when nothing is
-    left); one with more cannot hold this request's worst case, though a shorter request would pass."""
+    """The refusal of a request of ``tokens`` by the budgets that leave ``left`` today, of whose used tokens
+    requests still under way hold ``held``. A budget with less left than the ``smallest`` request to this
+    function could need is out of reach here (spent, when nothing is left); one with more cannot hold this
+    request's worst case, though a shorter request would pass."""
     reset, _, wait = reset_after(now)
     out_of_reach = {budget: tokens_left for budget, tokens_left in left.items() if tokens_left < smallest}
     if out_of_reach:
         return (
-            f"{_out_of_reach(out_of_reach, smallest)} It resets at midnight UTC ({reset:%Y-%m-%d %H:%M} UTC), "
-            f"in {wait}; the model was not called."
+            f"{_out_of_reach(out_of_reach, smallest)}{_under_way(held)} It resets at midnight UTC "
+            f"({reset:%Y-%m-%d %H:%M} UTC), in {wait}; the model was not called."
         )
     what_is_left = " and ".join(
         f"{_whose(budget)} daily budget has {tokens_left:,} of {budget.cap:,} left"
@@ -46,7 +47,19 @@ def quota_exceeded_message(
     return (
         f"This request could use up to {tokens:,} tokens, and {what_is_left}: "
         f"{_what_fits(tokens, min(left.values()), text)}, or wait for the reset at midnight UTC "
-        f"({reset:%Y-%m-%d %H:%M} UTC), in {wait}. The model was not called."
+        f"({reset:%Y-%m-%d %H:%M} UTC), in {wait}.{_under_way(held)} The model was not called."
+    )
+
+
+def _under_way(held: dict[Budget, int]) -> str:
+    """What requests still under way hold of the refusing budgets, as a sentence after a space ("" for none):
+    they give back what they do not use when they end, so a retry may fit long before the reset."""
+    if not held:
+        return ""
+    parts = " and ".join(f"{tokens:,} of {_whose(budget)} tokens" for budget, tokens in held.items())
+    return (
+        f" Requests still under way hold {parts} until they end; what they do not use comes back then, "
+        "so trying again when they finish may fit."
     )
 
 
@@ -80,12 +93,12 @@ def too_large_message(
         # No shorter request fits today either; after the reset, one shorter by its excess over the cap does.
         reset, _, wait = reset_after(now)
         if lowest == budget:
-            why = f"the {left:,} left of it today {'is' if left == 1 else 'are'}"
+            today = f"The {left:,} left of it today {'is' if left == 1 else 'are'}"
         else:
-            why = f"{_whose(lowest)} daily budget has {left:,} left today,"
+            today = f"{_whose(lowest).capitalize()} daily budget has {left:,} left today,"
         return (
             f"{too_large}: {_what_fits(tokens, budget.cap, text)}, after the reset at midnight UTC "
-            f"({reset:%Y-%m-%d %H:%M} UTC), in {wait}, since {why} fewer than the {smallest:,} even the shortest "
+            f"({reset:%Y-%m-%d %H:%M} UTC), in {wait}. {today} fewer than the {smallest:,} even the shortest "
             "request here may use."
         )
     # Counted against the least any budget leaves today, so that a request shortened as told is not refused again.

@@ -50,9 +50,10 @@ def _declares_only_utf8(content_type: str) -> bool:
     return all(isinstance(value, str) and value.lower() in UTF8_LABELS for value in charsets)
 
 
-def _has_comma_outside_quotes(header: str) -> bool:
-    """Whether a single-valued header came more than once, joined with a comma: a comma may only appear inside
-    a quoted parameter value (RFC 9110, 5.6.4), where a backslash escapes the next character."""
+def split_outside_quotes(header: str, separator: str) -> list[str]:
+    """``header`` cut at each ``separator`` that is not inside a quoted parameter value (RFC 9110, 5.6.4),
+    where a backslash escapes the next character."""
+    parts = [""]
     quoted = escaped = False
     for char in header:
         if escaped:
@@ -61,9 +62,16 @@ def _has_comma_outside_quotes(header: str) -> bool:
             escaped = True
         elif char == '"':
             quoted = not quoted
-        elif char == "," and not quoted:
-            return True
-    return False
+        elif char == separator and not quoted:
+            parts.append("")
+            continue
+        parts[-1] += char
+    return parts
+
+
+def _has_comma_outside_quotes(header: str) -> bool:
+    """Whether a single-valued header came more than once, joined with a comma."""
+    return len(split_outside_quotes(header, ",")) > 1
 
 
 def _is_json_media_type(value: str) -> bool:

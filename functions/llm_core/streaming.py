@@ -27,7 +27,7 @@ from llm_core.errors import REQUEST_ID_HEADER, ErrorResponse, MethodNotAllowed
 from llm_core.identity import identify
 from llm_core.model_client import deadline_after
 from llm_core.observability import logger, metrics, record_cold_start, record_failure, record_latency, record_usage
-from llm_core.request_body import parse_request
+from llm_core.request_body import parse_request, split_outside_quotes
 from llm_core.service import AnswerStream, Delta, Done, open_answer_stream
 from llm_core.settings import get_settings
 
@@ -136,8 +136,8 @@ def _weights(accept: str) -> dict[str, float]:
     """The weight an Accept header gives each media range it names, lower-cased as RFC 9110 compares them: its
     ``q``, or 1 when it has none. A range whose ``q`` is not a number from 0 to 1 is left out."""
     weights = {}
-    for media_range in accept.lower().split(","):
-        media_type, *parameters = (part.strip() for part in media_range.split(";"))
+    for media_range in split_outside_quotes(accept.lower(), ","):
+        media_type, *parameters = (part.strip() for part in split_outside_quotes(media_range, ";"))
         weight = _weight(parameters)
         if media_type and weight is not None:
             weights[media_type] = weight

@@ -212,7 +212,7 @@ def _origin(url: str) -> str:
 # make dev SIGN_IN=1, since each run makes a new pool and app client.
 UNKNOWN_CLIENT = (
     "Unknown client_id: the page that sent you here is from an earlier run of make dev (each run makes a new "
-    "user pool). Go back and reload it."
+    "user pool). Open the page again, and sign in from there."
 )
 
 
@@ -287,7 +287,7 @@ class SignInStandIn:
         params = dict(request.query_params)
         problem = self._authorize_problem(params)
         if problem:
-            return self._page("Sign-in cannot start", _alert(problem), 400)
+            return self._page("Sign-in cannot start", self._with_way_back(problem), 400)
         if request.method == "GET":
             return self._login_form(params.get("login_hint", ""), None)
         form = await _form(request)
@@ -324,6 +324,14 @@ class SignInStandIn:
             "<div class='actions'><button class='button primary' type='submit'>Sign in</button></div></form>"
         )
         return self._page("Sign in (local stand-in for Cognito)", body, 200)
+
+    def _with_way_back(self, problem: str) -> str:
+        """The problem, and for a page from an earlier run a link to this run's page (its text kept for the
+        sign-in comes back there)."""
+        if problem != UNKNOWN_CLIENT:
+            return _alert(problem)
+        page = html.escape(self.pool.redirect_uris[0], quote=True)
+        return f"{_alert(problem)}<p><a href='{page}'>Open the page</a></p>"
 
     @staticmethod
     def _page(title: str, body: str, status: int) -> Response:
@@ -424,7 +432,7 @@ class SignInStandIn:
     async def _logout(self, request: Request) -> Response:
         params = dict(request.query_params)
         if params.get("client_id") != self.pool.client_id:
-            return self._page("Sign-out failed", _alert(UNKNOWN_CLIENT), 400)
+            return self._page("Sign-out failed", self._with_way_back(UNKNOWN_CLIENT), 400)
         if params.get("logout_uri") not in self.pool.redirect_uris:
             return self._page("Sign-out failed", _alert("logout_uri is not a sign-out URL of this app client."), 400)
         return RedirectResponse(params["logout_uri"], status_code=302)

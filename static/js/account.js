@@ -50,8 +50,9 @@ function keepDrafts() {
 function restoreDrafts() {
   let drafts = null;
   try {
+    // Kept until a sign-in succeeds: a person who comes back from the login page without signing in, and
+    // reloads (as the login page may tell them to), still has the text.
     drafts = JSON.parse(sessionStorage.getItem(DRAFTS_KEY));
-    sessionStorage.removeItem(DRAFTS_KEY);
   } catch {
     return;
   }
@@ -101,6 +102,7 @@ function setupSignIn(config) {
     showHeader(user);
     if (signedIn) {
       lost = false;
+      sessionStorage.removeItem(DRAFTS_KEY); // back in their boxes at load (restoreDrafts)
       unlockTools();
       return;
     }

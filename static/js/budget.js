@@ -11,9 +11,10 @@ import { formatCount } from './text.js';
 
 const KEPT_KEY = 'page.tokensLeft';
 
-// What a stopped answer costs, said where it is stopped: the tokens-left line moves only with the next answer.
-export const STOPPED_KEEPS_RESERVATION =
-  'A stopped answer counts its whole allowance against today\'s tokens: OpenAI reports usage only when an answer ends.';
+// What a stopped or cut-off answer costs, said where it ends: the tokens-left line moves only with the next answer.
+export const UNFINISHED_KEEPS_RESERVATION =
+  'An answer that did not finish counts its whole allowance against today\'s tokens: OpenAI reports usage only '
+  + 'when an answer ends.';
 
 let budgeted = false;
 

@@ -9,7 +9,7 @@
 import { refusedWhileLocked, toolsLocked } from './access.js';
 import { SIGNING_OUT_EVENT } from './account.js';
 import { ApiError, describeError, errorFromEvent, postJson, reportTokensRemaining } from './api.js';
-import { budgetApplies, STOPPED_KEEPS_RESERVATION } from './budget.js';
+import { budgetApplies, UNFINISHED_KEEPS_RESERVATION } from './budget.js';
 import { overInputLimit } from './config.js';
 import {
   askTurn, editTurn, emptyConversation, ENDINGS, inputChars, inputParts, isAnswer, lastExchange, regenerateTurn,
@@ -303,11 +303,13 @@ export function setupChat() {
     if (stopped) {
       addNote(host, 'is-stopped', {
         title: answered ? 'Stopped. The text above is what arrived.' : 'Stopped before any answer arrived.',
-        hint: [backInTheBox, budgetApplies() ? STOPPED_KEEPS_RESERVATION : ''].filter(Boolean).join(' '),
+        hint: [backInTheBox, budgetApplies() ? UNFINISHED_KEEPS_RESERVATION : ''].filter(Boolean).join(' '),
       });
       announce('Stopped');
     } else if (failure) {
-      addNote(host, 'is-error', { ...failure, hint: [failure.hint, backInTheBox].filter(Boolean).join(' ') });
+      // Cut off once text arrived: the model had accepted the request, so its reservation stands.
+      const kept = answered && budgetApplies() ? UNFINISHED_KEEPS_RESERVATION : '';
+      addNote(host, 'is-error', { ...failure, hint: [failure.hint, backInTheBox, kept].filter(Boolean).join(' ') });
       announce(''); // the note is an alert and speaks for itself; "Answering…" must not stay behind
     } else {
       if (finished && finished.finish_reason === 'max_output_tokens') {

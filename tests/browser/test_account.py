@@ -96,6 +96,20 @@ def test_text_written_while_signed_out_is_back_in_its_box_after_signing_in(
     assert page.evaluate("Object.keys(sessionStorage)") == ["auth.refresh"]
 
 
+def test_text_kept_for_a_sign_in_is_still_kept_after_going_back_from_the_login_page_and_reloading(
+    signed_out_page: Page,
+) -> None:
+    page = signed_out_page
+    open_tab(page, "Chat")
+    page.locator("#chat-input").fill("A question I wrote before signing in")
+    page.locator("#account").get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/oauth2/authorize?*")
+    page.go_back()
+    page.reload()
+    expect(page.get_by_role("tab", name="Chat")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#chat-input")).to_have_value("A question I wrote before signing in")
+
+
 # ------------------------------------------------------------------ signed in
 
 

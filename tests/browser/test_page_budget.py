@@ -129,10 +129,27 @@ def test_a_stopped_answer_says_it_keeps_its_whole_allowance(
     expect(page.locator("#chat-log .msg-assistant").last).to_contain_text("Partial answer")
     page.locator("#chat-stop").click()
     expect(page.locator("#chat-log .msg-note.is-stopped .note-hint")).to_contain_text(
-        "A stopped answer counts its whole allowance against today's tokens: OpenAI reports usage only when an "
-        "answer ends."
+        "An answer that did not finish counts its whole allowance against today's tokens: OpenAI reports usage "
+        "only when an answer ends."
     )
     release.set()
+
+
+def test_an_answer_cut_off_mid_way_says_it_keeps_its_whole_allowance(
+    signed_out_page: Page, sign_in_site: SignInSite, emulator_fake_model: FakeOpenAI
+) -> None:
+    page = signed_out_page
+    sign_in(page, sign_in_site.add_person(), PASSWORD)
+    open_tab(page, "Chat")
+    emulator_fake_model.enqueue(FakeReply(tokens=["First."]))
+    send_chat(page, "Hello?")
+    wait_until_answered(page)
+    emulator_fake_model.enqueue(FakeReply(tokens=["Half ", "an answer", " and the rest"], drop_after_tokens=2))
+    send_chat(page, "Tell me a long story")
+    expect(page.locator("#chat-log .msg-note.is-error .note-hint")).to_contain_text(
+        "An answer that did not finish counts its whole allowance against today's tokens: OpenAI reports usage "
+        "only when an answer ends."
+    )
 
 
 def test_tokens_left_are_shown_again_after_a_reload(answered: tuple[Page, int]) -> None:

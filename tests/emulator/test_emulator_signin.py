@@ -301,7 +301,7 @@ def test_unknown_client_is_refused_saying_a_page_from_an_earlier_run_needs_a_rel
     answer = request("GET", authorize_url(client_id="nosuchclient"))
     assert answer.status == 400
     assert "the page that sent you here is from an earlier run of make dev" in answer.text
-    assert "Go back and reload it." in answer.text
+    assert f"<a href='{SITE}'>Open the page</a>" in answer.text
 
 
 # ------------------------------------------------------------------ the token endpoint

@@ -48,6 +48,11 @@ class BudgetTable:
         row = self.row(key)
         return int(row["used"]["N"]) if row else None
 
+    def held(self, key: str) -> list[str]:
+        """The row's holds of requests under way ("deadline:tokens:id")."""
+        row = self.row(key) or {}
+        return sorted(row.get("held", {}).get("SS", []))
+
 
 Configure = Callable[..., None]
 
@@ -78,6 +83,11 @@ def table(configure: Configure, dynamodb_one_request_at_a_time: None) -> Iterato
 
 
 # ------------------------------------------------------------------ the worst-case estimate
+
+
+def spend(caller: str, tokens: int) -> None:
+    """Use ``tokens`` of the caller's day this afternoon with requests that have ended (none still under way)."""
+    budget.reserve(caller, tokens, now=AFTERNOON).settle(tokens)
 
 
 def test_estimate_counts_a_token_per_character_plus_instructions_and_the_whole_output():
@@ -167,6 +177,28 @@ def test_negative_usage_keeps_the_reservation(configure, table):
     assert (table.used(ALICE_ROW), table.used(TOTAL_ROW)) == (5_000, 5_000)
 
 
+def test_a_reservation_holds_its_tokens_on_both_rows_until_its_functions_longest_timeout(configure, table):
+    configure(per_user=10_000, total=100_000)
+    budget.reserve("alice", 1_200, now=AFTERNOON)
+    deadline = int(AFTERNOON.timestamp()) + budget.HOLD_SECONDS
+    for row in (ALICE_ROW, TOTAL_ROW):
+        [hold] = table.held(row)
+        assert hold.startswith(f"{deadline}:1200:")
+    assert table.held(ALICE_ROW) == table.held(TOTAL_ROW)
+
+
+def test_settlement_ends_the_requests_hold_on_both_rows(configure, table):
+    configure(per_user=10_000, total=100_000)
+    budget.reserve("alice", 1_200, now=AFTERNOON).settle(300)
+    assert (table.held(ALICE_ROW), table.held(TOTAL_ROW)) == ([], [])
+
+
+def test_settlement_with_unknown_usage_ends_the_hold_and_keeps_the_tokens(configure, table):
+    configure(per_user=10_000, total=100_000)
+    budget.reserve("alice", 1_200, now=AFTERNOON).settle(None)
+    assert (table.held(ALICE_ROW), table.used(ALICE_ROW)) == ([], 1_200)
+
+
 def test_rows_expire_two_days_after_their_day(configure, table):
     configure(per_user=10_000, total=100_000)
     budget.reserve("alice", 1, now=AFTERNOON)
@@ -212,7 +244,7 @@ def test_an_empty_caller_id_is_a_programming_error(configure, table):
 
 def test_a_caller_past_their_cap_is_refused_with_a_message_about_their_budget(configure, table):
     configure(per_user=10_000, total=100_000)
-    budget.reserve("alice", 10_000, now=AFTERNOON)
+    spend("alice", 10_000)
     with pytest.raises(QuotaExceeded) as refused:
         budget.reserve("alice", 600, now=AFTERNOON)
     assert refused.value.message == (
@@ -223,7 +255,7 @@ def test_a_caller_past_their_cap_is_refused_with_a_message_about_their_budget(co
 
 def test_a_request_larger_than_what_is_left_says_how_much_is_left_not_spent(configure, table):
     configure(per_user=10_000, total=100_000)
-    budget.reserve("alice", 8_000, now=AFTERNOON)
+    spend("alice", 8_000)
     with pytest.raises(QuotaExceeded) as refused:
         budget.reserve("alice", 2_500, now=AFTERNOON)
     assert refused.value.message == (
@@ -235,7 +267,7 @@ def test_a_request_larger_than_what_is_left_says_how_much_is_left_not_spent(conf
 
 def test_a_budget_with_less_left_than_the_shortest_request_here_says_how_much_is_left(configure, table):
     configure(per_user=10_000, total=100_000)  # the shortest request may use 1,021 tokens (MAX_OUTPUT_TOKENS 512)
-    budget.reserve("alice", 9_500, now=AFTERNOON)
+    spend("alice", 9_500)
     with pytest.raises(QuotaExceeded) as refused:
         budget.reserve("alice", 1_100, now=AFTERNOON)
     assert refused.value.message == (
@@ -246,22 +278,78 @@ def test_a_budget_with_less_left_than_the_shortest_request_here_says_how_much_is
 
 def test_a_refused_caller_leaves_both_rows_as_they_were(configure, table):
     configure(per_user=10_000, total=100_000)
-    budget.reserve("alice", 9_500, now=AFTERNOON)
+    spend("alice", 9_500)
     with pytest.raises(QuotaExceeded):
         budget.reserve("alice", 600, now=AFTERNOON)
     assert (table.used(ALICE_ROW), table.used(TOTAL_ROW)) == (9_500, 9_500)
 
 
+def test_a_request_refused_by_one_row_leaves_no_hold_on_the_other(configure, table):
+    configure(per_user=10_000, total=5_000)
+    spend("bob", 4_500)
+    with pytest.raises(QuotaExceeded):
+        budget.reserve("alice", 1_100, now=AFTERNOON)
+    assert table.held(ALICE_ROW) == []
+
+
+def test_a_refusal_while_requests_are_under_way_says_what_they_hold_and_that_it_comes_back(configure, table):
+    configure(per_user=10_000, total=100_000)
+    spend("alice", 3_000)
+    budget.reserve("alice", 5_000, now=AFTERNOON)  # an answer still streaming
+    with pytest.raises(QuotaExceeded) as refused:
+        budget.reserve("alice", 2_500, now=AFTERNOON)
+    assert refused.value.message == (
+        "This request could use up to 2,500 tokens, and your daily budget has 2,000 of 10,000 left: make it at "
+        "least 500 characters shorter, or wait for the reset at midnight UTC (2026-11-23 00:00 UTC), in 9 h 00 "
+        "min. Requests still under way hold 5,000 of your tokens until they end; what they do not use comes back "
+        "then, so trying again when they finish may fit. The model was not called."
+    )
+
+
+def test_a_budget_out_of_reach_while_requests_are_under_way_names_both_budgets_holds(configure, table):
+    configure(per_user=10_000, total=12_000)
+    spend("bob", 2_000)
+    budget.reserve("alice", 9_500, now=AFTERNOON)
+    with pytest.raises(QuotaExceeded) as refused:
+        budget.reserve("alice", 1_100, now=AFTERNOON)
+    assert refused.value.message == (
+        "Your daily budget has 500 of 10,000 left and this deployment's daily budget has 500 of 12,000 left, "
+        "less than the 1,021 the shortest request here may use. Requests still under way hold 9,500 of your "
+        "tokens and 9,500 of this deployment's tokens until they end; what they do not use comes back then, so "
+        "trying again when they finish may fit. It resets at midnight UTC (2026-11-23 00:00 UTC), in 9 h 00 min; "
+        "the model was not called."
+    )
+
+
+def test_a_retry_when_the_requests_under_way_have_ended_fits_as_the_refusal_says(configure, table):
+    configure(per_user=10_000, total=100_000)
+    spend("alice", 3_000)
+    under_way = budget.reserve("alice", 5_000, now=AFTERNOON)
+    with pytest.raises(QuotaExceeded):
+        budget.reserve("alice", 2_500, now=AFTERNOON)
+    under_way.settle(600)
+    assert budget.reserve("alice", 2_500, now=AFTERNOON).remaining == 3_900
+
+
+def test_a_hold_past_its_deadline_is_not_counted_as_under_way(configure, table):
+    configure(per_user=10_000, total=100_000)
+    budget.reserve("alice", 9_000, now=AFTERNOON)  # its function was killed: it never settles
+    later = AFTERNOON + timedelta(seconds=budget.HOLD_SECONDS)
+    with pytest.raises(QuotaExceeded) as refused:
+        budget.reserve("alice", 2_000, now=later)
+    assert "under way" not in refused.value.message
+
+
 def test_other_callers_go_on_when_one_caller_is_refused(configure, table):
     configure(per_user=10_000, total=100_000)
-    budget.reserve("alice", 10_000, now=AFTERNOON)
+    spend("alice", 10_000)
     assert budget.reserve("bob", 10_000, now=AFTERNOON).remaining == 0
 
 
 def test_the_deployments_cap_refuses_a_caller_with_budget_left(configure, table):
     configure(per_user=10_000, total=12_000)
-    budget.reserve("bob", 9_000, now=AFTERNOON)
-    budget.reserve("carol", 3_000, now=AFTERNOON)
+    spend("bob", 9_000)
+    spend("carol", 3_000)
     with pytest.raises(QuotaExceeded) as refused:
         budget.reserve("alice", 4_000, now=AFTERNOON)
     assert refused.value.message.startswith("This deployment's daily token budget, shared by everyone who uses it")
@@ -270,7 +358,7 @@ def test_the_deployments_cap_refuses_a_caller_with_budget_left(configure, table)
 
 def test_the_deployments_cap_with_a_little_left_says_how_much(configure, table):
     configure(per_user=10_000, total=12_000)
-    budget.reserve("bob", 9_000, now=AFTERNOON)
+    spend("bob", 9_000)
     with pytest.raises(QuotaExceeded) as refused:
         budget.reserve("alice", 4_000, now=AFTERNOON)
     assert refused.value.message.startswith(
@@ -282,7 +370,7 @@ def test_the_deployments_cap_with_a_little_left_says_how_much(configure, table):
 
 def test_a_refusal_with_tokens_left_says_how_many_in_the_remaining_header(configure, table):
     configure(per_user=10_000, total=12_000)
-    budget.reserve("bob", 9_000, now=AFTERNOON)
+    spend("bob", 9_000)
     with pytest.raises(QuotaExceeded) as refused:
         budget.reserve("alice", 4_000, now=AFTERNOON)
     assert refused.value.headers[budget.REMAINING_HEADER] == "3000"
@@ -292,7 +380,7 @@ def test_tokens_too_few_for_any_request_here_are_still_counted_in_the_remaining_
     # Another function, with a smaller output allowance, may still use them.
     configure(per_user=10_000, total=0)
     smallest = token_estimate.estimate_tokens(1, llm_core.settings.get_settings().max_output_tokens)
-    budget.reserve("alice", 10_000 - smallest + 1, now=AFTERNOON)
+    spend("alice", 10_000 - smallest + 1)
     with pytest.raises(QuotaExceeded) as refused:
         budget.reserve("alice", smallest, now=AFTERNOON)
     assert refused.value.headers[budget.REMAINING_HEADER] == str(smallest - 1)
@@ -300,7 +388,7 @@ def test_tokens_too_few_for_any_request_here_are_still_counted_in_the_remaining_
 
 def test_a_spent_budget_leaves_none_in_the_remaining_header(configure, table):
     configure(per_user=10_000, total=0)
-    budget.reserve("alice", 10_000, now=AFTERNOON)
+    spend("alice", 10_000)
     with pytest.raises(QuotaExceeded) as refused:
         budget.reserve("alice", 1, now=AFTERNOON)
     assert refused.value.headers[budget.REMAINING_HEADER] == "0"
@@ -308,8 +396,8 @@ def test_a_spent_budget_leaves_none_in_the_remaining_header(configure, table):
 
 def test_one_budget_spent_and_one_too_low_for_any_request_here_each_say_so(configure, table):
     configure(per_user=10_000, total=12_500)  # the shortest request may use 1,021 tokens (MAX_OUTPUT_TOKENS 512)
-    budget.reserve("bob", 2_000, now=AFTERNOON)
-    budget.reserve("alice", 10_000, now=AFTERNOON)
+    spend("bob", 2_000)
+    spend("alice", 10_000)
     with pytest.raises(QuotaExceeded) as refused:
         budget.reserve("alice", 1_021, now=AFTERNOON)
     assert refused.value.message.startswith(
@@ -320,7 +408,7 @@ def test_one_budget_spent_and_one_too_low_for_any_request_here_each_say_so(confi
 
 def test_both_caps_spent_names_both_budgets(configure, table):
     configure(per_user=10_000, total=10_000)
-    budget.reserve("alice", 10_000, now=AFTERNOON)
+    spend("alice", 10_000)
     with pytest.raises(QuotaExceeded) as refused:
         budget.reserve("alice", 1, now=AFTERNOON)
     assert refused.value.message.startswith(
@@ -354,17 +442,17 @@ def test_refusal_says_when_the_budget_resets(configure, table):
 
 def test_a_request_shortened_as_the_refusal_says_fits(configure, table):
     configure(per_user=10_000, total=100_000)
-    budget.reserve("alice", 8_000, now=AFTERNOON)
+    spend("alice", 8_000)
     with pytest.raises(QuotaExceeded) as refused:
         budget.reserve("alice", 2_777, now=AFTERNOON)
     shorter = int(re.search(r"at least ([\d,]+) characters? shorter", refused.value.message)[1].replace(",", ""))
-    budget.reserve("alice", 2_777 - shorter, now=AFTERNOON)
+    spend("alice", 2_777 - shorter)
     assert table.used(ALICE_ROW) == 10_000
 
 
 def refusal_of_chat(spent: int, tokens: int, chat: token_estimate.TextSize) -> str:
     """The refusal Alice gets for ``tokens`` of ``chat`` with ``spent`` of her 10,000 used today."""
-    budget.reserve("alice", spent, now=AFTERNOON)
+    spend("alice", spent)
     with pytest.raises(QuotaExceeded) as refused:
         budget.reserve("alice", tokens, text=chat, now=AFTERNOON)
     return refused.value.message
@@ -434,7 +522,7 @@ def test_a_request_larger_than_both_caps_is_measured_against_the_smaller_first(c
 
 def test_a_request_larger_than_the_day_is_told_to_shorten_to_what_is_left_today(configure, table):
     configure(per_user=10_000, total=100_000)
-    budget.reserve("alice", 4_000, now=AFTERNOON)
+    spend("alice", 4_000)
     with pytest.raises(TooLarge) as refused:
         budget.reserve("alice", 10_500, now=AFTERNOON)
     assert refused.value.message == (
@@ -448,12 +536,12 @@ def test_a_request_larger_than_the_day_is_told_to_shorten_to_what_is_left_today(
 
 def test_a_request_larger_than_the_day_when_too_little_is_left_today_says_so(configure, table):
     configure(per_user=10_000, total=100_000)
-    budget.reserve("alice", 9_000, now=AFTERNOON)
+    spend("alice", 9_000)
     with pytest.raises(TooLarge) as refused:
         budget.reserve("alice", 10_500, now=AFTERNOON)
     assert refused.value.message == (
         "This request could use up to 10,500 tokens, more than your whole daily budget of 10,000: make it at least "
-        "500 characters shorter, after the reset at midnight UTC (2026-11-23 00:00 UTC), in 9 h 00 min, since the "
+        "500 characters shorter, after the reset at midnight UTC (2026-11-23 00:00 UTC), in 9 h 00 min. The "
         "1,000 left of it today are fewer than the 1,021 even the shortest request here may use."
     )
     # No Retry-After: this request itself will not fit after the reset either.
@@ -505,7 +593,7 @@ def test_a_request_larger_than_the_day_whose_row_cannot_be_read_counts_the_whole
     configure, table, monkeypatch, caplog
 ):
     configure(per_user=10_000, total=100_000)
-    budget.reserve("alice", 4_000, now=AFTERNOON)
+    spend("alice", 4_000)
 
     def denied(self: DynamoDBBackend, *args: Any, **kwargs: Any) -> None:
         raise DynamodbException("AccessDeniedException", "Not authorized to perform dynamodb:GetItem.")
@@ -527,7 +615,7 @@ def test_a_request_larger_than_the_day_whose_row_cannot_be_read_counts_the_whole
 
 def test_a_request_larger_than_the_day_is_measured_against_the_least_any_budget_leaves(configure, table):
     configure(per_user=7_000, total=9_000)
-    budget.reserve("bob", 6_000, now=AFTERNOON)
+    spend("bob", 6_000)
     with pytest.raises(TooLarge) as refused:
         budget.reserve("alice", 7_604, now=AFTERNOON)
     assert refused.value.message == (

@@ -220,8 +220,10 @@ def test_the_settlement_is_written_after_the_response_and_the_answer_already_cou
 ):
     budgets(per_user=100_000, total=1_000_000)
     writers: list[str] = []
-    add = budget._add
-    monkeypatch.setattr(budget, "_add", lambda *args: writers.append(threading.current_thread().name) or add(*args))
+    release = budget._release
+    monkeypatch.setattr(
+        budget, "_release", lambda *args: writers.append(threading.current_thread().name) or release(*args)
+    )
     extensions.begin_invocation("r-1", int((time.time() + 30) * 1000))
     result = invoke("summarize", summarize_event())
     assert extensions.wait_until_done(timeout=30)

@@ -45,6 +45,7 @@ def test_plain_format_is_chosen_whatever_the_case_of_the_accept_header():
         ("text/plain;q=2", False),  # a range with a weight that is not one is left out
         ("text/plain;q=nan", False),
         ("text/event-stream;q=0, */*", True),  # refused by name, though */* would cover it
+        ('text/plain;note="a,b;c";q=0.01, text/event-stream;q=0.5', False),  # quoted , and ; are not separators
     ],
 )
 def test_plain_format_follows_what_the_accept_header_accepts_and_refuses(accept, plain):
