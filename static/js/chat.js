@@ -25,6 +25,8 @@ import {
 const ENDING_CLASSES = { stopped: 'is-stopped', cut: 'is-stopped', length: 'is-info' };
 
 const STORAGE_KEY = 'llm-chat:conversation';
+// The label of a turn that got no answer, above the note that says why.
+const NO_ANSWER = 'No answer';
 
 function loadConversation() {
   try {
@@ -291,6 +293,9 @@ export function setupChat() {
       log.lastElementChild.classList.add('is-unsent');
       host = messageNode('assistant').node;
       host.querySelector('.msg-text').remove(); // no answer: only the note below says why
+      // Labelled as what it is: the note under it is the page's or the server's, not the model's.
+      host.querySelector('.msg-role').textContent = NO_ANSWER;
+      host.setAttribute('aria-label', NO_ANSWER);
       host.classList.add('is-empty');
       log.append(host);
       empty.hidden = true; // the unsent turn is on show: the chat is not empty

@@ -270,6 +270,15 @@ def test_rate_limit_in_chat_shows_the_servers_message_and_gives_the_message_back
     expect(page.locator("#chat-input")).to_have_value("Are you there?")
 
 
+def test_a_turn_that_got_no_answer_is_labelled_so_not_as_the_assistants(page, emulator_fake_model):
+    emulator_fake_model.enqueue(FakeReply(status=429, headers={"retry-after": "600"}))
+    open_tab(page, "Chat")
+    send_chat(page, "Are you there?")
+    unanswered = page.locator("#chat-log .msg.is-empty")
+    expect(unanswered.locator(".msg-role")).to_have_text("No answer")
+    expect(page.get_by_role("article", name="No answer")).to_be_visible()
+
+
 def test_a_first_message_over_the_limit_shows_the_servers_413_and_suggests_a_shorter_one(page, emulator_fake_model):
     open_tab(page, "Chat")
     with page.expect_response("**/api/stream") as answer:
