@@ -334,8 +334,11 @@ export function setupChat() {
     const text = lastExchange(conversation).user.content;
     const editor = el('textarea', { attrs: { id: 'chat-edit', rows: '3', 'aria-label': 'Edit your message' } });
     editor.value = text;
+    const editError = el('div', { className: 'error-box', attrs: { role: 'alert' } });
+    editError.hidden = true;
     const editForm = el('form', { className: 'msg-edit', attrs: { 'aria-label': 'Edit your message' } },
       editor,
+      editError,
       el('div', { className: 'msg-actions' },
         button('Cancel', 'cancel-edit'),
         el('button', { className: 'button primary small', text: 'Send', attrs: { type: 'submit' } })));
@@ -355,10 +358,17 @@ export function setupChat() {
       event.preventDefault();
       if (controller) return;
       if (!editor.value.trim()) {
+        renderError(editError, {
+          title: 'Nothing to send yet.',
+          hint: 'Write your message, or Cancel to keep it as it was.',
+        });
         editor.focus();
         return;
       }
       runTurn(editTurn(conversation, editor.value));
+    });
+    editor.addEventListener('input', () => {
+      if (!editError.hidden && editor.value.trim()) clearError(editError);
     });
     editor.focus();
     editor.setSelectionRange(editor.value.length, editor.value.length);

@@ -522,6 +522,20 @@ def test_edit_the_last_message_and_resend(page, emulator_fake_model, screenshot)
     ]
 
 
+def test_an_emptied_edit_is_not_sent_and_says_so_until_something_is_written(page, emulator_fake_model):
+    chat_with(page, emulator_fake_model, ("First?", "One."))
+    page.get_by_role("button", name="Edit").click()
+    editor = page.get_by_role("textbox", name="Edit your message")
+    editor.fill("  ")
+    editor.press("Control+Enter")
+    note = page.locator("#chat-log .msg-edit .error-box")
+    expect(note).to_have_text("Nothing to send yet.Write your message, or Cancel to keep it as it was.")
+    expect(editor).to_be_focused()
+    assert len(emulator_fake_model.requests) == 1
+    editor.fill("First, again?")
+    expect(note).to_be_hidden()
+
+
 def test_escape_cancels_an_edit(page, emulator_fake_model):
     chat_with(page, emulator_fake_model, ("First?", "One."))
     page.get_by_role("button", name="Edit").click()
