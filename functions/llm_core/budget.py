@@ -6,14 +6,16 @@ number of concurrent requests can spend more than a cap (plus what a request's e
 row refuses, what the other took is given back. When the table cannot be reached the request is refused: an
 unmetered model call is the failure this guards against.
 
-Each row also holds the reservations of the requests still under way (a string set, an element each, removed
-when the request settles), so a refusal can say how much of what is used may come back within minutes rather
-than at the reset. Each update returns the row's new total, so what is left needs no read (one refusal reads:
-a request larger than a whole day's budget is told what is left today). The two rows are written at the same
-time (one round trip instead of two) because a request waits for its reservation before the model is called.
-What a refusal says is worded in budget_messages.py; the estimate it reserves is token_estimate.py's.
-A buffered function's settlement is written after its response has gone (after_response.py): the caller
-learns what is left from the reservation's totals and the real usage, without waiting for the write.
+A caller's row also holds the reservations of their requests still under way (a string set, an element each,
+removed when the request settles), so a refusal can say how much of what is used may come back within minutes
+rather than at the reset. The deployment's row keeps none: under heavy traffic a set of everyone's requests
+would grow without bound, and each write is billed by the item's size. Each update returns the row's new total,
+so what is left needs no read (one refusal reads: a request larger than a whole day's budget is told what is
+left today). The two rows are written at the same time (one round trip instead of two) because a request waits
+for its reservation before the model is called. What a refusal says is worded in budget_messages.py; the
+estimate it reserves is token_estimate.py's. A buffered function's settlement is written after its response has
+gone (after_response.py): the caller learns what is left from the reservation's totals and the real usage,
+without waiting for the write.
 
     reservation = reserve(caller_id, estimate_tokens(chars, max_output_tokens))   # QuotaExceeded, Unavailable
     ...call the model...
@@ -52,7 +54,8 @@ DEPLOYMENT_TOKENS_METRIC = "DeploymentTokensToday"
 KEY_ATTRIBUTE = "pk"
 USED_ATTRIBUTE = "used"
 TTL_ATTRIBUTE = "expires_at"
-# The reservations of requests under way, each "deadline:tokens:id" (the deadline in epoch seconds).
+# On a caller's row, the reservations of their requests under way, each "deadline:tokens:id" (the deadline in
+# epoch seconds).
 HELD_ATTRIBUTE = "held"
 # No request outlives the longest function timeout: a hold past its deadline belongs to a request that ended
 # without settling (its process was killed), whose reservation stays used, as the safe side.
@@ -85,7 +88,7 @@ class Reservation:
     _budgets: tuple[Budget, ...] = field(repr=False)
     # Tokens used (reservations included) per row, as its last update returned it.
     _used: dict[str, int] = field(repr=False)
-    # This reservation's element of each row's HELD_ATTRIBUTE, removed when it settles.
+    # This reservation's element of the caller's row's HELD_ATTRIBUTE, removed when it settles.
     _hold: str = field(default="", repr=False)
     _settled: bool = field(default=False, repr=False)
 
@@ -211,7 +214,8 @@ def _quota_exceeded(
     request: the functions' output allowances differ, so what one cannot use another may. Retry-After is the
     reset, the one time the request surely fits: requests under way may use all they hold."""
     left = {budget: max(budget.cap - row.used, 0) if row.used is not None else 0 for budget, row in refused.items()}
-    held = {budget: row.held for budget, row in refused.items() if row.held}
+    # Only a caller's row keeps holds: the deployment's row's is always 0.
+    held = sum(row.held for row in refused.values())
     _, seconds, _ = reset_after(now)
     headers = {"retry-after": str(seconds), REMAINING_HEADER: str(min(left.values()))}
     return QuotaExceeded(quota_exceeded_message(left, held, tokens, smallest, now, text), headers)
@@ -227,22 +231,28 @@ def _budgets_for(caller_id: str, day: date, per_user: int, total: int) -> tuple[
 
 
 def _reserve_row(budget: Budget, tokens: int, expires_at: int, hold: str) -> int:
-    """Add ``tokens`` to the row, and ``hold`` to its requests under way, unless its total would pass its cap;
-    the row's new total."""
+    """Add ``tokens`` to the row (on a caller's, ``hold`` to their requests under way) unless its total would pass
+    its cap; the row's new total."""
+    names = {"#used": USED_ATTRIBUTE, "#expires": TTL_ATTRIBUTE}
+    values: dict[str, dict[str, Any]] = {
+        ":tokens": {"N": str(tokens)},
+        ":ceiling": {"N": str(budget.cap - tokens)},
+        ":expires": {"N": str(expires_at)},
+    }
+    # ADD starts a missing count at 0 and a missing set empty, as on the day's first request.
+    additions = "#used :tokens"
+    if budget.scope == "caller":
+        names["#held"] = HELD_ATTRIBUTE
+        values[":hold"] = {"SS": [hold]}
+        additions += ", #held :hold"
     response = _client().update_item(
         TableName=get_settings().budget_table_name,
         Key={KEY_ATTRIBUTE: {"S": budget.key}},
-        # ADD starts a missing count at 0 and a missing set empty, as on the day's first request.
-        UpdateExpression="ADD #used :tokens, #held :hold SET #expires = :expires",
+        UpdateExpression=f"ADD {additions} SET #expires = :expires",
         # Conditions cannot add, so "used + tokens <= cap" is written "used <= cap - tokens".
         ConditionExpression="attribute_not_exists(#used) OR #used <= :ceiling",
-        ExpressionAttributeNames={"#used": USED_ATTRIBUTE, "#held": HELD_ATTRIBUTE, "#expires": TTL_ATTRIBUTE},
-        ExpressionAttributeValues={
-            ":tokens": {"N": str(tokens)},
-            ":hold": {"SS": [hold]},
-            ":ceiling": {"N": str(budget.cap - tokens)},
-            ":expires": {"N": str(expires_at)},
-        },
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=values,
         ReturnValues="UPDATED_NEW",
         # A refusal then carries the row, so the message can say how much is left.
         ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -251,26 +261,31 @@ def _reserve_row(budget: Budget, tokens: int, expires_at: int, hold: str) -> int
 
 
 def _release(budget: Budget, difference: int, hold: str) -> int | None:
-    """Take ``hold`` from the row's requests under way and add ``difference`` (negative to give tokens back),
-    whatever its cap; the row's new total, or None with no difference (the total is then not written)."""
-    if not difference:
-        _client().update_item(
-            TableName=get_settings().budget_table_name,
-            Key={KEY_ATTRIBUTE: {"S": budget.key}},
-            UpdateExpression="DELETE #held :hold",
-            ExpressionAttributeNames={"#held": HELD_ATTRIBUTE},
-            ExpressionAttributeValues={":hold": {"SS": [hold]}},
-        )
+    """Add ``difference`` (negative to give tokens back) to the row, whatever its cap, and on a caller's row take
+    ``hold`` from their requests under way; the row's new total, or None with no difference (the total is then
+    not written, nor, on the deployment's row, anything)."""
+    names: dict[str, str] = {}
+    values: dict[str, dict[str, Any]] = {}
+    clauses = []
+    if difference:
+        names["#used"] = USED_ATTRIBUTE
+        values[":difference"] = {"N": str(difference)}
+        clauses.append("ADD #used :difference")
+    if budget.scope == "caller":
+        names["#held"] = HELD_ATTRIBUTE
+        values[":hold"] = {"SS": [hold]}
+        clauses.append("DELETE #held :hold")
+    if not clauses:
         return None
     response = _client().update_item(
         TableName=get_settings().budget_table_name,
         Key={KEY_ATTRIBUTE: {"S": budget.key}},
-        UpdateExpression="ADD #used :difference DELETE #held :hold",
-        ExpressionAttributeNames={"#used": USED_ATTRIBUTE, "#held": HELD_ATTRIBUTE},
-        ExpressionAttributeValues={":difference": {"N": str(difference)}, ":hold": {"SS": [hold]}},
-        ReturnValues="UPDATED_NEW",
+        UpdateExpression=" ".join(clauses),
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=values,
+        ReturnValues="UPDATED_NEW" if difference else "NONE",
     )
-    return int(response["Attributes"][USED_ATTRIBUTE]["N"])
+    return int(response["Attributes"][USED_ATTRIBUTE]["N"]) if difference else None
 
 
 def _give_back(budget: Budget, tokens: int, hold: str) -> None:
@@ -305,7 +320,7 @@ def _is_refusal(outcome: object) -> bool:
 @dataclass(frozen=True)
 class _RefusingRow:
     used: int | None  # None: the refusal carried no row
-    held: int  # by requests under way, before their deadlines
+    held: int  # by the caller's requests under way, before their deadlines (0 on the deployment's row)
 
 
 def _row_when_refused(refusal: ClientError, now: datetime) -> _RefusingRow:

@@ -27,17 +27,22 @@ def reset_after(now: datetime) -> tuple[datetime, int, str]:
 
 
 def quota_exceeded_message(
-    left: dict[Budget, int], held: dict[Budget, int], tokens: int, smallest: int, now: datetime, text: TextSize | None
+    left: dict[Budget, int], held: int, tokens: int, smallest: int, now: datetime, text: TextSize | None
 ) -> str:
-    """The refusal of a request of ``tokens`` by the budgets that leave ``left`` today, of whose used tokens
-    requests still under way hold ``held``. A budget with less left than the ``smallest`` request to this
-    function could need is out of reach here (spent, when nothing is left); one with more cannot hold this
-    request's worst case, though a shorter request would pass."""
+    """The refusal of a request of ``tokens`` by the budgets that leave ``left`` today, where the caller's
+    requests still under way hold ``held`` of their budget's used tokens. A budget with less left than the
+    ``smallest`` request to this function could need is out of reach here (spent, when nothing is left); one
+    with more cannot hold this request's worst case, though a shorter request would pass."""
     reset, _, wait = reset_after(now)
+    # The same request may fit once they end, if they use nothing: worth saying only then.
+    may_come_back = held > 0 and all(
+        tokens_left + (held if budget.scope == "caller" else 0) >= tokens for budget, tokens_left in left.items()
+    )
+    under_way = _under_way(held) if may_come_back else ""
     out_of_reach = {budget: tokens_left for budget, tokens_left in left.items() if tokens_left < smallest}
     if out_of_reach:
         return (
-            f"{_out_of_reach(out_of_reach, smallest)}{_under_way(held)} It resets at midnight UTC "
+            f"{_out_of_reach(out_of_reach, smallest)}{under_way} It resets at midnight UTC "
             f"({reset:%Y-%m-%d %H:%M} UTC), in {wait}; the model was not called."
         )
     what_is_left = " and ".join(
@@ -47,19 +52,16 @@ def quota_exceeded_message(
     return (
         f"This request could use up to {tokens:,} tokens, and {what_is_left}: "
         f"{_what_fits(tokens, min(left.values()), text)}, or wait for the reset at midnight UTC "
-        f"({reset:%Y-%m-%d %H:%M} UTC), in {wait}.{_under_way(held)} The model was not called."
+        f"({reset:%Y-%m-%d %H:%M} UTC), in {wait}.{under_way} The model was not called."
     )
 
 
-def _under_way(held: dict[Budget, int]) -> str:
-    """What requests still under way hold of the refusing budgets, as a sentence after a space ("" for none):
-    they give back what they do not use when they end, so a retry may fit long before the reset."""
-    if not held:
-        return ""
-    parts = " and ".join(f"{tokens:,} of {_whose(budget)} tokens" for budget, tokens in held.items())
+def _under_way(held: int) -> str:
+    """What the caller's requests still under way hold, as a sentence after a space: they give back what they do
+    not use when they end, so a retry may fit long before the reset."""
     return (
-        f" Requests still under way hold {parts} until they end; what they do not use comes back then, "
-        "so trying again when they finish may fit."
+        f" Your requests still under way hold {held:,} tokens of your daily budget until they end; what they do "
+        "not use comes back then, so trying again when they finish may fit."
     )
 
 

@@ -177,20 +177,24 @@ def test_negative_usage_keeps_the_reservation(configure, table):
     assert (table.used(ALICE_ROW), table.used(TOTAL_ROW)) == (5_000, 5_000)
 
 
-def test_a_reservation_holds_its_tokens_on_both_rows_until_its_functions_longest_timeout(configure, table):
+def test_a_reservation_holds_its_tokens_on_the_callers_row_until_the_longest_function_timeout(configure, table):
     configure(per_user=10_000, total=100_000)
     budget.reserve("alice", 1_200, now=AFTERNOON)
     deadline = int(AFTERNOON.timestamp()) + budget.HOLD_SECONDS
-    for row in (ALICE_ROW, TOTAL_ROW):
-        [hold] = table.held(row)
-        assert hold.startswith(f"{deadline}:1200:")
-    assert table.held(ALICE_ROW) == table.held(TOTAL_ROW)
+    [hold] = table.held(ALICE_ROW)
+    assert hold.startswith(f"{deadline}:1200:")
 
 
-def test_settlement_ends_the_requests_hold_on_both_rows(configure, table):
+def test_the_deployments_row_keeps_no_holds(configure, table):
+    configure(per_user=10_000, total=100_000)
+    budget.reserve("alice", 1_200, now=AFTERNOON)
+    assert table.row(TOTAL_ROW) is not None and table.held(TOTAL_ROW) == []
+
+
+def test_settlement_ends_the_requests_hold(configure, table):
     configure(per_user=10_000, total=100_000)
     budget.reserve("alice", 1_200, now=AFTERNOON).settle(300)
-    assert (table.held(ALICE_ROW), table.held(TOTAL_ROW)) == ([], [])
+    assert (table.held(ALICE_ROW), table.used(ALICE_ROW)) == ([], 300)
 
 
 def test_settlement_with_unknown_usage_ends_the_hold_and_keeps_the_tokens(configure, table):
@@ -301,24 +305,40 @@ def test_a_refusal_while_requests_are_under_way_says_what_they_hold_and_that_it_
     assert refused.value.message == (
         "This request could use up to 2,500 tokens, and your daily budget has 2,000 of 10,000 left: make it at "
         "least 500 characters shorter, or wait for the reset at midnight UTC (2026-11-23 00:00 UTC), in 9 h 00 "
-        "min. Requests still under way hold 5,000 of your tokens until they end; what they do not use comes back "
-        "then, so trying again when they finish may fit. The model was not called."
+        "min. Your requests still under way hold 5,000 tokens of your daily budget until they end; what they do "
+        "not use comes back then, so trying again when they finish may fit. The model was not called."
     )
 
 
-def test_a_budget_out_of_reach_while_requests_are_under_way_names_both_budgets_holds(configure, table):
-    configure(per_user=10_000, total=12_000)
-    spend("bob", 2_000)
+def test_a_budget_out_of_reach_while_requests_are_under_way_says_what_they_hold(configure, table):
+    configure(per_user=10_000, total=100_000)
     budget.reserve("alice", 9_500, now=AFTERNOON)
     with pytest.raises(QuotaExceeded) as refused:
         budget.reserve("alice", 1_100, now=AFTERNOON)
     assert refused.value.message == (
-        "Your daily budget has 500 of 10,000 left and this deployment's daily budget has 500 of 12,000 left, "
-        "less than the 1,021 the shortest request here may use. Requests still under way hold 9,500 of your "
-        "tokens and 9,500 of this deployment's tokens until they end; what they do not use comes back then, so "
-        "trying again when they finish may fit. It resets at midnight UTC (2026-11-23 00:00 UTC), in 9 h 00 min; "
-        "the model was not called."
+        "Your daily budget has 500 of 10,000 left, less than the 1,021 the shortest request here may use. Your "
+        "requests still under way hold 9,500 tokens of your daily budget until they end; what they do not use "
+        "comes back then, so trying again when they finish may fit. It resets at midnight UTC (2026-11-23 00:00 "
+        "UTC), in 9 h 00 min; the model was not called."
     )
+
+
+def test_a_refusal_leaves_out_requests_under_way_that_could_not_make_room_for_it(configure, table):
+    configure(per_user=10_000, total=100_000)
+    spend("alice", 8_000)
+    budget.reserve("alice", 1_100, now=AFTERNOON)  # under way: 3,100 at most would be free when it ends
+    with pytest.raises(QuotaExceeded) as refused:
+        budget.reserve("alice", 5_000, now=AFTERNOON)
+    assert "under way" not in refused.value.message
+
+
+def test_a_refusal_by_the_deployments_budget_leaves_out_the_callers_requests_under_way(configure, table):
+    configure(per_user=100_000, total=10_000)
+    spend("bob", 9_000)
+    budget.reserve("alice", 500, now=AFTERNOON)
+    with pytest.raises(QuotaExceeded) as refused:
+        budget.reserve("alice", 1_100, now=AFTERNOON)
+    assert "under way" not in refused.value.message
 
 
 def test_a_retry_when_the_requests_under_way_have_ended_fits_as_the_refusal_says(configure, table):
