@@ -17,6 +17,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
+import anyio
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
@@ -125,11 +126,14 @@ async def with_keepalives(
                 pending = None
             yield item
     finally:
-        if pending is not None:
-            pending.cancel()
-            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration, Exception):
-                await pending
-        await source.aclose()
+        # A caller who leaves cancels the response's task group, whose cancellation stays on (anyio's), so an
+        # await here would be cancelled at once: shielded, the chain closes the model's request and settles.
+        with anyio.CancelScope(shield=True):
+            if pending is not None:
+                pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration, Exception):
+                    await pending
+            await source.aclose()
 
 
 def _weights(accept: str) -> dict[str, float]:

@@ -166,6 +166,28 @@ def test_stream_done_event_says_what_is_left_after_settling(budgets, fake_model,
     assert done["tokens_remaining"] == 100_000 - used > remaining_at_start
 
 
+def test_a_stream_the_caller_left_settles_and_ends_its_hold(budgets, fake_model, stream_url, monkeypatch):  # noqa: F811
+    budgets(per_user=100_000)
+    settled = threading.Event()
+    settle = budget.Reservation.settle
+
+    def settling(reservation: budget.Reservation, used_tokens: int | None) -> None:
+        settle(reservation, used_tokens)
+        settled.set()
+
+    monkeypatch.setattr(budget.Reservation, "settle", settling)
+    release = threading.Event()
+    fake_model.enqueue(FakeReply(tokens=["first", " never sent"], hold_last_token=release))
+    response = post(stream_url, CONVERSATION)
+    assert next(sse_events(response)) == ("delta", {"text": "first"})
+    response.close()  # the caller goes away mid-answer
+    assert settled.wait(10)
+    client = boto3.client("dynamodb", region_name=BASE_ENVIRONMENT["AWS_DEFAULT_REGION"])
+    rows = client.scan(TableName=TABLE)["Items"]
+    assert [row["pk"]["S"] for row in rows if "held" in row] == []
+    release.set()
+
+
 def test_spent_budget_on_stream_is_429_before_any_event(budgets, fake_model, stream_url):  # noqa: F811
     budgets(per_user=10_000)
     spend_today(9_500)
