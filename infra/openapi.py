@@ -41,7 +41,8 @@ HEADERS: dict[str, dict[str, Any]] = {
     },
     REMAINING_HEADER: {
         "description": "What is left of the caller's day, in tokens, when the deployment has daily budgets "
-        "(on a 429, with quota_exceeded only; on a 413, when the request is larger than a whole day's budget).",
+        "(on a 413, when the request is larger than a whole day's budget; on an error of the model's call, what "
+        "it left, its reservation kept when it may have generated).",
         "schema": {"type": "integer", "minimum": 0},
     },
     "retry-after": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}},
@@ -53,6 +54,11 @@ MORE_HEADERS_BY_STATUS: dict[int, tuple[str, ...]] = {
     # Larger than a whole day's budget: what is left today.
     413: (REMAINING_HEADER,),
     429: ("retry-after", REMAINING_HEADER),
+    # A model call that failed: what it left, its reservation kept when it may have generated.
+    500: (REMAINING_HEADER,),
+    502: (REMAINING_HEADER,),
+    503: (REMAINING_HEADER,),
+    504: (REMAINING_HEADER,),
 }
 # A body over 6 MB never reaches the function: Lambda answers it itself, with this body.
 LAMBDA_REFUSAL = {

@@ -15,9 +15,9 @@ from openai.types.responses import Response
 from pydantic import BaseModel
 
 from llm_core import budget
-from llm_core.budget import Reservation
+from llm_core.budget import REMAINING_HEADER, Reservation
 from llm_core.contract import StreamRequest, SummarizeRequest, SummarizeResponse, TodoRequest, TodoResponse, Usage
-from llm_core.errors import TooLarge, UpstreamError, is_gateway_timeout
+from llm_core.errors import TooLarge, UpstreamError, is_gateway_timeout, to_api_error
 from llm_core.identity import Caller
 from llm_core.model_client import get_async_client, get_client, with_key_refresh, with_key_refresh_async
 from llm_core.prompts import Todo, summary_instructions, summary_schema, todo_instructions
@@ -149,6 +149,14 @@ def _structured(reservation: Reservation, caller: Caller, model: type[M], **requ
     options = {**request, **_common_request_options(caller), "text": {"format": text_format_for(model)}}
     try:
         response = with_key_refresh(lambda: get_client().responses.create(**options))
+    except Exception as exc:
+        settle_failure(reservation, exc)
+        if reservation.remaining is None:
+            raise
+        # The caller's figure follows the failure too: a call that may have generated keeps its reservation.
+        error = to_api_error(exc)
+        error.headers = {**error.headers, REMAINING_HEADER: str(reservation.remaining)}
+        raise error from exc
     except BaseException as exc:
         settle_failure(reservation, exc)
         raise

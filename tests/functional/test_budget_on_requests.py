@@ -91,6 +91,21 @@ def test_model_call_that_timed_out_keeps_its_reservation(budgets, fake_model, in
     )
 
 
+def test_a_failed_model_call_says_what_is_left_after_keeping_its_reservation(budgets, fake_model, invoke):
+    budgets(per_user=100_000)
+    fake_model.enqueue(*[FakeReply(delay_seconds=6) for _ in range(3)])  # past the function's time
+    result = invoke("summarize", summarize_event(), LambdaContext(timeout_seconds=3))
+    worst_case = token_estimate.estimate_tokens(len(SUMMARIZED_TEXT), int(BASE_ENVIRONMENT["MAX_OUTPUT_TOKENS"]))
+    assert (result["statusCode"], result["headers"]["x-tokens-remaining"]) == (504, str(100_000 - worst_case))
+
+
+def test_a_failed_model_call_that_generated_nothing_says_all_is_left(budgets, fake_model, invoke):
+    budgets(per_user=100_000)
+    fake_model.enqueue(*[FakeReply(status=500) for _ in range(3)])
+    result = invoke("summarize", summarize_event())
+    assert (result["statusCode"], result["headers"]["x-tokens-remaining"]) == (502, "100000")
+
+
 def test_unreachable_budget_table_is_503_unavailable_and_the_model_is_not_called(
     budgets, fake_model, invoke, monkeypatch
 ):
