@@ -256,7 +256,7 @@ export function describeError(err, { context = 'text', overLimit = null, sent = 
       if (err.retryAfterSeconds == null) return { ...base, hint: describeWait(null) };
       // Where the person's clock is UTC's, the server's message has said it all.
       if (resetsAtLocalMidnight(err.retryAfterSeconds)) return base;
-      return { ...base, hint: `That is ${describeResetTime(err.retryAfterSeconds)} where you are.` };
+      return { ...base, hint: `The reset is at ${describeResetTime(err.retryAfterSeconds)} where you are.` };
     case 'too_large':
       if (overLimit === false) return base;
       return { ...base, hint: context === 'chat' ? shorterChat(sent) : 'Shorten the text and try again.' };

@@ -106,7 +106,9 @@ def test_spent_budget_shows_the_servers_message_and_the_reset_in_local_time(
     now = datetime.now(TIME_ZONE)
     reset = (datetime.now(UTC) + timedelta(seconds=int(refused.value.headers["retry-after"]))).astimezone(TIME_ZONE)
     day = "today" if reset.date() == now.date() else "tomorrow"
-    expect(page.locator("#summarize-error .error-hint")).to_have_text(f"That is {reset:%H:%M} {day} where you are.")
+    expect(page.locator("#summarize-error .error-hint")).to_have_text(
+        f"The reset is at {reset:%H:%M} {day} where you are."
+    )
     assert reset.strftime("%H:%M") == "05:30"
     assert [call.url.rsplit("/", 1)[1] for call in calls] == ["summarize"]
     assert len(emulator_fake_model.requests) == 1
