@@ -41,8 +41,9 @@ HEADERS: dict[str, dict[str, Any]] = {
     },
     REMAINING_HEADER: {
         "description": "What is left of the caller's day, in tokens, when the deployment has daily budgets "
-        "(on a 413, when the request is larger than a whole day's budget; on an error of the model's call, what "
-        "it left, its reservation kept when it may have generated).",
+        "(on a 429 quota_exceeded, the figure its message gives; on a 413, when the request is larger than a "
+        "whole day's budget; on summarize's and todo's other errors after the budget check, what is left once "
+        "the call's reservation was settled).",
         "schema": {"type": "integer", "minimum": 0},
     },
     "retry-after": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}},
@@ -55,7 +56,6 @@ MORE_HEADERS_BY_STATUS: dict[int, tuple[str, ...]] = {
     413: (REMAINING_HEADER,),
     429: ("retry-after", REMAINING_HEADER),
     # A model call that failed: what it left, its reservation kept when it may have generated.
-    500: (REMAINING_HEADER,),
     502: (REMAINING_HEADER,),
     503: (REMAINING_HEADER,),
     504: (REMAINING_HEADER,),

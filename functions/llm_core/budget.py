@@ -214,8 +214,12 @@ def _quota_exceeded(
     request: the functions' output allowances differ, so what one cannot use another may. Retry-After is the
     reset, the one time the request surely fits: requests under way may use all they hold."""
     left = {budget: max(budget.cap - row.used, 0) if row.used is not None else 0 for budget, row in refused.items()}
-    # Only a caller's row keeps holds: the deployment's row's is always 0.
-    held = sum(row.held for row in refused.values())
+    # Worth naming only where the same request fits once they end, if they use nothing: in every refusing row,
+    # counted from what it used (a row may be past its cap). Only a caller's row keeps holds.
+    may_make_room = all(
+        row.used is not None and budget.cap - row.used + row.held >= tokens for budget, row in refused.items()
+    )
+    held = sum(row.held for row in refused.values()) if may_make_room else 0
     _, seconds, _ = reset_after(now)
     headers = {"retry-after": str(seconds), REMAINING_HEADER: str(min(left.values()))}
     return QuotaExceeded(quota_exceeded_message(left, held, tokens, smallest, now, text), headers)

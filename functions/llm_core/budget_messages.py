@@ -30,15 +30,12 @@ def quota_exceeded_message(
     left: dict[Budget, int], held: int, tokens: int, smallest: int, now: datetime, text: TextSize | None
 ) -> str:
     """The refusal of a request of ``tokens`` by the budgets that leave ``left`` today, where the caller's
-    requests still under way hold ``held`` of their budget's used tokens. A budget with less left than the
-    ``smallest`` request to this function could need is out of reach here (spent, when nothing is left); one
-    with more cannot hold this request's worst case, though a shorter request would pass."""
+    requests still under way hold ``held`` of their budget's used tokens, when their ending could make room for
+    this request (0 otherwise). A budget with less left than the ``smallest`` request to this function could need
+    is out of reach here (spent, when nothing is left); one with more cannot hold this request's worst case,
+    though a shorter request would pass."""
     reset, _, wait = reset_after(now)
-    # The same request may fit once they end, if they use nothing: worth saying only then.
-    may_come_back = held > 0 and all(
-        tokens_left + (held if budget.scope == "caller" else 0) >= tokens for budget, tokens_left in left.items()
-    )
-    under_way = _under_way(held) if may_come_back else ""
+    under_way = _under_way(held) if held else ""
     out_of_reach = {budget: tokens_left for budget, tokens_left in left.items() if tokens_left < smallest}
     if out_of_reach:
         return (

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from llm_core import budget
 from llm_core.budget import REMAINING_HEADER, Reservation
 from llm_core.contract import StreamRequest, SummarizeRequest, SummarizeResponse, TodoRequest, TodoResponse, Usage
-from llm_core.errors import TooLarge, UpstreamError, is_gateway_timeout, to_api_error
+from llm_core.errors import ApiError, InternalError, TooLarge, UpstreamError, is_gateway_timeout, to_api_error
 from llm_core.identity import Caller
 from llm_core.model_client import get_async_client, get_client, with_key_refresh, with_key_refresh_async
 from llm_core.prompts import Todo, summary_instructions, summary_schema, todo_instructions
@@ -137,32 +137,37 @@ def conversation_size(request: StreamRequest) -> TextSize:
 
 
 def settle_failure(reservation: Reservation, exc: BaseException) -> None:
-    """After a failed model call: an error answer from the provider generated nothing; anything else may
+    """After a failed model call: an error answer from the provider generated nothing, and neither did a call
+    our own checks stopped before it left (the key could not be read: an ApiError of ours); anything else may
     have, so the reservation stands: a timeout, a dropped connection, a gateway's 504."""
-    generated_nothing = isinstance(exc, openai.APIStatusError) and not is_gateway_timeout(exc)
+    generated_nothing = isinstance(exc, ApiError) or (
+        isinstance(exc, openai.APIStatusError) and not is_gateway_timeout(exc)
+    )
     reservation.settle(0 if generated_nothing else None)
 
 
 def _structured(reservation: Reservation, caller: Caller, model: type[M], **request: Any) -> tuple[M, Response]:
     """One structured answer and its response, the real usage settled against the reservation, whatever came
-    of it."""
+    of it. A failure's answer says what is left after that settlement, as a 200 does."""
     options = {**request, **_common_request_options(caller), "text": {"format": text_format_for(model)}}
     try:
-        response = with_key_refresh(lambda: get_client().responses.create(**options))
-    except Exception as exc:
-        settle_failure(reservation, exc)
-        if reservation.remaining is None:
+        try:
+            response = with_key_refresh(lambda: get_client().responses.create(**options))
+        except BaseException as exc:
+            settle_failure(reservation, exc)
             raise
-        # The caller's figure follows the failure too: a call that may have generated keeps its reservation.
+        usage = usage_of(response)
+        reservation.settle(usage["input_tokens"] + usage["output_tokens"])
+        return structured_output(response, model), response
+    except Exception as exc:
         error = to_api_error(exc)
+        # An unexpected failure is raised as it is, for its log line and traceback.
+        if reservation.remaining is None or isinstance(error, InternalError):
+            raise
         error.headers = {**error.headers, REMAINING_HEADER: str(reservation.remaining)}
+        if error is exc:
+            raise
         raise error from exc
-    except BaseException as exc:
-        settle_failure(reservation, exc)
-        raise
-    usage = usage_of(response)
-    reservation.settle(usage["input_tokens"] + usage["output_tokens"])
-    return structured_output(response, model), response
 
 
 def summarize(request: SummarizeRequest, caller: Caller) -> Answer:

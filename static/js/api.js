@@ -127,7 +127,8 @@ export async function postJson(path, payload, { signal, accept = 'application/js
     throw new ApiError({ status: 0, type: 'network_error', message: '' });
   }
   noteDemoMode(response);
-  // On an answer, and on a budget refusal (where a spent budget reports 0, in step with its message).
+  // On an answer, a budget refusal (where a spent budget reports 0, in step with its message) and a failed
+  // summary or TODO (what is left once its reservation was settled).
   reportTokensRemaining(response.headers.get(REMAINING_HEADER));
   if (!response.ok) {
     const error = await errorFromResponse(response);

@@ -1,6 +1,6 @@
 // What is left of the person's daily token budget, shown quietly next to the tools. The server sends it
-// on every successful answer and every budget refusal (x-tokens-remaining; a stream's `done` event carries
-// the settled figure), api.js reports it, and this line shows the latest. Nothing is shown while no answer
+// on every successful answer, every budget refusal and a failed summary or TODO (x-tokens-remaining; a
+// stream's `done` event carries the settled figure), api.js reports it, and this line shows the latest. Nothing is shown while no answer
 // has carried it (no budget applies, or nothing was asked yet). The tab keeps the latest figure with whose it
 // is, so a reload shows it again: for the UTC day it was sent in (budgets reset at UTC midnight), and where
 // people sign in, only once the same person's sign-in is confirmed.

@@ -332,6 +332,15 @@ def test_a_refusal_leaves_out_requests_under_way_that_could_not_make_room_for_it
     assert "under way" not in refused.value.message
 
 
+def test_a_refusal_leaves_out_requests_under_way_when_the_row_is_past_its_cap(configure, table):
+    configure(per_user=1_000, total=100_000)
+    budget.reserve("alice", 300, now=AFTERNOON)  # under way
+    budget.reserve("alice", 600, now=AFTERNOON).settle(900)  # used more than its estimate: 1,200 in all
+    with pytest.raises(QuotaExceeded) as refused:
+        budget.reserve("alice", 250, now=AFTERNOON)  # 100 at most would be free when the first ends
+    assert "under way" not in refused.value.message
+
+
 def test_a_refusal_by_the_deployments_budget_leaves_out_the_callers_requests_under_way(configure, table):
     configure(per_user=100_000, total=10_000)
     spend("bob", 9_000)

@@ -18,7 +18,7 @@ from infra.emulator.runtime import LambdaContext
 from infra.fake_openai import FakeReply
 from llm_core import after_response, budget, token_estimate
 from tests.functional.test_stream import CONVERSATION, post, sse_events, stream_url  # noqa: F401 - the fixture
-from tests.support import BASE_ENVIRONMENT, closed_port_url, event_with_body
+from tests.support import BASE_ENVIRONMENT, SECRET_ID, closed_port_url, event_with_body
 
 TABLE = "budgets"
 TODAY_TOTAL_PREFIX = "total#"
@@ -36,6 +36,12 @@ def budgets(configured, monkeypatch: pytest.MonkeyPatch):
         llm_core.reset_caches()
 
     return caps
+
+
+def caller_used() -> int:
+    client = boto3.client("dynamodb", region_name=BASE_ENVIRONMENT["AWS_DEFAULT_REGION"])
+    rows = client.scan(TableName=TABLE)["Items"]
+    return sum(int(row["used"]["N"]) for row in rows if row["pk"]["S"].startswith("caller#"))
 
 
 def total_used() -> int:
@@ -104,6 +110,24 @@ def test_a_failed_model_call_that_generated_nothing_says_all_is_left(budgets, fa
     fake_model.enqueue(*[FakeReply(status=500) for _ in range(3)])
     result = invoke("summarize", summarize_event())
     assert (result["statusCode"], result["headers"]["x-tokens-remaining"]) == (502, "100000")
+
+
+def test_a_model_call_stopped_before_it_left_gives_the_reservation_back(budgets, fake_model, invoke):
+    budgets(per_user=100_000)
+    boto3.client("secretsmanager", region_name=BASE_ENVIRONMENT["AWS_DEFAULT_REGION"]).delete_secret(
+        SecretId=SECRET_ID, ForceDeleteWithoutRecovery=True
+    )
+    result = invoke("summarize", summarize_event())
+    assert (result["statusCode"], result["headers"]["x-tokens-remaining"]) == (503, "100000")
+    assert (caller_used(), fake_model.requests) == (0, [])
+
+
+def test_an_answer_that_breaks_off_after_its_usage_says_what_is_left(budgets, fake_model, invoke):
+    budgets(per_user=100_000)
+    fake_model.enqueue(FakeReply(incomplete=True))
+    result = invoke("summarize", summarize_event())
+    assert (result["statusCode"], result["headers"]["x-tokens-remaining"]) == (502, str(100_000 - caller_used()))
+    assert caller_used() > 0
 
 
 def test_unreachable_budget_table_is_503_unavailable_and_the_model_is_not_called(
