@@ -175,7 +175,7 @@ def test_a_spent_budget_adds_the_local_reset_time_only_where_it_is_not_midnight(
         }"""
     )
     context.close()
-    assert hint.startswith("That is ") == hinted, hint
+    assert hint.startswith("The reset is at ") == hinted, hint
 
 
 @pytest.mark.parametrize(("locale", "said"), [("en-US", "1:00 AM tomorrow"), ("en-GB", "01:00 tomorrow")])
