@@ -115,25 +115,33 @@ def test_spent_budget_shows_the_servers_message_and_the_reset_in_local_time(
     save_screenshot(page, "budget-spent")
 
 
+UNFINISHED_NOTE = (
+    "An answer that did not finish counts its whole allowance against today's tokens: OpenAI reports usage only "
+    "when an answer ends."
+)
+
+
+def chat_with_a_budget(page: Page, site: SignInSite, fake: FakeOpenAI) -> None:
+    """Signed in, with one chat answer, which said what is left (so the page knows a budget applies)."""
+    sign_in(page, site.add_person(), PASSWORD)
+    open_tab(page, "Chat")
+    fake.enqueue(FakeReply(tokens=["First."]))
+    send_chat(page, "Hello?")
+    wait_until_answered(page)
+
+
 def test_a_stopped_answer_says_it_keeps_its_whole_allowance(
     signed_out_page: Page, sign_in_site: SignInSite, emulator_fake_model: FakeOpenAI
 ) -> None:
     # The tokens-left line moves only with the next answer: the note explains the drop it will show.
     page = signed_out_page
-    sign_in(page, sign_in_site.add_person(), PASSWORD)
-    open_tab(page, "Chat")
-    emulator_fake_model.enqueue(FakeReply(tokens=["First."]))
-    send_chat(page, "Hello?")
-    wait_until_answered(page)
+    chat_with_a_budget(page, sign_in_site, emulator_fake_model)
     release = ask_and_hold_the_last_word(
         page, emulator_fake_model, "Tell me a long story", ["Partial", " answer", " never"]
     )
     expect(page.locator("#chat-log .msg-assistant").last).to_contain_text("Partial answer")
     page.locator("#chat-stop").click()
-    expect(page.locator("#chat-log .msg-note.is-stopped .note-hint")).to_contain_text(
-        "An answer that did not finish counts its whole allowance against today's tokens: OpenAI reports usage "
-        "only when an answer ends."
-    )
+    expect(page.locator("#chat-log .msg-note.is-stopped .note-hint")).to_contain_text(UNFINISHED_NOTE)
     release.set()
 
 
@@ -141,17 +149,10 @@ def test_an_answer_cut_off_mid_way_says_it_keeps_its_whole_allowance(
     signed_out_page: Page, sign_in_site: SignInSite, emulator_fake_model: FakeOpenAI
 ) -> None:
     page = signed_out_page
-    sign_in(page, sign_in_site.add_person(), PASSWORD)
-    open_tab(page, "Chat")
-    emulator_fake_model.enqueue(FakeReply(tokens=["First."]))
-    send_chat(page, "Hello?")
-    wait_until_answered(page)
+    chat_with_a_budget(page, sign_in_site, emulator_fake_model)
     emulator_fake_model.enqueue(FakeReply(tokens=["Half ", "an answer", " and the rest"], drop_after_tokens=2))
     send_chat(page, "Tell me a long story")
-    expect(page.locator("#chat-log .msg-note.is-error .note-hint")).to_contain_text(
-        "An answer that did not finish counts its whole allowance against today's tokens: OpenAI reports usage "
-        "only when an answer ends."
-    )
+    expect(page.locator("#chat-log .msg-note.is-error .note-hint")).to_contain_text(UNFINISHED_NOTE)
 
 
 def test_tokens_left_are_shown_again_after_a_reload(answered: tuple[Page, int]) -> None:
