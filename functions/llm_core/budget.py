@@ -26,6 +26,7 @@ without waiting for the write.
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -42,7 +43,12 @@ from llm_core.budget_messages import quota_exceeded_message, reset_after, too_la
 from llm_core.errors import NotConfigured, QuotaExceeded, TooLarge, Unavailable
 from llm_core.observability import logger, metrics
 from llm_core.settings import get_settings
-from llm_core.timeouts import AWS_CLIENT_CONFIG, BUFFERED_FUNCTION_TIMEOUT_SECONDS, STREAM_FUNCTION_TIMEOUT_SECONDS
+from llm_core.timeouts import (
+    AWS_CLIENT_CONFIG,
+    AWS_ONE_ATTEMPT_CONFIG,
+    BUFFERED_FUNCTION_TIMEOUT_SECONDS,
+    STREAM_FUNCTION_TIMEOUT_SECONDS,
+)
 from llm_core.token_estimate import TextSize, estimate_tokens
 
 # The response header that tells the caller what is left of their day (docs/budgets.md).
@@ -281,7 +287,7 @@ def _release(budget: Budget, difference: int, hold: str) -> int | None:
         clauses.append("DELETE #held :hold")
     if not clauses:
         return None
-    response = _client().update_item(
+    response = _client_once().update_item(
         TableName=get_settings().budget_table_name,
         Key={KEY_ATTRIBUTE: {"S": budget.key}},
         UpdateExpression=" ".join(clauses),
@@ -394,6 +400,7 @@ def _error_code(exc: ClientError | BotoCoreError) -> str:
 
 def forget_client() -> None:
     _client.cache_clear()
+    _client_once.cache_clear()
 
 
 @lru_cache(maxsize=1)
@@ -403,7 +410,20 @@ def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=4, thread_name_prefix="budget")
 
 
+# The two rows' first writes ask for a client at the same moment, and boto3's default session is not thread-safe.
+_MAKING_A_CLIENT = threading.Lock()
+
+
 @lru_cache(maxsize=1)
 def _client() -> Any:
     # AWS_ENDPOINT_URL_DYNAMODB, which boto3 reads itself, points this at moto locally.
-    return boto3.client("dynamodb", config=AWS_CLIENT_CONFIG)
+    with _MAKING_A_CLIENT:
+        return boto3.client("dynamodb", config=AWS_CLIENT_CONFIG)
+
+
+@lru_cache(maxsize=1)
+def _client_once() -> Any:
+    # For the writes that give tokens back (settlement, give-back): one attempt, since a retry could apply one
+    # twice. A failure is logged and the row keeps the reservation, the safe side.
+    with _MAKING_A_CLIENT:
+        return boto3.client("dynamodb", config=AWS_ONE_ATTEMPT_CONFIG)

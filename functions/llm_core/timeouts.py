@@ -34,11 +34,15 @@ ANSWER_BODY_END_SECONDS = 1.0
 AWS_CONNECT_TIMEOUT_SECONDS = 1
 AWS_READ_TIMEOUT_SECONDS = 2
 AWS_MAX_ATTEMPTS = 2
+# botocore's "max_attempts" counts the retries after the first attempt; "total_max_attempts" counts them all.
 AWS_CLIENT_CONFIG = Config(
     connect_timeout=AWS_CONNECT_TIMEOUT_SECONDS,
     read_timeout=AWS_READ_TIMEOUT_SECONDS,
-    retries={"max_attempts": AWS_MAX_ATTEMPTS, "mode": "standard"},
+    retries={"total_max_attempts": AWS_MAX_ATTEMPTS, "mode": "standard"},
 )
+# For a write that must not be applied twice: a budget settlement or give-back adds a difference, and a retry
+# after DynamoDB applied it but its answer was lost (a read timeout, a 500) would give the tokens back twice.
+AWS_ONE_ATTEMPT_CONFIG = AWS_CLIENT_CONFIG.merge(Config(retries={"total_max_attempts": 1, "mode": "standard"}))
 # Lambda's Extensions API is on the environment's own loopback: a call that takes longer is broken (all but
 # the extension's next call, which waits for the next invocation).
 EXTENSIONS_API_TIMEOUT_SECONDS = 2.0

@@ -815,6 +815,29 @@ def test_a_missing_table_is_logged_with_its_name_for_the_owner(configure, table,
     assert (record.error, record.table) == ("ResourceNotFoundException", "no-such-table")
 
 
+def lose_the_answers_of_updates(client: Any, count: int) -> None:
+    """The next ``count`` UpdateItems are applied, but their answers come back as a request timeout, as when a
+    response is lost on its way."""
+    lost: list[int] = []
+
+    def as_a_timeout(response_dict: dict[str, Any], **_: Any) -> None:
+        if len(lost) < count:
+            lost.append(1)
+            response_dict["status_code"] = 500
+            response_dict["body"] = b'{"__type": "com.amazonaws.dynamodb.v20120810#RequestTimeoutException"}'
+
+    client.meta.events.register("before-parse.dynamodb.UpdateItem", as_a_timeout)
+
+
+def test_a_settlement_whose_answer_was_lost_is_not_written_again(configure, table, caplog):
+    configure(per_user=10_000, total=100_000)
+    reservation = budget.reserve("alice", 1_200, now=AFTERNOON)
+    lose_the_answers_of_updates(budget._client_once(), count=2)
+    reservation.settle(300)
+    # Written twice, the 900 given back would be given back twice, and the day could pass its cap.
+    assert (table.used(ALICE_ROW), table.used(TOTAL_ROW)) == (300, 300)
+
+
 def test_a_failed_settlement_is_logged_and_not_raised(configure, table, caplog):
     configure(per_user=10_000, total=100_000)
     reservation = budget.reserve("alice", 5_000, now=AFTERNOON)

@@ -3,11 +3,15 @@ layer in front of it, so a caller always gets the function's own answer."""
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ClientError
 from cfnlint.decode import decode
 
 from llm_core import timeouts
@@ -65,6 +69,42 @@ def test_a_stuck_secret_read_leaves_time_for_the_model():
         left
         >= timeouts.OPENAI_CONNECT_TIMEOUT_SECONDS + timeouts.MIN_ATTEMPT_SECONDS + timeouts.RESPONSE_MARGIN_SECONDS
     )
+
+
+class _Body(io.BytesIO):
+    def stream(self, **_: Any) -> Any:
+        yield self.getvalue()
+
+
+def attempts_made_with(config: Any) -> int:
+    """How many times a DynamoDB call made with ``config`` is sent when every answer is a 500 (none leaves
+    this process: the answer is made up before sending)."""
+    client = boto3.client(
+        "dynamodb",
+        region_name="us-east-1",
+        endpoint_url="http://127.0.0.1:9",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=config,
+    )
+    sent: list[object] = []
+
+    def answer_500(request: Any, **_: Any) -> AWSResponse:
+        sent.append(request)
+        return AWSResponse(request.url, 500, {}, _Body(b"{}"))
+
+    client.meta.events.register_first("before-send.dynamodb.UpdateItem", answer_500)
+    with pytest.raises(ClientError):
+        client.update_item(TableName="t", Key={"pk": {"S": "k"}})
+    return len(sent)
+
+
+def test_an_aws_call_is_attempted_as_many_times_as_the_worst_case_counts():
+    assert attempts_made_with(timeouts.AWS_CLIENT_CONFIG) == timeouts.AWS_MAX_ATTEMPTS
+
+
+def test_a_write_that_gives_tokens_back_is_attempted_once():
+    assert attempts_made_with(timeouts.AWS_ONE_ATTEMPT_CONFIG) == 1
 
 
 def test_every_dependency_before_the_model_stuck_at_once_still_leaves_time_for_our_answer():
