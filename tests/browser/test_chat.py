@@ -433,11 +433,17 @@ def test_instructions_are_sent_as_system_and_kept_over_a_reload(page, emulator_f
     assert emulator_fake_model.requests[-1].body["instructions"] == "Answer like a pirate."
 
 
-def test_instructions_edited_while_an_answer_streams_are_kept_for_the_next_turn(page, emulator_fake_model):
+def write_instructions_while_an_answer_streams(page: Page, emulator_fake_model) -> threading.Event:
+    """Ask, and write instructions while the answer is half there; the event lets the model finish."""
     release = ask_and_hold_the_last_word(page, emulator_fake_model, "Hello", ["Hello", " there."])
     page.locator(".instructions summary").click()
     page.locator("#chat-system").fill("Answer like a pirate.")
     expect(assistant_messages(page).first).to_have_text("Hello")
+    return release
+
+
+def test_instructions_edited_while_an_answer_streams_are_kept_for_the_next_turn(page, emulator_fake_model):
+    release = write_instructions_while_an_answer_streams(page, emulator_fake_model)
     release.set()
     wait_until_answered(page)
     emulator_fake_model.enqueue(FakeReply(tokens=["Arr."]))
@@ -447,10 +453,7 @@ def test_instructions_edited_while_an_answer_streams_are_kept_for_the_next_turn(
 
 
 def test_instructions_edited_before_leaving_mid_answer_are_kept_over_the_reload(page, emulator_fake_model):
-    release = ask_and_hold_the_last_word(page, emulator_fake_model, "Hello", ["Hello", " there."])
-    page.locator(".instructions summary").click()
-    page.locator("#chat-system").fill("Answer like a pirate.")
-    expect(assistant_messages(page).first).to_have_text("Hello")
+    release = write_instructions_while_an_answer_streams(page, emulator_fake_model)
     page.reload()
     release.set()
     expect(page.locator("#chat-system")).to_have_value("Answer like a pirate.")

@@ -90,6 +90,20 @@ def spend(caller: str, tokens: int) -> None:
     budget.reserve(caller, tokens, now=AFTERNOON).settle(tokens)
 
 
+def refusal(
+    caller: str,
+    tokens: int,
+    *,
+    now: datetime = AFTERNOON,
+    text: token_estimate.TextSize | None = None,
+    error: type[QuotaExceeded | TooLarge] = QuotaExceeded,
+) -> QuotaExceeded | TooLarge:
+    """The error a reservation of ``tokens`` by ``caller`` must raise."""
+    with pytest.raises(error) as refused:
+        budget.reserve(caller, tokens, text=text, now=now)
+    return refused.value
+
+
 def test_estimate_counts_a_token_per_character_plus_instructions_and_the_whole_output():
     assert (
         token_estimate.estimate_tokens(2_000, 1_024)
@@ -249,9 +263,8 @@ def test_an_empty_caller_id_is_a_programming_error(configure, table):
 def test_a_caller_past_their_cap_is_refused_with_a_message_about_their_budget(configure, table):
     configure(per_user=10_000, total=100_000)
     spend("alice", 10_000)
-    with pytest.raises(QuotaExceeded) as refused:
-        budget.reserve("alice", 600, now=AFTERNOON)
-    assert refused.value.message == (
+    refused = refusal("alice", 600)
+    assert refused.message == (
         "Your daily budget of 10,000 tokens is spent. It resets at midnight UTC (2026-11-23 00:00 UTC), "
         "in 9 h 00 min; the model was not called."
     )
@@ -260,9 +273,8 @@ def test_a_caller_past_their_cap_is_refused_with_a_message_about_their_budget(co
 def test_a_request_larger_than_what_is_left_says_how_much_is_left_not_spent(configure, table):
     configure(per_user=10_000, total=100_000)
     spend("alice", 8_000)
-    with pytest.raises(QuotaExceeded) as refused:
-        budget.reserve("alice", 2_500, now=AFTERNOON)
-    assert refused.value.message == (
+    refused = refusal("alice", 2_500)
+    assert refused.message == (
         "This request could use up to 2,500 tokens, and your daily budget has 2,000 of 10,000 left: make it at "
         "least 500 characters shorter, or wait for the reset at midnight UTC (2026-11-23 00:00 UTC), in 9 h 00 "
         "min. The model was not called."
@@ -272,9 +284,8 @@ def test_a_request_larger_than_what_is_left_says_how_much_is_left_not_spent(conf
 def test_a_budget_with_less_left_than_the_shortest_request_here_says_how_much_is_left(configure, table):
     configure(per_user=10_000, total=100_000)  # the shortest request may use 1,021 tokens (MAX_OUTPUT_TOKENS 512)
     spend("alice", 9_500)
-    with pytest.raises(QuotaExceeded) as refused:
-        budget.reserve("alice", 1_100, now=AFTERNOON)
-    assert refused.value.message == (
+    refused = refusal("alice", 1_100)
+    assert refused.message == (
         "Your daily budget has 500 of 10,000 left, less than the 1,021 the shortest request here may use. "
         "It resets at midnight UTC (2026-11-23 00:00 UTC), in 9 h 00 min; the model was not called."
     )
@@ -300,9 +311,8 @@ def test_a_refusal_while_requests_are_under_way_says_what_they_hold_and_that_it_
     configure(per_user=10_000, total=100_000)
     spend("alice", 3_000)
     budget.reserve("alice", 5_000, now=AFTERNOON)  # an answer still streaming
-    with pytest.raises(QuotaExceeded) as refused:
-        budget.reserve("alice", 2_500, now=AFTERNOON)
-    assert refused.value.message == (
+    refused = refusal("alice", 2_500)
+    assert refused.message == (
         "This request could use up to 2,500 tokens, and your daily budget has 2,000 of 10,000 left: make it at "
         "least 500 characters shorter, or wait for the reset at midnight UTC (2026-11-23 00:00 UTC), in 9 h 00 "
         "min. Your requests still under way hold 5,000 tokens of your daily budget until they end; what they do "
@@ -313,9 +323,8 @@ def test_a_refusal_while_requests_are_under_way_says_what_they_hold_and_that_it_
 def test_a_budget_out_of_reach_while_requests_are_under_way_says_what_they_hold(configure, table):
     configure(per_user=10_000, total=100_000)
     budget.reserve("alice", 9_500, now=AFTERNOON)
-    with pytest.raises(QuotaExceeded) as refused:
-        budget.reserve("alice", 1_100, now=AFTERNOON)
-    assert refused.value.message == (
+    refused = refusal("alice", 1_100)
+    assert refused.message == (
         "Your daily budget has 500 of 10,000 left, less than the 1,021 the shortest request here may use. Your "
         "requests still under way hold 9,500 tokens of your daily budget until they end; what they do not use "
         "comes back then, so trying again when they finish may fit. It resets at midnight UTC (2026-11-23 00:00 "
@@ -327,27 +336,25 @@ def test_a_refusal_leaves_out_requests_under_way_that_could_not_make_room_for_it
     configure(per_user=10_000, total=100_000)
     spend("alice", 8_000)
     budget.reserve("alice", 1_100, now=AFTERNOON)  # under way: 3,100 at most would be free when it ends
-    with pytest.raises(QuotaExceeded) as refused:
-        budget.reserve("alice", 5_000, now=AFTERNOON)
-    assert "under way" not in refused.value.message
+    refused = refusal("alice", 5_000)
+    assert "under way" not in refused.message
 
 
 def test_a_refusal_leaves_out_requests_under_way_when_the_row_is_past_its_cap(configure, table):
     configure(per_user=1_000, total=100_000)
     budget.reserve("alice", 300, now=AFTERNOON)  # under way
     budget.reserve("alice", 600, now=AFTERNOON).settle(900)  # used more than its estimate: 1,200 in all
-    with pytest.raises(QuotaExceeded) as refused:
-        budget.reserve("alice", 250, now=AFTERNOON)  # 100 at most would be free when the first ends
-    assert "under way" not in refused.value.message
+    refused = refusal("alice", 250)  # 100 at most would be free when the first ends
+    assert "under way" not in refused.message
 
 
 def test_a_refusal_by_the_deployments_budget_leaves_out_the_callers_requests_under_way(configure, table):
     configure(per_user=100_000, total=10_000)
-    spend("bob", 9_000)
-    budget.reserve("alice", 500, now=AFTERNOON)
-    with pytest.raises(QuotaExceeded) as refused:
-        budget.reserve("alice", 1_100, now=AFTERNOON)
-    assert "under way" not in refused.value.message
+    spend("bob", 8_000)
+    # Under way: were it counted on the deployment's row too, that row would seem to make room for 1,100.
+    budget.reserve("alice", 1_500, now=AFTERNOON)
+    refused = refusal("alice", 1_100)
+    assert "under way" not in refused.message
 
 
 def test_a_retry_when_the_requests_under_way_have_ended_fits_as_the_refusal_says(configure, table):
@@ -364,9 +371,8 @@ def test_a_hold_past_its_deadline_is_not_counted_as_under_way(configure, table):
     configure(per_user=10_000, total=100_000)
     budget.reserve("alice", 9_000, now=AFTERNOON)  # its function was killed: it never settles
     later = AFTERNOON + timedelta(seconds=budget.HOLD_SECONDS)
-    with pytest.raises(QuotaExceeded) as refused:
-        budget.reserve("alice", 2_000, now=later)
-    assert "under way" not in refused.value.message
+    refused = refusal("alice", 2_000, now=later)
+    assert "under way" not in refused.message
 
 
 def test_other_callers_go_on_when_one_caller_is_refused(configure, table):
@@ -379,18 +385,16 @@ def test_the_deployments_cap_refuses_a_caller_with_budget_left(configure, table)
     configure(per_user=10_000, total=12_000)
     spend("bob", 9_000)
     spend("carol", 3_000)
-    with pytest.raises(QuotaExceeded) as refused:
-        budget.reserve("alice", 4_000, now=AFTERNOON)
-    assert refused.value.message.startswith("This deployment's daily token budget, shared by everyone who uses it")
+    refused = refusal("alice", 4_000)
+    assert refused.message.startswith("This deployment's daily token budget, shared by everyone who uses it")
     assert (table.used(ALICE_ROW) or 0, table.used(TOTAL_ROW)) == (0, 12_000)
 
 
 def test_the_deployments_cap_with_a_little_left_says_how_much(configure, table):
     configure(per_user=10_000, total=12_000)
     spend("bob", 9_000)
-    with pytest.raises(QuotaExceeded) as refused:
-        budget.reserve("alice", 4_000, now=AFTERNOON)
-    assert refused.value.message.startswith(
+    refused = refusal("alice", 4_000)
+    assert refused.message.startswith(
         "This request could use up to 4,000 tokens, and this deployment's daily budget has 3,000 of 12,000 left:"
     )
     # Alice's own row gave back the tokens the deployment refused (it may stay behind at 0 until its TTL).
@@ -400,9 +404,8 @@ def test_the_deployments_cap_with_a_little_left_says_how_much(configure, table):
 def test_a_refusal_with_tokens_left_says_how_many_in_the_remaining_header(configure, table):
     configure(per_user=10_000, total=12_000)
     spend("bob", 9_000)
-    with pytest.raises(QuotaExceeded) as refused:
-        budget.reserve("alice", 4_000, now=AFTERNOON)
-    assert refused.value.headers[budget.REMAINING_HEADER] == "3000"
+    refused = refusal("alice", 4_000)
+    assert refused.headers[budget.REMAINING_HEADER] == "3000"
 
 
 def test_tokens_too_few_for_any_request_here_are_still_counted_in_the_remaining_header(configure, table):
@@ -410,26 +413,23 @@ def test_tokens_too_few_for_any_request_here_are_still_counted_in_the_remaining_
     configure(per_user=10_000, total=0)
     smallest = token_estimate.estimate_tokens(1, llm_core.settings.get_settings().max_output_tokens)
     spend("alice", 10_000 - smallest + 1)
-    with pytest.raises(QuotaExceeded) as refused:
-        budget.reserve("alice", smallest, now=AFTERNOON)
-    assert refused.value.headers[budget.REMAINING_HEADER] == str(smallest - 1)
+    refused = refusal("alice", smallest)
+    assert refused.headers[budget.REMAINING_HEADER] == str(smallest - 1)
 
 
 def test_a_spent_budget_leaves_none_in_the_remaining_header(configure, table):
     configure(per_user=10_000, total=0)
     spend("alice", 10_000)
-    with pytest.raises(QuotaExceeded) as refused:
-        budget.reserve("alice", 1, now=AFTERNOON)
-    assert refused.value.headers[budget.REMAINING_HEADER] == "0"
+    refused = refusal("alice", 1)
+    assert refused.headers[budget.REMAINING_HEADER] == "0"
 
 
 def test_one_budget_spent_and_one_too_low_for_any_request_here_each_say_so(configure, table):
     configure(per_user=10_000, total=12_500)  # the shortest request may use 1,021 tokens (MAX_OUTPUT_TOKENS 512)
     spend("bob", 2_000)
     spend("alice", 10_000)
-    with pytest.raises(QuotaExceeded) as refused:
-        budget.reserve("alice", 1_021, now=AFTERNOON)
-    assert refused.value.message.startswith(
+    refused = refusal("alice", 1_021)
+    assert refused.message.startswith(
         "Your daily budget of 10,000 tokens is spent and this deployment's daily budget has 500 of 12,500 left, "
         "less than the 1,021 the shortest request here may use. It resets at midnight UTC"
     )
@@ -438,9 +438,8 @@ def test_one_budget_spent_and_one_too_low_for_any_request_here_each_say_so(confi
 def test_both_caps_spent_names_both_budgets(configure, table):
     configure(per_user=10_000, total=10_000)
     spend("alice", 10_000)
-    with pytest.raises(QuotaExceeded) as refused:
-        budget.reserve("alice", 1, now=AFTERNOON)
-    assert refused.value.message.startswith(
+    refused = refusal("alice", 1)
+    assert refused.message.startswith(
         "Your daily budget of 10,000 tokens and this deployment's daily budget are both spent."
     )
 
@@ -455,26 +454,23 @@ def test_retry_after_counts_the_seconds_to_utc_midnight(configure, table):
     configure(per_user=1_000, total=0)
     late = datetime(2026, 11, 22, 21, 59, 29, 250_000, tzinfo=UTC)
     budget.reserve("alice", 1_000, now=late)
-    with pytest.raises(QuotaExceeded) as refused:
-        budget.reserve("alice", 1, now=late)
-    assert refused.value.headers["retry-after"] == str(2 * 3600 + 31)
+    refused = refusal("alice", 1, now=late)
+    assert refused.headers["retry-after"] == str(2 * 3600 + 31)
 
 
 def test_refusal_says_when_the_budget_resets(configure, table):
     configure(per_user=1_000, total=0)
     late = datetime(2026, 11, 22, 21, 59, 29, tzinfo=UTC)
     budget.reserve("alice", 1_000, now=late)
-    with pytest.raises(QuotaExceeded) as refused:
-        budget.reserve("alice", 1, now=late)
-    assert "It resets at midnight UTC (2026-11-23 00:00 UTC), in 2 h 01 min;" in refused.value.message
+    refused = refusal("alice", 1, now=late)
+    assert "It resets at midnight UTC (2026-11-23 00:00 UTC), in 2 h 01 min;" in refused.message
 
 
 def test_a_request_shortened_as_the_refusal_says_fits(configure, table):
     configure(per_user=10_000, total=100_000)
     spend("alice", 8_000)
-    with pytest.raises(QuotaExceeded) as refused:
-        budget.reserve("alice", 2_777, now=AFTERNOON)
-    shorter = int(re.search(r"at least ([\d,]+) characters? shorter", refused.value.message)[1].replace(",", ""))
+    refused = refusal("alice", 2_777)
+    shorter = int(re.search(r"at least ([\d,]+) characters? shorter", refused.message)[1].replace(",", ""))
     spend("alice", 2_777 - shorter)
     assert table.used(ALICE_ROW) == 10_000
 
@@ -482,9 +478,7 @@ def test_a_request_shortened_as_the_refusal_says_fits(configure, table):
 def refusal_of_chat(spent: int, tokens: int, chat: token_estimate.TextSize) -> str:
     """The refusal Alice gets for ``tokens`` of ``chat`` with ``spent`` of her 10,000 used today."""
     spend("alice", spent)
-    with pytest.raises(QuotaExceeded) as refused:
-        budget.reserve("alice", tokens, text=chat, now=AFTERNOON)
-    return refused.value.message
+    return refusal("alice", tokens, text=chat).message
 
 
 def test_a_chat_whose_newest_message_cannot_give_back_enough_is_told_a_new_chat_would_fit(configure, table):
@@ -541,9 +535,8 @@ def test_a_chat_whose_instructions_leave_no_room_in_a_new_chat_says_to_shorten_t
 
 def test_a_request_larger_than_both_caps_is_measured_against_the_smaller_first(configure, table):
     configure(per_user=3_000, total=2_600)
-    with pytest.raises(TooLarge) as refused:
-        budget.reserve("alice", 3_070, now=AFTERNOON)
-    assert refused.value.message == (
+    refused = refusal("alice", 3_070, error=TooLarge)
+    assert refused.message == (
         "This request could use up to 3,070 tokens, more than this deployment's whole daily budget of 2,600: "
         "make it at least 470 characters shorter."
     )
@@ -552,13 +545,12 @@ def test_a_request_larger_than_both_caps_is_measured_against_the_smaller_first(c
 def test_a_request_larger_than_the_day_is_told_to_shorten_to_what_is_left_today(configure, table):
     configure(per_user=10_000, total=100_000)
     spend("alice", 4_000)
-    with pytest.raises(TooLarge) as refused:
-        budget.reserve("alice", 10_500, now=AFTERNOON)
-    assert refused.value.message == (
+    refused = refusal("alice", 10_500, error=TooLarge)
+    assert refused.message == (
         "This request could use up to 10,500 tokens, more than your whole daily budget of 10,000, of which 6,000 "
         "are left today: make it at least 4,500 characters shorter."
     )
-    assert refused.value.headers == {"x-tokens-remaining": "6000"}
+    assert refused.headers == {"x-tokens-remaining": "6000"}
     budget.reserve("alice", 10_500 - 4_500, now=AFTERNOON)  # shortened as told, it fits
     assert table.used(ALICE_ROW) == 10_000
 
@@ -566,23 +558,21 @@ def test_a_request_larger_than_the_day_is_told_to_shorten_to_what_is_left_today(
 def test_a_request_larger_than_the_day_when_too_little_is_left_today_says_so(configure, table):
     configure(per_user=10_000, total=100_000)
     spend("alice", 9_000)
-    with pytest.raises(TooLarge) as refused:
-        budget.reserve("alice", 10_500, now=AFTERNOON)
-    assert refused.value.message == (
+    refused = refusal("alice", 10_500, error=TooLarge)
+    assert refused.message == (
         "This request could use up to 10,500 tokens, more than your whole daily budget of 10,000: make it at least "
         "500 characters shorter, after the reset at midnight UTC (2026-11-23 00:00 UTC), in 9 h 00 min. The "
         "1,000 left of it today are fewer than the 1,021 even the shortest request here may use."
     )
     # No Retry-After: this request itself will not fit after the reset either.
-    assert refused.value.headers == {"x-tokens-remaining": "1000"}
+    assert refused.headers == {"x-tokens-remaining": "1000"}
     budget.reserve("alice", 10_500 - 500, now=AFTERNOON + timedelta(hours=9))  # shortened, after the reset
 
 
 def test_a_request_larger_than_a_whole_days_budget_is_too_large(configure, table):
     configure(per_user=10_000, total=100_000)
-    with pytest.raises(TooLarge) as refused:
-        budget.reserve("alice", 10_001, now=AFTERNOON)
-    assert refused.value.message == (
+    refused = refusal("alice", 10_001, error=TooLarge)
+    assert refused.message == (
         "This request could use up to 10,001 tokens, more than your whole daily budget of 10,000: "
         "make it at least 1 character shorter."
     )
@@ -593,14 +583,13 @@ def test_a_budget_smaller_than_any_request_names_the_settings_to_change(configur
     configure(per_user=3_000, total=100_000)
     monkeypatch.setenv("MAX_OUTPUT_TOKENS", "4096")
     llm_core.reset_caches()
-    with pytest.raises(TooLarge) as refused:
-        budget.reserve("alice", 4_200, now=AFTERNOON)
-    assert refused.value.message == (
+    refused = refusal("alice", 4_200, error=TooLarge)
+    assert refused.message == (
         "Even the shortest request to this function may use up to 4,605 tokens (4,096 of them output), more than "
         "your whole daily budget of 3,000: the deployment's owner must raise DailyTokensPerUser "
         "(DAILY_TOKENS_PER_USER) or lower this function's MAX_OUTPUT_TOKENS."
     )
-    assert refused.value.headers == {"x-tokens-remaining": "3000"}
+    assert refused.headers == {"x-tokens-remaining": "3000"}
 
 
 def test_a_budget_above_the_output_allowance_but_below_the_shortest_request_names_the_settings(
@@ -610,9 +599,8 @@ def test_a_budget_above_the_output_allowance_but_below_the_shortest_request_name
     configure(per_user=4_500, total=100_000)
     monkeypatch.setenv("MAX_OUTPUT_TOKENS", "4096")
     llm_core.reset_caches()
-    with pytest.raises(TooLarge) as refused:
-        budget.reserve("alice", 4_700, now=AFTERNOON)
-    assert refused.value.message.startswith(
+    refused = refusal("alice", 4_700, error=TooLarge)
+    assert refused.message.startswith(
         "Even the shortest request to this function may use up to 4,605 tokens (4,096 of them output), more than "
         "your whole daily budget of 4,500:"
     )
@@ -645,9 +633,8 @@ def test_a_request_larger_than_the_day_whose_row_cannot_be_read_counts_the_whole
 def test_a_request_larger_than_the_day_is_measured_against_the_least_any_budget_leaves(configure, table):
     configure(per_user=7_000, total=9_000)
     spend("bob", 6_000)
-    with pytest.raises(TooLarge) as refused:
-        budget.reserve("alice", 7_604, now=AFTERNOON)
-    assert refused.value.message == (
+    refused = refusal("alice", 7_604, error=TooLarge)
+    assert refused.message == (
         "This request could use up to 7,604 tokens, more than your whole daily budget of 7,000, and this "
         "deployment's daily budget has 3,000 left today: make it at least 4,604 characters shorter."
     )

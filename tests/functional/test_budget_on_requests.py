@@ -38,16 +38,19 @@ def budgets(configured, monkeypatch: pytest.MonkeyPatch):
     return caps
 
 
-def caller_used() -> int:
+def used_in_rows(prefix: str) -> int:
+    """The tokens used in the rows whose key starts with ``prefix``: "total#" (the deployment's day), "caller#"."""
     client = boto3.client("dynamodb", region_name=BASE_ENVIRONMENT["AWS_DEFAULT_REGION"])
     rows = client.scan(TableName=TABLE)["Items"]
-    return sum(int(row["used"]["N"]) for row in rows if row["pk"]["S"].startswith("caller#"))
+    return sum(int(row["used"]["N"]) for row in rows if row["pk"]["S"].startswith(prefix))
 
 
 def total_used() -> int:
-    client = boto3.client("dynamodb", region_name=BASE_ENVIRONMENT["AWS_DEFAULT_REGION"])
-    rows = client.scan(TableName=TABLE)["Items"]
-    return sum(int(row["used"]["N"]) for row in rows if row["pk"]["S"].startswith(TODAY_TOTAL_PREFIX))
+    return used_in_rows(TODAY_TOTAL_PREFIX)
+
+
+def caller_used() -> int:
+    return used_in_rows("caller#")
 
 
 SUMMARIZED_TEXT = "Lambda runs code without servers."
