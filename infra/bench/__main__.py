@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     # The handlers' code, as Lambda puts it on the path; imported below, once it is there.
     sys.path[:0] = PATH
     from infra.bench import cold_import, cold_start, first_delta, layer, stream_memory, warm_requests
-    from infra.bench.world import loopback_world
+    from infra.bench.world import BUFFERED_FUNCTIONS, loopback_world
 
     began = time.monotonic()
     print(
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         section("3. Cold start to first answer: summarize in a fresh process, against a plain boto3 + openai script")
         rows += show(cold_start.measure(world, sizes.cold_start_pairs))
         section("4-6. Warm requests: budget check, handler against the SDK alone, peak memory")
-        for function in ("summarize", "todo"):
+        for function in BUFFERED_FUNCTIONS:
             rows += show(warm_requests.measure(world, function, sizes.warm_rounds))
         rows += show(stream_memory.measure(world, sizes.stream_requests))
     section("7. Dependencies layer")

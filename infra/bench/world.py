@@ -17,14 +17,24 @@ from infra.bench.paths import EVENTS, PYTHONPATH, REPO
 from infra.emulator import Emulator
 from infra.emulator.aws import SECRET_ID
 from infra.emulator.runtime import REGION, LambdaContext, build_event, web_adapter_headers
-from infra.emulator.server import FUNCTIONS
+from infra.emulator.server import BUFFERED_FUNCTIONS, FUNCTIONS
 from infra.fake_openai import FakeOpenAI, FakeReply
 from llm_core.settings import DAILY_CAP_VARIABLES, METRICS_NAMESPACE
 
-__all__ = ["EVENTS", "REPO", "FakeOpenAI", "FakeReply", "LambdaContext", "World", "build_event", "web_adapter_headers"]
+__all__ = [
+    "BUFFERED_FUNCTIONS",
+    "EVENTS",
+    "REPO",
+    "FakeOpenAI",
+    "FakeReply",
+    "LambdaContext",
+    "World",
+    "build_event",
+    "web_adapter_headers",
+]
 
 MODULES = {function.route: function.module for function in FUNCTIONS}
-EVENT_FILES = {"summarize": EVENTS / "function_url_summarize.json", "todo": EVENTS / "function_url_todo.json"}
+EVENT_FILES = {function: EVENTS / f"function_url_{function}.json" for function in BUFFERED_FUNCTIONS}
 # The caps that turn the budget check off (docs/budgets.md: 0 is no limit).
 BUDGETS_OFF = dict.fromkeys(DAILY_CAP_VARIABLES, "0")
 

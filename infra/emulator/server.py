@@ -117,6 +117,8 @@ FUNCTIONS = (
     Function("todo", "TodoFunction", "handlers.todo.lambda_handler"),
     Function("stream", "StreamFunction", "handlers.stream:app", web_adapter=True),
 )
+# The functions Lambda runs buffered (a handler per invocation), as opposed to the stream's app behind the Web Adapter.
+BUFFERED_FUNCTIONS = tuple(function.route for function in FUNCTIONS if not function.web_adapter)
 ENDPOINTS = [f"POST {function.path}" for function in FUNCTIONS]
 # The template's 404 for a path under /api/ says the same (tests/template/test_template_access.py).
 NOT_FOUND_MESSAGE = (

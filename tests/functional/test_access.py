@@ -13,6 +13,7 @@ import boto3
 import pytest
 
 import llm_core
+from infra.emulator.server import BUFFERED_FUNCTIONS
 from infra.emulator.signin import LocalPool
 from tests.functional.conftest import trusting_motos_key
 from tests.functional.test_stream import CONVERSATION, post, stream_url  # noqa: F401 - the fixture
@@ -48,7 +49,7 @@ def user_token(local_tokens: dict[str, Any]) -> tuple[str, str]:
     return local_tokens["AccessToken"], claims["sub"]
 
 
-@pytest.mark.parametrize("function", ["summarize", "todo"])
+@pytest.mark.parametrize("function", BUFFERED_FUNCTIONS)
 def test_buffered_request_without_a_token_is_401_and_never_reaches_the_model(
     cognito_mode, fake_model, invoke, function
 ):

@@ -15,6 +15,7 @@ from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import Ama
 import llm_core
 from infra.emulator.budget_table import create_budget_table
 from infra.emulator.runtime import LambdaContext
+from infra.emulator.server import BUFFERED_FUNCTIONS
 from infra.fake_openai import FakeReply
 from llm_core import after_response, budget, token_estimate
 from tests.functional.test_stream import CONVERSATION, post, sse_events, stream_url  # noqa: F401 - the fixture
@@ -298,7 +299,7 @@ def test_the_settlement_is_written_after_the_response_and_the_answer_already_cou
     assert "after-response" in writers and threading.main_thread().name not in writers
 
 
-@pytest.mark.parametrize("function", ["summarize", "todo"])
+@pytest.mark.parametrize("function", BUFFERED_FUNCTIONS)
 def test_the_handler_hands_over_its_work_only_after_writing_its_metrics(
     function, budgets, fake_model, invoke, extensions, monkeypatch: pytest.MonkeyPatch
 ):

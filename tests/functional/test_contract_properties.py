@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from infra.emulator.server import BUFFERED_FUNCTIONS
 from tests.support import call_stream_app, event_with_body
 
 settings.register_profile(
@@ -104,7 +105,7 @@ def sent_to_model(fake_model) -> list[dict[str, Any]]:
     return [request.body for request in fake_model.requests]
 
 
-@pytest.mark.parametrize("function", ["summarize", "todo"])
+@pytest.mark.parametrize("function", BUFFERED_FUNCTIONS)
 @given(body=bodies, content_type=st.just("application/json") | content_types, method=methods)
 def test_buffered_functions_answer_any_request_within_the_contract(
     configured, fake_model, invoke, function, body, content_type, method
@@ -141,7 +142,7 @@ def has_visible_text(text: str) -> bool:
 valid_texts = st.text(min_size=1, max_size=300).filter(has_visible_text)
 
 
-@pytest.mark.parametrize("function", ["summarize", "todo"])
+@pytest.mark.parametrize("function", BUFFERED_FUNCTIONS)
 @given(text=valid_texts, ascii_only=st.booleans())
 def test_any_valid_text_reaches_the_model_whole(configured, fake_model, invoke, function, text, ascii_only):
     fake_model.reset()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from infra.emulator.server import BUFFERED_FUNCTIONS
 from tests.support import BASE_ENVIRONMENT, event_with_body
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,7 +28,7 @@ context = SimpleNamespace(
 """
 
 
-@pytest.mark.parametrize("function", ["summarize", "todo"])
+@pytest.mark.parametrize("function", BUFFERED_FUNCTIONS)
 def test_no_event_is_logged_even_when_powertools_is_told_to_log_events(function: str, tmp_path: Path) -> None:
     # The event holds the caller's sign-in token and their text; Powertools' switch would log it whole.
     event = event_with_body(f"function_url_{function}", {"text": TEXT_MARKER})

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from infra.emulator.server import BUFFERED_FUNCTIONS
 from llm_core import cold_start
 
 FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
@@ -72,7 +73,7 @@ answer = handler.lambda_handler({"requestContext": {"http": {"method": "GET"}}},
 """
 
 
-@pytest.mark.parametrize("handler", ["summarize", "todo"])
+@pytest.mark.parametrize("handler", BUFFERED_FUNCTIONS)
 def test_a_buffered_handler_collects_nothing_until_its_first_invocation_has_ended(handler, tmp_path):
     state = run_fresh(
         "import gc, importlib, importlib.util, json, py_compile\n"
