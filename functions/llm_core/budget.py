@@ -255,7 +255,7 @@ def _reserve_row(budget: Budget, tokens: int, expires_at: int, hold: str) -> int
         names["#held"] = HELD_ATTRIBUTE
         values[":hold"] = {"SS": [hold]}
         additions += ", #held :hold"
-    response = _client().update_item(
+    response = _client_once().update_item(
         TableName=get_settings().budget_table_name,
         Key={KEY_ATTRIBUTE: {"S": budget.key}},
         UpdateExpression=f"ADD {additions} SET #expires = :expires",
@@ -416,14 +416,15 @@ _MAKING_A_CLIENT = threading.Lock()
 
 @lru_cache(maxsize=1)
 def _client() -> Any:
-    # AWS_ENDPOINT_URL_DYNAMODB, which boto3 reads itself, points this at moto locally.
+    # For reads. AWS_ENDPOINT_URL_DYNAMODB, which boto3 reads itself, points both clients at moto locally.
     with _MAKING_A_CLIENT:
         return boto3.client("dynamodb", config=AWS_CLIENT_CONFIG)
 
 
 @lru_cache(maxsize=1)
 def _client_once() -> Any:
-    # For the writes that give tokens back (settlement, give-back): one attempt, since a retry could apply one
-    # twice. A failure is logged and the row keeps the reservation, the safe side.
+    # For every write: each adds tokens or gives them back, and a retry after DynamoDB applied one whose answer
+    # was lost would apply it twice. A failed reservation refuses the request (a row that applied it keeps the
+    # tokens, the safe side); a failed settlement or give-back is logged and the row keeps the reservation.
     with _MAKING_A_CLIENT:
         return boto3.client("dynamodb", config=AWS_ONE_ATTEMPT_CONFIG)

@@ -40,8 +40,8 @@ AWS_CLIENT_CONFIG = Config(
     read_timeout=AWS_READ_TIMEOUT_SECONDS,
     retries={"total_max_attempts": AWS_MAX_ATTEMPTS, "mode": "standard"},
 )
-# For a write that must not be applied twice: a budget settlement or give-back adds a difference, and a retry
-# after DynamoDB applied it but its answer was lost (a read timeout, a 500) would give the tokens back twice.
+# For a write that must not be applied twice: a budget reservation, settlement or give-back adds to a total,
+# and a retry after DynamoDB applied it but its answer was lost (a read timeout, a 500) would add it twice.
 AWS_ONE_ATTEMPT_CONFIG = AWS_CLIENT_CONFIG.merge(Config(retries={"total_max_attempts": 1, "mode": "standard"}))
 # Lambda's Extensions API is on the environment's own loopback: a call that takes longer is broken (all but
 # the extension's next call, which waits for the next invocation).
@@ -64,11 +64,12 @@ DEFAULT_RETRY_WAIT_SECONDS = 1.0
 MAX_RETRY_WAIT_SECONDS = 5.0
 
 
-def aws_call_worst_case_seconds() -> float:
-    return AWS_MAX_ATTEMPTS * (AWS_CONNECT_TIMEOUT_SECONDS + AWS_READ_TIMEOUT_SECONDS)
+def aws_call_worst_case_seconds(attempts: int = AWS_MAX_ATTEMPTS) -> float:
+    return attempts * (AWS_CONNECT_TIMEOUT_SECONDS + AWS_READ_TIMEOUT_SECONDS)
 
 
 def before_the_model_worst_case_seconds() -> float:
-    """Every dependency before the model call stuck to its limit at once: the secret, SSM's client id and
-    the budget's rows (written in parallel, so one call's time), and the key set's connect and one read."""
-    return 3 * aws_call_worst_case_seconds() + 2 * JWKS_TIMEOUT_SECONDS
+    """Every dependency before the model call stuck to its limit at once: the secret, SSM's client id, the
+    budget's reservation (its rows written in parallel, each once, so one attempt's time), and the key set's
+    connect and one read."""
+    return 2 * aws_call_worst_case_seconds() + aws_call_worst_case_seconds(attempts=1) + 2 * JWKS_TIMEOUT_SECONDS

@@ -15,6 +15,8 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSPreparedRequest
+from botocore.exceptions import ReadTimeoutError
 from moto import mock_aws
 from moto.dynamodb.exceptions import DynamodbException
 from moto.dynamodb.models import DynamoDBBackend
@@ -802,27 +804,41 @@ def test_a_missing_table_is_logged_with_its_name_for_the_owner(configure, table,
     assert (record.error, record.table) == ("ResourceNotFoundException", "no-such-table")
 
 
-def lose_the_answers_of_updates(client: Any, count: int) -> None:
-    """The next ``count`` UpdateItems are applied, but their answers come back as a request timeout, as when a
-    response is lost on its way."""
-    lost: list[int] = []
+def lose_the_answers_of_updates() -> list[str]:
+    """From now on every UpdateItem of the budget's clients is applied, but its answer is lost on the way: the
+    call times out reading it. The tables each lost answer was for, in order."""
+    lost: list[str] = []
 
-    def as_a_timeout(response_dict: dict[str, Any], **_: Any) -> None:
-        if len(lost) < count:
-            lost.append(1)
-            response_dict["status_code"] = 500
-            response_dict["body"] = b'{"__type": "com.amazonaws.dynamodb.v20120810#RequestTimeoutException"}'
+    def applied_then_lost(request: AWSPreparedRequest, **_: Any) -> None:
+        if request.headers["X-Amz-Target"] != b"DynamoDB_20120810.UpdateItem":
+            return
+        # moto's handler, registered for every "before-send" (a handler for a narrower name would run before
+        # it), has applied the request by now.
+        lost.append(json.loads(request.body)["TableName"])
+        raise ReadTimeoutError(endpoint_url=request.url)
 
-    client.meta.events.register("before-parse.dynamodb.UpdateItem", as_a_timeout)
+    for client in (budget._client(), budget._client_once()):
+        client.meta.events.register_last("before-send", applied_then_lost)
+    return lost
 
 
 def test_a_settlement_whose_answer_was_lost_is_not_written_again(configure, table, caplog):
     configure(per_user=10_000, total=100_000)
     reservation = budget.reserve("alice", 1_200, now=AFTERNOON)
-    lose_the_answers_of_updates(budget._client_once(), count=2)
+    lost = lose_the_answers_of_updates()
     reservation.settle(300)
     # Written twice, the 900 given back would be given back twice, and the day could pass its cap.
-    assert (table.used(ALICE_ROW), table.used(TOTAL_ROW)) == (300, 300)
+    assert (table.used(ALICE_ROW), table.used(TOTAL_ROW), lost) == (300, 300, [TABLE, TABLE])
+
+
+def test_a_reservation_whose_answer_was_lost_is_not_written_again(configure, table):
+    configure(per_user=10_000, total=100_000)
+    lost = lose_the_answers_of_updates()
+    with pytest.raises(Unavailable):
+        budget.reserve("alice", 1_200, now=AFTERNOON)
+    # Written twice, each row would count 2,400 for a request that never reached the model. Once, each keeps
+    # the one reservation it applied (the safe side: its answer never said it was applied).
+    assert (table.used(ALICE_ROW), table.used(TOTAL_ROW), lost) == (1_200, 1_200, [TABLE, TABLE])
 
 
 def test_a_failed_settlement_is_logged_and_not_raised(configure, table, caplog):

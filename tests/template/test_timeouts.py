@@ -103,7 +103,7 @@ def test_an_aws_call_is_attempted_as_many_times_as_the_worst_case_counts():
     assert attempts_made_with(timeouts.AWS_CLIENT_CONFIG) == timeouts.AWS_MAX_ATTEMPTS
 
 
-def test_a_write_that_gives_tokens_back_is_attempted_once():
+def test_a_write_to_the_budget_table_is_attempted_once():
     assert attempts_made_with(timeouts.AWS_ONE_ATTEMPT_CONFIG) == 1
 
 
