@@ -138,8 +138,8 @@ class ErrorResponse:
 
 
 def is_gateway_timeout(exc: BaseException) -> bool:
-    """A 504 from a gateway: the provider's, or the one model_client answers when the time ran out mid-attempt.
-    Either may come after the model worked."""
+    """A 504 from a gateway: the provider's, or the one model_client answers when the function's time ran out.
+    Either may come after the model worked (model_client.was_never_sent tells the one that cannot)."""
     return isinstance(exc, openai.APIStatusError) and exc.status_code == HTTPStatus.GATEWAY_TIMEOUT
 
 

@@ -38,6 +38,9 @@ from llm_core.timeouts import (
 _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("llm_deadline", default=None)
 
 T = TypeVar("T")
+# On the transports' own 504 when no attempt of the call was sent; never leaves the function.
+NEVER_SENT_HEADER = "x-llm-endpoints-never-sent"
+RETRY_COUNT_HEADER = "x-stainless-retry-count"
 
 
 @contextmanager
@@ -56,15 +59,31 @@ def seconds_left() -> float | None:
     return None if deadline is None else deadline - time.monotonic()
 
 
-def _spent_response(request: httpx2.Request) -> httpx2.Response:
+def _spent_response(request: httpx2.Request, *, never_sent: bool = False) -> httpx2.Response:
     """What the transport answers, as a gateway would, once no time is left to try: the SDK retries every
-    transport error after a backoff sleep, but obeys ``x-should-retry: false`` on a response."""
+    transport error after a backoff sleep, but obeys ``x-should-retry: false`` on a response. ``never_sent``:
+    no attempt of this call reached the model (see was_never_sent)."""
+    headers = {"x-should-retry": "false"}
+    if never_sent:
+        headers[NEVER_SENT_HEADER] = "true"
     return httpx2.Response(
         504,
-        headers={"x-should-retry": "false"},
+        headers=headers,
         json={"error": {"message": "The function's time is up.", "type": "timeout"}},
         request=request,
     )
+
+
+def _first_attempt(request: httpx2.Request) -> bool:
+    # The SDK numbers each attempt of a call in this header.
+    return request.headers.get(RETRY_COUNT_HEADER, "0") == "0"
+
+
+def was_never_sent(exc: BaseException) -> bool:
+    """Whether ``exc`` is the 504 of a call whose time ran out before its first attempt left (the dependencies
+    before it used all of it): the model received nothing, so it generated nothing. Once an attempt was sent,
+    the model may have worked, whatever came of it."""
+    return isinstance(exc, openai.APIStatusError) and exc.response.headers.get(NEVER_SENT_HEADER) == "true"
 
 
 def _deadline_passed() -> bool:
@@ -128,7 +147,7 @@ class DeadlineTransport(httpx2.BaseTransport):
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         if _deadline_passed():
-            return _spent_response(request)
+            return _spent_response(request, never_sent=_first_attempt(request))
         _clamp_timeouts(request)
         try:
             response = self._inner.handle_request(request)
@@ -151,7 +170,7 @@ class AsyncDeadlineTransport(httpx2.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         if _deadline_passed():
-            return _spent_response(request)
+            return _spent_response(request, never_sent=_first_attempt(request))
         _clamp_timeouts(request)
         try:
             response = await self._inner.handle_async_request(request)

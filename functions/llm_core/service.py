@@ -19,7 +19,13 @@ from llm_core.budget import REMAINING_HEADER, Reservation
 from llm_core.contract import StreamRequest, SummarizeRequest, SummarizeResponse, TodoRequest, TodoResponse, Usage
 from llm_core.errors import ApiError, InternalError, TooLarge, UpstreamError, is_gateway_timeout, to_api_error
 from llm_core.identity import Caller
-from llm_core.model_client import get_async_client, get_client, with_key_refresh, with_key_refresh_async
+from llm_core.model_client import (
+    get_async_client,
+    get_client,
+    was_never_sent,
+    with_key_refresh,
+    with_key_refresh_async,
+)
 from llm_core.prompts import Todo, summary_instructions, summary_schema, todo_instructions
 from llm_core.settings import get_settings
 from llm_core.timeouts import ANSWER_BODY_END_SECONDS
@@ -138,10 +144,12 @@ def conversation_size(request: StreamRequest) -> TextSize:
 
 def settle_failure(reservation: Reservation, exc: BaseException) -> None:
     """After a failed model call: an error answer from the provider generated nothing, and neither did a call
-    our own checks stopped before it left (the key could not be read: an ApiError of ours); anything else may
-    have, so the reservation stands: a timeout, a dropped connection, a gateway's 504."""
-    generated_nothing = isinstance(exc, ApiError) or (
-        isinstance(exc, openai.APIStatusError) and not is_gateway_timeout(exc)
+    that never left (the key could not be read: an ApiError of ours; the function's time ran out first);
+    anything else may have, so the reservation stands: a timeout, a dropped connection, a gateway's 504."""
+    generated_nothing = (
+        isinstance(exc, ApiError)
+        or was_never_sent(exc)
+        or (isinstance(exc, openai.APIStatusError) and not is_gateway_timeout(exc))
     )
     reservation.settle(0 if generated_nothing else None)
 

@@ -101,6 +101,14 @@ def test_model_call_that_timed_out_keeps_its_reservation(budgets, fake_model, in
     )
 
 
+def test_model_call_whose_time_ran_out_before_it_was_sent_gives_the_reservation_back(budgets, fake_model, invoke):
+    budgets(per_user=100_000, total=1_000_000)
+    # Lambda's whole second goes to the response margin: no time is left to send the call.
+    result = invoke("summarize", summarize_event(), LambdaContext(timeout_seconds=1))
+    assert (result["statusCode"], result["json"]["error"]["type"]) == (504, "upstream_timeout")
+    assert (total_used(), fake_model.requests) == (0, [])
+
+
 def test_a_failed_model_call_says_what_is_left_after_keeping_its_reservation(budgets, fake_model, invoke):
     budgets(per_user=100_000)
     fake_model.enqueue(*[FakeReply(delay_seconds=6) for _ in range(3)])  # past the function's time

@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 
 import httpx2
+import openai
 import pytest
 
 from llm_core.model_client import (
+    RETRY_COUNT_HEADER,
     AsyncDeadlineTransport,
     DeadlineTransport,
     _clamp_timeouts,
     _forbid_retry_that_cannot_fit,
     deadline_after,
+    was_never_sent,
 )
 from llm_core.timeouts import (
     DEFAULT_RETRY_WAIT_SECONDS,
@@ -47,6 +50,30 @@ def test_a_passed_deadline_answers_504_that_the_sdk_will_not_retry():
     with deadline_after(RESPONSE_MARGIN_SECONDS):
         response = transport.handle_request(_request())
     assert response.status_code == 504 and response.headers["x-should-retry"] == "false"
+
+
+def test_a_passed_deadline_before_the_first_attempt_says_the_call_was_never_sent():
+    transport = DeadlineTransport(httpx2.MockTransport(lambda request: httpx2.Response(200)))
+    with deadline_after(RESPONSE_MARGIN_SECONDS):
+        response = transport.handle_request(_request())
+    assert was_never_sent(openai.APIStatusError("time", response=response, body=None))
+
+
+def test_a_passed_deadline_before_a_retry_does_not_say_the_call_was_never_sent():
+    transport = DeadlineTransport(httpx2.MockTransport(lambda request: httpx2.Response(200)))
+    request = _request()
+    request.headers[RETRY_COUNT_HEADER] = "1"  # an earlier attempt was sent, and may have been worked on
+    with deadline_after(RESPONSE_MARGIN_SECONDS):
+        response = transport.handle_request(request)
+    assert not was_never_sent(openai.APIStatusError("time", response=response, body=None))
+
+
+def test_a_timed_out_attempt_does_not_say_the_call_was_never_sent():
+    transport = DeadlineTransport(httpx2.MockTransport(timing_out))
+    with deadline_after(RESPONSE_MARGIN_SECONDS + MIN_ATTEMPT_SECONDS + DEFAULT_RETRY_WAIT_SECONDS - 0.1):
+        response = transport.handle_request(_request())
+    assert response.status_code == 504
+    assert not was_never_sent(openai.APIStatusError("time", response=response, body=None))
 
 
 def timing_out(request: httpx2.Request) -> httpx2.Response:
