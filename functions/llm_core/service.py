@@ -231,7 +231,16 @@ async def open_answer_stream(request: StreamRequest, caller: Caller) -> AnswerSt
     """Start the model's answer. Returns once OpenAI accepted the request, so HTTP-level failures
     (429, 5xx, a bad key, a spent budget) raise here, before the caller has committed to a 200."""
     size = conversation_size(request), len(request.conversation)
-    reservation = await asyncio.to_thread(reserve_budget, caller, *size, instructions=bool(request.system))
+    reserving = asyncio.ensure_future(
+        asyncio.to_thread(reserve_budget, caller, *size, instructions=bool(request.system))
+    )
+    try:
+        # Shielded: cancelling the await leaves the thread writing the reservation, and nothing to settle it.
+        reservation = await asyncio.shield(reserving)
+    except asyncio.CancelledError:
+        # The caller left, or the time ran out: no model call follows, so what the thread writes is given back.
+        reserving.add_done_callback(_give_back_once_written)
+        raise
     try:
         events = await with_key_refresh_async(
             lambda: get_async_client().responses.create(
@@ -246,6 +255,11 @@ async def open_answer_stream(request: StreamRequest, caller: Caller) -> AnswerSt
         await asyncio.to_thread(settle_failure, reservation, exc)
         raise
     return AnswerStream(_settled(answer_events(events), reservation), reservation.remaining)
+
+
+def _give_back_once_written(reserving: asyncio.Future[Reservation]) -> None:
+    if not reserving.cancelled() and reserving.exception() is None:
+        asyncio.get_running_loop().run_in_executor(None, reserving.result().settle, 0)
 
 
 async def _settled(events: AsyncGenerator[Delta | Done], reservation: Reservation) -> AsyncGenerator[Delta | Done]:

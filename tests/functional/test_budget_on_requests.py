@@ -3,10 +3,12 @@ unreachable table fails closed, and streams settle what they used."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import threading
 import time
+from typing import Any
 
 import boto3
 import pytest
@@ -17,7 +19,9 @@ from infra.emulator.budget_table import create_budget_table
 from infra.emulator.runtime import LambdaContext
 from infra.emulator.server import BUFFERED_FUNCTIONS
 from infra.fake_openai import FakeReply
-from llm_core import after_response, budget, token_estimate
+from llm_core import after_response, budget, service, token_estimate
+from llm_core.contract import StreamRequest
+from llm_core.identity import Caller
 from tests.functional.test_stream import CONVERSATION, post, sse_events, stream_url  # noqa: F401 - the fixture
 from tests.support import BASE_ENVIRONMENT, SECRET_ID, closed_port_url, event_with_body
 
@@ -107,6 +111,38 @@ def test_model_call_whose_time_ran_out_before_it_was_sent_gives_the_reservation_
     result = invoke("summarize", summarize_event(), LambdaContext(timeout_seconds=1))
     assert (result["statusCode"], result["json"]["error"]["type"]) == (504, "upstream_timeout")
     assert (total_used(), fake_model.requests) == (0, [])
+
+
+def test_a_stream_cancelled_while_its_reservation_is_written_gives_it_back(budgets, fake_model, monkeypatch):
+    budgets(per_user=100_000)
+    writing, written, given_back = threading.Event(), threading.Event(), threading.Event()
+    reserve, settle = service.reserve_budget, budget.Reservation.settle
+
+    def reserve_once_cancelled(*args: Any, **kwargs: Any) -> budget.Reservation:
+        writing.set()
+        written.wait(timeout=10)
+        return reserve(*args, **kwargs)
+
+    def settle_and_say(reservation: budget.Reservation, used: int | None) -> None:
+        settle(reservation, used)
+        given_back.set()
+
+    monkeypatch.setattr(service, "reserve_budget", reserve_once_cancelled)
+    monkeypatch.setattr(budget.Reservation, "settle", settle_and_say)
+
+    async def leave_while_reserving() -> None:
+        opening = asyncio.ensure_future(
+            service.open_answer_stream(StreamRequest(prompt="Hi"), Caller("local", "local"))
+        )
+        await asyncio.to_thread(writing.wait, 10)
+        opening.cancel()  # as when the caller leaves
+        written.set()
+        with pytest.raises(asyncio.CancelledError):
+            await opening
+        await asyncio.to_thread(given_back.wait, 10)
+
+    asyncio.run(leave_while_reserving())
+    assert (caller_used(), fake_model.requests) == (0, [])
 
 
 def test_a_failed_model_call_says_what_is_left_after_keeping_its_reservation(budgets, fake_model, invoke):
