@@ -22,8 +22,12 @@ COLD_START_ALLOWANCE_SECONDS = 10
 CLOUDFRONT_ORIGIN_READ_TIMEOUT_SECONDS = 60
 # CloudFront drops an idle viewer connection after 30 s; a comment line at least this often keeps it open.
 KEEPALIVE_SECONDS = 15
-# How long uvicorn keeps the Web Adapter's idle connection to the stream app (run_stream.sh): longer than
-# uvicorn's 5 s default, so a warm environment's next request reuses it rather than racing its close.
+# How long the Web Adapter keeps its idle connection to the stream app before closing it (its default, which
+# template.yaml states as AWS_LWA_POOL_IDLE_TIMEOUT_SECONDS).
+WEB_ADAPTER_POOL_IDLE_SECONDS = 4
+# How long uvicorn keeps that idle connection (run_stream.sh): well past the adapter's, so the adapter, the
+# client, always closes it first, and never sends a request down a connection uvicorn is closing (uvicorn's
+# 5 s default left a second between the two).
 ADAPTER_CONNECTION_IDLE_SECONDS = 60
 # After the answer's last event, how long the stream reads on for the end of the model's body (it comes at
 # once), so the connection can serve the next answer; a body that does not end is closed instead.

@@ -113,6 +113,12 @@ def test_every_dependency_before_the_model_stuck_at_once_still_leaves_time_for_o
     assert left >= timeouts.RESPONSE_MARGIN_SECONDS
 
 
+def test_the_adapter_closes_its_idle_connection_to_the_app_before_uvicorn_does(template):
+    variables = template["Resources"]["StreamFunction"]["Properties"]["Environment"]["Variables"]
+    assert int(variables["AWS_LWA_POOL_IDLE_TIMEOUT_SECONDS"]) == timeouts.WEB_ADAPTER_POOL_IDLE_SECONDS
+    assert timeouts.WEB_ADAPTER_POOL_IDLE_SECONDS < timeouts.ADAPTER_CONNECTION_IDLE_SECONDS
+
+
 def test_the_stream_start_script_keeps_the_adapters_idle_connection_as_long_as_timeouts_says():
     match = re.search(r"--timeout-keep-alive (\d+)\b", STREAM_START_SCRIPT.read_text())
     assert match, "run_stream.sh must set uvicorn's --timeout-keep-alive"
