@@ -137,9 +137,30 @@ export function setupChat() {
     lastScrollTop = log.scrollTop;
   });
   const follow = () => { if (stickToBottom) log.scrollTop = log.scrollHeight; };
+
+  // While an answer streams, the page scrolls down as the log grows, so Stop stays on screen (on a phone the
+  // log at its full height and the form do not fit under the header), but never past the log's top. As with
+  // the log, a scroll up by the person lets go, until the next turn.
+  let keepingStop = false;
+  let lastPageY = window.scrollY;
+  window.addEventListener('scroll', () => {
+    if (window.scrollY < lastPageY) keepingStop = false;
+    lastPageY = window.scrollY;
+  }, { passive: true });
+  const STOP_MARGIN_PX = 12;
+  function keepStopInReach() {
+    if (!keepingStop) return;
+    const below = Math.ceil(stop.getBoundingClientRect().bottom + STOP_MARGIN_PX - window.innerHeight);
+    const scroll = Math.min(below, log.getBoundingClientRect().top);
+    if (scroll > 0) window.scrollBy({ top: scroll, behavior: 'instant' });
+  }
+
   // A chat restored on load is drawn before its panel has a size, where there is nothing to scroll: follow
   // again once it is laid out, and whenever the window resizes it.
-  new ResizeObserver(follow).observe(log);
+  new ResizeObserver(() => {
+    follow();
+    keepStopInReach();
+  }).observe(log);
 
   function messageNode(role, { text = '', actions = [] } = {}) {
     const body = el('div', { className: role === 'user' ? 'msg-text' : 'msg-text markdown' });
@@ -197,6 +218,8 @@ export function setupChat() {
   function setRunning(running) {
     send.disabled = running || toolsLocked();
     stop.disabled = !running;
+    keepingStop = running;
+    keepStopInReach();
     send.classList.toggle('is-busy', running);
     send.textContent = running ? send.dataset.busyLabel : 'Send';
     form.setAttribute('aria-busy', String(running));

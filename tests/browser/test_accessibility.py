@@ -37,12 +37,36 @@ FOCUSABLE = "a[href], button:not(:disabled), textarea:not(:disabled), select:not
 DESCRIBE_FOCUS = r"""() => {
     const e = document.activeElement;
     const style = getComputedStyle(e);
-    // The page's ring is a 3px spread shadow (--ring); a control's own shadow, or the transparent outline kept
-    // for forced-colors modes, shows nothing.
-    const shadowRing = / 0px 0px 0px 3px/.test(style.boxShadow);
+    const luminance = ([r, g, b]) => {
+        const linear = (c) => (c /= 255) <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+        return 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
+    };
+    const channels = (colour) => colour.match(/[\d.]+/g).map(Number);
+    const contrast = (a, b) => {
+        const [light, dark] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+        return (light + 0.05) / (dark + 0.05);
+    };
+    // The ring is the outermost spread shadow (--ring): opaque, with 3:1 contrast against the page and the
+    // cards it sits on (WCAG 1.4.11). A text box's soft ring comes with its border in the accent instead.
+    const resolved = (name) => {
+        const probe = document.createElement('i');
+        probe.style.color = `var(${name})`;
+        document.body.append(probe);
+        const colour = getComputedStyle(probe).color;
+        probe.remove();
+        return colour;
+    };
+    const surfaces = ['--bg', '--surface'].map((name) => channels(resolved(name)));
+    const rings = [...style.boxShadow.matchAll(/(rgba?\([^)]*\)) 0px 0px 0px (\d+)px/g)]
+        .map((m) => ({ colour: channels(m[1]), spread: Number(m[2]) }))
+        .sort((a, b) => b.spread - a.spread);
+    const outer = rings[0];
+    const shadowRing = Boolean(outer) && (outer.colour[3] ?? 1) === 1
+        && Math.min(...surfaces.map((s) => contrast(outer.colour, s))) >= 3;
+    const box = ['TEXTAREA', 'SELECT', 'INPUT'].includes(e.tagName) && style.borderTopColor === resolved('--accent');
     const outline = style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0
         && !/rgba\(.*, 0\)$/.test(style.outlineColor) && style.outlineColor !== 'transparent';
-    return { key: e.dataset.a11yKey || null, ring: shadowRing || outline };
+    return { key: e.dataset.a11yKey || null, ring: shadowRing || outline || (Boolean(outer) && box) };
 }"""
 
 

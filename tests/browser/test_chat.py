@@ -183,6 +183,35 @@ def test_scrolling_up_while_an_answer_streams_keeps_the_log_where_the_person_put
     assert page.evaluate(AT_LEAST, 400)
 
 
+def test_stop_stays_on_a_phones_screen_while_a_long_answer_fills_the_log(page, emulator_fake_model):
+    page.set_viewport_size({"width": 390, "height": 844})
+    release = ask_and_hold_the_last_word(page, emulator_fake_model, "Tell me everything.", ["word " * 400, "The end."])
+    expect(assistant_messages(page).last).to_contain_text("word")
+    log_height = page.locator("#chat-log").evaluate("(log) => log.getBoundingClientRect().height")
+    stop = page.locator("#chat-stop").bounding_box()
+    release.set()
+    wait_until_answered(page)
+    # The log grew to its limit (55 % of the screen's height), and Stop stayed within the screen's 844 px.
+    assert log_height > 0.5 * 844
+    assert stop is not None and 0 <= stop["y"] and stop["y"] + stop["height"] <= 844
+
+
+def test_scrolling_the_page_up_while_an_answer_streams_keeps_it_where_the_person_put_it(page, emulator_fake_model):
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.emulate_media(reduced_motion="reduce")
+    release = ask_and_hold_the_last_word(page, emulator_fake_model, "And then?", ["Short start. ", "word " * 400])
+    expect(assistant_messages(page).last).to_contain_text("Short start.")
+    # Focus off Stop, so the turn's end does not move it to the message box (and the page with it).
+    page.locator("#chat-log").evaluate("(log) => log.focus({ preventScroll: true })")
+    page.locator("header").hover()
+    page.mouse.wheel(0, -2000)
+    page.wait_for_function("() => window.scrollY === 0")
+    release.set()
+    wait_until_answered(page)
+    expect(assistant_messages(page).last).to_contain_text("word word")
+    assert page.evaluate("window.scrollY") == 0
+
+
 def type_lines_joined_by(page: Page, key: str, first: str, second: str) -> None:
     """Type two lines into the message box with ``key`` between them, and check it made a line break."""
     box = page.locator("#chat-input")
