@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, field_v
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-from llm_core.json_values import not_blank, whole_number
+from llm_core.json_values import not_blank, shows_something, whole_number
 from llm_core.prompts import DEFAULT_BULLETS, MAX_BULLETS, Todo
 
 # The time zone a TODO request's dates are worked out in when it names none (the page says so too).
@@ -107,9 +107,14 @@ class StreamRequest(_Request):
         fail_fast=True,
     )
     prompt: str | None = Field(None, description="a non-empty string (shorthand for one user message)")
-    system: str | None = Field(None, description="a string of instructions for the model")
+    system: str | None = Field(None, description="a string of instructions for the model (blank: none)")
 
     _prompt_not_blank = field_validator("prompt")(lambda value: value if value is None else not_blank(value))
+    # Instructions that show nothing are none, however they are written ("", spaces, a zero-width space): the
+    # model gets none, and they count no characters.
+    _blank_system_is_none = field_validator("system")(
+        lambda value: value if value is not None and shows_something(value) else None
+    )
 
     @field_validator("messages")
     @classmethod

@@ -29,9 +29,14 @@ def _is_visible(char: str) -> bool:
     )
 
 
+def shows_something(value: str) -> bool:
+    """Whether ``value`` holds at least one visible character."""
+    return any(_is_visible(char) for char in value)
+
+
 def not_blank(value: str) -> str:
     """``value`` when it holds at least one visible character; a pydantic validator (ValueError otherwise)."""
-    if not any(_is_visible(char) for char in value):
+    if not shows_something(value):
         raise ValueError("must hold at least one visible character")
     return value
 

@@ -107,11 +107,17 @@ def _key_from_secret_value(value: str) -> str:
     value = value.strip()
     if value.startswith("{"):
         try:
-            value = json.loads(value).get("api_key") or ""
+            fields = json.loads(value)
+            value = fields.get("api_key") or ""
         except (json.JSONDecodeError, AttributeError):
             raise NotConfigured(
                 f'{_WHERE_THE_KEY_IS} is not valid JSON: store the bare key or {{"api_key": "..."}}.'
             ) from None
+        if "api_key" not in fields:
+            # Its other fields go unnamed: one may be the key under another name.
+            raise NotConfigured(
+                f'{_WHERE_THE_KEY_IS} is JSON without an "api_key" field: store {{"api_key": "..."}} or the bare key.'
+            )
         if not isinstance(value, str):
             raise NotConfigured(f'{_WHERE_THE_KEY_IS}: "api_key" must be a string.')
         value = value.strip()

@@ -103,10 +103,19 @@ def test_json_secret_yields_its_api_key():
     assert _key_from_secret_value('{"api_key": "sk-abc", "note": "prod"}') == "sk-abc"
 
 
-@pytest.mark.parametrize("value", ["", "   ", '{"api_key": ""}', '{"other": "x"}'])
+@pytest.mark.parametrize("value", ["", "   ", '{"api_key": ""}'])
 def test_secret_without_a_key_is_not_configured(value):
     with pytest.raises(NotConfigured, match="holds no key"):
         _key_from_secret_value(value)
+
+
+def test_json_secret_with_the_key_under_another_name_says_which_field_it_needs_without_echoing_it():
+    with pytest.raises(NotConfigured) as caught:
+        _key_from_secret_value('{"OPENAI_API_KEY": "sk-abc"}')
+    assert caught.value.message == (
+        'The OpenAI key\'s secret (OPENAI_SECRET_ID) is JSON without an "api_key" field: store {"api_key": "..."} '
+        "or the bare key."
+    )
 
 
 def test_api_key_that_is_not_a_string_is_not_configured():

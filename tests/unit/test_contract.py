@@ -18,6 +18,12 @@ def test_prompt_shorthand_becomes_a_one_message_conversation():
     assert [(m.role, m.content) for m in request.conversation] == [("user", "Hello")]
 
 
+@pytest.mark.parametrize("system", ["", "   ", "\u200b", "\n\t"])
+def test_instructions_that_show_nothing_are_none_and_count_nothing(system):
+    request = StreamRequest.model_validate({"prompt": "Hello", "system": system})
+    assert (request.system, request.input_chars()) == (None, 5)
+
+
 def test_input_size_counts_every_message_and_the_system_prompt():
     request = StreamRequest.model_validate(
         {
