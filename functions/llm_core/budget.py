@@ -8,8 +8,8 @@ unmetered model call is the failure this guards against.
 
 A caller's row also holds the reservations of their requests still under way (a string set, an element each,
 removed when the request settles), so a refusal can say how much of what is used may come back within minutes
-rather than at the reset. The deployment's row keeps none: under heavy traffic a set of everyone's requests
-would grow without bound, and each write is billed by the item's size. Each update returns the row's new total,
+rather than at the reset. The deployment's row keeps only their sum: under heavy traffic a set of everyone's
+requests would grow without bound, and each write is billed by the item's size. Each update returns the row's new total,
 so what is left needs no read (one refusal reads: a request larger than a whole day's budget is told what is
 left today). The two rows are written at the same time (one round trip instead of two) because a request waits
 for its reservation before the model is called. What a refusal says is worded in budget_messages.py; the
@@ -66,6 +66,9 @@ HELD_ATTRIBUTE = "held"
 # No request outlives the longest function timeout: a hold past its deadline belongs to a request that ended
 # without settling (its process was killed), whose reservation stays used, as the safe side.
 HOLD_SECONDS = max(BUFFERED_FUNCTION_TIMEOUT_SECONDS, STREAM_FUNCTION_TIMEOUT_SECONDS)
+# On the deployment's row, the tokens the reservations of everyone's requests under way hold. A count has no
+# deadlines: a request killed before it settled stays counted until the day's row is done with.
+UNDER_WAY_ATTRIBUTE = "under_way"
 # A day's rows are worthless once it is over; TTL removes them a little later (DynamoDB deletes lazily).
 ROW_LIFETIME_AFTER_DAY = timedelta(days=2)
 
@@ -127,7 +130,7 @@ class Reservation:
         self._report_deployment_usage()
 
     def _write_settlement(self, difference: int) -> None:
-        outcomes = _on_each_row(self._budgets, lambda budget: _release(budget, difference, self._hold))
+        outcomes = _on_each_row(self._budgets, lambda budget: _release(budget, difference, self.tokens, self._hold))
         for budget, outcome in zip(self._budgets, outcomes, strict=True):
             if isinstance(outcome, int):
                 self._used[budget.key] = outcome
@@ -187,7 +190,7 @@ def reserve(caller_id: str, tokens: int, *, text: TextSize | None = None, now: d
         if budget.key in used:
             _give_back(budget, tokens, hold)
     refused = {
-        budget: _row_when_refused(outcome, moment)
+        budget: _row_when_refused(budget, outcome, moment)
         for budget, outcome in zip(budgets, outcomes, strict=True)
         if isinstance(outcome, ClientError) and _is_refusal(outcome)
     }
@@ -221,11 +224,11 @@ def _quota_exceeded(
     reset, the one time the request surely fits: requests under way may use all they hold."""
     left = {budget: max(budget.cap - row.used, 0) if row.used is not None else 0 for budget, row in refused.items()}
     # Worth naming only where the same request fits once they end, if they use nothing: in every refusing row,
-    # counted from what it used (a row may be past its cap). Only a caller's row keeps holds.
+    # counted from what it used (a row may be past its cap).
     may_make_room = all(
         row.used is not None and budget.cap - row.used + row.held >= tokens for budget, row in refused.items()
     )
-    held = sum(row.held for row in refused.values()) if may_make_room else 0
+    held = {budget: row.held for budget, row in refused.items()} if may_make_room else {}
     _, seconds, _ = reset_after(now)
     headers = {"retry-after": str(seconds), REMAINING_HEADER: str(min(left.values()))}
     return QuotaExceeded(quota_exceeded_message(left, held, tokens, smallest, now, text), headers)
@@ -241,8 +244,8 @@ def _budgets_for(caller_id: str, day: date, per_user: int, total: int) -> tuple[
 
 
 def _reserve_row(budget: Budget, tokens: int, expires_at: int, hold: str) -> int:
-    """Add ``tokens`` to the row (on a caller's, ``hold`` to their requests under way) unless its total would pass
-    its cap; the row's new total."""
+    """Add ``tokens`` to the row, and to its requests under way (on a caller's, ``hold``; on the deployment's,
+    ``tokens``), unless its total would pass its cap; the row's new total."""
     names = {"#used": USED_ATTRIBUTE, "#expires": TTL_ATTRIBUTE}
     values: dict[str, dict[str, Any]] = {
         ":tokens": {"N": str(tokens)},
@@ -255,6 +258,9 @@ def _reserve_row(budget: Budget, tokens: int, expires_at: int, hold: str) -> int
         names["#held"] = HELD_ATTRIBUTE
         values[":hold"] = {"SS": [hold]}
         additions += ", #held :hold"
+    else:
+        names["#under_way"] = UNDER_WAY_ATTRIBUTE
+        additions += ", #under_way :tokens"
     response = _client_once().update_item(
         TableName=get_settings().budget_table_name,
         Key={KEY_ATTRIBUTE: {"S": budget.key}},
@@ -270,27 +276,31 @@ def _reserve_row(budget: Budget, tokens: int, expires_at: int, hold: str) -> int
     return int(response["Attributes"][USED_ATTRIBUTE]["N"])
 
 
-def _release(budget: Budget, difference: int, hold: str) -> int | None:
-    """Add ``difference`` (negative to give tokens back) to the row, whatever its cap, and on a caller's row take
-    ``hold`` from their requests under way; the row's new total, or None with no difference (the total is then
-    not written, nor, on the deployment's row, anything)."""
+def _release(budget: Budget, difference: int, reserved: int, hold: str) -> int | None:
+    """Add ``difference`` (negative to give tokens back) to the row, whatever its cap, and take the request,
+    which reserved ``reserved``, from the row's requests under way (on a caller's, ``hold``); the row's new
+    total, or None with no difference (the total is then not written)."""
     names: dict[str, str] = {}
     values: dict[str, dict[str, Any]] = {}
-    clauses = []
+    additions = []
     if difference:
         names["#used"] = USED_ATTRIBUTE
         values[":difference"] = {"N": str(difference)}
-        clauses.append("ADD #used :difference")
+        additions.append("#used :difference")
     if budget.scope == "caller":
         names["#held"] = HELD_ATTRIBUTE
         values[":hold"] = {"SS": [hold]}
-        clauses.append("DELETE #held :hold")
-    if not clauses:
-        return None
+        ended = "DELETE #held :hold"
+    else:
+        names["#under_way"] = UNDER_WAY_ATTRIBUTE
+        values[":ended"] = {"N": str(-reserved)}
+        additions.append("#under_way :ended")
+        ended = ""
+    expression = " ".join(part for part in (f"ADD {', '.join(additions)}" if additions else "", ended) if part)
     response = _client_once().update_item(
         TableName=get_settings().budget_table_name,
         Key={KEY_ATTRIBUTE: {"S": budget.key}},
-        UpdateExpression=" ".join(clauses),
+        UpdateExpression=expression,
         ExpressionAttributeNames=names,
         ExpressionAttributeValues=values,
         ReturnValues="UPDATED_NEW" if difference else "NONE",
@@ -300,7 +310,7 @@ def _release(budget: Budget, difference: int, hold: str) -> int | None:
 
 def _give_back(budget: Budget, tokens: int, hold: str) -> None:
     try:
-        _release(budget, -tokens, hold)
+        _release(budget, -tokens, tokens, hold)
     except (ClientError, BotoCoreError) as exc:
         # The row keeps tokens no model call will use: the safe side, as with a failed settlement.
         logger.error(
@@ -330,16 +340,18 @@ def _is_refusal(outcome: object) -> bool:
 @dataclass(frozen=True)
 class _RefusingRow:
     used: int | None  # None: the refusal carried no row
-    held: int  # by the caller's requests under way, before their deadlines (0 on the deployment's row)
+    held: int  # by the requests under way: on a caller's row, those before their deadlines
 
 
-def _row_when_refused(refusal: ClientError, now: datetime) -> _RefusingRow:
+def _row_when_refused(budget: Budget, refusal: ClientError, now: datetime) -> _RefusingRow:
     """What the row held when it refused, from the row the refusal carries."""
     row: dict[str, Any] = refusal.response.get("Item", {})  # type: ignore[assignment]
     used = row.get(USED_ATTRIBUTE, {}).get("N")
-    return _RefusingRow(
-        int(used) if used is not None else None, _held_before_deadline(row.get(HELD_ATTRIBUTE, {}).get("SS", []), now)
-    )
+    if budget.scope == "caller":
+        held = _held_before_deadline(row.get(HELD_ATTRIBUTE, {}).get("SS", []), now)
+    else:
+        held = max(int(row.get(UNDER_WAY_ATTRIBUTE, {}).get("N", "0")), 0)
+    return _RefusingRow(int(used) if used is not None else None, held)
 
 
 def _held_before_deadline(holds: list[str], now: datetime) -> int:

@@ -27,15 +27,15 @@ def reset_after(now: datetime) -> tuple[datetime, int, str]:
 
 
 def quota_exceeded_message(
-    left: dict[Budget, int], held: int, tokens: int, smallest: int, now: datetime, text: TextSize | None
+    left: dict[Budget, int], held: dict[Budget, int], tokens: int, smallest: int, now: datetime, text: TextSize | None
 ) -> str:
-    """The refusal of a request of ``tokens`` by the budgets that leave ``left`` today, where the caller's
-    requests still under way hold ``held`` of their budget's used tokens, when their ending could make room for
-    this request (0 otherwise). A budget with less left than the ``smallest`` request to this function could need
+    """The refusal of a request of ``tokens`` by the budgets that leave ``left`` today, where requests still under
+    way hold ``held`` of each budget's used tokens, when their ending could make room for this request (empty
+    otherwise). A budget with less left than the ``smallest`` request to this function could need
     is out of reach here (spent, when nothing is left); one with more cannot hold this request's worst case,
     though a shorter request would pass."""
     reset, _, wait = reset_after(now)
-    under_way = _under_way(held) if held else ""
+    under_way = _under_way(held) if any(held.values()) else ""
     out_of_reach = {budget: tokens_left for budget, tokens_left in left.items() if tokens_left < smallest}
     if out_of_reach:
         return (
@@ -53,12 +53,15 @@ def quota_exceeded_message(
     )
 
 
-def _under_way(held: int) -> str:
-    """What the caller's requests still under way hold, as a sentence after a space: they give back what they do
-    not use when they end, so a retry may fit long before the reset."""
+def _under_way(held: dict[Budget, int]) -> str:
+    """What requests still under way hold of each budget, as a sentence after a space: they give back what they
+    do not use when they end, so a retry may fit long before the reset."""
+    holding = {budget: tokens for budget, tokens in held.items() if tokens}
+    whose = "Your requests" if all(budget.scope == "caller" for budget in holding) else "Requests"
+    portions = " and ".join(f"{tokens:,} tokens of {_whose(budget)} daily budget" for budget, tokens in holding.items())
     return (
-        f" Your requests still under way hold {held:,} tokens of your daily budget until they end; what they do "
-        "not use comes back then, so trying again when they finish may fit."
+        f" {whose} still under way hold {portions} until they end; what they do not use comes back then, so "
+        "trying again when they finish may fit."
     )
 
 

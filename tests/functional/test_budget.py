@@ -50,6 +50,11 @@ class BudgetTable:
         row = self.row(key)
         return int(row["used"]["N"]) if row else None
 
+    def under_way(self, key: str) -> int:
+        """What the deployment's row counts as held by requests under way."""
+        row = self.row(key) or {}
+        return int(row.get("under_way", {}).get("N", "0"))
+
     def held(self, key: str) -> list[str]:
         """The row's holds of requests under way ("deadline:tokens:id")."""
         row = self.row(key) or {}
@@ -201,10 +206,18 @@ def test_a_reservation_holds_its_tokens_on_the_callers_row_until_the_longest_fun
     assert hold.startswith(f"{deadline}:1200:")
 
 
-def test_the_deployments_row_keeps_no_holds(configure, table):
+def test_the_deployments_row_counts_what_requests_under_way_hold_rather_than_each_request(configure, table):
     configure(per_user=10_000, total=100_000)
     budget.reserve("alice", 1_200, now=AFTERNOON)
-    assert table.row(TOTAL_ROW) is not None and table.held(TOTAL_ROW) == []
+    budget.reserve("bob", 800, now=AFTERNOON)
+    assert (table.under_way(TOTAL_ROW), table.held(TOTAL_ROW)) == (2_000, [])
+
+
+def test_settlement_takes_the_request_from_the_deployments_requests_under_way(configure, table):
+    configure(per_user=10_000, total=100_000)
+    budget.reserve("bob", 800, now=AFTERNOON)
+    budget.reserve("alice", 1_200, now=AFTERNOON).settle(1_200)  # no difference to write, and still ended
+    assert (table.under_way(TOTAL_ROW), table.used(TOTAL_ROW)) == (800, 2_000)
 
 
 def test_settlement_ends_the_requests_hold(configure, table):
@@ -309,6 +322,14 @@ def test_a_request_refused_by_one_row_leaves_no_hold_on_the_other(configure, tab
     assert table.held(ALICE_ROW) == []
 
 
+def test_a_request_refused_by_one_row_leaves_nothing_under_way_on_the_other(configure, table):
+    configure(per_user=1_000, total=100_000)
+    spend("alice", 900)
+    with pytest.raises(QuotaExceeded):
+        budget.reserve("alice", 200, now=AFTERNOON)  # the deployment's row took it, then gave it back
+    assert table.under_way(TOTAL_ROW) == 0
+
+
 def test_a_refusal_while_requests_are_under_way_says_what_they_hold_and_that_it_comes_back(configure, table):
     configure(per_user=10_000, total=100_000)
     spend("alice", 3_000)
@@ -350,12 +371,22 @@ def test_a_refusal_leaves_out_requests_under_way_when_the_row_is_past_its_cap(co
     assert "under way" not in refused.message
 
 
-def test_a_refusal_by_the_deployments_budget_leaves_out_the_callers_requests_under_way(configure, table):
+def test_a_refusal_by_the_deployments_budget_says_what_everyones_requests_under_way_hold(configure, table):
     configure(per_user=100_000, total=10_000)
     spend("bob", 8_000)
-    # Under way: were it counted on the deployment's row too, that row would seem to make room for 1,100.
-    budget.reserve("alice", 1_500, now=AFTERNOON)
+    budget.reserve("carol", 1_500, now=AFTERNOON)  # another person's answer, still streaming
     refused = refusal("alice", 1_100)
+    assert (
+        " Requests still under way hold 1,500 tokens of this deployment's daily budget until they end; what they "
+        "do not use comes back then, so trying again when they finish may fit."
+    ) in refused.message
+
+
+def test_a_refusal_by_the_deployments_budget_leaves_out_requests_under_way_that_could_not_make_room(configure, table):
+    configure(per_user=100_000, total=10_000)
+    spend("bob", 9_800)
+    budget.reserve("carol", 100, now=AFTERNOON)
+    refused = refusal("alice", 1_000)  # 100 left, and 100 more once carol's request ends: still short
     assert "under way" not in refused.message
 
 
