@@ -67,7 +67,8 @@ HELD_ATTRIBUTE = "held"
 # without settling (its process was killed), whose reservation stays used, as the safe side.
 HOLD_SECONDS = max(BUFFERED_FUNCTION_TIMEOUT_SECONDS, STREAM_FUNCTION_TIMEOUT_SECONDS)
 # On the deployment's row, the tokens the reservations of everyone's requests under way hold. A count has no
-# deadlines: a request killed before it settled stays counted until the day's row is done with.
+# deadlines: a request whose settlement was never written (its process was killed, the write failed or its
+# answer was lost) stays counted until the day's row is done with.
 UNDER_WAY_ATTRIBUTE = "under_way"
 # A day's rows are worthless once it is over; TTL removes them a little later (DynamoDB deletes lazily).
 ROW_LIFETIME_AFTER_DAY = timedelta(days=2)

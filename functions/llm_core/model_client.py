@@ -38,8 +38,9 @@ from llm_core.timeouts import (
 _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("llm_deadline", default=None)
 
 T = TypeVar("T")
-# On the transports' own 504 when no attempt of the call was sent; never leaves the function.
-NEVER_SENT_HEADER = "x-llm-endpoints-never-sent"
+# On the transports' own 504 when no attempt of the call was sent: a response extension, which only code in
+# this process can set (a header could come from the provider, or anything in between).
+NEVER_SENT_EXTENSION = "llm_endpoints_never_sent"
 RETRY_COUNT_HEADER = "x-stainless-retry-count"
 
 
@@ -63,14 +64,12 @@ def _spent_response(request: httpx2.Request, *, never_sent: bool = False) -> htt
     """What the transport answers, as a gateway would, once no time is left to try: the SDK retries every
     transport error after a backoff sleep, but obeys ``x-should-retry: false`` on a response. ``never_sent``:
     no attempt of this call reached the model (see was_never_sent)."""
-    headers = {"x-should-retry": "false"}
-    if never_sent:
-        headers[NEVER_SENT_HEADER] = "true"
     return httpx2.Response(
         504,
-        headers=headers,
+        headers={"x-should-retry": "false"},
         json={"error": {"message": "The function's time is up.", "type": "timeout"}},
         request=request,
+        extensions={NEVER_SENT_EXTENSION: never_sent},
     )
 
 
@@ -83,7 +82,7 @@ def was_never_sent(exc: BaseException) -> bool:
     """Whether ``exc`` is the 504 of a call whose time ran out before its first attempt left (the dependencies
     before it used all of it): the model received nothing, so it generated nothing. Once an attempt was sent,
     the model may have worked, whatever came of it."""
-    return isinstance(exc, openai.APIStatusError) and exc.response.headers.get(NEVER_SENT_HEADER) == "true"
+    return isinstance(exc, openai.APIStatusError) and exc.response.extensions.get(NEVER_SENT_EXTENSION) is True
 
 
 def _deadline_passed() -> bool:

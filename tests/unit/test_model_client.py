@@ -68,6 +68,20 @@ def test_a_passed_deadline_before_a_retry_does_not_say_the_call_was_never_sent()
     assert not was_never_sent(openai.APIStatusError("time", response=response, body=None))
 
 
+def test_a_streams_passed_deadline_before_the_first_attempt_says_the_call_was_never_sent():
+    async def attempt() -> httpx2.Response:
+        transport = AsyncDeadlineTransport(httpx2.MockTransport(lambda request: httpx2.Response(200)))
+        with deadline_after(RESPONSE_MARGIN_SECONDS):
+            return await transport.handle_async_request(_request())
+
+    assert was_never_sent(openai.APIStatusError("time", response=asyncio.run(attempt()), body=None))
+
+
+def test_a_providers_504_cannot_say_the_call_was_never_sent():
+    response = httpx2.Response(504, headers={"llm_endpoints_never_sent": "true"}, request=_request())
+    assert not was_never_sent(openai.APIStatusError("time", response=response, body=None))
+
+
 def test_a_timed_out_attempt_does_not_say_the_call_was_never_sent():
     transport = DeadlineTransport(httpx2.MockTransport(timing_out))
     with deadline_after(RESPONSE_MARGIN_SECONDS + MIN_ATTEMPT_SECONDS + DEFAULT_RETRY_WAIT_SECONDS - 0.1):
