@@ -17,6 +17,7 @@ import {
 } from './conversation.js';
 import { renderMarkdown } from './markdown.js';
 import { readEventStream } from './sse.js';
+import { showsSomething } from './text.js';
 import {
   announce, attachCounter, clearError, copyWithFeedback, el, renderError, sendOnEnter, setValue,
 } from './ui.js';
@@ -461,7 +462,7 @@ export function setupChat() {
   }
 
   function showSystemState() {
-    systemState.textContent = conversation.system.trim() ? 'on' : 'off';
+    systemState.textContent = showsSomething(conversation.system) ? 'on' : 'off';
   }
   system.value = conversation.system;
   showSystemState();

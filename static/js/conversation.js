@@ -9,7 +9,7 @@
 // stopped before the first token), so what the model is sent next time is exactly what the person
 // sees answered.
 
-import { charCount } from './text.js';
+import { charCount, showsSomething } from './text.js';
 
 const ROLES = new Set(['user', 'assistant']);
 // What each ending says under its answer, on the page and in the Markdown export.
@@ -52,7 +52,7 @@ export function withSystem(conversation, system) {
 
 /** Blank text is no answer: the server refuses a blank message in the history. */
 export function isAnswer(text) {
-  return typeof text === 'string' && text.trim() !== '';
+  return typeof text === 'string' && showsSomething(text);
 }
 
 /** The last user message and its answer, when the conversation ends with one (it always does, but empty). */
@@ -103,13 +103,13 @@ export function settleTurn(turn, answer, ending = null) {
 /** The /api/stream request body. */
 export function requestBody(conversation) {
   const body = { messages: conversation.messages.map(({ role, content }) => ({ role, content })) };
-  if (conversation.system.trim()) body.system = conversation.system;
+  if (showsSomething(conversation.system)) body.system = conversation.system;
   return body;
 }
 
 /** Characters the server counts against its limit: the system prompt, the history and the draft. */
 export function inputChars(conversation, draft = '') {
-  const system = conversation.system.trim() ? charCount(conversation.system) : 0;
+  const system = showsSomething(conversation.system) ? charCount(conversation.system) : 0;
   return conversation.messages.reduce((sum, m) => sum + charCount(m.content), system + charCount(draft));
 }
 
@@ -123,7 +123,7 @@ export function inputParts(conversation) {
 /** The whole conversation as Markdown, for the clipboard. */
 export function toMarkdown(conversation) {
   const parts = [];
-  if (conversation.system.trim()) parts.push(`## Instructions\n\n${conversation.system.trim()}`);
+  if (showsSomething(conversation.system)) parts.push(`## Instructions\n\n${conversation.system.trim()}`);
   for (const m of conversation.messages) {
     const ending = m.ending ? `\n\n_${ENDINGS[m.ending]}_` : '';
     parts.push(`## ${m.role === 'user' ? 'You' : 'Assistant'}\n\n${m.content.trim()}${ending}`);

@@ -10,6 +10,16 @@ export function formatCount(n) {
   return n.toLocaleString(PAGE_LOCALE);
 }
 
+// A character that shows nothing on its own, as the server's contract reads one (functions/llm_core/json_values.py):
+// white space, controls, format characters (the zero-width space), lone combining marks, letters drawn as
+// blanks and noncharacters.
+const SHOWS_NOTHING = /^[\p{White_Space}\p{Cc}\p{Cf}\p{Mn}\p{Me}\p{Noncharacter_Code_Point}\u115F\u1160\u3164\uFFA0\u2800]*$/u;
+
+/** Whether `text` holds a character that shows: text that does not is blank to the server. */
+export function showsSomething(text) {
+  return !SHOWS_NOTHING.test(text);
+}
+
 /** Length in Unicode code points, the way the Python server counts len(text). */
 export function charCount(text) {
   let n = 0;

@@ -76,11 +76,15 @@ def test_regenerate_and_edit_need_an_answered_exchange(module_page):
 def test_instructions_are_sent_as_system_only_when_not_blank(module_page):
     bodies = run(
         module_page,
-        "return [c.requestBody(c.withSystem(arg, 'Be brief.')), c.requestBody(c.withSystem(arg, '  '))];",
+        "return ['Be brief.', '  ', '\\u200b', '\\u2800\\n'].map((s) => c.requestBody(c.withSystem(arg, s)));",
         HISTORY,
     )
     assert bodies[0] == {"messages": HISTORY["messages"], "system": "Be brief."}
-    assert bodies[1] == {"messages": HISTORY["messages"]}
+    assert bodies[1:] == [{"messages": HISTORY["messages"]}] * 3
+
+
+def test_an_answer_that_shows_nothing_is_no_answer_as_the_server_reads_it(module_page):
+    assert run(module_page, "return ['\\u200b', ' \\u3164 ', 'Ok'].map(c.isAnswer);") == [False, False, True]
 
 
 def test_input_chars_count_code_points_of_instructions_history_and_draft(module_page):
