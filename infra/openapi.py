@@ -24,6 +24,7 @@ sys.path.insert(0, str(FUNCTIONS_DIR))
 from llm_core import errors
 from llm_core.budget import REMAINING_HEADER
 from llm_core.contract import ErrorEnvelope, SummarizeRequest, SummarizeResponse, TodoRequest, TodoResponse
+from llm_core.tokens import CHALLENGE
 
 DOCUMENT = Path(__file__).resolve().parent.parent / "docs" / "openapi.json"
 ENDPOINTS: dict[str, tuple[str, type[BaseModel], type[BaseModel]]] = {
@@ -48,9 +49,15 @@ HEADERS: dict[str, dict[str, Any]] = {
     },
     "retry-after": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}},
     "allow": {"description": "The methods the endpoint takes.", "schema": {"type": "string", "const": "POST"}},
+    "www-authenticate": {
+        "description": "Where the access token goes: a scheme of this project's own, so no browser shows a "
+        "password prompt.",
+        "schema": {"type": "string", "const": CHALLENGE},
+    },
 }
 MORE_HEADERS_BY_STATUS: dict[int, tuple[str, ...]] = {
     200: (REMAINING_HEADER,),
+    401: ("www-authenticate",),
     405: ("allow",),
     # Larger than a whole day's budget: what is left today.
     413: (REMAINING_HEADER,),

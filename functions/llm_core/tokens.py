@@ -40,6 +40,9 @@ SIGN_IN_UNKNOWN_KEY = "The access token is signed with a key this user pool does
 SIGN_IN_WRONG_ISSUER = "The access token was not issued by this deployment's user pool: sign in again."
 SIGN_IN_WRONG_CLIENT = "The access token was issued to another app client: sign in again."
 SIGN_IN_NOT_ACCESS_TOKEN = "Send the access token, not the ID token: sign in again."  # noqa: S105
+# HTTP asks every 401 to say how to authenticate (RFC 9110, 15.5.2). The scheme is this project's own, so no
+# browser offers its password prompt: the token goes in TOKEN_HEADER, not in Authorization.
+CHALLENGE = f'AccessToken header="{TOKEN_HEADER}"'
 JWKS_UNREACHABLE = "The user pool's signing keys could not be fetched, so no sign-in can be checked: try again shortly."
 
 
@@ -175,26 +178,26 @@ class TokenVerifier:
     def verify(self, token: str | None) -> dict[str, Any]:
         """The token's claims. Raises Unauthenticated, whose message never quotes the token."""
         if not token or not token.strip():  # a header with nothing in it is no token sent
-            raise Unauthenticated(SIGN_IN_MISSING)
+            raise _refused(SIGN_IN_MISSING)
         if token[:7].lower() == "bearer ":  # the Authorization header's habit, which this header does not take
-            raise Unauthenticated(SIGN_IN_WITH_SCHEME)
+            raise _refused(SIGN_IN_WITH_SCHEME)
         # A JWT has no comma; a header sent twice arrives as one value, joined with commas (as Function URLs
         # join them).
         if "," in token:
-            raise Unauthenticated(SIGN_IN_REPEATED)
+            raise _refused(SIGN_IN_REPEATED)
         if len(token) > TOKEN_MAX_CHARS:
-            raise Unauthenticated(SIGN_IN_INVALID)
+            raise _refused(SIGN_IN_INVALID)
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:
-            raise Unauthenticated(SIGN_IN_INVALID) from None
+            raise _refused(SIGN_IN_INVALID) from None
         # Decided before any key is chosen, so neither "none" nor an HMAC keyed with the public key can pass.
         if header.get("alg") != "RS256":
-            raise Unauthenticated(SIGN_IN_NOT_RS256)
+            raise _refused(SIGN_IN_NOT_RS256)
         kid = header.get("kid")
         key = self.keys.get(kid) if isinstance(kid, str) else None
         if key is None:
-            raise Unauthenticated(SIGN_IN_UNKNOWN_KEY)
+            raise _refused(SIGN_IN_UNKNOWN_KEY)
         try:
             claims: dict[str, Any] = _jwt.decode(
                 token,
@@ -205,15 +208,19 @@ class TokenVerifier:
                 options={"require": ["exp", "iat", "iss", "sub", "token_use"], "verify_aud": False},
             )
         except jwt.ExpiredSignatureError:
-            raise Unauthenticated(SIGN_IN_EXPIRED) from None
+            raise _refused(SIGN_IN_EXPIRED) from None
         except jwt.InvalidIssuerError:
-            raise Unauthenticated(SIGN_IN_WRONG_ISSUER) from None
+            raise _refused(SIGN_IN_WRONG_ISSUER) from None
         except jwt.InvalidTokenError:
-            raise Unauthenticated(SIGN_IN_INVALID) from None
+            raise _refused(SIGN_IN_INVALID) from None
         if claims["token_use"] != "access":  # noqa: S105 - a claim value
-            raise Unauthenticated(SIGN_IN_NOT_ACCESS_TOKEN)
+            raise _refused(SIGN_IN_NOT_ACCESS_TOKEN)
         if not isinstance(claims["sub"], str) or not claims["sub"]:
-            raise Unauthenticated(SIGN_IN_INVALID)
+            raise _refused(SIGN_IN_INVALID)
         if claims.get("client_id") != self._client_id():
-            raise Unauthenticated(SIGN_IN_WRONG_CLIENT)
+            raise _refused(SIGN_IN_WRONG_CLIENT)
         return claims
+
+
+def _refused(message: str) -> Unauthenticated:
+    return Unauthenticated(message, {"www-authenticate": CHALLENGE})

@@ -59,6 +59,12 @@ def test_buffered_request_without_a_token_is_401_and_never_reaches_the_model(
     assert fake_model.requests == []
 
 
+@pytest.mark.parametrize("function", BUFFERED_FUNCTIONS)
+def test_buffered_401_says_which_header_takes_the_token_as_http_asks(cognito_mode, fake_model, invoke, function):
+    result = invoke(function, f"function_url_{function}")
+    assert result["headers"]["www-authenticate"] == 'AccessToken header="x-auth-token"'
+
+
 def test_buffered_request_with_a_valid_token_sends_only_a_hash_of_the_user(
     cognito_mode, user_token, fake_model, invoke
 ):
@@ -77,6 +83,7 @@ def test_stream_without_a_token_is_401_and_never_reaches_the_model(cognito_mode,
     response = post(stream_url, CONVERSATION)
     body: dict[str, Any] = json.loads(response.read())
     assert (response.status, body["error"]["type"]) == (401, "unauthenticated")
+    assert response.headers["www-authenticate"] == 'AccessToken header="x-auth-token"'
     assert fake_model.requests == []
 
 
