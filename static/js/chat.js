@@ -256,6 +256,7 @@ export function setupChat() {
     let finished = null;   // the `done` event's data
     let failure = null;    // describeError()'s {title, hint, requestId}
     let stopped = false;
+    let accepted = false;  // the answer's stream began: the model took the request, and its reservation stands
 
     try {
       const response = await postJson('/api/stream', requestBody(turn.sent), {
@@ -265,6 +266,7 @@ export function setupChat() {
       if (!(response.headers.get('content-type') || '').startsWith('text/event-stream')) {
         throw new ApiError({ status: response.status, type: 'bad_response', message: '' });
       }
+      accepted = true;
       await readEventStream(response, ({ event, data }) => {
         const payload = parseJson(data);
         if (event === 'delta' && payload && typeof payload.text === 'string') {
@@ -336,8 +338,8 @@ export function setupChat() {
       });
       announce('Stopped');
     } else if (failure) {
-      // Cut off once text arrived: the model had accepted the request, so its reservation stands.
-      const kept = answered && budgetApplies() ? UNFINISHED_KEEPS_RESERVATION : '';
+      // Cut off once the stream began, text or not: the model had accepted the request, so its reservation stands.
+      const kept = accepted && budgetApplies() ? UNFINISHED_KEEPS_RESERVATION : '';
       addNote(host, 'is-error', { ...failure, hint: [failure.hint, backInTheBox, kept].filter(Boolean).join(' ') });
       announce(''); // the note is an alert and speaks for itself; "Answering…" must not stay behind
     } else {

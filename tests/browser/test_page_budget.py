@@ -155,6 +155,28 @@ def test_an_answer_cut_off_mid_way_says_it_keeps_its_whole_allowance(
     expect(page.locator("#chat-log .msg-note.is-error .note-hint")).to_contain_text(UNFINISHED_NOTE)
 
 
+def test_an_answer_cut_off_before_its_first_word_says_it_keeps_its_whole_allowance(
+    signed_out_page: Page, sign_in_site: SignInSite, emulator_fake_model: FakeOpenAI
+) -> None:
+    page = signed_out_page
+    chat_with_a_budget(page, sign_in_site, emulator_fake_model)
+    emulator_fake_model.enqueue(FakeReply(tokens=["Never", " sent"], drop_after_tokens=0))
+    send_chat(page, "Tell me a long story")
+    expect(page.locator("#chat-log .msg-note.is-error .note-hint")).to_contain_text(UNFINISHED_NOTE)
+
+
+def test_an_answer_refused_before_it_began_says_nothing_of_an_allowance_kept(
+    signed_out_page: Page, sign_in_site: SignInSite, emulator_fake_model: FakeOpenAI
+) -> None:
+    # A model that refused the call generated nothing: its reservation was given back.
+    page = signed_out_page
+    chat_with_a_budget(page, sign_in_site, emulator_fake_model)
+    emulator_fake_model.enqueue(*[FakeReply(status=500) for _ in range(3)])
+    send_chat(page, "Tell me a long story")
+    expect(page.locator("#chat-log .msg-note.is-error")).to_be_visible()
+    expect(page.locator("#chat-log .msg-note.is-error")).not_to_contain_text("counts its whole allowance")
+
+
 def test_tokens_left_are_shown_again_after_a_reload(answered: tuple[Page, int]) -> None:
     page, remaining = answered
 
