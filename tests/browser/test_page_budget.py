@@ -145,22 +145,15 @@ def test_a_stopped_answer_says_it_keeps_its_whole_allowance(
     release.set()
 
 
-def test_an_answer_cut_off_mid_way_says_it_keeps_its_whole_allowance(
-    signed_out_page: Page, sign_in_site: SignInSite, emulator_fake_model: FakeOpenAI
+@pytest.mark.parametrize("words_before_the_cut", [2, 0], ids=["mid-way", "before-its-first-word"])
+def test_an_answer_cut_off_once_its_stream_began_says_it_keeps_its_whole_allowance(
+    signed_out_page: Page, sign_in_site: SignInSite, emulator_fake_model: FakeOpenAI, words_before_the_cut: int
 ) -> None:
     page = signed_out_page
     chat_with_a_budget(page, sign_in_site, emulator_fake_model)
-    emulator_fake_model.enqueue(FakeReply(tokens=["Half ", "an answer", " and the rest"], drop_after_tokens=2))
-    send_chat(page, "Tell me a long story")
-    expect(page.locator("#chat-log .msg-note.is-error .note-hint")).to_contain_text(UNFINISHED_NOTE)
-
-
-def test_an_answer_cut_off_before_its_first_word_says_it_keeps_its_whole_allowance(
-    signed_out_page: Page, sign_in_site: SignInSite, emulator_fake_model: FakeOpenAI
-) -> None:
-    page = signed_out_page
-    chat_with_a_budget(page, sign_in_site, emulator_fake_model)
-    emulator_fake_model.enqueue(FakeReply(tokens=["Never", " sent"], drop_after_tokens=0))
+    emulator_fake_model.enqueue(
+        FakeReply(tokens=["Half ", "an answer", " and the rest"], drop_after_tokens=words_before_the_cut)
+    )
     send_chat(page, "Tell me a long story")
     expect(page.locator("#chat-log .msg-note.is-error .note-hint")).to_contain_text(UNFINISHED_NOTE)
 
