@@ -71,6 +71,7 @@ def describe_access(emulator: Emulator, host: str) -> list[str]:
             f"    open {sign_in.site_url} (the sign-in comes back to exactly this address) and choose Sign in:",
             f"    e-mail:   {sign_in.email}",
             f"    password: {sign_in.password}   (a new one each run)",
+            f"    or, as a second person (to try the caps two people share): {sign_in.second_email}, same password",
         ]
     if not local:
         guard = UNGUARDED if sign_in is None else GUARDED_BY_SIGN_IN

@@ -51,6 +51,8 @@ from llm_core.page_config import cognito_auth
 
 CODE_LIFETIME_SECONDS = 300
 LOCAL_EMAIL = "you@example.com"
+# A second person with the same password, so the caps two people share can be tried locally.
+SECOND_LOCAL_EMAIL = "friend@example.com"
 # RFC 7636: 43 to 128 characters from the unreserved set.
 CODE_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 # The template's policy, so a password that works here works there.
@@ -148,12 +150,13 @@ def add_local_user(pool: LocalPool, email: str, password: str) -> None:
 @dataclass(frozen=True)
 class LocalSignIn:
     """The sign-in of ``make dev SIGN_IN=1``: a pool whose callback and sign-out URL is the emulator's page,
-    one user, and the login domain (``stand_in``) on the emulator's own origin (the page's CSP allows no other
-    locally)."""
+    two users with one password, and the login domain (``stand_in``) on the emulator's own origin (the page's
+    CSP allows no other locally)."""
 
     pool: LocalPool
     site_url: str
     email: str
+    second_email: str
     password: str = field(repr=False)
     stand_in: SignInStandIn = field(repr=False)
 
@@ -169,11 +172,12 @@ class LocalSignIn:
 
 
 def create_local_sign_in(endpoint_url: str, site_url: str, region: str) -> LocalSignIn:
-    """A pool in moto's Cognito at ``endpoint_url`` that comes back to ``site_url``, with the local user."""
+    """A pool in moto's Cognito at ``endpoint_url`` that comes back to ``site_url``, with the local users."""
     pool = create_local_pool(endpoint_url, [site_url], region)
     password = local_password()
-    add_local_user(pool, LOCAL_EMAIL, password)
-    return LocalSignIn(pool, site_url, LOCAL_EMAIL, password, SignInStandIn(pool))
+    for email in (LOCAL_EMAIL, SECOND_LOCAL_EMAIL):
+        add_local_user(pool, email, password)
+    return LocalSignIn(pool, site_url, LOCAL_EMAIL, SECOND_LOCAL_EMAIL, password, SignInStandIn(pool))
 
 
 @dataclass

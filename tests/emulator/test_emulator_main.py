@@ -250,6 +250,20 @@ def test_console_with_sign_in_names_a_user_and_password_that_sign_in(running, tm
     assert (email, answer.status) == ("you@example.com", 200)
 
 
+def test_console_with_sign_in_names_a_second_person_who_signs_in_with_the_same_password(
+    running, tmp_path: Path
+) -> None:
+    emulator = running("--sign-in", "--env-file", str(tmp_path / "absent.env"))
+    second, password = (
+        emulator.printed(r"second person .*: +(\S+), same password"),
+        emulator.printed(r"password: +(\S+) "),
+    )
+
+    tokens = sign_in_over_http(Client(emulator.url), second, password)
+
+    assert (second, tokens["token_type"]) == ("friend@example.com", "Bearer")
+
+
 def test_ctrl_c_stops_a_running_emulator_and_its_environments(running, tmp_path: Path) -> None:
     emulator = running("--env-file", str(tmp_path / "absent.env"))
     client = Client(emulator.url)

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 
 from infra.emulator import DEMO_HEADER, Emulator
@@ -732,6 +733,15 @@ def test_without_sign_in_the_page_is_served_at_localhost_too(client: Client) -> 
 def test_with_sign_in_the_local_user_is_you_at_example_com(signing_in: Emulator) -> None:
     assert signing_in.sign_in is not None
     assert signing_in.sign_in.email == "you@example.com"
+
+
+def test_with_sign_in_a_second_local_person_signs_in_with_the_same_password_as_another_caller(
+    signing_in: Emulator, tokens: dict[str, Any]
+) -> None:
+    assert signing_in.sign_in is not None
+    second = sign_in_over_http(Client(signing_in.url), signing_in.sign_in.second_email, signing_in.sign_in.password)
+    subject = jwt.decode(second["access_token"], options={"verify_signature": False})["sub"]
+    assert subject != jwt.decode(tokens["access_token"], options={"verify_signature": False})["sub"]
 
 
 @pytest.mark.parametrize("path", API_PATHS)
