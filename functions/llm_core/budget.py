@@ -9,9 +9,9 @@ unmetered model call is the failure this guards against.
 A caller's row also holds the reservations of their requests still under way (a string set, an element each,
 removed when the request settles), so a refusal can say how much of what is used may come back within minutes
 rather than at the reset. The deployment's row keeps only their sum: under heavy traffic a set of everyone's
-requests would grow without bound, and each write is billed by the item's size. Each update returns the row's new total,
-so what is left needs no read (one refusal reads: a request larger than a whole day's budget is told what is
-left today). The two rows are written at the same time (one round trip instead of two) because a request waits
+requests would grow without bound, and each write is billed by the item's size. Each update returns the row's
+new total, so what is left needs no read (one refusal reads: a request larger than a whole day's budget is told
+what is left today). The two rows are written at the same time (one round trip instead of two) because a request waits
 for its reservation before the model is called. What a refusal says is worded in budget_messages.py; the
 estimate it reserves is token_estimate.py's. A buffered function's settlement is written after its response has
 gone (after_response.py): the caller learns what is left from the reservation's totals and the real usage,
@@ -288,20 +288,21 @@ def _release(budget: Budget, difference: int, reserved: int, hold: str) -> int |
         names["#used"] = USED_ATTRIBUTE
         values[":difference"] = {"N": str(difference)}
         additions.append("#used :difference")
+    clauses = []
     if budget.scope == "caller":
         names["#held"] = HELD_ATTRIBUTE
         values[":hold"] = {"SS": [hold]}
-        ended = "DELETE #held :hold"
+        clauses.append("DELETE #held :hold")
     else:
         names["#under_way"] = UNDER_WAY_ATTRIBUTE
         values[":ended"] = {"N": str(-reserved)}
         additions.append("#under_way :ended")
-        ended = ""
-    expression = " ".join(part for part in (f"ADD {', '.join(additions)}" if additions else "", ended) if part)
+    if additions:
+        clauses.append(f"ADD {', '.join(additions)}")
     response = _client_once().update_item(
         TableName=get_settings().budget_table_name,
         Key={KEY_ATTRIBUTE: {"S": budget.key}},
-        UpdateExpression=expression,
+        UpdateExpression=" ".join(clauses),
         ExpressionAttributeNames=names,
         ExpressionAttributeValues=values,
         ReturnValues="UPDATED_NEW" if difference else "NONE",
