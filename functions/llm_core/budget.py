@@ -77,7 +77,9 @@ UNAVAILABLE_MESSAGE = "The budget table cannot be reached; no model call was mad
 
 T = TypeVar("T")
 Scope = Literal["caller", "deployment"]
-TableError = ClientError | BotoCoreError
+# What a write to the table can fail with: DynamoDB's refusal, botocore's failure to reach it, or an answer
+# without the row's total (KeyError, ValueError), which DynamoDB never sends but a stand-in might.
+TableError = ClientError | BotoCoreError | KeyError | ValueError
 
 
 @dataclass(frozen=True)
@@ -323,7 +325,7 @@ def _give_back(budget: Budget, tokens: int, hold: str) -> None:
 
 def _on_each_row(budgets: tuple[Budget, ...], write: Callable[[Budget], T]) -> list[T | TableError]:
     """``write`` applied to every row at the same time, in the order of ``budgets``: its result, or the
-    DynamoDB error it raised. The first row is written on this thread, the others on the pool's."""
+    TableError it raised. The first row is written on this thread, the others on the pool's."""
     others = [_pool().submit(_outcome, write, budget) for budget in budgets[1:]]
     return [_outcome(write, budgets[0]), *(future.result() for future in others)]
 
@@ -331,7 +333,7 @@ def _on_each_row(budgets: tuple[Budget, ...], write: Callable[[Budget], T]) -> l
 def _outcome(write: Callable[[Budget], T], budget: Budget) -> T | TableError:
     try:
         return write(budget)
-    except (ClientError, BotoCoreError) as exc:
+    except (ClientError, BotoCoreError, KeyError, ValueError) as exc:
         return exc
 
 
@@ -392,7 +394,7 @@ def _left_today(budget: Budget) -> int | None:
     return max(budget.cap - int(row.get(USED_ATTRIBUTE, {}).get("N", "0")), 0)
 
 
-def _table_failure(exc: ClientError | BotoCoreError) -> NotConfigured | Unavailable:
+def _table_failure(exc: TableError) -> NotConfigured | Unavailable:
     code = _error_code(exc)
     # The answer names the variable, not the table: it may go to anyone the deployment lets in.
     logger.error(
@@ -406,7 +408,7 @@ def _table_failure(exc: ClientError | BotoCoreError) -> NotConfigured | Unavaila
     return Unavailable(UNAVAILABLE_MESSAGE)
 
 
-def _error_code(exc: ClientError | BotoCoreError) -> str:
+def _error_code(exc: TableError) -> str:
     if isinstance(exc, ClientError):
         return str(exc.response.get("Error", {}).get("Code", "ClientError"))
     return type(exc).__name__

@@ -872,6 +872,19 @@ def test_a_reservation_whose_answer_was_lost_is_not_written_again(configure, tab
     assert (table.used(ALICE_ROW), table.used(TOTAL_ROW), lost) == (1_200, 1_200, [TABLE, TABLE])
 
 
+def test_a_row_whose_answer_lacks_its_total_refuses_the_request_and_the_other_row_gives_back(configure, table):
+    configure(per_user=10_000, total=100_000)
+
+    def without_the_total(parsed: dict[str, Any], **_: Any) -> None:
+        if "under_way" in parsed.get("Attributes", {}):  # the deployment's row
+            del parsed["Attributes"]
+
+    budget._client_once().meta.events.register("after-call.dynamodb.UpdateItem", without_the_total)
+    with pytest.raises(Unavailable):
+        budget.reserve("alice", 1_200, now=AFTERNOON)
+    assert (table.used(ALICE_ROW), table.held(ALICE_ROW)) == (0, [])
+
+
 def test_a_failed_settlement_is_logged_and_not_raised(configure, table, caplog):
     configure(per_user=10_000, total=100_000)
     reservation = budget.reserve("alice", 5_000, now=AFTERNOON)
