@@ -68,13 +68,17 @@ def for_programs_only(app: Any, own_names: frozenset[str], unsigned: frozenset[s
 
 
 def dynamodb_directly(dynamodb: Any, dispatcher: Any) -> Any:
-    """DynamoDB's calls straight to moto's DynamoDB app, every other call to moto's dispatcher. The dispatcher
-    finds a request's service by matching it against every backend, which costs a budget check's two
-    UpdateItems about a millisecond; DynamoDB's calls name their service in X-Amz-Target."""
+    """DynamoDB's calls straight to moto's DynamoDB app, one at a time, every other call to moto's dispatcher.
+    The dispatcher finds a request's service by matching it against every backend, which costs a budget check's
+    two UpdateItems about a millisecond; DynamoDB's calls name their service in X-Amz-Target. One at a time,
+    because DynamoDB applies each write atomically and moto does not: it reads an item and writes it back
+    unlocked, so two budget updates at once could lose one, and a cap could be passed."""
+    one_at_a_time = threading.Lock()
 
     def route(environ: dict[str, Any], start_response: Any) -> Any:
         if str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith(DYNAMODB_TARGET_PREFIX):
-            return dynamodb(environ, start_response)
+            with one_at_a_time:
+                return dynamodb(environ, start_response)
         return dispatcher(environ, start_response)
 
     return route

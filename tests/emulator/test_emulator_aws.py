@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -146,6 +147,25 @@ def test_the_functions_update_the_budget_table(moto: MotoServer) -> None:
             ExpressionAttributeValues={":one": {"N": "1"}},
         )
     assert client.get_item(TableName="counts", Key=key)["Item"]["used"] == {"N": "2"}
+
+
+def test_concurrent_updates_of_one_item_are_each_applied_as_dynamodb_applies_them(moto: MotoServer) -> None:
+    client = moto_client("dynamodb", moto.url)
+    create_budget_table(client, "concurrent")
+    key = {KEY_ATTRIBUTE: {"S": "today"}}
+
+    def add_one(number: int) -> None:
+        # As a reservation's update: a count and an element of a set, so moto's work on the item takes a while.
+        client.update_item(
+            TableName="concurrent",
+            Key=key,
+            UpdateExpression="ADD used :one, held :hold",
+            ExpressionAttributeValues={":one": {"N": "1"}, ":hold": {"SS": [f"hold-{number}"]}},
+        )
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(add_one, range(640)))
+    assert client.get_item(TableName="concurrent", Key=key)["Item"]["used"] == {"N": "640"}
 
 
 def test_a_page_on_another_site_cannot_call_dynamodb(moto: MotoServer) -> None:
