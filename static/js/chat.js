@@ -131,12 +131,28 @@ export function setupChat() {
   // once they are back at the end. Only a scroll up lets go: a follow's own smooth scroll only goes down, and
   // the log's end moving away as its lines wrap anew (a narrower window) is followed below.
   let stickToBottom = true;
+  let touching = false;
   let lastScrollTop = log.scrollTop;
+  const atTheEnd = () => log.scrollHeight - log.scrollTop - log.clientHeight < 40;
   log.addEventListener('scroll', () => {
-    if (log.scrollHeight - log.scrollTop - log.clientHeight < 40) stickToBottom = true;
-    else if (log.scrollTop < lastScrollTop) stickToBottom = false;
+    if (!touching) {
+      if (atTheEnd()) stickToBottom = true;
+      else if (log.scrollTop < lastScrollTop) stickToBottom = false;
+    }
     lastScrollTop = log.scrollTop;
   });
+  // A finger on the log lets go at once: a touch scroll moves a few pixels at a time, each undone by the next
+  // follow before the check above could see it leave the end. Lifted at the end, it takes hold again.
+  log.addEventListener('touchstart', () => {
+    touching = true;
+    stickToBottom = false;
+  }, { passive: true });
+  const lift = () => {
+    touching = false;
+    if (atTheEnd()) stickToBottom = true;
+  };
+  log.addEventListener('touchend', lift, { passive: true });
+  log.addEventListener('touchcancel', lift, { passive: true });
   const follow = () => { if (stickToBottom) log.scrollTop = log.scrollHeight; };
 
   // While an answer streams, the page scrolls down as the log grows, so Stop stays on screen (on a phone the
@@ -352,7 +368,8 @@ export function setupChat() {
     setRunning(false);
     updateCounter();
     if (document.activeElement === document.body || document.activeElement === null || document.activeElement === stop) {
-      input.focus();
+      // Without scrolling: a person who scrolled the page away while the answer streamed keeps their place.
+      input.focus({ preventScroll: true });
     }
   }
 

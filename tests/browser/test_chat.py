@@ -201,8 +201,6 @@ def test_scrolling_the_page_up_while_an_answer_streams_keeps_it_where_the_person
     page.emulate_media(reduced_motion="reduce")
     release = ask_and_hold_the_last_word(page, emulator_fake_model, "And then?", ["Short start. ", "word " * 400])
     expect(assistant_messages(page).last).to_contain_text("Short start.")
-    # Focus off Stop, so the turn's end does not move it to the message box (and the page with it).
-    page.locator("#chat-log").evaluate("(log) => log.focus({ preventScroll: true })")
     page.locator("header").hover()
     page.mouse.wheel(0, -2000)
     page.wait_for_function("() => window.scrollY === 0")
@@ -210,6 +208,35 @@ def test_scrolling_the_page_up_while_an_answer_streams_keeps_it_where_the_person
     wait_until_answered(page)
     expect(assistant_messages(page).last).to_contain_text("word word")
     assert page.evaluate("window.scrollY") == 0
+
+
+def test_a_finger_scrolling_the_log_up_while_an_answer_streams_keeps_it_there(browser, emulator, emulator_fake_model):
+    emulator_fake_model.reset()
+    context = browser.new_context(has_touch=True, is_mobile=True, viewport={"width": 390, "height": 844})
+    try:
+        context.set_default_timeout(20_000)
+        page = context.new_page()
+        with page.expect_response("**/config.json"):
+            page.goto(emulator.url + "/")
+        emulator_fake_model.enqueue(FakeReply(tokens=["word "] * 300, token_delay_seconds=0.02))
+        open_tab(page, "Chat")
+        send_chat(page, "Tell me everything.")
+        # Streaming, and followed: the log has scrolled a good way down and shows its end.
+        page.wait_for_function(
+            f"() => document.getElementById('chat-log').scrollTop > 300 && ({DISTANCE_FROM_THE_END})() < 40"
+        )
+        box = page.locator("#chat-log").bounding_box()
+        assert box is not None
+        x, y = box["x"] + box["width"] / 2, box["y"] + 40
+        touch = context.new_cdp_session(page)
+        touch.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
+        for step in range(1, 31):  # a finger drawn down the log, 10 px at a time
+            touch.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y + 10 * step}]})
+        touch.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        wait_until_answered(page)
+        assert page.evaluate(AT_LEAST, 200)
+    finally:
+        context.close()
 
 
 def type_lines_joined_by(page: Page, key: str, first: str, second: str) -> None:
