@@ -3,13 +3,16 @@
 // stream's `done` event carries the settled figure), api.js reports it, and this line shows the latest. Nothing is shown while no answer
 // has carried it (no budget applies, or nothing was asked yet). The tab keeps the latest figure with whose it
 // is, so a reload shows it again: for the UTC day it was sent in (budgets reset at UTC midnight), and where
-// people sign in, only once the same person's sign-in is confirmed.
+// people sign in, only once the same person's sign-in is confirmed. It also tells the person's other open tabs
+// (a BroadcastChannel, in memory only), so a tab whose request was refused while another's answer ran learns
+// when that answer gave its tokens back.
 
 import { ACCOUNT_EVENT } from './account.js';
 import { TOKENS_EVENT } from './api.js';
 import { formatCount } from './text.js';
 
 const KEPT_KEY = 'page.tokensLeft';
+const CHANNEL_NAME = 'page.tokensLeft';
 
 // What a stopped or cut-off answer costs, said where it ends: the tokens-left line moves only with the next answer.
 export const UNFINISHED_KEEPS_RESERVATION =
@@ -71,11 +74,22 @@ export function setupBudget() {
     line.textContent = describeTokensLeft(figure.remaining);
   };
 
-  document.addEventListener(TOKENS_EVENT, (event) => {
-    if (who === null) return; // an answer that ends after its sign-in did: nobody's figure now
-    figure = { who, remaining: event.detail.remaining };
+  const otherTabs = 'BroadcastChannel' in window ? new BroadcastChannel(CHANNEL_NAME) : null;
+  const show = (remaining) => {
+    figure = { who, remaining };
     keep(figure, Date.now());
     render();
+  };
+
+  document.addEventListener(TOKENS_EVENT, (event) => {
+    if (who === null) return; // an answer that ends after its sign-in did: nobody's figure now
+    show(event.detail.remaining);
+    otherTabs?.postMessage({ who, day: utcDay(Date.now()), remaining: event.detail.remaining });
+  });
+  otherTabs?.addEventListener('message', ({ data }) => {
+    // Only the same person's figure, for today: another tab may be someone else's sign-in.
+    const valid = data && Number.isInteger(data.remaining) && data.remaining >= 0;
+    if (valid && who !== null && data.who === who && data.day === utcDay(Date.now())) show(data.remaining);
   });
   document.addEventListener(ACCOUNT_EVENT, (event) => {
     who = event.detail.user ? event.detail.user.email : null;

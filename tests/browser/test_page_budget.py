@@ -77,6 +77,21 @@ def test_tokens_left_appear_after_an_answer_and_follow_each_answer(
     expect(line).to_have_text(tokens_left(remaining))
 
 
+def test_the_same_persons_other_tab_shows_what_an_answer_in_this_one_left(
+    signed_out_page: Page, sign_in_site: SignInSite, emulator_fake_model: FakeOpenAI
+) -> None:
+    page, email = signed_out_page, sign_in_site.add_person()
+    sign_in(page, email, PASSWORD)
+    other = page.context.new_page()
+    with other.expect_response("**/config.json"):
+        other.goto(sign_in_site.url)
+    sign_in(other, email, PASSWORD)
+
+    remaining = summarize_once(page, emulator_fake_model)
+
+    expect(other.locator("#tokens-left")).to_have_text(tokens_left(remaining))
+
+
 def test_spent_budget_shows_the_servers_message_and_the_reset_in_local_time(
     signed_out_page: Page, sign_in_site: SignInSite, emulator_fake_model: FakeOpenAI
 ) -> None:
