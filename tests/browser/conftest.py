@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
 
 from infra.emulator import Emulator
 from infra.emulator.signin import LocalPool, add_local_user
@@ -56,15 +56,29 @@ def page(browser: Browser, emulator: Emulator, emulator_fake_model: FakeOpenAI) 
     emulator_fake_model.reset()
 
 
+def opened(context: BrowserContext, url: str, timeout_ms: int = 10_000) -> Page:
+    """A new page of ``context`` at ``url``, ready as a person finds it: the server's limits have arrived."""
+    context.set_default_timeout(timeout_ms)
+    page = context.new_page()
+    with page.expect_response("**/config.json"):
+        page.goto(url)
+    return page
+
+
 @pytest.fixture(scope="module")
 def module_page(browser: Browser, emulator: Emulator) -> Iterator[Page]:
     """One page for a module's tests of pure modules, which leave nothing behind in it."""
     context = browser.new_context(locale="en-US")
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    with page.expect_response("**/config.json"):
-        page.goto(emulator.url + "/")
-    yield page
+    yield opened(context, emulator.url + "/")
+    context.close()
+
+
+@pytest.fixture
+def phone_page(browser: Browser, emulator: Emulator, emulator_fake_model: FakeOpenAI) -> Iterator[Page]:
+    """The page on a phone: a touch screen, 390 x 844."""
+    emulator_fake_model.reset()
+    context = browser.new_context(has_touch=True, is_mobile=True, viewport={"width": 390, "height": 844})
+    yield opened(context, emulator.url + "/", timeout_ms=20_000)
     context.close()
 
 
@@ -140,10 +154,6 @@ def signed_out_page(browser: Browser, sign_in_site: SignInSite, emulator_fake_mo
     """The sign-in site's page as someone who has not signed in finds it."""
     emulator_fake_model.reset()
     context = browser.new_context(timezone_id="Asia/Kolkata", locale="en-GB", viewport={"width": 1100, "height": 900})
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    with page.expect_response("**/config.json"):
-        page.goto(sign_in_site.url)
-    yield page
+    yield opened(context, sign_in_site.url)
     context.close()
     emulator_fake_model.reset()

@@ -210,33 +210,25 @@ def test_scrolling_the_page_up_while_an_answer_streams_keeps_it_where_the_person
     assert page.evaluate("window.scrollY") == 0
 
 
-def test_a_finger_scrolling_the_log_up_while_an_answer_streams_keeps_it_there(browser, emulator, emulator_fake_model):
-    emulator_fake_model.reset()
-    context = browser.new_context(has_touch=True, is_mobile=True, viewport={"width": 390, "height": 844})
-    try:
-        context.set_default_timeout(20_000)
-        page = context.new_page()
-        with page.expect_response("**/config.json"):
-            page.goto(emulator.url + "/")
-        emulator_fake_model.enqueue(FakeReply(tokens=["word "] * 300, token_delay_seconds=0.02))
-        open_tab(page, "Chat")
-        send_chat(page, "Tell me everything.")
-        # Streaming, and followed: the log has scrolled a good way down and shows its end.
-        page.wait_for_function(
-            f"() => document.getElementById('chat-log').scrollTop > 300 && ({DISTANCE_FROM_THE_END})() < 40"
-        )
-        box = page.locator("#chat-log").bounding_box()
-        assert box is not None
-        x, y = box["x"] + box["width"] / 2, box["y"] + 40
-        touch = context.new_cdp_session(page)
-        touch.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
-        for step in range(1, 31):  # a finger drawn down the log, 10 px at a time
-            touch.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y + 10 * step}]})
-        touch.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
-        wait_until_answered(page)
-        assert page.evaluate(AT_LEAST, 200)
-    finally:
-        context.close()
+def test_a_finger_scrolling_the_log_up_while_an_answer_streams_keeps_it_there(phone_page, emulator_fake_model):
+    page = phone_page
+    emulator_fake_model.enqueue(FakeReply(tokens=["word "] * 300, token_delay_seconds=0.02))
+    open_tab(page, "Chat")
+    send_chat(page, "Tell me everything.")
+    # Streaming, and followed: the log has scrolled a good way down and shows its end.
+    page.wait_for_function(
+        f"() => document.getElementById('chat-log').scrollTop > 300 && ({DISTANCE_FROM_THE_END})() < 40"
+    )
+    box = page.locator("#chat-log").bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] / 2, box["y"] + 40
+    touch = page.context.new_cdp_session(page)
+    touch.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
+    for step in range(1, 31):  # a finger drawn down the log, 10 px at a time
+        touch.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y + 10 * step}]})
+    touch.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    wait_until_answered(page)
+    assert page.evaluate(AT_LEAST, 200)
 
 
 def type_lines_joined_by(page: Page, key: str, first: str, second: str) -> None:
@@ -264,20 +256,11 @@ def test_shift_enter_starts_a_new_line_instead_of_sending(page, emulator_fake_mo
     assert emulator_fake_model.requests == []
 
 
-def test_enter_on_a_touch_screen_starts_a_new_line(browser, emulator, emulator_fake_model):
+def test_enter_on_a_touch_screen_starts_a_new_line(phone_page, emulator_fake_model):
     # A phone's keyboard has no Shift+Enter: there Enter must stay the way to a new line.
-    emulator_fake_model.reset()
-    context = browser.new_context(has_touch=True, is_mobile=True, viewport={"width": 375, "height": 700})
-    try:
-        context.set_default_timeout(10_000)
-        page = context.new_page()
-        with page.expect_response("**/config.json"):
-            page.goto(emulator.url + "/")
-        open_tab(page, "Chat")
-        type_lines_joined_by(page, "Enter", "One", "two")
-        assert emulator_fake_model.requests == []
-    finally:
-        context.close()
+    open_tab(phone_page, "Chat")
+    type_lines_joined_by(phone_page, "Enter", "One", "two")
+    assert emulator_fake_model.requests == []
 
 
 def test_second_turn_sends_the_first_turns_history(page, emulator_fake_model):

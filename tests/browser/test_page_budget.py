@@ -14,7 +14,7 @@ from playwright.sync_api import Page, Request, Response, expect
 
 from infra.fake_openai import FakeOpenAI, FakeReply
 from infra.sse import text_events
-from tests.browser.conftest import PASSWORD, SignInSite
+from tests.browser.conftest import PASSWORD, SignInSite, opened
 from tests.browser.support import (
     ask_and_hold_the_last_word,
     assistant_messages,
@@ -82,9 +82,7 @@ def test_the_same_persons_other_tab_shows_what_an_answer_in_this_one_left(
 ) -> None:
     page, email = signed_out_page, sign_in_site.add_person()
     sign_in(page, email, PASSWORD)
-    other = page.context.new_page()
-    with other.expect_response("**/config.json"):
-        other.goto(sign_in_site.url)
+    other = opened(page.context, sign_in_site.url)
     sign_in(other, email, PASSWORD)
 
     remaining = summarize_once(page, emulator_fake_model)
