@@ -437,7 +437,11 @@ def test_invalid_openai_base_url_ends_with_one_line(tmp_path: Path) -> None:
 )
 def test_listening_beyond_loopback_warns_that_anyone_there_can_spend_the_key(sign_in: object, guard: str) -> None:
     stand_in = SimpleNamespace(
-        pool=SimpleNamespace(user_pool_id="pool"), site_url="http://x/", email="you@example.com", password="p"
+        pool=SimpleNamespace(user_pool_id="pool"),
+        site_url="http://x/",
+        email="you@example.com",
+        second_email="friend@example.com",
+        password="p",
     )
     emulator: Any = SimpleNamespace(sign_in=stand_in if sign_in else None)
     (warning,) = [line for line in describe_access(emulator, "0.0.0.0") if "Warning" in line]
