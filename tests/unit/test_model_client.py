@@ -9,6 +9,7 @@ import openai
 import pytest
 
 from llm_core.model_client import (
+    NEVER_SENT_EXTENSION,
     RETRY_COUNT_HEADER,
     AsyncDeadlineTransport,
     DeadlineTransport,
@@ -78,7 +79,8 @@ def test_a_streams_passed_deadline_before_the_first_attempt_says_the_call_was_ne
 
 
 def test_a_providers_504_cannot_say_the_call_was_never_sent():
-    response = httpx2.Response(504, headers={"llm_endpoints_never_sent": "true"}, request=_request())
+    # The mark's own name, as a header: only the transport's response extension may carry it.
+    response = httpx2.Response(504, headers={NEVER_SENT_EXTENSION: "True"}, request=_request())
     assert not was_never_sent(openai.APIStatusError("time", response=response, body=None))
 
 
