@@ -25,8 +25,10 @@ without waiting for the write.
 
 from __future__ import annotations
 
+import random
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -36,7 +38,7 @@ from typing import Any, Literal, TypeVar
 
 import boto3
 from aws_lambda_powertools.metrics import MetricUnit
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
 
 from llm_core import after_response
 from llm_core.budget_messages import quota_exceeded_message, reset_after, too_large_message
@@ -46,6 +48,7 @@ from llm_core.settings import get_settings
 from llm_core.timeouts import (
     AWS_CLIENT_CONFIG,
     AWS_ONE_ATTEMPT_CONFIG,
+    BUDGET_WRITE_RETRY_PAUSE_SECONDS,
     BUFFERED_FUNCTION_TIMEOUT_SECONDS,
     STREAM_FUNCTION_TIMEOUT_SECONDS,
 )
@@ -72,6 +75,9 @@ HOLD_SECONDS = max(BUFFERED_FUNCTION_TIMEOUT_SECONDS, STREAM_FUNCTION_TIMEOUT_SE
 UNDER_WAY_ATTRIBUTE = "under_way"
 # A day's rows are worthless once it is over; TTL removes them a little later (DynamoDB deletes lazily).
 ROW_LIFETIME_AFTER_DAY = timedelta(days=2)
+
+# DynamoDB's refusals of a write it did not apply, which another attempt may get through.
+NOT_APPLIED_CODES = frozenset({"ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded"})
 
 UNAVAILABLE_MESSAGE = "The budget table cannot be reached; no model call was made. Try again in a moment."
 
@@ -264,7 +270,7 @@ def _reserve_row(budget: Budget, tokens: int, expires_at: int, hold: str) -> int
     else:
         names["#under_way"] = UNDER_WAY_ATTRIBUTE
         additions += ", #under_way :tokens"
-    response = _client_once().update_item(
+    response = _update_item(
         TableName=get_settings().budget_table_name,
         Key={KEY_ATTRIBUTE: {"S": budget.key}},
         UpdateExpression=f"ADD {additions} SET #expires = :expires",
@@ -301,7 +307,7 @@ def _release(budget: Budget, difference: int, reserved: int, hold: str) -> int |
         additions.append("#under_way :ended")
     if additions:
         clauses.append(f"ADD {', '.join(additions)}")
-    response = _client_once().update_item(
+    response = _update_item(
         TableName=get_settings().budget_table_name,
         Key={KEY_ATTRIBUTE: {"S": budget.key}},
         UpdateExpression=" ".join(clauses),
@@ -310,6 +316,26 @@ def _release(budget: Budget, difference: int, reserved: int, hold: str) -> int |
         ReturnValues="UPDATED_NEW" if difference else "NONE",
     )
     return int(response["Attributes"][USED_ATTRIBUTE]["N"]) if difference else None
+
+
+def _update_item(**request: Any) -> dict[str, Any]:
+    """One UpdateItem, tried a second time only when the first surely was not applied: a retry after DynamoDB
+    applied a write whose answer was lost would count its tokens twice."""
+    try:
+        return _client_once().update_item(**request)  # type: ignore[no-any-return]
+    except (ClientError, BotoCoreError) as exc:
+        if not _surely_not_applied(exc):
+            raise
+    time.sleep(random.uniform(0, BUDGET_WRITE_RETRY_PAUSE_SECONDS))  # noqa: S311 - a pause, not a secret
+    return _client_once().update_item(**request)  # type: ignore[no-any-return]
+
+
+def _surely_not_applied(exc: ClientError | BotoCoreError) -> bool:
+    """DynamoDB refused the write before applying it, or it never left this function (a read timeout, a reset
+    or a 500 may come after DynamoDB applied it)."""
+    if isinstance(exc, ClientError):
+        return _error_code(exc) in NOT_APPLIED_CODES
+    return isinstance(exc, EndpointConnectionError | ConnectTimeoutError)
 
 
 def _give_back(budget: Budget, tokens: int, hold: str) -> None:
@@ -439,8 +465,9 @@ def _client() -> Any:
 
 @lru_cache(maxsize=1)
 def _client_once() -> Any:
-    # For every write: each adds tokens or gives them back, and a retry after DynamoDB applied one whose answer
-    # was lost would apply it twice. A failed reservation refuses the request (a row that applied it keeps the
-    # tokens, the safe side); a failed settlement or give-back is logged and the row keeps the reservation.
+    # For every write: each adds tokens or gives them back, and botocore's retry after DynamoDB applied one whose
+    # answer was lost would apply it twice (_update_item retries only what surely was not). A failed reservation
+    # refuses the request (a row that applied it keeps the tokens, the safe side); a failed settlement or
+    # give-back is logged and the row keeps the reservation.
     with _MAKING_A_CLIENT:
         return boto3.client("dynamodb", config=AWS_ONE_ATTEMPT_CONFIG)

@@ -47,6 +47,10 @@ AWS_CLIENT_CONFIG = Config(
 # For a write that must not be applied twice: a budget reservation, settlement or give-back adds to a total,
 # and a retry after DynamoDB applied it but its answer was lost (a read timeout, a 500) would add it twice.
 AWS_ONE_ATTEMPT_CONFIG = AWS_CLIENT_CONFIG.merge(Config(retries={"total_max_attempts": 1, "mode": "standard"}))
+# Such a write is tried once more only when it surely was not applied: DynamoDB throttled it, or it never left
+# (no connection). The second attempt waits up to this long first (full jitter), so that two functions
+# throttled together do not come back together.
+BUDGET_WRITE_RETRY_PAUSE_SECONDS = 0.05
 # Lambda's Extensions API is on the environment's own loopback: a call that takes longer is broken (all but
 # the extension's next call, which waits for the next invocation).
 EXTENSIONS_API_TIMEOUT_SECONDS = 2.0
@@ -74,6 +78,7 @@ def aws_call_worst_case_seconds(attempts: int = AWS_MAX_ATTEMPTS) -> float:
 
 def before_the_model_worst_case_seconds() -> float:
     """Every dependency before the model call stuck to its limit at once: the secret, SSM's client id, the
-    budget's reservation (its rows written in parallel, each once, so one attempt's time), and the key set's
-    connect and one read."""
-    return 2 * aws_call_worst_case_seconds() + aws_call_worst_case_seconds(attempts=1) + 2 * JWKS_TIMEOUT_SECONDS
+    budget's reservation (its rows written in parallel, each at most twice, with a pause between), and the key
+    set's connect and one read."""
+    reservation = aws_call_worst_case_seconds() + BUDGET_WRITE_RETRY_PAUSE_SECONDS
+    return 2 * aws_call_worst_case_seconds() + reservation + 2 * JWKS_TIMEOUT_SECONDS

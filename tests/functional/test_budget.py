@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.awsrequest import AWSPreparedRequest
-from botocore.exceptions import ReadTimeoutError
+from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 from moto import mock_aws
 from moto.dynamodb.exceptions import DynamodbException
 from moto.dynamodb.models import DynamoDBBackend
@@ -870,6 +870,58 @@ def test_a_reservation_whose_answer_was_lost_is_not_written_again(configure, tab
     # Written twice, each row would count 2,400 for a request that never reached the model. Once, each keeps
     # the one reservation it applied (the safe side: its answer never said it was applied).
     assert (table.used(ALICE_ROW), table.used(TOTAL_ROW), lost) == (1_200, 1_200, [TABLE, TABLE])
+
+
+def throttle_each_rows_first_update(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """DynamoDB throttles the first UpdateItem of each row, applying nothing. The rows throttled, in order."""
+    real = DynamoDBBackend.update_item
+    throttled: list[str] = []
+
+    def update(self: DynamoDBBackend, *args: Any, **kwargs: Any) -> Any:
+        key = (kwargs.get("key") or args[1])["pk"]["S"]
+        if key not in throttled:
+            throttled.append(key)
+            raise DynamodbException("ThrottlingException", "Rate of requests exceeds the allowed throughput.")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(DynamoDBBackend, "update_item", update)
+    return throttled
+
+
+def test_a_throttled_reservation_is_tried_again_and_counted_once(configure, table, monkeypatch):
+    configure(per_user=10_000, total=100_000)
+    throttled = throttle_each_rows_first_update(monkeypatch)
+    reservation = budget.reserve("alice", 1_200, now=AFTERNOON)
+    assert sorted(throttled) == sorted([ALICE_ROW, TOTAL_ROW])
+    assert (table.used(ALICE_ROW), table.used(TOTAL_ROW), reservation.remaining) == (1_200, 1_200, 8_800)
+
+
+def test_a_throttled_settlement_is_tried_again(configure, table, monkeypatch):
+    configure(per_user=10_000, total=100_000)
+    reservation = budget.reserve("alice", 1_200, now=AFTERNOON)
+    throttle_each_rows_first_update(monkeypatch)
+    reservation.settle(300)
+    assert (table.used(ALICE_ROW), table.used(TOTAL_ROW), table.under_way(TOTAL_ROW)) == (300, 300, 0)
+
+
+def test_a_reservation_that_could_not_connect_is_tried_again(configure, table):
+    configure(per_user=10_000, total=100_000)
+    unsent: list[str] = []
+
+    def no_connection_the_first_time(request: AWSPreparedRequest, **_: Any) -> None:
+        key = json.loads(request.body)["Key"]["pk"]["S"]
+        if key not in unsent:
+            unsent.append(key)
+            raise EndpointConnectionError(endpoint_url=request.url)
+
+    # On the operation's own name, this runs before moto's handler (on every "before-send"): nothing is applied.
+    budget._client_once().meta.events.register("before-send.dynamodb.UpdateItem", no_connection_the_first_time)
+    budget.reserve("alice", 1_200, now=AFTERNOON)
+    assert (sorted(unsent), table.used(ALICE_ROW), table.used(TOTAL_ROW)) == (
+        sorted([ALICE_ROW, TOTAL_ROW]),
+        1_200,
+        1_200,
+    )
 
 
 def test_a_row_whose_answer_lacks_its_total_refuses_the_request_and_the_other_row_gives_back(configure, table):
