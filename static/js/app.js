@@ -10,7 +10,7 @@ import { loadConfig } from './config.js';
 import { setupSummarize } from './summarize.js';
 import { setupTabs } from './tabs.js';
 import { setupTodo } from './todo.js';
-import { isMac, setValue } from './ui.js';
+import { isMac, keepWidthWhenBusy, setValue } from './ui.js';
 
 const EXAMPLES = {
   'summarize-text':
@@ -46,6 +46,7 @@ function start() {
   setupTodo();
   setupChat();
   setupExamples();
+  for (const button of document.querySelectorAll('button[data-busy-label]')) keepWidthWhenBusy(button);
   setupTabs(document.querySelector('[role="tablist"]'));
   document.documentElement.classList.add('js-ready');
   loadConfig().then((config) => setupAccount(config.auth));

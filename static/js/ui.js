@@ -62,6 +62,25 @@ export function setBusy(form) {
   };
 }
 
+/**
+ * A button with a busy label (data-busy-label) keeps one width in both states, so Stop beside Send, or the
+ * page around a form's button, does not move when the label changes. Measured on a copy outside the panels,
+ * which may be hidden now (the page's fonts are the system's, so the widths hold).
+ */
+export function keepWidthWhenBusy(button) {
+  const probe = button.cloneNode(true);
+  probe.removeAttribute('id');
+  probe.setAttribute('aria-hidden', 'true');
+  probe.style.cssText = 'position: absolute; left: -9999px; top: 0; visibility: hidden';
+  document.body.append(probe);
+  const idle = probe.getBoundingClientRect().width;
+  probe.classList.add('is-busy');
+  probe.textContent = button.dataset.busyLabel;
+  const busy = probe.getBoundingClientRect().width;
+  probe.remove();
+  button.style.minWidth = `${Math.ceil(Math.max(idle, busy))}px`;
+}
+
 /** Ctrl+Enter (Cmd+Enter on a Mac) in a text box submits its form. */
 export function submitOnModEnter(textarea) {
   textarea.addEventListener('keydown', (event) => {

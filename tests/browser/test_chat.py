@@ -367,6 +367,24 @@ def test_model_output_is_shown_as_text_never_run_as_html(page, emulator_fake_mod
     assert page.dialogs == []
 
 
+def button_spans(page: Page) -> list[tuple[float, float]]:
+    """Where Stop and Send start and end across the page (the page may scroll down as the answer grows)."""
+    boxes = [page.locator(selector).bounding_box() for selector in ("#chat-stop", "#chat-send")]
+    return [(box["x"], box["x"] + box["width"]) for box in boxes if box]
+
+
+def test_send_and_stop_keep_their_places_while_an_answer_streams(page, emulator_fake_model):
+    open_tab(page, "Chat")
+    idle = button_spans(page)
+    release = ask_and_hold_the_last_word(page, emulator_fake_model, "Where is Stop?", ["Right", " here."])
+    expect(page.locator("#chat-send")).to_have_text("Answering…")
+    answering = button_spans(page)
+    release.set()
+    wait_until_answered(page)
+    # Stop under a finger or a pointer stays where it was when Send's label changed beside it.
+    assert answering == idle != []
+
+
 def test_streaming_is_announced_once_per_turn_not_per_token(page, emulator_fake_model):
     release = ask_and_hold_the_last_word(
         page, emulator_fake_model, "Can a screen reader follow this?", ["Heard", " you", " loud and clear."]

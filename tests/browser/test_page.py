@@ -235,6 +235,18 @@ def test_buttons_are_disabled_while_a_request_runs(page, emulator_fake_model):
     expect(busy).to_have_text("Summarize")
 
 
+def test_a_forms_button_keeps_its_width_while_busy(page, emulator_fake_model):
+    emulator_fake_model.enqueue(FakeReply(delay_seconds=2, output={"bullets": ["Done."]}))  # a slow model
+    button = page.locator("#summarize-form button[type=submit]")
+    idle = button.bounding_box()
+    page.locator("#summarize-text").fill("Some text to summarize.")
+    button.click()
+    expect(button).to_have_text("Summarizing…")
+    busy = button.bounding_box()
+    expect(button).to_have_text("Summarize")
+    assert busy == idle
+
+
 def test_tabs_follow_the_arrow_keys(page):
     page.get_by_role("tab", name="Summarize").focus()
     page.keyboard.press("ArrowRight")
