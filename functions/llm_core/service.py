@@ -272,9 +272,21 @@ async def _settled(events: AsyncGenerator[Delta | Done], reservation: Reservatio
                 await asyncio.to_thread(reservation.settle, total)
                 item = replace(item, tokens_remaining=reservation.remaining)
             yield item
+    except _StoppedEarly as stopped:
+        await asyncio.to_thread(reservation.settle, stopped.usage["input_tokens"] + stopped.usage["output_tokens"])
+        raise
     finally:
         await events.aclose()  # closes the request to the model, so a caller who left stops the bill
         await asyncio.to_thread(reservation.settle, None)
+
+
+class _StoppedEarly(UpstreamError):
+    """The model ended its answer before it was whole (a content filter), in a last event that says what it
+    used: the reservation settles to that, as a buffered answer's does."""
+
+    def __init__(self, message: str, usage: dict[str, int]) -> None:
+        super().__init__(message)
+        self.usage = usage
 
 
 async def answer_events(events: openai.AsyncStream[Any]) -> AsyncGenerator[Delta | Done]:
@@ -292,9 +304,10 @@ async def answer_events(events: openai.AsyncStream[Any]) -> AsyncGenerator[Delta
                 response = event.response
                 reason = response.incomplete_details.reason if response.incomplete_details else None
                 if response.status == "incomplete" and reason == "content_filter":
-                    raise UpstreamError(CONTENT_FILTER_MESSAGE)
+                    raise _StoppedEarly(CONTENT_FILTER_MESSAGE, usage_of(response))
                 if response.status == "incomplete" and reason != "max_output_tokens":
-                    raise UpstreamError(f"The model stopped early ({reason or 'unknown reason'}): try again.")
+                    message = f"The model stopped early ({reason or 'unknown reason'}): try again."
+                    raise _StoppedEarly(message, usage_of(response))
                 yield Done(response.model, usage_of(response), reason or "completed")
                 await _read_to_the_body_end(answer)
                 return

@@ -258,20 +258,29 @@ async def stream_answer(request: Request) -> Response:
     output = StreamFormat(request.headers.get("accept", ""))
 
     async def body_chunks() -> AsyncIterator[str]:
+        # After "done" the answer is whole: what follows is the read to the model's body end, for its connection
+        # (service.py), and neither a keep-alive nor the deadline passing in it is the caller's concern.
+        answered = False
         try:
             async for item in with_keepalives(_answer(opening), settings.keepalive_seconds, deadline):
                 if isinstance(item, _KeepAlive):
-                    if chunk := output.keepalive():
+                    if not answered and (chunk := output.keepalive()):
                         yield chunk
                 elif isinstance(item, Delta):
                     if item.text:
                         yield output.delta(item.text)
                 else:
                     record_usage(item.usage)
+                    answered = True
                     yield output.done(item)
         except Exception as exc:
-            error = invocation.record_failure(exc)
-            yield output.error(error.body)
+            if answered:
+                logger.info(
+                    "the answer was whole; its model's body was closed unread", extra={"error": type(exc).__name__}
+                )
+            else:
+                error = invocation.record_failure(exc)
+                yield output.error(error.body)
         finally:
             record_latency((time.perf_counter() - started) * 1000)
             metrics.flush_metrics()

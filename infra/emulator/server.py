@@ -171,8 +171,8 @@ def without_query_string(record: logging.LogRecord) -> bool:
 
 
 def is_api_path(path: str) -> bool:
-    collapsed = re.sub("/+", "/", path)
-    return collapsed == "/api" or collapsed.startswith("/api/")
+    """As CloudFront's /api* behaviours take it (template.yaml): the endpoints and the 404 for any other."""
+    return re.sub("/+", "/", path).startswith("/api")
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 import llm_core
 from infra.fake_openai import FakeReply
 from infra.sse import COMMENT, response_events
+from llm_core import service
 from tests.support import CANARY_KEY, SECRET_ID, call_stream_app, event_with_body, load_event
 
 CONVERSATION = json.loads(load_event("function_url_stream")["body"])
@@ -127,6 +128,21 @@ def test_done_goes_out_although_the_models_body_has_not_ended(stream_url, fake_m
         assert events == ["delta", "done"] and not body_end.is_set()
     finally:
         body_end.set()
+
+
+def test_an_answer_whose_models_body_outlasts_the_deadline_ends_with_done(stream_url, fake_model, monkeypatch):
+    monkeypatch.setenv("STREAM_TIMEOUT_SECONDS", "3")
+    llm_core.reset_caches()
+
+    async def lingering(answer: object) -> None:
+        await asyncio.Event().wait()  # a body end that never comes, and no timeout of its own
+
+    # The read to the body's end outlasts the function's time, which runs out after "done" has gone out.
+    monkeypatch.setattr(service, "_read_to_the_body_end", lingering)
+    fake_model.enqueue(FakeReply(tokens=["Whole."]))
+    events = [event for event, _ in sse_events(post(stream_url, CONVERSATION))]
+    # An error after "done" would have the page call a whole answer cut off.
+    assert events == ["delta", "done"]
 
 
 def test_an_answer_in_a_new_event_loop_gets_a_client_of_its_own(configured, fake_model):

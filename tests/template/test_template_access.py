@@ -4,6 +4,7 @@ token header through CloudFront, and the settings the functions get."""
 from __future__ import annotations
 
 import copy
+import fnmatch
 import re
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 from cfnlint.decode import decode
 
-from infra.emulator.server import NOT_FOUND_MESSAGE
+from infra.emulator.server import NOT_FOUND_MESSAGE, is_api_path
 from infra.emulator.signin import PASSWORD_POLICY
 from llm_core import identity
 from tests.template.cfn_values import content_security_policy, evaluate, stack
@@ -212,10 +213,17 @@ def test_iam_mode_closes_every_endpoint_behaviour_at_the_edge(template: dict[str
 def test_any_other_api_path_is_answered_at_the_edge_after_the_endpoints(template: dict[str, Any]) -> None:
     patterns = [behaviour["PathPattern"] for behaviour in behaviours(template)]
     # CloudFront takes the first pattern that matches, so the catch-all must come after every endpoint.
-    assert patterns[-1] == "/api/*" and set(patterns[:-1]) == set(ENDPOINT_PATHS)
+    assert patterns[-1] == "/api*" and set(patterns[:-1]) == set(ENDPOINT_PATHS)
     assert behaviours(template)[-1]["FunctionAssociations"] == [
         {"EventType": "viewer-request", "FunctionARN": {"Fn::GetAtt": ["ApiNotFoundFunction", "FunctionARN"]}}
     ]
+
+
+@pytest.mark.parametrize("path", ["/api", "/api/", "/api/summarize", "/api/nothing/here", "/apis", "/", "/index.html"])
+def test_the_emulator_takes_the_api_paths_cloudfront_sends_to_the_api(template: dict[str, Any], path: str) -> None:
+    # CloudFront's "*" matches any characters, "/" included; a path no API pattern takes goes to the bucket.
+    to_the_api = any(fnmatch.fnmatchcase(path, behaviour["PathPattern"]) for behaviour in behaviours(template))
+    assert is_api_path(path) == to_the_api
 
 
 @pytest.mark.parametrize(

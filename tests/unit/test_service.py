@@ -12,7 +12,13 @@ from openai.types.responses import Response
 
 from llm_core.errors import UpstreamError
 from llm_core.prompts import Todo
-from llm_core.service import CONTENT_FILTER_MESSAGE, OUTPUT_LIMIT_MESSAGE, answer_events, structured_output
+from llm_core.service import (
+    CONTENT_FILTER_MESSAGE,
+    OUTPUT_LIMIT_MESSAGE,
+    _settled,
+    answer_events,
+    structured_output,
+)
 
 TODO_TEXT = '{"title": "Call Ana", "due_date": null, "priority": 2}'
 
@@ -26,9 +32,24 @@ def text(value: str) -> dict[str, Any]:
     return {"type": "output_text", "text": value, "annotations": []}
 
 
-def response(*output: dict[str, Any], status: str = "completed", incomplete_reason: str | None = None) -> Response:
+def response(
+    *output: dict[str, Any],
+    status: str = "completed",
+    incomplete_reason: str | None = None,
+    usage: tuple[int, int] | None = None,
+) -> Response:
+    reported = None
+    if usage is not None:
+        reported = {
+            "input_tokens": usage[0],
+            "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+            "output_tokens": usage[1],
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": sum(usage),
+        }
     return Response.model_validate(
         {
+            "usage": reported,
             "id": "resp_1",
             "object": "response",
             "created_at": 0,
@@ -115,3 +136,28 @@ def test_a_stream_stopped_by_the_content_filter_says_so_as_the_buffered_answers_
         return refused.value.message
 
     assert asyncio.run(read()) == CONTENT_FILTER_MESSAGE
+
+
+class RecordingReservation:
+    def __init__(self) -> None:
+        self.settlements: list[int | None] = []
+        self.remaining = None
+
+    def settle(self, used_tokens: int | None) -> None:
+        self.settlements.append(used_tokens)
+
+
+@pytest.mark.parametrize("reason", ["content_filter", "max_messages"])
+def test_a_stream_the_model_stopped_early_settles_what_its_last_event_says_it_used(reason: str) -> None:
+    stopped = response(status="incomplete", incomplete_reason=reason, usage=(20, 30))
+    reservation = RecordingReservation()
+
+    async def read() -> None:
+        events = answer_events(ScriptedEvents(SimpleNamespace(type="response.incomplete", response=stopped)))
+        with pytest.raises(UpstreamError):
+            async for _ in _settled(events, reservation):  # type: ignore[arg-type]
+                pass
+
+    asyncio.run(read())
+    # Kept whole (None), the reservation of the worst case would count tokens the model never wrote.
+    assert reservation.settlements[0] == 50
