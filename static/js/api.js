@@ -245,7 +245,7 @@ export function describeError(err, { context = 'text', overLimit = null, sent = 
   const base = { title: err.serverMessage || `The server answered HTTP ${err.status}.`, hint: '', requestId: err.requestId };
   switch (err.type) {
     case 'network_error':
-      return { ...base, title: 'Could not reach the server.', hint: 'Check your connection and try again.' };
+      return { ...base, title: 'Could not reach the server.', hint: 'Check your connection, or that the server is running, and try again.' };
     case 'bad_response':
       return { ...base, title: 'The server sent an answer the page could not read.', hint: 'Try again.' };
     case 'rate_limited':

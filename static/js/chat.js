@@ -393,8 +393,7 @@ export function setupChat() {
       if (event.key === 'Escape') {
         event.preventDefault();
         event.stopPropagation();
-        renderHistory(conversation, { actions: true });
-        input.focus();
+        cancelEditing();
       }
     });
     editForm.addEventListener('submit', (event) => {
@@ -417,6 +416,12 @@ export function setupChat() {
     editor.setSelectionRange(editor.value.length, editor.value.length);
   }
 
+  function cancelEditing() {
+    renderHistory(conversation, { actions: true });
+    // Back on Edit, where the person began, as a cancelled dialog returns to what opened it.
+    (log.querySelector('button[data-action="edit"]') || input).focus();
+  }
+
   log.addEventListener('click', (event) => {
     const target = event.target.closest('button[data-action]');
     if (!target || controller) return;
@@ -435,8 +440,7 @@ export function setupChat() {
         startEditing(message);
         break;
       case 'cancel-edit':
-        renderHistory(conversation, { actions: true });
-        input.focus();
+        cancelEditing();
         break;
     }
   });

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from infra.fake_openai import FakeReply
@@ -17,6 +18,11 @@ from tests.browser.support import (
     send_chat,
     user_messages,
     wait_until_answered,
+)
+
+LENGTH_NOTE = (
+    "This answer reached its length limit and was cut short: ask the model to go on, or the deployment's owner "
+    "to raise MAX_OUTPUT_TOKENS."
 )
 
 # Records every render of the answer being written: the length of its text each time its children change.
@@ -601,8 +607,19 @@ def test_escape_cancels_an_edit(page, emulator_fake_model):
     page.get_by_role("button", name="Edit").click()
     page.get_by_role("textbox", name="Edit your message").press("Escape")
     expect(user_messages(page)).to_have_text(["First?"])
-    expect(page.locator("#chat-input")).to_be_focused()
     assert len(emulator_fake_model.requests) == 1
+
+
+@pytest.mark.parametrize("cancel", ["Escape", "Cancel"])
+def test_a_cancelled_edit_gives_the_focus_back_to_edit(page, emulator_fake_model, cancel):
+    chat_with(page, emulator_fake_model, ("First?", "One."))
+    page.get_by_role("button", name="Edit").click()
+    if cancel == "Escape":
+        page.get_by_role("textbox", name="Edit your message").press("Escape")
+    else:
+        page.get_by_role("button", name="Cancel").click()
+    # Where the person began: a keyboard user goes on from there, not from the message box below the log.
+    expect(page.get_by_role("button", name="Edit")).to_be_focused()
 
 
 def test_copy_chat_puts_the_conversation_on_the_clipboard_as_markdown(page, emulator_fake_model):
@@ -666,13 +683,9 @@ def test_an_answer_cut_at_its_length_limit_stays_marked_after_a_reload(page, emu
     open_tab(page, "Chat")
     send_chat(page, "Write a book")
     wait_until_answered(page)
-    expect(page.locator("#chat-log .msg-note.is-info")).to_have_text(
-        ["This answer reached its length limit and was cut short."]
-    )
+    expect(page.locator("#chat-log .msg-note.is-info")).to_have_text([LENGTH_NOTE])
 
     page.reload()
     open_tab(page, "Chat")
 
-    expect(page.locator("#chat-log .msg-ending")).to_have_text(
-        ["This answer reached its length limit and was cut short."]
-    )
+    expect(page.locator("#chat-log .msg-ending")).to_have_text([LENGTH_NOTE])
