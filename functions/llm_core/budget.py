@@ -25,6 +25,7 @@ without waiting for the write.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import secrets
 import threading
@@ -73,6 +74,8 @@ HOLD_SECONDS = max(BUFFERED_FUNCTION_TIMEOUT_SECONDS, STREAM_FUNCTION_TIMEOUT_SE
 # deadlines: a request whose settlement was never written (its process was killed, the write failed or its
 # answer was lost) stays counted until the day's row is done with.
 UNDER_WAY_ATTRIBUTE = "under_way"
+# DynamoDB's partition keys hold at most 2,048 bytes; a caller id longer than this is hashed in its row's key.
+MAX_CALLER_IN_KEY_BYTES = 1_024
 # A day's rows are worthless once it is over; TTL removes them a little later (DynamoDB deletes lazily).
 ROW_LIFETIME_AFTER_DAY = timedelta(days=2)
 
@@ -246,10 +249,18 @@ def _quota_exceeded(
 def _budgets_for(caller_id: str, day: date, per_user: int, total: int) -> tuple[Budget, ...]:
     budgets = []
     if per_user:
-        budgets.append(Budget("caller", f"caller#{caller_id}#{day.isoformat()}", per_user))
+        budgets.append(Budget("caller", f"caller#{_row_name(caller_id)}#{day.isoformat()}", per_user))
     if total:
         budgets.append(Budget("deployment", f"total#{day.isoformat()}", total))
     return tuple(budgets)
+
+
+def _row_name(caller_id: str) -> str:
+    """The caller as their row's key names them: as they are, so the owner can find a person's row, unless
+    that would pass DynamoDB's limit on a key (a caller id is a token's claim or an ARN, not ours to bound)."""
+    if len(caller_id.encode()) <= MAX_CALLER_IN_KEY_BYTES:
+        return caller_id
+    return "sha256:" + hashlib.sha256(caller_id.encode()).hexdigest()
 
 
 def _reserve_row(budget: Budget, tokens: int, expires_at: int, hold: str) -> int:

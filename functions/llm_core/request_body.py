@@ -25,6 +25,8 @@ JSON_MEDIA_TYPES = ("application/json",)
 UTF8_LABELS = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
 # The longest field name worth quoting back; the rest of a caller's key is never echoed.
 MAX_QUOTED_NAME = 40
+# How a JSON Web Token (a sign-in token: base64url of '{"') and an OpenAI key begin.
+CREDENTIAL_PREFIXES = ("eyJ", "sk-")
 # A message lists at most this many names (unknown fields, query parameters), then counts the rest.
 MAX_LISTED = 10
 # Valid bodies nest three levels (a stream's messages); the parser's own limit depends on the Python version.
@@ -93,7 +95,10 @@ def _object_without_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, An
 
 
 def _quote(name: str) -> str:
-    """A caller-chosen name, safe to put in a message: ASCII-escaped, shortened."""
+    """A caller-chosen name, safe to put in a message: ASCII-escaped, shortened; one that looks like a
+    credential (a token pasted into a URL or a body) is not quoted at all."""
+    if name.startswith(CREDENTIAL_PREFIXES):
+        return "[not shown: it looks like a credential]"
     shown = name if len(name) <= MAX_QUOTED_NAME else name[:MAX_QUOTED_NAME] + "..."
     return json.dumps(shown)
 
@@ -195,6 +200,12 @@ def parse_json_object(body: bytes, headers: Mapping[str, str], model: type[BaseM
         raise InvalidJson(f"The request body is empty: send a JSON object such as {example_body(model)}.")
     if text.startswith("\ufeff"):
         raise InvalidJson("The request body starts with two byte order marks: send one at most.")
+    if "\x00" in text:
+        # Valid JSON holds no NUL byte, even in a string; UTF-16 without a byte order mark is half NULs and
+        # passes for UTF-8.
+        raise InvalidJson(
+            "The request body is not UTF-8 text (it holds NUL bytes, as UTF-16 does): send JSON encoded as UTF-8."
+        )
     try:
         payload = json.loads(text, object_pairs_hook=_object_without_duplicate_keys, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:

@@ -3,6 +3,7 @@ concurrency, the UTC day and outages."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -130,6 +131,15 @@ def test_reservation_adds_the_tokens_to_the_callers_row_and_the_deployments_row(
     configure(per_user=10_000, total=100_000)
     budget.reserve("alice", 1_200, now=AFTERNOON)
     assert (table.used(ALICE_ROW), table.used(TOTAL_ROW)) == (1_200, 1_200)
+
+
+def test_a_caller_id_too_long_for_a_key_is_counted_under_its_hash(configure, table):
+    configure(per_user=10_000, total=100_000)
+    # A token's sub or an ARN is the caller's to choose; DynamoDB refuses a key of more than 2,048 bytes.
+    caller = "s" * 3_000
+    budget.reserve(caller, 1_200, now=AFTERNOON)
+    hashed = f"caller#sha256:{hashlib.sha256(caller.encode()).hexdigest()}#{DAY}"
+    assert (table.used(hashed), table.used(TOTAL_ROW)) == (1_200, 1_200)
 
 
 def test_reservations_of_two_callers_share_the_deployments_row(configure, table):

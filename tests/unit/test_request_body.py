@@ -409,6 +409,29 @@ def test_a_query_without_a_name_is_refused_without_quoting_it(query):
     )
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le"])
+def test_json_in_utf16_without_a_byte_order_mark_is_named_not_utf8(encoding):
+    assert message_of('{"text": "hi"}'.encode(encoding)) == (
+        "The request body is not UTF-8 text (it holds NUL bytes, as UTF-16 does): send JSON encoded as UTF-8."
+    )
+
+
+TOKEN = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImxvY2FsIn0.eyJzdWIiOiJhIn0.c2lnbmF0dXJl"
+
+
+@pytest.mark.parametrize("pasted", [TOKEN, "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789"])
+def test_a_credential_pasted_as_a_query_parameter_is_not_quoted_back(pasted):
+    message = message_of(b'{"text": "hi"}', query=pasted)
+    assert message.startswith("Query parameters are not accepted ([not shown: it looks like a credential]): ")
+    assert pasted[:8] not in message
+
+
+def test_a_credential_pasted_as_a_field_name_is_not_quoted_back():
+    message = message_of(json.dumps({"text": "hi", TOKEN: 1}).encode())
+    assert message.startswith("[not shown: it looks like a credential]: unknown field")
+    assert TOKEN[:8] not in message
+
+
 def test_many_query_parameters_are_listed_up_to_the_limit():
     message = message_of(b'{"text": "hi"}', query="&".join(f"p{number}=1" for number in range(500)))
     assert '"p9" and 490 more):' in message
