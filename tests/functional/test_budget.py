@@ -17,7 +17,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.awsrequest import AWSPreparedRequest
-from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 from moto import mock_aws
 from moto.dynamodb.exceptions import DynamodbException
 from moto.dynamodb.models import DynamoDBBackend
@@ -136,7 +136,7 @@ def test_reservation_adds_the_tokens_to_the_callers_row_and_the_deployments_row(
 def test_a_caller_id_too_long_for_a_key_is_counted_under_its_hash(configure, table):
     configure(per_user=10_000, total=100_000)
     # A token's sub or an ARN is the caller's to choose; DynamoDB refuses a key of more than 2,048 bytes.
-    caller = "s" * 3_000
+    caller = "é" * 700  # 700 characters, 1,400 bytes
     budget.reserve(caller, 1_200, now=AFTERNOON)
     hashed = f"caller#sha256:{hashlib.sha256(caller.encode()).hexdigest()}#{DAY}"
     assert (table.used(hashed), table.used(TOTAL_ROW)) == (1_200, 1_200)
@@ -175,6 +175,13 @@ def test_settlement_records_usage_above_the_reservation(configure, table):
     reservation = budget.reserve("alice", 1_000, now=AFTERNOON)
     reservation.settle(1_300)
     assert (table.used(ALICE_ROW), table.used(TOTAL_ROW)) == (1_300, 1_300)
+
+
+def test_usage_past_the_cap_leaves_none_not_a_negative_figure(configure, table):
+    configure(per_user=10_000, total=100_000)
+    reservation = budget.reserve("alice", 1_000, now=AFTERNOON)
+    reservation.settle(10_500)  # a model that used more than the reservation
+    assert (reservation.remaining, table.used(ALICE_ROW)) == (0, 10_500)
 
 
 def test_settling_twice_changes_nothing_the_second_time(configure, table):
@@ -612,6 +619,13 @@ def test_a_request_larger_than_the_day_when_too_little_is_left_today_says_so(con
     budget.reserve("alice", 10_500 - 500, now=AFTERNOON + timedelta(hours=9))  # shortened, after the reset
 
 
+def test_a_request_larger_than_the_day_after_the_row_passed_its_cap_says_none_are_left(configure, table):
+    configure(per_user=10_000, total=100_000)
+    budget.reserve("alice", 1_000, now=AFTERNOON).settle(10_400)
+    refused = refusal("alice", 10_500, error=TooLarge)
+    assert refused.headers == {"x-tokens-remaining": "0"}
+
+
 def test_a_request_larger_than_a_whole_days_budget_is_too_large(configure, table):
     configure(per_user=10_000, total=100_000)
     refused = refusal("alice", 10_001, error=TooLarge)
@@ -882,8 +896,9 @@ def test_a_reservation_whose_answer_was_lost_is_not_written_again(configure, tab
     assert (table.used(ALICE_ROW), table.used(TOTAL_ROW), lost) == (1_200, 1_200, [TABLE, TABLE])
 
 
-def throttle_each_rows_first_update(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """DynamoDB throttles the first UpdateItem of each row, applying nothing. The rows throttled, in order."""
+def throttle_each_rows_first_update(monkeypatch: pytest.MonkeyPatch, code: str = "ThrottlingException") -> list[str]:
+    """DynamoDB refuses the first UpdateItem of each row with ``code``, applying nothing. The rows refused, in
+    order."""
     real = DynamoDBBackend.update_item
     throttled: list[str] = []
 
@@ -891,16 +906,19 @@ def throttle_each_rows_first_update(monkeypatch: pytest.MonkeyPatch) -> list[str
         key = (kwargs.get("key") or args[1])["pk"]["S"]
         if key not in throttled:
             throttled.append(key)
-            raise DynamodbException("ThrottlingException", "Rate of requests exceeds the allowed throughput.")
+            raise DynamodbException(code, "Rate of requests exceeds the allowed throughput.")
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(DynamoDBBackend, "update_item", update)
     return throttled
 
 
-def test_a_throttled_reservation_is_tried_again_and_counted_once(configure, table, monkeypatch):
+@pytest.mark.parametrize(
+    "code", ["ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded"]
+)
+def test_a_throttled_reservation_is_tried_again_and_counted_once(configure, table, monkeypatch, code):
     configure(per_user=10_000, total=100_000)
-    throttled = throttle_each_rows_first_update(monkeypatch)
+    throttled = throttle_each_rows_first_update(monkeypatch, code)
     reservation = budget.reserve("alice", 1_200, now=AFTERNOON)
     assert sorted(throttled) == sorted([ALICE_ROW, TOTAL_ROW])
     assert (table.used(ALICE_ROW), table.used(TOTAL_ROW), reservation.remaining) == (1_200, 1_200, 8_800)
@@ -914,7 +932,8 @@ def test_a_throttled_settlement_is_tried_again(configure, table, monkeypatch):
     assert (table.used(ALICE_ROW), table.used(TOTAL_ROW), table.under_way(TOTAL_ROW)) == (300, 300, 0)
 
 
-def test_a_reservation_that_could_not_connect_is_tried_again(configure, table):
+@pytest.mark.parametrize("failure", [EndpointConnectionError, ConnectTimeoutError])
+def test_a_reservation_that_could_not_connect_is_tried_again(configure, table, failure):
     configure(per_user=10_000, total=100_000)
     unsent: list[str] = []
 
@@ -922,7 +941,7 @@ def test_a_reservation_that_could_not_connect_is_tried_again(configure, table):
         key = json.loads(request.body)["Key"]["pk"]["S"]
         if key not in unsent:
             unsent.append(key)
-            raise EndpointConnectionError(endpoint_url=request.url)
+            raise failure(endpoint_url=request.url)
 
     # On the operation's own name, this runs before moto's handler (on every "before-send"): nothing is applied.
     budget._client_once().meta.events.register("before-send.dynamodb.UpdateItem", no_connection_the_first_time)

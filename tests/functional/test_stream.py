@@ -237,6 +237,16 @@ def test_max_output_tokens_ends_with_that_finish_reason(stream_url, fake_model):
     assert events[-1][0] == "done" and events[-1][1]["finish_reason"] == "max_output_tokens"
 
 
+@pytest.mark.parametrize("failure", ["failed", "stream_error"])
+def test_a_model_that_fails_mid_answer_is_an_error_event_saying_so(stream_url, fake_model, failure):
+    # "failed": a response.failed event; "stream_error": an error event.
+    fake_model.enqueue(FakeReply(tokens=["Half", " an"], **{failure: "The server had an error."}))
+    events = list(sse_events(post(stream_url, CONVERSATION)))
+    assert [event for event, _ in events] == ["delta", "delta", "error"]
+    error = events[-1][1]["error"]
+    assert (error["type"], error["message"]) == ("upstream_error", "The model failed while answering: try again.")
+
+
 def test_drop_mid_stream_is_an_error_event_then_a_clean_end(stream_url, fake_model):
     fake_model.enqueue(FakeReply(tokens=["a", " b", " c", " d"], drop_after_tokens=2))
     response = post(stream_url, CONVERSATION)

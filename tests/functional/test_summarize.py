@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 
 import pytest
@@ -47,8 +49,11 @@ def test_cloudfront_api_path_is_served_like_the_root(configured, invoke):
     assert invoke("summarize", "function_url_summarize_cloudfront_path")["statusCode"] == 200
 
 
-def test_base64_encoded_body_is_decoded(configured, invoke):
-    assert invoke("summarize", "function_url_summarize_base64")["statusCode"] == 200
+def test_base64_encoded_body_is_decoded(configured, fake_model, invoke):
+    event = load_event("function_url_summarize_base64")
+    sent = json.loads(base64.b64decode(event["body"]))["text"]
+    assert invoke("summarize", event)["statusCode"] == 200
+    assert fake_model.requests[-1].body["input"][0]["content"] == sent
 
 
 def test_invalid_json_is_400_invalid_json(configured, fake_model, invoke):
