@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from types import SimpleNamespace
 from typing import Any
 
 import pydantic
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from openai.types.responses import Response
 
 from llm_core.errors import UpstreamError
@@ -161,3 +164,27 @@ def test_a_stream_the_model_stopped_early_settles_what_its_last_event_says_it_us
     asyncio.run(read())
     # Kept whole (None), the reservation of the worst case would count tokens the model never wrote.
     assert reservation.settlements[0] == 50
+
+
+def utf16_units(text: str) -> str:
+    """``text`` as JavaScript counts it: a character beyond U+FFFF is two code units, here two surrogates."""
+    encoded = text.encode("utf-16-le")
+    return "".join(chr(int.from_bytes(encoded[i : i + 2], "little")) for i in range(0, len(encoded), 2))
+
+
+@given(st.text(), st.lists(st.integers(min_value=0, max_value=40), max_size=12))
+def test_any_answer_cut_anywhere_in_utf16_streams_whole(text: str, cuts: list[int]) -> None:
+    units = utf16_units(text)
+    bounds = sorted({min(cut, len(units)) for cut in cuts} | {0, len(units)})
+    pieces = [units[start:end] for start, end in itertools.pairwise(bounds)]
+    events = [SimpleNamespace(type="response.output_text.delta", delta=piece) for piece in pieces]
+    events.append(SimpleNamespace(type="response.completed", response=response(usage=(1, 1))))
+
+    async def read() -> str:
+        streamed = []
+        async for item in answer_events(ScriptedEvents(*events)):
+            streamed.append(getattr(item, "text", ""))
+        return "".join(streamed)
+
+    # A character whose two halves came in two deltas is one character again, never two replacements.
+    assert asyncio.run(read()) == text

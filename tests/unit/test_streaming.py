@@ -6,6 +6,8 @@ import asyncio
 import time
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from llm_core.service import Delta, Done
 from llm_core.streaming import StreamFormat, _KeepAlive, with_keepalives
@@ -78,3 +80,8 @@ def test_passing_the_deadline_raises_timeout():
 
     with pytest.raises(TimeoutError):
         asyncio.run(scenario())
+
+
+@given(st.text())
+def test_any_accept_header_gets_one_of_the_two_stream_formats(accept: str) -> None:
+    assert StreamFormat(accept).media_type in {"text/event-stream; charset=utf-8", "text/plain; charset=utf-8"}
