@@ -15,12 +15,15 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
 import jwt
 import pytest
+from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from moto import mock_aws
@@ -238,6 +241,14 @@ def test_token_sent_with_bearer_before_it_is_told_to_send_it_alone(
     assert refusal(*viewer_request(f"Bearer {sign(private_key)}")) == tokens.SIGN_IN_WITH_SCHEME
 
 
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "bEaReR"])
+def test_bearer_before_the_token_is_recognised_in_any_case(
+    own_pool: JwksServer, private_key: rsa.RSAPrivateKey, scheme: str
+) -> None:
+    # Authentication schemes are case-insensitive (RFC 9110, 11.1), and clients write them each their own way.
+    assert refusal(*viewer_request(f"{scheme} {sign(private_key)}")) == tokens.SIGN_IN_WITH_SCHEME
+
+
 def test_the_token_header_sent_twice_is_told_to_send_one_token(
     own_pool: JwksServer, private_key: rsa.RSAPrivateKey
 ) -> None:
@@ -264,6 +275,20 @@ def test_moto_id_token_is_refused_as_not_an_access_token(moto_pool: LocalPool, l
 
 def test_token_without_token_use_is_invalid(own_pool: JwksServer, private_key: rsa.RSAPrivateKey) -> None:
     assert refusal(*viewer_request(sign(private_key, token_use=None))) == tokens.SIGN_IN_INVALID
+
+
+def test_token_without_an_expiry_is_invalid(own_pool: JwksServer, private_key: rsa.RSAPrivateKey) -> None:
+    # One that never expires would outlive a sign-out and a deleted user.
+    assert refusal(*viewer_request(sign(private_key, exp=None))) == tokens.SIGN_IN_INVALID
+
+
+def test_token_without_an_issue_time_is_invalid(own_pool: JwksServer, private_key: rsa.RSAPrivateKey) -> None:
+    assert refusal(*viewer_request(sign(private_key, iat=None))) == tokens.SIGN_IN_INVALID
+
+
+def test_token_with_an_empty_subject_is_invalid(own_pool: JwksServer, private_key: rsa.RSAPrivateKey) -> None:
+    # Every such token would otherwise be the one caller "user:", sharing one budget.
+    assert refusal(*viewer_request(sign(private_key, sub=""))) == tokens.SIGN_IN_INVALID
 
 
 def test_tampered_payload_fails_the_signature(own_pool: JwksServer, private_key: rsa.RSAPrivateKey) -> None:
@@ -303,8 +328,11 @@ def test_garbage_token_is_invalid(own_pool: JwksServer) -> None:
     assert refusal(*viewer_request("not.a.jwt")) == tokens.SIGN_IN_INVALID
 
 
-def test_oversized_token_is_refused_before_parsing(own_pool: JwksServer) -> None:
-    assert refusal(*viewer_request("a" * 9000)) == tokens.SIGN_IN_INVALID
+def test_oversized_token_is_refused_before_parsing(own_pool: JwksServer, private_key: rsa.RSAPrivateKey) -> None:
+    # Validly signed, and refused for its size alone: no key is fetched and no signature is checked.
+    token = sign(private_key, padding="x" * tokens.TOKEN_MAX_CHARS)
+    assert len(token) > tokens.TOKEN_MAX_CHARS
+    assert refusal(*viewer_request(token)) == tokens.SIGN_IN_INVALID
     assert own_pool.hits == 0
 
 
@@ -399,6 +427,18 @@ def test_jwks_that_is_not_a_key_set_is_unavailable(jwks: JwksServer) -> None:
         KeySet(jwks.url).get(KID)
 
 
+def test_jwks_larger_than_its_limit_is_unavailable(jwks: JwksServer, caplog: pytest.LogCaptureFixture) -> None:
+    # A usable key set followed by white space (which JSON allows): only its size is wrong, and a read cut at the
+    # limit would still parse.
+    usable = jwks.body
+    jwks.body = usable + b" " * (tokens.JWKS_MAX_BYTES + 1 - len(usable) + 1000)
+    with pytest.raises(Unavailable) as caught:
+        KeySet(jwks.url).get(KID)
+    assert caught.value.message == tokens.JWKS_UNREACHABLE
+    (record,) = [r for r in caplog.records if r.getMessage() == "the user pool's keys are not a usable key set"]
+    assert record.error == "larger than any key set"
+
+
 # ------------------------------------------------------------------ configuration
 
 
@@ -452,6 +492,81 @@ def test_missing_ssm_parameter_is_not_configured_and_named_only_in_the_log(
     )
     (record,) = [r for r in caplog.records if r.getMessage() == "the app client id could not be read from SSM"]
     assert (record.parameter, record.error) == ("/stack/cognito-client-id", "ParameterNotFound")
+
+
+def ssm_answering(code: str) -> Callable[[], Any]:
+    """In place of the module's cached SSM client: one that answers every read with the error ``code``."""
+
+    class Client:
+        def get_parameter(self, Name: str) -> dict[str, Any]:  # noqa: N803 - boto3's argument name
+            raise ClientError({"Error": {"Code": code, "Message": "no"}}, "GetParameter")
+
+    return lru_cache(maxsize=1)(Client)
+
+
+def test_ssm_parameter_the_function_may_not_read_is_not_configured(
+    client_id_in_ssm: None, private_key: rsa.RSAPrivateKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(identity, "_ssm", ssm_answering("AccessDeniedException"))
+    with pytest.raises(NotConfigured) as caught:
+        identify(*viewer_request(sign(private_key)))
+    assert caught.value.message == (
+        "The SSM parameter named by COGNITO_CLIENT_ID_PARAMETER is missing, or this function may not read it."
+    )
+
+
+def test_empty_ssm_parameter_is_not_configured(client_id_in_ssm: None, private_key: rsa.RSAPrivateKey) -> None:
+    with mock_aws():
+        boto3.client("ssm", region_name="eu-west-1").put_parameter(
+            Name="/stack/cognito-client-id", Value=" ", Type="String"
+        )
+        with pytest.raises(NotConfigured) as caught:
+            identify(*viewer_request(sign(private_key)))
+    assert caught.value.message == "The SSM parameter named by COGNITO_CLIENT_ID_PARAMETER is empty."
+
+
+@pytest.fixture
+def identity_clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """llm_core.identity's monotonic clock, moved forward by changing ``[0]``."""
+    now = [1000.0]
+    monkeypatch.setattr(identity, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    return now
+
+
+ROTATED_CLIENT_ID = "rotatedclient0123456789ab"
+
+
+def rotate_client_id_in_ssm() -> None:
+    boto3.client("ssm", region_name="eu-west-1").put_parameter(
+        Name="/stack/cognito-client-id", Value=ROTATED_CLIENT_ID, Type="String", Overwrite=True
+    )
+
+
+def test_client_id_from_ssm_is_kept_for_its_max_age(
+    client_id_in_ssm: None, private_key: rsa.RSAPrivateKey, identity_clock: list[float]
+) -> None:
+    with mock_aws():
+        boto3.client("ssm", region_name="eu-west-1").put_parameter(
+            Name="/stack/cognito-client-id", Value=CLIENT_ID, Type="String"
+        )
+        assert identify(*viewer_request(sign(private_key))).kind == "user"
+        rotate_client_id_in_ssm()
+        identity_clock[0] += identity.CLIENT_ID_MAX_AGE_SECONDS - 1
+        assert identify(*viewer_request(sign(private_key))).kind == "user"
+
+
+def test_rotated_client_id_is_read_again_after_its_max_age(
+    client_id_in_ssm: None, private_key: rsa.RSAPrivateKey, identity_clock: list[float]
+) -> None:
+    with mock_aws():
+        boto3.client("ssm", region_name="eu-west-1").put_parameter(
+            Name="/stack/cognito-client-id", Value=CLIENT_ID, Type="String"
+        )
+        assert identify(*viewer_request(sign(private_key))).kind == "user"
+        rotate_client_id_in_ssm()
+        identity_clock[0] += identity.CLIENT_ID_MAX_AGE_SECONDS + 1
+        assert identify(*viewer_request(sign(private_key, client_id=ROTATED_CLIENT_ID))).kind == "user"
+        assert refusal(*viewer_request(sign(private_key))) == tokens.SIGN_IN_WRONG_CLIENT
 
 
 # ------------------------------------------------------------------ modes

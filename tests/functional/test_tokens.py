@@ -87,3 +87,14 @@ def test_a_signature_over_another_hash_is_not_rs256(private_key):
 def test_a_jwks_without_an_rs256_signing_key_is_not_usable():
     with pytest.raises(ValueError, match="no RS256 signing key"):
         tokens.rs256_keys({"keys": [{"kty": "EC", "kid": "k1", "crv": "P-256", "x": "AA", "y": "AA"}]})
+
+
+def test_a_key_marked_for_encryption_does_not_verify_signatures(private_key):
+    encryption_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwks = jwks_of(private_key)
+    jwks["keys"].append({**jwks_of(encryption_key)["keys"][0], "kid": "k-enc", "use": "enc"})
+    verifier = tokens.TokenVerifier(ISSUER, lambda: CLIENT_ID, FixedKeys(jwks))
+    token = jwt.encode(claims(), encryption_key, "RS256", headers={"kid": "k-enc"})
+    with pytest.raises(Unauthenticated) as refused:
+        verifier.verify(token)
+    assert refused.value.message == tokens.SIGN_IN_UNKNOWN_KEY
