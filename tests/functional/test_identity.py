@@ -536,37 +536,35 @@ def identity_clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 ROTATED_CLIENT_ID = "rotatedclient0123456789ab"
 
 
-def rotate_client_id_in_ssm() -> None:
+def store_client_id_in_ssm(client_id: str) -> None:
     boto3.client("ssm", region_name="eu-west-1").put_parameter(
-        Name="/stack/cognito-client-id", Value=ROTATED_CLIENT_ID, Type="String", Overwrite=True
+        Name="/stack/cognito-client-id", Value=client_id, Type="String", Overwrite=True
     )
 
 
-def test_client_id_from_ssm_is_kept_for_its_max_age(
-    client_id_in_ssm: None, private_key: rsa.RSAPrivateKey, identity_clock: list[float]
-) -> None:
+@pytest.fixture
+def signed_in_once(client_id_in_ssm: None, private_key: rsa.RSAPrivateKey) -> Iterator[None]:
+    """One sign-in checked against the client id in SSM (now cached), then the id rotated there."""
     with mock_aws():
-        boto3.client("ssm", region_name="eu-west-1").put_parameter(
-            Name="/stack/cognito-client-id", Value=CLIENT_ID, Type="String"
-        )
+        store_client_id_in_ssm(CLIENT_ID)
         assert identify(*viewer_request(sign(private_key))).kind == "user"
-        rotate_client_id_in_ssm()
-        identity_clock[0] += identity.CLIENT_ID_MAX_AGE_SECONDS - 1
-        assert identify(*viewer_request(sign(private_key))).kind == "user"
+        store_client_id_in_ssm(ROTATED_CLIENT_ID)
+        yield
+
+
+def test_client_id_from_ssm_is_kept_for_its_max_age(
+    identity_clock: list[float], signed_in_once: None, private_key: rsa.RSAPrivateKey
+) -> None:
+    identity_clock[0] += identity.CLIENT_ID_MAX_AGE_SECONDS - 1
+    assert identify(*viewer_request(sign(private_key))).kind == "user"
 
 
 def test_rotated_client_id_is_read_again_after_its_max_age(
-    client_id_in_ssm: None, private_key: rsa.RSAPrivateKey, identity_clock: list[float]
+    identity_clock: list[float], signed_in_once: None, private_key: rsa.RSAPrivateKey
 ) -> None:
-    with mock_aws():
-        boto3.client("ssm", region_name="eu-west-1").put_parameter(
-            Name="/stack/cognito-client-id", Value=CLIENT_ID, Type="String"
-        )
-        assert identify(*viewer_request(sign(private_key))).kind == "user"
-        rotate_client_id_in_ssm()
-        identity_clock[0] += identity.CLIENT_ID_MAX_AGE_SECONDS + 1
-        assert identify(*viewer_request(sign(private_key, client_id=ROTATED_CLIENT_ID))).kind == "user"
-        assert refusal(*viewer_request(sign(private_key))) == tokens.SIGN_IN_WRONG_CLIENT
+    identity_clock[0] += identity.CLIENT_ID_MAX_AGE_SECONDS + 1
+    assert identify(*viewer_request(sign(private_key, client_id=ROTATED_CLIENT_ID))).kind == "user"
+    assert refusal(*viewer_request(sign(private_key))) == tokens.SIGN_IN_WRONG_CLIENT
 
 
 # ------------------------------------------------------------------ modes
