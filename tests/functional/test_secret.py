@@ -74,33 +74,29 @@ def test_a_key_the_function_cannot_decrypt_names_kms_decrypt(environment, monkey
     )
 
 
-@pytest.mark.parametrize("code", ["AccessDeniedException", "UnrecognizedClientException"])
-def test_a_secret_the_function_may_not_read_says_to_check_its_iam_policy(environment, monkeypatch, code):
+NOT_READABLE = "The OpenAI key's secret (OPENAI_SECRET_ID) may not be read by this function: check its IAM policy."
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        ("AccessDeniedException", NOT_READABLE),
+        ("UnrecognizedClientException", NOT_READABLE),
+        (
+            "ResourceNotFoundException",
+            "The OpenAI key's secret (OPENAI_SECRET_ID) was not found, or has no value yet: create it and put the key.",
+        ),
+        (
+            "InvalidRequestException",
+            "The OpenAI key's secret (OPENAI_SECRET_ID) could not be read (InvalidRequestException).",
+        ),
+    ],
+)
+def test_a_secret_that_cannot_be_read_tells_the_owner_what_to_fix(environment, monkeypatch, code, message):
     monkeypatch.setattr(secret, "_client", client_answering(code))
     with pytest.raises(NotConfigured) as refused:
         read_api_key()
-    assert refused.value.message == (
-        "The OpenAI key's secret (OPENAI_SECRET_ID) may not be read by this function: check its IAM policy."
-    )
-
-
-def test_a_missing_secret_says_to_create_it_and_put_the_key(environment, monkeypatch):
-    monkeypatch.setattr(secret, "_client", client_answering("ResourceNotFoundException"))
-    with pytest.raises(NotConfigured) as refused:
-        read_api_key()
-    assert refused.value.message == (
-        "The OpenAI key's secret (OPENAI_SECRET_ID) was not found, or has no value yet: create it and put the key."
-    )
-
-
-def test_a_secret_read_failing_otherwise_names_the_error_code(environment, monkeypatch):
-    monkeypatch.setattr(secret, "_client", client_answering("InvalidRequestException"))
-    with pytest.raises(NotConfigured) as refused:
-        read_api_key()
-    assert (
-        refused.value.message
-        == "The OpenAI key's secret (OPENAI_SECRET_ID) could not be read (InvalidRequestException)."
-    )
+    assert refused.value.message == message
 
 
 @pytest.mark.parametrize(
