@@ -13,15 +13,18 @@ from infra.stop_signals import StopSignals
 REPO = Path(__file__).resolve().parents[2]
 
 # The main thread blocks in the wait; another thread, once it sees the main thread asleep in the kernel (its
-# state in /proc), sends SIGTERM to itself, so the kernel runs the signal's handler there and not in main.
+# state in /proc) on the wait's socket, not on a lock's futex (as when it waits for the GIL), sends SIGTERM to
+# itself, so the kernel runs the signal's handler there and not in main. A kernel that hides wait channels
+# shows "0": the state alone then.
 SIGNAL_ON_ANOTHER_THREAD = textwrap.dedent(
     """
     import signal, threading
     from infra.stop_signals import StopSignals
 
     def main_is_asleep(thread_id):
-        with open(f"/proc/self/task/{thread_id}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] == "S"
+        with open(f"/proc/self/task/{thread_id}/stat") as stat, open(f"/proc/self/task/{thread_id}/wchan") as wchan:
+            asleep = stat.read().rsplit(")", 1)[1].split()[0] == "S"
+            return asleep and not wchan.read().startswith("futex")
 
     def signal_this_thread(main_thread_id):
         while not main_is_asleep(main_thread_id):
