@@ -74,7 +74,8 @@ HOLD_SECONDS = max(BUFFERED_FUNCTION_TIMEOUT_SECONDS, STREAM_FUNCTION_TIMEOUT_SE
 # deadlines: a request whose settlement was never written (its process was killed, the write failed or its
 # answer was lost) stays counted until the day's row is done with.
 UNDER_WAY_ATTRIBUTE = "under_way"
-# DynamoDB's partition keys hold at most 2,048 bytes; a caller id longer than this is hashed in its row's key.
+# DynamoDB's partition keys hold at most 2,048 bytes: a caller id of more bytes than this, well within that, is
+# hashed in its row's key.
 MAX_CALLER_IN_KEY_BYTES = 1_024
 # A day's rows are worthless once it is over; TTL removes them a little later (DynamoDB deletes lazily).
 ROW_LIFETIME_AFTER_DAY = timedelta(days=2)

@@ -8,6 +8,7 @@ raw body and headers here, so every rule about what a body may be lives in this 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from email.message import Message
 from typing import Any, TypeVar
@@ -25,8 +26,8 @@ JSON_MEDIA_TYPES = ("application/json",)
 UTF8_LABELS = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
 # The longest field name worth quoting back; the rest of a caller's key is never echoed.
 MAX_QUOTED_NAME = 40
-# How a JSON Web Token (a sign-in token: base64url of '{"') and an OpenAI key begin.
-CREDENTIAL_PREFIXES = ("eyJ", "sk-")
+# A JSON Web Token (a sign-in token: base64url of '{"') or an OpenAI key, anywhere a word may start.
+LOOKS_LIKE_A_CREDENTIAL = re.compile(r"(?<![a-z0-9])(eyj|sk-)", re.IGNORECASE)
 # A message lists at most this many names (unknown fields, query parameters), then counts the rest.
 MAX_LISTED = 10
 # Valid bodies nest three levels (a stream's messages); the parser's own limit depends on the Python version.
@@ -97,7 +98,7 @@ def _object_without_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, An
 def _quote(name: str) -> str:
     """A caller-chosen name, safe to put in a message: ASCII-escaped, shortened; one that looks like a
     credential (a token pasted into a URL or a body) is not quoted at all."""
-    if name.startswith(CREDENTIAL_PREFIXES):
+    if LOOKS_LIKE_A_CREDENTIAL.search(name):
         return "[not shown: it looks like a credential]"
     shown = name if len(name) <= MAX_QUOTED_NAME else name[:MAX_QUOTED_NAME] + "..."
     return json.dumps(shown)
@@ -200,9 +201,9 @@ def parse_json_object(body: bytes, headers: Mapping[str, str], model: type[BaseM
         raise InvalidJson(f"The request body is empty: send a JSON object such as {example_body(model)}.")
     if text.startswith("\ufeff"):
         raise InvalidJson("The request body starts with two byte order marks: send one at most.")
-    if "\x00" in text:
-        # Valid JSON holds no NUL byte, even in a string; UTF-16 without a byte order mark is half NULs and
-        # passes for UTF-8.
+    if b"\x00" in body[:2]:
+        # JSON's first character is ASCII: a NUL beside it is UTF-16 or UTF-32 without a byte order mark,
+        # which passes for UTF-8 (RFC 8259's own way of telling them apart).
         raise InvalidJson(
             "The request body is not UTF-8 text (it holds NUL bytes, as UTF-16 does): send JSON encoded as UTF-8."
         )

@@ -273,7 +273,8 @@ async def _settled(events: AsyncGenerator[Delta | Done], reservation: Reservatio
                 item = replace(item, tokens_remaining=reservation.remaining)
             yield item
     except _StoppedEarly as stopped:
-        await asyncio.to_thread(reservation.settle, stopped.usage["input_tokens"] + stopped.usage["output_tokens"])
+        if stopped.usage is not None:
+            await asyncio.to_thread(reservation.settle, stopped.usage["input_tokens"] + stopped.usage["output_tokens"])
         raise
     finally:
         await events.aclose()  # closes the request to the model, so a caller who left stops the bill
@@ -281,10 +282,11 @@ async def _settled(events: AsyncGenerator[Delta | Done], reservation: Reservatio
 
 
 class _StoppedEarly(UpstreamError):
-    """The model ended its answer before it was whole (a content filter), in a last event that says what it
-    used: the reservation settles to that, as a buffered answer's does."""
+    """The model ended its answer before it was whole, for a reason other than its output limit (a content
+    filter, say), in a last event that says what it used: the reservation settles to that, as a buffered
+    answer's does. None: the event did not say, and the reservation stands."""
 
-    def __init__(self, message: str, usage: dict[str, int]) -> None:
+    def __init__(self, message: str, usage: dict[str, int] | None) -> None:
         super().__init__(message)
         self.usage = usage
 
@@ -303,11 +305,11 @@ async def answer_events(events: openai.AsyncStream[Any]) -> AsyncGenerator[Delta
                     yield Delta(REPLACEMENT_CHARACTER)
                 response = event.response
                 reason = response.incomplete_details.reason if response.incomplete_details else None
+                used = usage_of(response) if response.usage is not None else None
                 if response.status == "incomplete" and reason == "content_filter":
-                    raise _StoppedEarly(CONTENT_FILTER_MESSAGE, usage_of(response))
+                    raise _StoppedEarly(CONTENT_FILTER_MESSAGE, used)
                 if response.status == "incomplete" and reason != "max_output_tokens":
-                    message = f"The model stopped early ({reason or 'unknown reason'}): try again."
-                    raise _StoppedEarly(message, usage_of(response))
+                    raise _StoppedEarly(f"The model stopped early ({reason or 'unknown reason'}): try again.", used)
                 yield Done(response.model, usage_of(response), reason or "completed")
                 await _read_to_the_body_end(answer)
                 return

@@ -80,5 +80,14 @@ def before_the_model_worst_case_seconds() -> float:
     """Every dependency before the model call stuck to its limit at once: the secret, SSM's client id, the
     budget's reservation (its rows written in parallel, each at most twice, with a pause between), and the key
     set's connect and one read."""
-    reservation = aws_call_worst_case_seconds() + BUDGET_WRITE_RETRY_PAUSE_SECONDS
-    return 2 * aws_call_worst_case_seconds() + reservation + 2 * JWKS_TIMEOUT_SECONDS
+    return 2 * aws_call_worst_case_seconds() + _budget_write_worst_case_seconds() + 2 * JWKS_TIMEOUT_SECONDS
+
+
+def refused_worst_case_seconds() -> float:
+    """The same, for a request one budget refuses: the other row then gives its part back, written as the
+    reservation was, before the refusal is answered."""
+    return before_the_model_worst_case_seconds() + _budget_write_worst_case_seconds()
+
+
+def _budget_write_worst_case_seconds() -> float:
+    return aws_call_worst_case_seconds() + BUDGET_WRITE_RETRY_PAUSE_SECONDS

@@ -24,6 +24,8 @@ import {
 
 // How the note an answer keeps for its `ending` (conversation.js ENDINGS) looks.
 const ENDING_CLASSES = { stopped: 'is-stopped', cut: 'is-stopped', length: 'is-info' };
+// Under an answer cut at its length limit as it ends; not kept with the answer, nor in a copied chat.
+const LENGTH_HINT = "Ask the model to go on, or the deployment's owner to raise MAX_OUTPUT_TOKENS.";
 
 const STORAGE_KEY = 'llm-chat:conversation';
 // The label of a turn that got no answer, above the note that says why.
@@ -360,7 +362,7 @@ export function setupChat() {
       announce(''); // the note is an alert and speaks for itself; "Answering…" must not stay behind
     } else {
       if (finished && finished.finish_reason === 'max_output_tokens') {
-        addNote(host, 'is-info', { title: ENDINGS.length });
+        addNote(host, 'is-info', { title: ENDINGS.length, hint: LENGTH_HINT });
       }
       announce(`Answer complete: ${renderMarkdown(received).textContent.trim()}`);
     }

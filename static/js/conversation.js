@@ -16,7 +16,7 @@ const ROLES = new Set(['user', 'assistant']);
 export const ENDINGS = Object.freeze({
   stopped: 'Stopped: this answer is incomplete.',
   cut: 'The answer was cut off: it is incomplete.',
-  length: "This answer reached its length limit and was cut short: ask the model to go on, or the deployment's owner to raise MAX_OUTPUT_TOKENS.",
+  length: 'This answer reached its length limit and was cut short.',
 });
 
 function isEnding(value) {

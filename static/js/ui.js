@@ -78,7 +78,7 @@ export function keepWidthWhenBusy(button) {
   probe.textContent = button.dataset.busyLabel;
   const busy = probe.getBoundingClientRect().width;
   probe.remove();
-  button.style.minWidth = `${Math.ceil(Math.max(idle, busy))}px`;
+  button.style.setProperty('--width-when-busy', `${Math.ceil(Math.max(idle, busy))}px`);
 }
 
 /** Ctrl+Enter (Cmd+Enter on a Mac) in a text box submits its form. */

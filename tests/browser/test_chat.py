@@ -20,10 +20,7 @@ from tests.browser.support import (
     wait_until_answered,
 )
 
-LENGTH_NOTE = (
-    "This answer reached its length limit and was cut short: ask the model to go on, or the deployment's owner "
-    "to raise MAX_OUTPUT_TOKENS."
-)
+LENGTH_NOTE = "This answer reached its length limit and was cut short."
 
 # Records every render of the answer being written: the length of its text each time its children change.
 WATCH_THE_ANSWER = """() => {
@@ -391,6 +388,14 @@ def test_send_and_stop_keep_their_places_while_an_answer_streams(page, emulator_
     assert answering == idle != []
 
 
+def test_on_a_phone_stop_and_send_share_their_row_evenly(phone_page):
+    open_tab(phone_page, "Chat")
+    stop, send = (phone_page.locator(selector).bounding_box() for selector in ("#chat-stop", "#chat-send"))
+    assert stop and send
+    # Two equal targets for a thumb; Send's label, however long while busy, does not take more of the row.
+    assert (stop["y"], stop["width"]) == (send["y"], pytest.approx(send["width"], abs=1))
+
+
 def test_streaming_is_announced_once_per_turn_not_per_token(page, emulator_fake_model):
     release = ask_and_hold_the_last_word(
         page, emulator_fake_model, "Can a screen reader follow this?", ["Heard", " you", " loud and clear."]
@@ -683,7 +688,12 @@ def test_an_answer_cut_at_its_length_limit_stays_marked_after_a_reload(page, emu
     open_tab(page, "Chat")
     send_chat(page, "Write a book")
     wait_until_answered(page)
-    expect(page.locator("#chat-log .msg-note.is-info")).to_have_text([LENGTH_NOTE])
+    note = page.locator("#chat-log .msg-note.is-info")
+    expect(note.locator(".note-title")).to_have_text(LENGTH_NOTE)
+    # What to do, as the buffered endpoints' message says it.
+    expect(note.locator(".note-hint")).to_have_text(
+        "Ask the model to go on, or the deployment's owner to raise MAX_OUTPUT_TOKENS."
+    )
 
     page.reload()
     open_tab(page, "Chat")

@@ -103,13 +103,19 @@ def test_an_aws_call_is_attempted_as_many_times_as_the_worst_case_counts():
     assert attempts_made_with(timeouts.AWS_CLIENT_CONFIG) == timeouts.AWS_MAX_ATTEMPTS
 
 
-def test_a_write_to_the_budget_table_is_attempted_once():
+def test_the_budget_tables_writes_are_not_retried_by_botocore():
+    # A write that surely was not applied is tried again by budget.py itself; botocore would retry lost answers.
     assert attempts_made_with(timeouts.AWS_ONE_ATTEMPT_CONFIG) == 1
 
 
 def test_every_dependency_before_the_model_stuck_at_once_still_leaves_time_for_our_answer():
     # Otherwise Lambda would end the function and the caller would get its 502, not our envelope.
     left = timeouts.BUFFERED_FUNCTION_TIMEOUT_SECONDS - timeouts.before_the_model_worst_case_seconds()
+    assert left >= timeouts.RESPONSE_MARGIN_SECONDS
+
+
+def test_a_refusal_with_every_dependency_stuck_still_leaves_time_for_our_answer():
+    left = timeouts.BUFFERED_FUNCTION_TIMEOUT_SECONDS - timeouts.refused_worst_case_seconds()
     assert left >= timeouts.RESPONSE_MARGIN_SECONDS
 
 

@@ -166,6 +166,20 @@ def test_a_stream_the_model_stopped_early_settles_what_its_last_event_says_it_us
     assert reservation.settlements[0] == 50
 
 
+def test_a_stream_the_model_stopped_early_without_saying_what_it_used_keeps_its_reservation() -> None:
+    stopped = response(status="incomplete", incomplete_reason="content_filter")
+    reservation = RecordingReservation()
+
+    async def read() -> None:
+        events = answer_events(ScriptedEvents(SimpleNamespace(type="response.incomplete", response=stopped)))
+        with pytest.raises(UpstreamError):
+            async for _ in _settled(events, reservation):  # type: ignore[arg-type]
+                pass
+
+    asyncio.run(read())
+    assert reservation.settlements == [None]
+
+
 def utf16_units(text: str) -> str:
     """``text`` as JavaScript counts it: a character beyond U+FFFF is two code units, here two surrogates."""
     encoded = text.encode("utf-16-le")
