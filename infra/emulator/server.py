@@ -288,6 +288,11 @@ class EmulatorApp:
             return
         if scope["type"] != "http":
             return
+        if not scope["path"].startswith("/"):
+            # A request line in absolute form (http://host/path), as a proxy sends it: every server must take it
+            # (RFC 9112, 3.2.2), and uvicorn passes it on whole.
+            path = urlsplit(scope["path"]).path or "/"
+            scope = {**scope, "path": path, "raw_path": path.encode()}
         path = scope["path"]
         # The page asks HEAD / on load, so it can show the demo banner before the first call.
         send = with_headers(send, self.demo_headers)

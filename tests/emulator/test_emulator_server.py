@@ -337,6 +337,12 @@ def test_unknown_api_path_is_a_404_envelope_naming_the_endpoints(client: Client,
     assert error["request_id"] == reply.headers["x-request-id"]
 
 
+def test_a_request_line_in_absolute_form_reaches_its_endpoint(client: Client) -> None:
+    # As a proxy sends it: POST http://host:port/api/summarize HTTP/1.1.
+    reply = client.post_json(f"http://{client.host}:{client.port}/api/summarize", VALID_BODIES["/api/summarize"])
+    assert (reply.status, list(reply.json())) == (200, ["bullets", "model", "usage"])
+
+
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "OPTIONS", "PROPFIND"])
 def test_unknown_api_path_is_a_404_whatever_the_method(client: Client, method: str) -> None:
     reply = client.request(method, "/api/summarize/")
