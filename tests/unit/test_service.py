@@ -150,34 +150,30 @@ class RecordingReservation:
         self.settlements.append(used_tokens)
 
 
-@pytest.mark.parametrize("reason", ["content_filter", "max_messages"])
-def test_a_stream_the_model_stopped_early_settles_what_its_last_event_says_it_used(reason: str) -> None:
-    stopped = response(status="incomplete", incomplete_reason=reason, usage=(20, 30))
+def settlements_of_a_stream_that_ended(last: Response) -> list[int | None]:
+    """What a stream whose last event carries ``last`` settles its reservation to, in order; it must fail."""
     reservation = RecordingReservation()
 
     async def read() -> None:
-        events = answer_events(ScriptedEvents(SimpleNamespace(type="response.incomplete", response=stopped)))
+        events = answer_events(ScriptedEvents(SimpleNamespace(type="response.incomplete", response=last)))
         with pytest.raises(UpstreamError):
             async for _ in _settled(events, reservation):  # type: ignore[arg-type]
                 pass
 
     asyncio.run(read())
+    return reservation.settlements
+
+
+@pytest.mark.parametrize("reason", ["content_filter", "max_messages"])
+def test_a_stream_the_model_stopped_early_settles_what_its_last_event_says_it_used(reason: str) -> None:
+    stopped = response(status="incomplete", incomplete_reason=reason, usage=(20, 30))
     # Kept whole (None), the reservation of the worst case would count tokens the model never wrote.
-    assert reservation.settlements[0] == 50
+    assert settlements_of_a_stream_that_ended(stopped)[0] == 50
 
 
 def test_a_stream_the_model_stopped_early_without_saying_what_it_used_keeps_its_reservation() -> None:
     stopped = response(status="incomplete", incomplete_reason="content_filter")
-    reservation = RecordingReservation()
-
-    async def read() -> None:
-        events = answer_events(ScriptedEvents(SimpleNamespace(type="response.incomplete", response=stopped)))
-        with pytest.raises(UpstreamError):
-            async for _ in _settled(events, reservation):  # type: ignore[arg-type]
-                pass
-
-    asyncio.run(read())
-    assert reservation.settlements == [None]
+    assert settlements_of_a_stream_that_ended(stopped) == [None]
 
 
 def utf16_units(text: str) -> str:
