@@ -424,9 +424,7 @@ def test_a_nul_byte_in_utf8_json_is_named_where_it_is(body):
 TOKEN = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImxvY2FsIn0.eyJzdWIiOiJhIn0.c2lnbmF0dXJl"
 
 
-@pytest.mark.parametrize(
-    "pasted", [TOKEN, "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789", " SK-proj-abcdefghijklmnopqrstuvwxyz0123456789"]
-)
+@pytest.mark.parametrize("pasted", [TOKEN, "sk-not-a-real-key", " SK-not-a-real-key"])
 def test_a_credential_pasted_as_a_query_parameter_is_not_quoted_back(pasted):
     message = message_of(b'{"text": "hi"}', query=pasted)
     assert message.startswith("Query parameters are not accepted ([not shown: it looks like a credential]): ")
