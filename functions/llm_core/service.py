@@ -54,6 +54,11 @@ def usage_of(response: Response) -> dict[str, int]:
     }
 
 
+def tokens_used(usage: dict[str, int]) -> int:
+    """What a response counts against the budgets: its input and its output (reasoning included)."""
+    return usage["input_tokens"] + usage["output_tokens"]
+
+
 def _common_request_options(caller: Caller) -> dict[str, Any]:
     settings = get_settings()
     # store=False: nothing our users send is kept on OpenAI's side for later retrieval.
@@ -165,7 +170,7 @@ def _structured(reservation: Reservation, caller: Caller, model: type[M], **requ
             settle_failure(reservation, exc)
             raise
         usage = usage_of(response)
-        reservation.settle(usage["input_tokens"] + usage["output_tokens"])
+        reservation.settle(tokens_used(usage))
         return structured_output(response, model), response
     except Exception as exc:
         error = to_api_error(exc)
@@ -268,13 +273,12 @@ async def _settled(events: AsyncGenerator[Delta | Done], reservation: Reservatio
     try:
         async for item in events:
             if isinstance(item, Done):
-                total = item.usage["input_tokens"] + item.usage["output_tokens"]
-                await asyncio.to_thread(reservation.settle, total)
+                await asyncio.to_thread(reservation.settle, tokens_used(item.usage))
                 item = replace(item, tokens_remaining=reservation.remaining)
             yield item
     except _StoppedEarly as stopped:
-        if stopped.usage is not None:
-            await asyncio.to_thread(reservation.settle, stopped.usage["input_tokens"] + stopped.usage["output_tokens"])
+        if stopped.used_tokens is not None:
+            await asyncio.to_thread(reservation.settle, stopped.used_tokens)
         raise
     finally:
         await events.aclose()  # closes the request to the model, so a caller who left stops the bill
@@ -286,9 +290,9 @@ class _StoppedEarly(UpstreamError):
     filter, say), in a last event that says what it used: the reservation settles to that, as a buffered
     answer's does. None: the event did not say, and the reservation stands."""
 
-    def __init__(self, message: str, usage: dict[str, int] | None) -> None:
+    def __init__(self, message: str, used_tokens: int | None) -> None:
         super().__init__(message)
-        self.usage = usage
+        self.used_tokens = used_tokens
 
 
 async def answer_events(events: openai.AsyncStream[Any]) -> AsyncGenerator[Delta | Done]:
@@ -305,11 +309,10 @@ async def answer_events(events: openai.AsyncStream[Any]) -> AsyncGenerator[Delta
                     yield Delta(REPLACEMENT_CHARACTER)
                 response = event.response
                 reason = response.incomplete_details.reason if response.incomplete_details else None
-                used = usage_of(response) if response.usage is not None else None
-                if response.status == "incomplete" and reason == "content_filter":
-                    raise _StoppedEarly(CONTENT_FILTER_MESSAGE, used)
                 if response.status == "incomplete" and reason != "max_output_tokens":
-                    raise _StoppedEarly(f"The model stopped early ({reason or 'unknown reason'}): try again.", used)
+                    stopped = f"The model stopped early ({reason or 'unknown reason'}): try again."
+                    message = CONTENT_FILTER_MESSAGE if reason == "content_filter" else stopped
+                    raise _StoppedEarly(message, tokens_used(usage_of(response)) if response.usage else None)
                 yield Done(response.model, usage_of(response), reason or "completed")
                 await _read_to_the_body_end(answer)
                 return
