@@ -105,9 +105,8 @@ def _security_headers(template: dict[str, Any]) -> list[tuple[str, str]]:
     for resource in (template.get("Resources") or {}).values():
         if not isinstance(resource, dict) or resource.get("Type") != "AWS::CloudFront::ResponseHeadersPolicy":
             continue
-        config = ((resource.get("Properties") or {}).get("ResponseHeadersPolicyConfig") or {}).get(
-            "SecurityHeadersConfig"
-        ) or {}
+        policy = (resource.get("Properties") or {}).get("ResponseHeadersPolicyConfig") or {}
+        config = policy.get("SecurityHeadersConfig") or {}
         headers = []
         csp = _local_policy((config.get("ContentSecurityPolicy") or {}).get("ContentSecurityPolicy"))
         if csp is not None:
@@ -120,5 +119,9 @@ def _security_headers(template: dict[str, Any]) -> list[tuple[str, str]]:
         referrer = (config.get("ReferrerPolicy") or {}).get("ReferrerPolicy")
         if isinstance(referrer, str):
             headers.append(("referrer-policy", referrer))
+        for custom in (policy.get("CustomHeadersConfig") or {}).get("Items") or []:
+            name, value = (custom or {}).get("Header"), (custom or {}).get("Value")
+            if isinstance(name, str) and isinstance(value, str):
+                headers.append((name.lower(), value))
         return headers
     return []

@@ -93,3 +93,10 @@ def test_the_security_headers_come_from_the_cloudfront_policy() -> None:
         "default-src 'self'; connect-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'"
     )
     assert (headers["x-content-type-options"], headers["x-frame-options"]) == ("nosniff", "DENY")
+
+
+def test_the_policys_custom_headers_are_served_locally_too() -> None:
+    headers = dict(read_template(REPO / "template.yaml").response_headers)
+
+    assert headers["cross-origin-opener-policy"] == "same-origin"
+    assert headers["permissions-policy"].startswith("camera=()")

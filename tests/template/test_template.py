@@ -416,6 +416,13 @@ def test_security_headers_policy_sets_csp_hsts_nosniff_referrer(template: dict[s
     assert config["ReferrerPolicy"]["ReferrerPolicy"]
 
 
+def test_security_headers_policy_denies_the_page_features_it_does_not_use(template: dict[str, Any]) -> None:
+    items = props(template, "SecurityHeadersPolicy")["ResponseHeadersPolicyConfig"]["CustomHeadersConfig"]["Items"]
+    headers = {item["Header"].lower(): item["Value"] for item in items if item["Override"] is True}
+    assert {"camera=()", "microphone=()", "geolocation=()"} <= set(headers["permissions-policy"].split(", "))
+    assert headers["cross-origin-opener-policy"] == "same-origin"
+
+
 def test_every_behaviour_carries_the_security_headers(template: dict[str, Any]) -> None:
     config = distribution(template)
     for found in [config["DefaultCacheBehavior"], *config["CacheBehaviors"]]:
