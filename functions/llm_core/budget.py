@@ -90,6 +90,7 @@ Scope = Literal["caller", "deployment"]
 # What a write to the table can fail with: DynamoDB's refusal, botocore's failure to reach it, or an answer
 # without the row's total (KeyError, ValueError), which DynamoDB never sends but a stand-in might.
 TableError = ClientError | BotoCoreError | KeyError | ValueError
+TABLE_ERRORS = (ClientError, BotoCoreError, KeyError, ValueError)
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ class Reservation:
         left = [budget.cap - self._used[budget.key] for budget in self._budgets if budget.key in self._used]
         return max(min(left), 0) if left else None
 
-    def settle(self, used_tokens: int | None) -> None:
+    def settle(self, used_tokens: int | None, *, now: datetime | None = None) -> None:
         """Replace the reservation with what the model reported using. ``None`` (the usage is unknown, as when
         a stream broke off before its totals) keeps the reservation. A second call does nothing.
 
@@ -140,7 +141,9 @@ class Reservation:
             for budget in self._budgets:
                 self._used[budget.key] += difference
             after_response.defer(partial(self._write_settlement, difference))
-        self._report_deployment_usage()
+        # A request begun before midnight UTC settles yesterday's row, whose total would pass for today's.
+        if self.day == (now or datetime.now(UTC)).astimezone(UTC).date():
+            self._report_deployment_usage()
 
     def _write_settlement(self, difference: int) -> None:
         outcomes = _on_each_row(self._budgets, lambda budget: _release(budget, difference, self.tokens, self._hold))
@@ -353,7 +356,7 @@ def _surely_not_applied(exc: ClientError | BotoCoreError) -> bool:
 def _give_back(budget: Budget, tokens: int, hold: str) -> None:
     try:
         _release(budget, -tokens, tokens, hold)
-    except (ClientError, BotoCoreError) as exc:
+    except TABLE_ERRORS as exc:
         # The row keeps tokens no model call will use: the safe side, as with a failed settlement.
         logger.error(
             "budget reservation could not be given back; the row keeps it",
@@ -371,7 +374,7 @@ def _on_each_row(budgets: tuple[Budget, ...], write: Callable[[Budget], T]) -> l
 def _outcome(write: Callable[[Budget], T], budget: Budget) -> T | TableError:
     try:
         return write(budget)
-    except (ClientError, BotoCoreError, KeyError, ValueError) as exc:
+    except TABLE_ERRORS as exc:
         return exc
 
 

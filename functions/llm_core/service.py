@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -226,10 +226,13 @@ class Done:
 
 @dataclass(frozen=True)
 class AnswerStream:
-    """An answer the provider has accepted: its events, and the caller's budget left after the reservation."""
+    """An answer the provider has accepted: its events, the caller's budget left after the reservation, and
+    ``close``, which ends the model's request and settles what is not yet settled (again: nothing). The events
+    do both when they end, but an answer whose events were never read has to be closed with ``close``."""
 
     events: AsyncGenerator[Delta | Done]
     tokens_remaining: int | None
+    close: Callable[[], Awaitable[None]]
 
 
 async def open_answer_stream(request: StreamRequest, caller: Caller) -> AnswerStream:
@@ -259,7 +262,15 @@ async def open_answer_stream(request: StreamRequest, caller: Caller) -> AnswerSt
     except BaseException as exc:
         await asyncio.to_thread(settle_failure, reservation, exc)
         raise
-    return AnswerStream(_settled(answer_events(events), reservation), reservation.remaining)
+    answer = _settled(answer_events(events), reservation)
+
+    async def close() -> None:
+        await answer.aclose()
+        # Events never read ran none of their own closing: the model's request ends, the reservation stands.
+        await events.close()
+        await asyncio.to_thread(reservation.settle, None)
+
+    return AnswerStream(answer, reservation.remaining, close)
 
 
 def _give_back_once_written(reserving: asyncio.Future[Reservation]) -> None:

@@ -93,12 +93,20 @@ def sse(event: str, data: dict[str, Any]) -> str:
 
 
 async def _answer(opening: Awaitable[AnswerStream]) -> AsyncGenerator[Delta | Done]:
-    events = (await opening).events
+    async for item in (await opening).events:
+        yield item
+
+
+async def _close_answer(opening: asyncio.Future[AnswerStream]) -> None:
+    """However the response ends: the model's request closed and the reservation settled, also for an answer
+    whose events were never read (the time ran out before the first read)."""
+    if not opening.done():
+        opening.cancel()  # nobody will read the answer; opening gives back its reservation itself
     try:
-        async for item in events:
-            yield item
-    finally:
-        await events.aclose()
+        answer = await opening
+    except (asyncio.CancelledError, Exception):
+        return  # nothing was opened, and a failure was answered already
+    await answer.close()
 
 
 async def with_keepalives(
@@ -205,6 +213,7 @@ class Invocation:
     """Who this request is to the logs: the adapter's request id and the function's name."""
 
     def __init__(self, request: Request) -> None:
+        self.started = time.perf_counter()
         self.context = lambda_context_of(request)
         self.request_id = str(self.context.get("request_id") or uuid.uuid4())
         env_config = self.context.get("env_config")
@@ -216,11 +225,16 @@ class Invocation:
         logger.thread_safe_append_keys(function_request_id=self.request_id, function_name=self.function_name)
         record_cold_start(self.function_name)
 
+    def record_latency(self) -> None:
+        """Every answer's time, a refusal's too, as the buffered functions record theirs."""
+        record_latency((time.perf_counter() - self.started) * 1000)
+
     def record_failure(self, exc: BaseException) -> ErrorResponse:
         return record_failure(exc, self.request_id, function_name=self.function_name, caller=self.caller)
 
     def fail(self, exc: BaseException) -> Response:
         error = self.record_failure(exc)
+        self.record_latency()
         metrics.flush_metrics()
         return Response(json_text(error.body), error.status, error.headers, media_type="application/json")
 
@@ -228,7 +242,6 @@ class Invocation:
 async def stream_answer(request: Request) -> Response:
     invocation = Invocation(request)
     request_id = invocation.request_id
-    started = time.perf_counter()
     headers = {REQUEST_ID_HEADER: request_id, "cache-control": "no-cache", "x-accel-buffering": "no"}
 
     try:
@@ -282,7 +295,10 @@ async def stream_answer(request: Request) -> Response:
                 error = invocation.record_failure(exc)
                 yield output.error(error.body)
         finally:
-            record_latency((time.perf_counter() - started) * 1000)
+            # Shielded as in with_keepalives: a caller who left has cancelled this task.
+            with anyio.CancelScope(shield=True):
+                await _close_answer(opening)
+            invocation.record_latency()
             metrics.flush_metrics()
 
     return StreamingResponse(body_chunks(), media_type=output.media_type, headers=headers)

@@ -20,7 +20,8 @@ STREAM_FUNCTION_TIMEOUT_SECONDS = 120
 COLD_START_ALLOWANCE_SECONDS = 10
 # For a buffered origin, the whole answer; for a streamed one, the longest gap between two chunks.
 CLOUDFRONT_ORIGIN_READ_TIMEOUT_SECONDS = 60
-# CloudFront drops an idle viewer connection after 30 s; a comment line at least this often keeps it open.
+# A comment line at least this often keeps a silent stream inside CloudFront's wait between two chunks (the
+# origin read timeout) and the idle limit of proxies on a viewer's side (often 30 s).
 KEEPALIVE_SECONDS = 15
 # How long the Web Adapter keeps its idle connection to the stream app before closing it (its default, which
 # template.yaml states as AWS_LWA_POOL_IDLE_TIMEOUT_SECONDS).

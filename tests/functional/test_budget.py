@@ -844,6 +844,24 @@ def test_a_row_that_cannot_give_back_a_refused_reservation_keeps_it_and_logs(con
     assert (record.budget, record.tokens, record.error) == ("caller", 4_000, "ThrottlingException")
 
 
+def test_a_give_back_answered_without_the_rows_total_is_logged_and_the_refusal_stands(
+    configure, table, monkeypatch, caplog
+):
+    configure(per_user=10_000, total=12_000)
+    budget.reserve("bob", 9_000, now=AFTERNOON)
+    real = budget._update_item
+
+    def answered_without_attributes(**request: Any) -> dict[str, Any]:
+        answer = real(**request)
+        return {} if int(request["ExpressionAttributeValues"].get(":difference", {}).get("N", "0")) < 0 else answer
+
+    monkeypatch.setattr(budget, "_update_item", answered_without_attributes)
+    with caplog.at_level(logging.ERROR), pytest.raises(QuotaExceeded):
+        budget.reserve("alice", 4_000, now=AFTERNOON)
+    (record,) = [r for r in caplog.records if r.getMessage().startswith("budget reservation could not be given back")]
+    assert (record.budget, record.error) == ("caller", "KeyError")
+
+
 def test_a_missing_table_names_the_setting_to_fix(configure, table):
     configure(per_user=10_000, total=100_000, table="no-such-table")
     with pytest.raises(NotConfigured) as refused:
@@ -988,9 +1006,24 @@ def test_a_failed_settlement_is_logged_and_not_raised(configure, table, caplog):
 def test_settlement_reports_the_deployments_tokens_today(configure, table, capsys):
     configure(per_user=10_000, total=100_000)
     budget.metrics.clear_metrics()
-    budget.reserve("bob", 2_000, now=AFTERNOON).settle(1_500)
-    budget.reserve("alice", 3_000, now=AFTERNOON).settle(500)
+    budget.reserve("bob", 2_000, now=AFTERNOON).settle(1_500, now=AFTERNOON)
+    budget.reserve("alice", 3_000, now=AFTERNOON).settle(500, now=AFTERNOON)
     capsys.readouterr()
     budget.metrics.flush_metrics()
     emitted = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert emitted[budget.DEPLOYMENT_TOKENS_METRIC] == [1_500.0, 2_000.0]
+
+
+def test_a_request_settled_after_midnight_does_not_report_yesterdays_total_as_todays(configure, table, capsys):
+    configure(per_user=10_000, total=100_000)
+    budget.metrics.clear_metrics()
+    before_midnight = datetime(2026, 11, 22, 23, 59, 50, tzinfo=UTC)
+    budget.reserve("bob", 2_000, now=before_midnight).settle(1_500, now=before_midnight + timedelta(seconds=30))
+    budget.reserve("alice", 3_000, now=before_midnight + timedelta(seconds=30)).settle(
+        500, now=before_midnight + timedelta(seconds=31)
+    )
+    capsys.readouterr()
+    budget.metrics.flush_metrics()
+    emitted = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    # Only the request of the new day: the alarm reads the maximum, and yesterday's total would set it off.
+    assert emitted[budget.DEPLOYMENT_TOKENS_METRIC] == [500.0]

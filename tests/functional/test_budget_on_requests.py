@@ -275,6 +275,25 @@ def test_a_stream_the_caller_left_settles_and_ends_its_hold(budgets, fake_model,
     release.set()
 
 
+def test_a_stream_whose_time_ran_out_before_its_first_read_ends_its_hold(budgets, fake_model, stream_url, monkeypatch):  # noqa: F811
+    budgets(per_user=100_000)
+    from llm_core import streaming
+
+    with_keepalives = streaming.with_keepalives
+    monkeypatch.setattr(
+        streaming,
+        "with_keepalives",
+        lambda source, interval, deadline: with_keepalives(source, interval, time.monotonic() - 1),
+    )
+    fake_model.enqueue(FakeReply(tokens=["Never read."]))
+    response = post(stream_url, CONVERSATION)
+    assert [event for event, _ in sse_events(response)] == ["error"]
+    client = boto3.client("dynamodb", region_name=BASE_ENVIRONMENT["AWS_DEFAULT_REGION"])
+    (row,) = client.scan(TableName=TABLE)["Items"]
+    # The reservation stands (what the model produced is unknown), and the request is no longer under way.
+    assert "held" not in row and int(row["used"]["N"]) > 1_000
+
+
 def test_spent_budget_on_stream_is_429_before_any_event(budgets, fake_model, stream_url):  # noqa: F811
     budgets(per_user=10_000)
     spend_today(9_500)

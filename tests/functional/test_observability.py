@@ -3,10 +3,12 @@ the function writes them to its log."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 from infra.fake_openai import FakeReply
+from tests.support import call_stream_app
 
 
 def metric_records(output: str) -> list[dict[str, Any]]:
@@ -38,3 +40,10 @@ def test_an_answer_counts_the_tokens_the_model_reported(configured, fake_model, 
     (counted,) = [r for r in metric_records(capsys.readouterr().out) if "InputTokens" in r["values"]]
     assert (counted["values"]["InputTokens"], counted["values"]["OutputTokens"]) == ([321.0], [45.0])
     assert (usage["input_tokens"], usage["output_tokens"]) == (321, 45)
+
+
+def test_a_stream_refused_before_its_first_byte_records_its_latency_as_a_buffered_refusal_does(configured, capsys):
+    status, _, _ = asyncio.run(call_stream_app(b"{", "application/json", "POST"))
+    (latency,) = [r["values"]["Latency"] for r in metric_records(capsys.readouterr().out) if "Latency" in r["values"]]
+    # The dashboard's latency percentiles would otherwise leave out every refused stream.
+    assert status == 400 and len(latency) == 1 and latency[0] >= 0

@@ -422,6 +422,27 @@ def test_client_that_leaves_closes_the_upstream_request(stream_url, fake_model):
     assert upstream.client_gone and not release.is_set()
 
 
+def test_a_deadline_passed_before_the_answers_first_read_closes_the_model_request(stream_url, fake_model, monkeypatch):
+    from llm_core import streaming
+
+    with_keepalives = streaming.with_keepalives
+    # The model's headers came just inside the time, and the body's first read just outside it.
+    monkeypatch.setattr(
+        streaming,
+        "with_keepalives",
+        lambda source, interval, deadline: with_keepalives(source, interval, time.monotonic() - 1),
+    )
+    release = threading.Event()
+    fake_model.enqueue(FakeReply(tokens=["first", " never sent"], hold_last_token=release))
+    try:
+        events = list(sse_events(post(stream_url, CONVERSATION)))
+        assert [(event, data["error"]["type"]) for event, data in events] == [("error", "upstream_timeout")]
+        upstream = fake_model.requests[-1]
+        assert upstream.finished.wait(10) and upstream.client_gone
+    finally:
+        release.set()
+
+
 def test_the_first_request_of_an_environment_counts_its_cold_start_once(stream_url, monkeypatch, capsys):
     from aws_lambda_powertools.metrics.provider import cold_start
 

@@ -504,8 +504,16 @@ def test_functions_read_the_budget_settings_from_the_stack(template: dict[str, A
 
 def test_default_budgets_suit_a_small_team_and_zero_means_no_limit(template: dict[str, Any]) -> None:
     per_user, total = template["Parameters"]["DailyTokensPerUser"], template["Parameters"]["DailyTokensTotal"]
-    assert (per_user["Default"], total["Default"]) == (200000, 2000000)
-    assert per_user["MinValue"] == total["MinValue"] == 0
+    assert (per_user["Default"], total["Default"]) == ("200000", "2000000")
+    assert all(re.fullmatch(parameter["AllowedPattern"], "0") for parameter in (per_user, total))
+
+
+@pytest.mark.parametrize("typed", ["00", "007", "1e5", "2,000", "-1", "1.5", ""])
+def test_a_budget_the_functions_would_read_otherwise_than_the_template_is_refused_at_deploy(
+    template: dict[str, Any], typed: str
+) -> None:
+    for name in ("DailyTokensPerUser", "DailyTokensTotal"):
+        assert not re.fullmatch(template["Parameters"][name]["AllowedPattern"], typed)
 
 
 # ------------------------------------------------------------------ concurrency and WAF

@@ -34,6 +34,8 @@ NOT_IN_A_VERSION = {
 OTHER_VALUES = {
     "ModelId": "gpt-5.4",
     "ExistingSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:team/openai-AbCdEf",
+    "DailyTokensPerUser": "100000",
+    "DailyTokensTotal": "1000000",
 }
 
 

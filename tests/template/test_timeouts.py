@@ -59,7 +59,7 @@ def test_buffered_answer_with_a_cold_start_arrives_before_cloudfront_gives_up():
 
 
 def test_stream_chunks_come_more_often_than_cloudfront_and_its_viewers_time_out():
-    # 30 s: CloudFront's idle timeout towards viewers.
+    # 30 s: a common idle limit of proxies between a viewer and CloudFront.
     assert timeouts.KEEPALIVE_SECONDS * 2 <= min(30, timeouts.CLOUDFRONT_ORIGIN_READ_TIMEOUT_SECONDS)
 
 
