@@ -85,23 +85,23 @@ CAP_FROM_TEMPLATE = "template.yaml's default"
 
 
 def describe_budgets(emulator: Emulator) -> list[str]:
-    """The daily caps the template sets, which apply locally too (docs/budgets.md); nothing when they are off
-    or the settings are invalid (describe_configuration warns about those)."""
+    """The daily caps the template sets, which apply locally too (docs/budgets.md), each with where it came
+    from; nothing when the settings are invalid (describe_configuration warns about those)."""
     try:
         settings = settings_from(emulator.function_environment(FUNCTIONS[0].route))
     except NotConfigured:
         return []
-    if not settings.caps_daily_tokens:
-        return []
     # The shell's values win over the template's (function_environment).
     caps = [
-        f"{tokens:,} tokens a day {whose} ({CAP_FROM_SHELL if variable in os.environ else CAP_FROM_TEMPLATE})"
+        f"{f'{tokens:,} tokens a day' if tokens else 'no cap'} {whose} "
+        f"({CAP_FROM_SHELL if variable in os.environ else CAP_FROM_TEMPLATE})"
         for tokens, whose, variable in (
             (settings.daily_tokens_per_user, "per person", PER_USER_CAP_VARIABLE),
             (settings.daily_tokens_total, "in all", TOTAL_CAP_VARIABLE),
         )
-        if tokens
     ]
+    if not settings.caps_daily_tokens:
+        return [f"  Budgets: off, {' and '.join(caps)}: nothing is counted"]
     lines = [f"  Budgets: {' and '.join(caps)}, counted in moto's DynamoDB"]
     # A cap below a function's smallest request refuses every call to it (each function has its own allowance).
     for route in (function.route for function in FUNCTIONS):

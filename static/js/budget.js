@@ -5,7 +5,8 @@
 // is, so a reload shows it again: for the UTC day it was sent in (budgets reset at UTC midnight), and where
 // people sign in, only once the same person's sign-in is confirmed. It also tells the person's other open tabs
 // (a BroadcastChannel, in memory only), so a tab whose request was refused while another's answer ran learns
-// when that answer gave its tokens back.
+// when that answer gave its tokens back; a tab that has no figure yet asks them for theirs, so a newly opened
+// tab shows what is left before its first request rather than after it.
 
 import { ACCOUNT_EVENT } from './account.js';
 import { TOKENS_EVENT } from './api.js';
@@ -84,12 +85,21 @@ export function setupBudget() {
   document.addEventListener(TOKENS_EVENT, (event) => {
     if (who === null) return; // an answer that ends after its sign-in did: nobody's figure now
     show(event.detail.remaining);
-    otherTabs?.postMessage({ who, day: utcDay(Date.now()), remaining: event.detail.remaining });
+    tellOtherTabs(event.detail.remaining);
   });
+  const tellOtherTabs = (remaining) => {
+    otherTabs?.postMessage({ who, day: utcDay(Date.now()), remaining });
+  };
   otherTabs?.addEventListener('message', ({ data }) => {
-    // Only the same person's figure, for today: another tab may be someone else's sign-in.
-    const valid = data && Number.isInteger(data.remaining) && data.remaining >= 0;
-    if (valid && who !== null && data.who === who && data.day === utcDay(Date.now())) show(data.remaining);
+    if (who === null || !data || data.who !== who) return; // another tab may be someone else's sign-in
+    if (data.asking === true) {
+      const kept = keptFigure(Date.now());
+      if (kept && kept.who === who) tellOtherTabs(kept.remaining);
+      return;
+    }
+    // Only a figure for today.
+    const valid = Number.isInteger(data.remaining) && data.remaining >= 0;
+    if (valid && data.day === utcDay(Date.now())) show(data.remaining);
   });
   document.addEventListener(ACCOUNT_EVENT, (event) => {
     who = event.detail.user ? event.detail.user.email : null;
@@ -97,6 +107,7 @@ export function setupBudget() {
       figure = null;
       keep(null, Date.now());
     }
+    if (!figure && who !== null) otherTabs?.postMessage({ who, asking: true });
     render();
   });
   render();

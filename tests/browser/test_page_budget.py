@@ -90,6 +90,17 @@ def test_the_same_persons_other_tab_shows_what_an_answer_in_this_one_left(
     expect(other.locator("#tokens-left")).to_have_text(tokens_left(remaining))
 
 
+def test_a_tab_opened_after_an_answer_shows_what_it_left_before_asking_anything(
+    answered: tuple[Page, int], sign_in_site: SignInSite
+) -> None:
+    page, remaining = answered
+    email = page.locator("#account-email").inner_text()
+    other = opened(page.context, sign_in_site.url)
+    sign_in(other, email, PASSWORD)
+
+    expect(other.locator("#tokens-left")).to_have_text(tokens_left(remaining))
+
+
 def test_spent_budget_shows_the_servers_message_and_the_reset_in_local_time(
     signed_out_page: Page, sign_in_site: SignInSite, emulator_fake_model: FakeOpenAI
 ) -> None:

@@ -217,6 +217,18 @@ def test_console_names_each_daily_budget_and_where_it_came_from(console, tmp_pat
     assert re.search(rf"Budgets: {per_person} and [\d,]+ tokens a day in all \(template.yaml's default\)", output)
 
 
+def test_console_says_the_budgets_are_off_when_both_caps_are_zero(console, tmp_path: Path) -> None:
+    output = console("--env-file", str(tmp_path / "absent.env"), DAILY_TOKENS_PER_USER="0", DAILY_TOKENS_TOTAL="0")
+
+    assert "Budgets: off, no cap per person (set in the shell) and no cap in all (set in the shell)" in output
+
+
+def test_console_names_a_cap_set_to_zero_as_none(console, tmp_path: Path) -> None:
+    output = console("--env-file", str(tmp_path / "absent.env"), DAILY_TOKENS_PER_USER="0")
+
+    assert re.search(r"Budgets: no cap per person \(set in the shell\) and [\d,]+ tokens a day in all", output)
+
+
 def test_console_warns_of_a_cap_below_a_functions_smallest_request(console, tmp_path: Path) -> None:
     output = console("--env-file", str(tmp_path / "absent.env"), DAILY_TOKENS_TOTAL="2600")
 
