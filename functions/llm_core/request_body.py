@@ -274,10 +274,12 @@ def _unknown_fields(model: type[BaseModel], parent: tuple[Any, ...], fields: lis
 
 
 def _field_name(part: str | int) -> str:
-    """A place in the body as a message shows it: an index, a short plain name, or a quoted, shortened key."""
+    """A place in the body as a message shows it: an index, a short plain name, or a quoted, shortened key.
+    Plain only in ASCII: "t\u0435xt" with a Cyrillic e, shown bare, would read as the field "text"."""
     if isinstance(part, int):
         return str(part)
-    return part if part.isidentifier() and len(part) <= MAX_QUOTED_NAME else _quote(part)
+    plain = part.isascii() and part.isidentifier() and len(part) <= MAX_QUOTED_NAME
+    return part if plain else _quote(part)
 
 
 def refuse_query_parameters(query: str, model: type[BaseModel]) -> None:

@@ -22,10 +22,12 @@ from starlette.types import Scope
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
 # Lambda's synchronous payload limit, 6 MB. Lambda refuses a request that reaches it with 413 and its own body,
-# before the function runs; the body says "smaller than", so the largest body accepted is one byte less. (Real
-# function URLs count the event that wraps the body, so their largest body is a little smaller still.)
+# before the function runs; the body says "smaller than". It counts the event, which wraps the body
+# (too_large_for_lambda): no body of the limit or more fits in one.
 LAMBDA_PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024
 MAX_REQUEST_BYTES = LAMBDA_PAYLOAD_LIMIT_BYTES - 1
+# The most a body's character grows in the event: a control character's JSON escape, \u001f.
+LARGEST_ESCAPE_BYTES = 6
 TOO_LARGE_BODY = json.dumps(
     {"Message": f"Request must be smaller than {LAMBDA_PAYLOAD_LIMIT_BYTES} bytes for the InvokeFunction operation"}
 ).encode()
@@ -98,6 +100,15 @@ _TEXT_TYPES = (
 def _is_text(content_type: str) -> bool:
     content_type = content_type.split(";", 1)[0].strip().lower()
     return not content_type or content_type.startswith(_TEXT_TYPES) or content_type.endswith(("+json", "+xml"))
+
+
+def too_large_for_lambda(event: dict[str, Any]) -> bool:
+    """Whether Lambda would refuse the event as larger than its payload limit: the body in it is longer than
+    the one sent by its JSON escapes or, when it is not text, by its base64 (a third)."""
+    body = event.get("body") or ""
+    if len(body) * LARGEST_ESCAPE_BYTES < LAMBDA_PAYLOAD_LIMIT_BYTES:
+        return False  # however it is escaped, it fits: spare a large body's encoding
+    return len(json.dumps(event, ensure_ascii=False).encode()) >= LAMBDA_PAYLOAD_LIMIT_BYTES
 
 
 def build_event(

@@ -14,7 +14,7 @@ CloudFront serves them in production.
 - every ``/api/...`` path: 403 ``forbidden`` in the envelope for a request through another host name or from a
   page on another site (guard.py).
 
-Two answers are Lambda's own rather than the functions': a body of 6 MB or more gets the function URL's 413
+Two answers are Lambda's own rather than the functions': an event of 6 MB or more gets the function URL's 413
 ``{"Message": ...}`` (the one response without the API's envelope), and a function that crashes, times out or
 fails its cold start gets 502 ``{"Message": "Internal Server Error"}``. One is the emulator's: Ctrl-C ends every
 invocation under way with 503 ``unavailable`` in the envelope (an ``error`` event in a stream that has begun).
@@ -29,6 +29,7 @@ import logging
 import os
 import re
 import socket
+import string
 import threading
 import time
 import uuid
@@ -70,6 +71,7 @@ from infra.emulator.runtime import (
     build_event,
     response_from_result,
     split_entry_point,
+    too_large_for_lambda,
     web_adapter_headers,
 )
 from infra.emulator.signin import LocalSignIn, SignInStandIn, create_local_sign_in
@@ -162,12 +164,39 @@ def max_input_chars(environments: Iterable[Mapping[str, str]]) -> int:
     return min(limits, default=int(Settings.model_fields["max_input_chars"].default))
 
 
+# RFC 3986's unreserved characters, which a URI may percent-encode or not and mean the same.
+UNRESERVED = (string.ascii_letters + string.digits + "-._~").encode()
+
+
 def without_query_string(record: logging.LogRecord) -> bool:
     """An access line without the query string, which may hold a sign-in code (``/?code=...``) or a token
     someone put in a URL; the line is kept."""
     if isinstance(record.args, tuple) and len(record.args) >= 3 and isinstance(record.args[2], str):
         record.args = (*record.args[:2], record.args[2].split("?", 1)[0], *record.args[3:])
     return True
+
+
+def cloudfront_route(raw_path: bytes) -> str:
+    """The path CloudFront matches against its behaviours: normalized as RFC 3986 (6.2.2) says, with the
+    percent-encoded unreserved characters decoded and the dot segments removed. Anything else stays encoded, so
+    "/api%2Fsummarize" is one segment, not the summarize endpoint."""
+
+    def decoded(match: re.Match[bytes]) -> bytes:
+        character = bytes.fromhex(match[1].decode())
+        return character if character in UNRESERVED else match[0].upper()
+
+    segments: list[bytes] = []
+    parts = re.sub(rb"%([0-9A-Fa-f]{2})", decoded, raw_path).split(b"/")[1:]
+    for index, segment in enumerate(parts):
+        last = index == len(parts) - 1
+        if segment in {b".", b".."}:
+            if segment == b".." and segments:
+                segments.pop()
+            if last:
+                segments.append(b"")  # "/api/." is "/api/", as a directory
+        else:
+            segments.append(segment)
+    return "/" + b"/".join(segments).decode("latin-1")
 
 
 def is_api_path(path: str) -> bool:
@@ -234,14 +263,18 @@ async def send_whole(send: Send, status: int, headers: list[tuple[str, str]], bo
 
 
 def with_headers(send: Send, headers: list[tuple[str, str]]) -> Send:
+    """``send`` with ``headers`` on the response, in place of any the app set under the same names (as
+    CloudFront's response headers policy overrides them)."""
     if not headers:
         return send
     encoded = [(name.encode(), value.encode()) for name, value in headers]
+    replaced = {name.lower() for name, _ in encoded}
 
     async def wrapped(message: Message) -> None:
         if message["type"] == "http.response.start":
             message = dict(message)
-            message["headers"] = list(message.get("headers", [])) + encoded
+            kept = [(name, value) for name, value in message.get("headers", []) if name.lower() not in replaced]
+            message["headers"] = kept + encoded
         await send(message)
 
     return wrapped
@@ -290,12 +323,24 @@ class EmulatorApp:
             return
         if not scope["path"].startswith("/"):
             # A request line in absolute form (http://host/path), as a proxy sends it: every server must take it
-            # (RFC 9112, 3.2.2), and uvicorn passes it on whole.
-            path = urlsplit(scope["path"]).path or "/"
-            scope = {**scope, "path": path, "raw_path": path.encode()}
+            # (RFC 9112, 3.2.2), and uvicorn passes it on whole. Its authority stands for Host, which the guard
+            # then judges.
+            target = urlsplit(scope["path"])
+            path = target.path or "/"
+            headers = [(name, value) for name, value in scope["headers"] if name.lower() != b"host"]
+            headers.append((b"host", target.netloc.encode("utf-8")))
+            scope = {**scope, "path": path, "raw_path": path.encode(), "headers": headers}
         path = scope["path"]
+        route = cloudfront_route(scope.get("raw_path") or path.encode())
+        if is_api_path(route):
+            # Routed as CloudFront routes it, not on uvicorn's decoded path, in which "%2F" is a slash.
+            path = route
+            scope = {**scope, "path": route, "raw_path": route.encode("latin-1")}
         # The page asks HEAD / on load, so it can show the demo banner before the first call.
         send = with_headers(send, self.demo_headers)
+        if is_api_path(path):
+            # CloudFront's response headers policy is on the /api* behaviours too (template.yaml).
+            send = with_headers(send, self.response_headers)
         try:
             if is_api_path(path) and (refusal := self.guard.refusal(scope["headers"], self._local_address(scope))):
                 await self._answer_error(send, Forbidden(refusal))
@@ -397,14 +442,15 @@ class EmulatorApp:
         """The invocation a request makes; None when Lambda refused it (413, already answered)."""
         body = await read_body(receive, MAX_REQUEST_BYTES)
         request_id = str(uuid.uuid4())
-        if body is None:
-            # Lambda's own answer names its request id, though no function ran to add x-request-id.
-            headers = [("content-type", "application/json"), ("x-amzn-requestid", request_id)]
-            await send_whole(send, 413, headers, TOO_LARGE_BODY)
-            return None
-        event = build_event(scope, body, request_id=request_id, url_id=self.url_ids[function.route])
-        self._record(event)
-        return FunctionCall(event, request_id, body)
+        if body is not None:
+            event = build_event(scope, body, request_id=request_id, url_id=self.url_ids[function.route])
+            if not too_large_for_lambda(event):
+                self._record(event)
+                return FunctionCall(event, request_id, body)
+        # Lambda's own answer names its request id, though no function ran to add x-request-id.
+        headers = [("content-type", "application/json"), ("x-amzn-requestid", request_id)]
+        await send_whole(send, 413, headers, TOO_LARGE_BODY)
+        return None
 
     def _record(self, event: dict[str, Any]) -> None:
         body = event.get("body")

@@ -56,6 +56,14 @@ def test_page_carries_the_cloudfront_content_security_policy(client: Client) -> 
     assert "default-src 'self'" in reply.headers["content-security-policy"]
 
 
+@pytest.mark.parametrize("path", [*API_PATHS, "/api/nothing-here"])
+def test_api_answers_carry_the_cloudfront_security_headers_too(client: Client, path: str) -> None:
+    reply = client.post_json(path, VALID_BODIES.get(path, {}))
+
+    # The template puts the response headers policy on the /api* behaviours as on the page's.
+    assert {name: reply.headers.get(name) for name, _ in TEMPLATE.response_headers} == dict(TEMPLATE.response_headers)
+
+
 def test_unknown_static_file_is_404(client: Client) -> None:
     assert client.request("GET", "/no-such-file.js").status == 404
 
@@ -343,6 +351,31 @@ def test_a_request_line_in_absolute_form_reaches_its_endpoint(client: Client) ->
     assert (reply.status, list(reply.json())) == (200, ["bullets", "model", "usage"])
 
 
+@pytest.mark.parametrize("path", ["/x/../api/summarize", "/./api/summarize", "/%61pi/%73ummarize"])
+def test_a_path_cloudfront_normalizes_to_an_endpoint_reaches_it(client: Client, emulator: Emulator, path: str) -> None:
+    reply = client.post_json(path, VALID_BODIES["/api/summarize"])
+
+    assert (reply.status, list(reply.json())) == (200, ["bullets", "model", "usage"])
+    assert emulator.events[-1]["rawPath"] == "/api/summarize"
+
+
+@pytest.mark.parametrize("path", ["/api%2Fsummarize", "/api%2fsummarize", "/api/summarize%2F"])
+def test_an_encoded_slash_is_no_separator_so_the_path_is_no_endpoint(
+    client: Client, emulator: Emulator, path: str
+) -> None:
+    before = list(emulator.events)
+    reply = client.post_json(path, VALID_BODIES["/api/summarize"])
+
+    assert (reply.status, reply.json()["error"]["type"]) == (404, "not_found")
+    assert list(emulator.events) == before
+
+
+def test_a_request_line_in_absolute_form_naming_another_host_is_refused(client: Client) -> None:
+    # The authority in the request line, not the Host header, is the address asked for (RFC 9112, 3.2.2).
+    reply = client.post_json("http://evil.example/api/summarize", VALID_BODIES["/api/summarize"])
+    assert (reply.status, reply.json()["error"]["type"]) == (403, "forbidden")
+
+
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "OPTIONS", "PROPFIND"])
 def test_unknown_api_path_is_a_404_whatever_the_method(client: Client, method: str) -> None:
     reply = client.request(method, "/api/summarize/")
@@ -407,8 +440,9 @@ def test_a_max_input_chars_the_functions_do_not_take_leaves_the_page_the_default
 # ---------------------------------------------------------------------------------------------- Lambda's limits
 
 
-def test_a_body_one_byte_under_6_mb_reaches_the_function(client: Client, emulator: Emulator) -> None:
-    reply = client.request("POST", "/api/summarize", b"x" * (SIX_MB - 1), {"content-type": "text/plain"})
+def test_a_body_whose_event_stays_under_6_mb_reaches_the_function(client: Client, emulator: Emulator) -> None:
+    # The event around the body (its headers, the request context) takes about 1 KB of the limit.
+    reply = client.request("POST", "/api/summarize", b"x" * (SIX_MB - 4096), {"content-type": "text/plain"})
 
     # The function's own answer (not JSON), not Lambda's 413.
     assert (reply.status, reply.json()["error"]["type"]) == (400, "invalid_json")
@@ -419,6 +453,29 @@ def test_a_body_of_6_mb_gets_lambdas_own_413_saying_it_must_be_smaller(client: C
     before = list(emulator.events)
 
     reply = client.request("POST", "/api/summarize", b"x" * SIX_MB, {"content-type": "text/plain"})
+
+    assert (reply.status, reply.json()) == (
+        413,
+        {"Message": "Request must be smaller than 6291456 bytes for the InvokeFunction operation"},
+    )
+    assert list(emulator.events) == before
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        # 4 MB sent; each \" is \\\" in the event's JSON: 8 MB.
+        (b'{"text": "' + b'\\"' * (2 * 1024 * 1024) + b'"}', "application/json"),
+        # 5 MB sent; not text, so base64 in the event: 6.7 MB.
+        (b"\x00" * (5 * 1024 * 1024), "application/octet-stream"),
+    ],
+)
+def test_a_body_under_6_mb_whose_event_is_over_it_gets_lambdas_own_413(
+    client: Client, emulator: Emulator, body: bytes, content_type: str
+) -> None:
+    before = list(emulator.events)
+
+    reply = client.request("POST", "/api/summarize", body, {"content-type": content_type})
 
     assert (reply.status, reply.json()) == (
         413,

@@ -394,6 +394,12 @@ def test_unknown_field_with_a_long_odd_name_is_quoted_short():
     assert message.startswith(f'"{("x y" * 100)[:40]}...": unknown field')
 
 
+def test_an_unknown_field_that_looks_like_a_known_one_is_shown_escaped():
+    lookalike = "t\u0435xt"  # a Cyrillic e
+    message = message_of(json.dumps({"text": "hi", lookalike: 1}, ensure_ascii=False).encode())
+    assert message.startswith('"t\\u0435xt": unknown field; the fields are "text", "max_bullets".')
+
+
 def test_query_parameters_are_refused_by_name_not_ignored():
     assert message_of(b'{"text": "hi"}', query="max_bullets=1&debug") == (
         'Query parameters are not accepted ("max_bullets", "debug"): send every field in the JSON body, '
