@@ -242,12 +242,23 @@ async def _relay(stream: asyncio.StreamReader, function_name: str, *, stderr: bo
         emit(pending)
 
 
+# How many invocations of one function run at once locally; Lambda's limit is the account's concurrency.
+ENVIRONMENTS_PER_FUNCTION = 10
+ALL_BUSY = (
+    "emulator: all {limit} environments of {function} are busy; the request waits for one to be free "
+    "(Lambda would start another, up to the account's concurrency)"
+)
+
+
 class EnvironmentPool:
     """The execution environments of one function: at most ``limit``, each lent to one invocation at a time."""
 
-    def __init__(self, function: FunctionConfig, log_sink: LogSink = print_log_line, limit: int = 4) -> None:
+    def __init__(
+        self, function: FunctionConfig, log_sink: LogSink = print_log_line, limit: int = ENVIRONMENTS_PER_FUNCTION
+    ) -> None:
         self.function = function
         self._log_sink = log_sink
+        self._limit = limit
         self._slots = asyncio.Semaphore(limit)
         self._idle: list[ExecutionEnvironment] = []
         self._all: set[ExecutionEnvironment] = set()
@@ -262,6 +273,9 @@ class EnvironmentPool:
 
         Raises EnvironmentFailed when a new one fails its cold start.
         """
+        if self._slots.locked():
+            # Lambda would start another environment here: say why this request waits instead.
+            self._log_sink(LogLine(self.function.name, ALL_BUSY.format(limit=self._limit, function=self.function.name), stderr=True))
         await self._slots.acquire()
         try:
             if not self._idle and self._warming is not None:

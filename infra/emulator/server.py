@@ -50,6 +50,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from infra.emulator.aws import BUDGET_TABLE, CREDENTIALS, SECRET_ID, MotoServer, create_local_budget_table, seed_secret
 from infra.emulator.environments import (
+    ENVIRONMENTS_PER_FUNCTION,
     EnvironmentFailed,
     EnvironmentPool,
     FunctionConfig,
@@ -593,7 +594,7 @@ class Emulator:
         template: Path = REPO_ROOT / "template.yaml",
         log_level: str = "warning",
         log_sink: LogSink = print_log_line,
-        environments_per_function: int = 4,
+        environments_per_function: int = ENVIRONMENTS_PER_FUNCTION,
         functions: Iterable[Function] = FUNCTIONS,
         wait_until_warm: bool = True,
         sign_in: bool = False,

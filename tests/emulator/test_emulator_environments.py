@@ -100,6 +100,16 @@ def test_no_more_environments_than_the_limit_however_many_callers_wait() -> None
     assert len({result["pid"] for result in results}) <= 3
 
 
+def test_a_request_that_waits_for_a_busy_environment_says_why() -> None:
+    async def two_at_once(pool: EnvironmentPool) -> list[dict[str, Any]]:
+        return list(await asyncio.gather(invoke(pool, {"seconds": 0.3}), invoke(pool, {"seconds": 0.3})))
+
+    _, logs = run_with_pool(config("describe"), two_at_once, limit=1)
+
+    said = "emulator: all 1 environments of SampleFunction are busy; the request waits for one to be free"
+    assert [line.text.startswith(said) for line in logs.lines].count(True) == 1
+
+
 def test_an_idle_environment_is_reused_warm() -> None:
     async def one_after_another(pool: EnvironmentPool) -> list[dict[str, Any]]:
         return [await invoke(pool), await invoke(pool)]
