@@ -275,7 +275,8 @@ class EnvironmentPool:
         """
         if self._slots.locked():
             # Lambda would start another environment here: say why this request waits instead.
-            self._log_sink(LogLine(self.function.name, ALL_BUSY.format(limit=self._limit, function=self.function.name), stderr=True))
+            said = ALL_BUSY.format(limit=self._limit, function=self.function.name)
+            self._log_sink(LogLine(self.function.name, said, stderr=True))
         await self._slots.acquire()
         try:
             if not self._idle and self._warming is not None:
