@@ -17,6 +17,7 @@ from cfnlint.decode import decode
 from openai.types.shared import ReasoningEffort
 
 from llm_core.budget import DEPLOYMENT_TOKENS_METRIC, KEY_ATTRIBUTE, TTL_ATTRIBUTE
+from llm_core.settings import Settings
 from tests.template.cfn_values import NO_VALUE, deployed, evaluate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -500,6 +501,13 @@ def test_functions_read_the_budget_settings_from_the_stack(template: dict[str, A
     assert env["BUDGET_TABLE_NAME"] == {"Ref": "BudgetTable"}
     assert env["DAILY_TOKENS_PER_USER"] == {"Ref": "DailyTokensPerUser"}
     assert env["DAILY_TOKENS_TOTAL"] == {"Ref": "DailyTokensTotal"}
+
+
+def test_the_functions_own_defaults_are_the_templates(template: dict[str, Any]) -> None:
+    # What a function reads when a variable is unset (a test, a tool, another template) is what the stack sets.
+    parameters, defaults = template["Parameters"], Settings.model_fields
+    assert defaults["openai_model"].default == parameters["ModelId"]["Default"]
+    assert defaults["max_input_chars"].default == parameters["MaxInputChars"]["Default"]
 
 
 def test_default_budgets_suit_a_small_team_and_zero_means_no_limit(template: dict[str, Any]) -> None:
