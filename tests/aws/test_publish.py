@@ -273,6 +273,14 @@ def test_local_config_json_never_replaces_the_stacks(account: FakeAccount, stati
     assert config_of(account)["auth"]["mode"] == "cognito"
 
 
+def test_publishing_again_keeps_config_json(account: FakeAccount, static_dir: Path) -> None:
+    # The second publish finds the first one's config.json in the bucket: it is the page's, not a stale file.
+    run_publish(static_dir)
+    assert run_publish(static_dir) == 0
+    assert "config.json" in account.object_keys()
+    assert config_of(account) == page_config(20000)
+
+
 def test_cognito_stack_without_pool_outputs_is_one_line_error(
     account: FakeAccount, static_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
