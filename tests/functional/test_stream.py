@@ -215,6 +215,23 @@ def test_keepalive_comments_flow_while_the_model_is_silent(stream_url, fake_mode
     assert ("delta", {"text": "late"}) in events and events[-1][0] == "done"
 
 
+def test_a_bare_text_stream_stays_bare_text_while_the_model_is_silent(stream_url, fake_model, monkeypatch):
+    # Plain text has no comment syntax: a keep-alive there would be words in the answer.
+    monkeypatch.setenv("KEEPALIVE_SECONDS", "0.1")
+    llm_core.reset_caches()
+    fake_model.enqueue(FakeReply(tokens=["late"], delay_seconds=0.5))
+    response = post(stream_url, {"prompt": "hi"}, {"accept": "text/plain"})
+    assert response.read().decode() == "late\n"
+
+
+def test_a_stream_tells_proxies_not_to_buffer_it(stream_url, fake_model):
+    # nginx (and proxies that follow it) would otherwise hold the deltas back until the answer is whole.
+    fake_model.enqueue(FakeReply(tokens=["Hi"]))
+    response = post(stream_url, CONVERSATION)
+    assert response.getheader("x-accel-buffering") == "no"
+    response.read()
+
+
 def test_log_lines_written_while_streaming_carry_the_invocations_request_id(stream_url, fake_model):
     written = io.StringIO()
     handler = logging.StreamHandler(written)
