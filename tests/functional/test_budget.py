@@ -399,6 +399,18 @@ def test_a_refusal_by_the_deployments_budget_says_what_everyones_requests_under_
     ) in refused.message
 
 
+def test_a_refusal_by_both_budgets_does_not_call_everyones_requests_under_way_the_callers(configure, table):
+    configure(per_user=10_000, total=12_000)
+    spend("alice", 3_000)
+    budget.reserve("alice", 5_000, now=AFTERNOON)  # alice's answer, still streaming
+    budget.reserve("carol", 2_000, now=AFTERNOON)  # another person's, held by the deployment's budget only
+    refused = refusal("alice", 2_500)
+    assert (
+        " Requests still under way hold 5,000 tokens of your daily budget and 7,000 tokens of this deployment's "
+        "daily budget until they end;"
+    ) in refused.message
+
+
 def test_a_refusal_by_the_deployments_budget_leaves_out_requests_under_way_that_could_not_make_room(configure, table):
     configure(per_user=100_000, total=10_000)
     spend("bob", 9_800)
