@@ -197,6 +197,20 @@ def test_an_environment_killed_at_its_timeout_is_not_lent_again_before_its_proce
     assert first != second
 
 
+def test_an_idle_environment_whose_process_died_is_not_lent_again() -> None:
+    async def die_while_idle_then_borrow(pool: EnvironmentPool) -> tuple[int, dict[str, Any]]:
+        first = await invoke(pool)
+        os.kill(first["pid"], 9)  # ended while idle (the OOM killer, a stray kill)
+        async with asyncio.timeout(10):
+            while any(environment.alive for environment in pool._idle):
+                await asyncio.sleep(0.01)
+        return first["pid"], await invoke(pool)
+
+    (first, second), _ = run_with_pool(config("describe"), die_while_idle_then_borrow)
+
+    assert second["pid"] != first
+
+
 def test_a_failed_cold_start_is_logged_and_raised() -> None:
     broken = FunctionConfig(
         name="BrokenFunction",
