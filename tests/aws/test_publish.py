@@ -153,6 +153,12 @@ def test_cache_control_rule(name: str, expected: str) -> None:
     assert publish.cache_control_for(name) == expected
 
 
+@pytest.mark.parametrize("name", ["img/badge-facade.svg", "js/app.1234567.js"])
+def test_a_hex_run_shorter_than_eight_digits_is_no_fingerprint(name: str) -> None:
+    # A word spelt in hex letters, or a 7-digit git hash: the name may well stay when the content changes.
+    assert publish.cache_control_for(name) == "public, max-age=60"
+
+
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
