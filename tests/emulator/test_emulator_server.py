@@ -21,7 +21,14 @@ import pytest
 
 from infra.emulator import DEMO_HEADER, Emulator
 from infra.emulator.guard import ApiGuard
-from infra.emulator.server import EVENT_HISTORY, FUNCTIONS, RECORDED_BODY_CHARS, Function, without_query_string
+from infra.emulator.server import (
+    EVENT_HISTORY,
+    FUNCTIONS,
+    RECORDED_BODY_CHARS,
+    Function,
+    max_input_chars,
+    without_query_string,
+)
 from infra.emulator.template import read_template
 from infra.fake_openai import FakeOpenAI, FakeReply
 from llm_core.prompts import MAX_BULLETS
@@ -424,6 +431,13 @@ def test_max_input_chars_from_the_environment_reaches_the_page_and_the_functions
     assert page_limit == 1234
     assert at_the_limit.status == 200
     assert (over_the_limit.status, over_the_limit.json()["error"]["type"]) == (413, "too_large")
+
+
+def test_the_page_is_told_the_input_limit_of_the_strictest_function() -> None:
+    # One function tuned lower than the others: the page must not offer input that function refuses with a 413.
+    functions = [{"OPENAI_SECRET_ID": "local", "MAX_INPUT_CHARS": chars} for chars in ("20000", "5000", "12000")]
+
+    assert max_input_chars(functions) == 5000
 
 
 @pytest.mark.parametrize("value", ["", "0", "many"])  # the functions: unset, then below 1, then not a number
