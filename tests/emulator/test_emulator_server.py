@@ -418,6 +418,13 @@ def test_config_json_gives_the_page_the_limits_the_functions_enforce(client: Cli
     assert reply.json()["auth"] == {"mode": "none"}
 
 
+def test_config_json_is_never_kept_by_the_browser(client: Client) -> None:
+    # Each run of make dev SIGN_IN=1 makes a new pool and app client: a kept copy would send the page to the old one.
+    reply = client.request("GET", "/config.json")
+
+    assert reply.headers["cache-control"] == "no-store"
+
+
 def test_max_input_chars_from_the_environment_reaches_the_page_and_the_functions(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
