@@ -201,9 +201,8 @@ def test_an_idle_environment_whose_process_died_is_not_lent_again() -> None:
     async def die_while_idle_then_borrow(pool: EnvironmentPool) -> tuple[int, dict[str, Any]]:
         first = await invoke(pool)
         os.kill(first["pid"], 9)  # ended while idle (the OOM killer, a stray kill)
-        async with asyncio.timeout(10):
-            while any(environment.alive for environment in pool._idle):
-                await asyncio.sleep(0.01)
+        (idle,) = pool._idle
+        await idle._process.wait()  # the end as the pool's event loop learns of it
         return first["pid"], await invoke(pool)
 
     (first, second), _ = run_with_pool(config("describe"), die_while_idle_then_borrow)

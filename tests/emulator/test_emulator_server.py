@@ -26,10 +26,11 @@ from infra.emulator.server import (
     FUNCTIONS,
     RECORDED_BODY_CHARS,
     Function,
+    function_environment,
     max_input_chars,
     without_query_string,
 )
-from infra.emulator.template import read_template
+from infra.emulator.template import FunctionSettings, read_template
 from infra.fake_openai import FakeOpenAI, FakeReply
 from llm_core.prompts import MAX_BULLETS
 from llm_core.settings import Settings
@@ -416,6 +417,24 @@ def test_config_json_gives_the_page_the_limits_the_functions_enforce(client: Cli
         "max_bullets": MAX_BULLETS,
     }
     assert reply.json()["auth"] == {"mode": "none"}
+
+
+def test_a_function_gets_no_key_nor_aws_credentials_from_the_shell() -> None:
+    shell = {"OPENAI_API_KEY": "sk-not-a-real-key", "AWS_PROFILE": "work", "AWS_SESSION_TOKEN": "t", "HOME": "/h"}
+
+    environment = function_environment(FunctionSettings(), shell, {})
+
+    # The key reaches a function only through its secret, as in AWS; the shell's account is never reached.
+    assert environment == {"HOME": "/h"}
+
+
+def test_a_functions_service_name_is_the_templates_whatever_the_shell_says() -> None:
+    settings = FunctionSettings(environment={"POWERTOOLS_SERVICE_NAME": "summarize", "LOG_LEVEL": "INFO"})
+
+    environment = function_environment(settings, {"POWERTOOLS_SERVICE_NAME": "x", "LOG_LEVEL": "DEBUG"}, {})
+
+    # The shell may tune a variable, but not rename the function in its logs and metrics.
+    assert environment == {"POWERTOOLS_SERVICE_NAME": "summarize", "LOG_LEVEL": "DEBUG"}
 
 
 def test_config_json_is_never_kept_by_the_browser(client: Client) -> None:
