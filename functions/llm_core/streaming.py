@@ -275,17 +275,22 @@ async def stream_answer(request: Request) -> Response:
         # (service.py), and neither a keep-alive nor the deadline passing in it is the caller's concern.
         answered = False
         try:
-            async for item in with_keepalives(_answer(opening), settings.keepalive_seconds, deadline):
-                if isinstance(item, _KeepAlive):
-                    if not answered and (chunk := output.keepalive()):
-                        yield chunk
-                elif isinstance(item, Delta):
-                    if item.text:
-                        yield output.delta(item.text)
-                else:
-                    record_usage(item.usage)
-                    answered = True
-                    yield output.done(item)
+            # Closed here, however this body ends: closed at a keep-alive, the merge would still be reading the
+            # answer when _close_answer closes it.
+            async with contextlib.aclosing(
+                with_keepalives(_answer(opening), settings.keepalive_seconds, deadline)
+            ) as items:
+                async for item in items:
+                    if isinstance(item, _KeepAlive):
+                        if not answered and (chunk := output.keepalive()):
+                            yield chunk
+                    elif isinstance(item, Delta):
+                        if item.text:
+                            yield output.delta(item.text)
+                    else:
+                        record_usage(item.usage)
+                        answered = True
+                        yield output.done(item)
         except Exception as exc:
             if answered:
                 logger.info(
@@ -295,11 +300,13 @@ async def stream_answer(request: Request) -> Response:
                 error = invocation.record_failure(exc)
                 yield output.error(error.body)
         finally:
-            # Shielded as in with_keepalives: a caller who left has cancelled this task.
-            with anyio.CancelScope(shield=True):
-                await _close_answer(opening)
-            invocation.record_latency()
-            metrics.flush_metrics()
+            try:
+                # Shielded as in with_keepalives: a caller who left has cancelled this task.
+                with anyio.CancelScope(shield=True):
+                    await _close_answer(opening)
+            finally:
+                invocation.record_latency()
+                metrics.flush_metrics()
 
     return StreamingResponse(body_chunks(), media_type=output.media_type, headers=headers)
 

@@ -39,7 +39,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import anyio
 import uvicorn
@@ -324,13 +324,13 @@ class EmulatorApp:
             return
         if not scope["path"].startswith("/"):
             # A request line in absolute form (http://host/path), as a proxy sends it: every server must take it
-            # (RFC 9112, 3.2.2), and uvicorn passes it on whole. Its authority stands for Host, which the guard
-            # then judges.
-            target = urlsplit(scope["path"])
-            path = target.path or "/"
+            # (RFC 9112, 3.2.2), and uvicorn passes it on whole. Its authority, without any user name, stands for
+            # Host, which the guard then judges; its path is routed still encoded, as any other.
+            target = urlsplit((scope.get("raw_path") or scope["path"].encode()).decode("latin-1"))
+            raw_path = target.path or "/"
             headers = [(name, value) for name, value in scope["headers"] if name.lower() != b"host"]
-            headers.append((b"host", target.netloc.encode("utf-8")))
-            scope = {**scope, "path": path, "raw_path": path.encode(), "headers": headers}
+            headers.append((b"host", target.netloc.rpartition("@")[2].encode("latin-1")))
+            scope = {**scope, "path": unquote(raw_path), "raw_path": raw_path.encode("latin-1"), "headers": headers}
         path = scope["path"]
         route = cloudfront_route(scope.get("raw_path") or path.encode())
         if is_api_path(route):

@@ -82,24 +82,29 @@ export function setupBudget() {
     render();
   };
 
+  // `reply`: the figure sent to a tab that asked for one, which a tab that shows one already ignores.
+  const tellOtherTabs = (remaining, reply = false) => {
+    otherTabs?.postMessage({ who, day: utcDay(Date.now()), remaining, reply });
+  };
+  const askOtherTabs = () => {
+    if (!figure && who !== null) otherTabs?.postMessage({ who, asking: true });
+  };
+
   document.addEventListener(TOKENS_EVENT, (event) => {
     if (who === null) return; // an answer that ends after its sign-in did: nobody's figure now
     show(event.detail.remaining);
     tellOtherTabs(event.detail.remaining);
   });
-  const tellOtherTabs = (remaining) => {
-    otherTabs?.postMessage({ who, day: utcDay(Date.now()), remaining });
-  };
   otherTabs?.addEventListener('message', ({ data }) => {
     if (who === null || !data || data.who !== who) return; // another tab may be someone else's sign-in
     if (data.asking === true) {
       const kept = keptFigure(Date.now());
-      if (kept && kept.who === who) tellOtherTabs(kept.remaining);
+      if (kept && kept.who === who) tellOtherTabs(kept.remaining, true);
       return;
     }
-    // Only a figure for today.
+    // Only a figure for today; a reply only where none is shown, as the one shown may be fresher.
     const valid = Number.isInteger(data.remaining) && data.remaining >= 0;
-    if (valid && data.day === utcDay(Date.now())) show(data.remaining);
+    if (valid && data.day === utcDay(Date.now()) && !(data.reply === true && figure)) show(data.remaining);
   });
   document.addEventListener(ACCOUNT_EVENT, (event) => {
     who = event.detail.user ? event.detail.user.email : null;
@@ -107,8 +112,10 @@ export function setupBudget() {
       figure = null;
       keep(null, Date.now());
     }
-    if (!figure && who !== null) otherTabs?.postMessage({ who, asking: true });
+    askOtherTabs();
     render();
   });
+  // Where nobody signs in no account event comes, and `who` is '' from the start.
+  askOtherTabs();
   render();
 }

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import Page, Request, Response, expect
 
+from infra.emulator import Emulator
 from infra.fake_openai import FakeOpenAI, FakeReply
 from infra.sse import text_events
 from tests.browser.conftest import PASSWORD, SignInSite, opened
@@ -97,6 +98,16 @@ def test_a_tab_opened_after_an_answer_shows_what_it_left_before_asking_anything(
     email = page.locator("#account-email").inner_text()
     other = opened(page.context, sign_in_site.url)
     sign_in(other, email, PASSWORD)
+
+    expect(other.locator("#tokens-left")).to_have_text(tokens_left(remaining))
+
+
+def test_a_tab_opened_where_nobody_signs_in_shows_what_another_tabs_answer_left(
+    page: Page, emulator: Emulator, emulator_fake_model: FakeOpenAI
+) -> None:
+    remaining = summarize_once(page, emulator_fake_model)
+
+    other = opened(page.context, emulator.url + "/")
 
     expect(other.locator("#tokens-left")).to_have_text(tokens_left(remaining))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -28,6 +29,7 @@ from infra.emulator.server import (
     Function,
     function_environment,
     max_input_chars,
+    with_headers,
     without_query_string,
 )
 from infra.emulator.template import FunctionSettings, read_template
@@ -70,6 +72,19 @@ def test_api_answers_carry_the_cloudfront_security_headers_too(client: Client, p
 
     # The template puts the response headers policy on the /api* behaviours as on the page's.
     assert {name: reply.headers.get(name) for name, _ in TEMPLATE.response_headers} == dict(TEMPLATE.response_headers)
+
+
+def test_the_policys_headers_replace_those_an_answer_set_under_the_same_names() -> None:
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    start = {"type": "http.response.start", "status": 200, "headers": [(b"X-Frame-Options", b"SAMEORIGIN")]}
+    asyncio.run(with_headers(send, [("x-frame-options", "DENY")])(start))
+
+    # As CloudFront's Override: true, not a second header the browser would have to choose between.
+    assert sent[0]["headers"] == [(b"x-frame-options", b"DENY")]
 
 
 def test_unknown_static_file_is_404(client: Client) -> None:
@@ -376,6 +391,16 @@ def test_an_encoded_slash_is_no_separator_so_the_path_is_no_endpoint(
 
     assert (reply.status, reply.json()["error"]["type"]) == (404, "not_found")
     assert list(emulator.events) == before
+
+
+def test_an_encoded_slash_in_an_absolute_form_request_line_is_no_separator_either(client: Client) -> None:
+    reply = client.post_json(f"http://{client.host}:{client.port}/api%2Fsummarize", VALID_BODIES["/api/summarize"])
+    assert (reply.status, reply.json()["error"]["type"]) == (404, "not_found")
+
+
+def test_a_user_name_in_an_absolute_form_request_line_is_not_part_of_the_host(client: Client) -> None:
+    reply = client.post_json(f"http://ana@{client.host}:{client.port}/api/summarize", VALID_BODIES["/api/summarize"])
+    assert (reply.status, list(reply.json())) == (200, ["bullets", "model", "usage"])
 
 
 def test_a_request_line_in_absolute_form_naming_another_host_is_refused(client: Client) -> None:

@@ -460,6 +460,45 @@ def test_a_deadline_passed_before_the_answers_first_read_closes_the_model_reques
         release.set()
 
 
+def test_a_body_closed_at_a_keepalive_closes_cleanly_and_records_its_latency(
+    configured, fake_model, monkeypatch, capsys
+):
+    from starlette.requests import Request
+
+    from llm_core import model_client, streaming
+    from tests.functional.test_observability import metric_records
+
+    monkeypatch.setenv("KEEPALIVE_SECONDS", "0.1")
+    llm_core.reset_caches()
+    release = threading.Event()
+    fake_model.enqueue(FakeReply(tokens=["late", " never sent"], hold_last_token=release))
+    body = json.dumps(CONVERSATION).encode()
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": "/", "raw_path": b"/", "query_string": b"", "root_path": "",
+        "headers": [(b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8080),
+    }  # fmt: skip
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": body}
+
+    async def read_to_a_keepalive_then_close() -> None:
+        response = await streaming.stream_answer(Request(scope, receive))
+        chunks = response.body_iterator
+        async for chunk in chunks:
+            if chunk == streaming.KEEPALIVE:
+                break
+        # As the event loop's finalizer does to a body Starlette dropped: closed at a keep-alive, mid-answer.
+        await chunks.aclose()
+        release.set()
+        await model_client.get_async_client().close()
+
+    capsys.readouterr()
+    asyncio.run(read_to_a_keepalive_then_close())
+    assert [r for r in metric_records(capsys.readouterr().out) if "Latency" in r["values"]]
+
+
 def test_the_first_request_of_an_environment_counts_its_cold_start_once(stream_url, monkeypatch, capsys):
     from aws_lambda_powertools.metrics.provider import cold_start
 
