@@ -567,6 +567,16 @@ def test_a_chat_that_could_shorten_its_message_is_also_told_a_new_chat_would_kee
     )
 
 
+def test_a_chat_whose_new_chat_would_use_exactly_what_is_left_is_also_told_to_start_one(configure, table):
+    configure(per_user=10_000, total=100_000)
+    # 6,000 left: the newest message alone, in a new chat, would reserve exactly that.
+    chat = token_estimate.TextSize(4_000, newest_chars=1_500, new_chat_tokens=6_000)
+    assert "left: make your message at least 1,000 characters shorter, or start a new chat, or wait" in (
+        refusal_of_chat(4_000, 7_000, chat)
+    )
+    budget.reserve("alice", 6_000, now=AFTERNOON)  # the new chat fits
+
+
 def test_a_first_message_shorter_than_the_cut_is_told_to_shorten_it_with_the_instructions(configure, table):
     configure(per_user=10_000, total=100_000)
     chat = token_estimate.TextSize(4_300, newest_chars=2)
@@ -631,6 +641,15 @@ def test_a_request_larger_than_the_day_when_too_little_is_left_today_says_so(con
     budget.reserve("alice", 10_500 - 500, now=AFTERNOON + timedelta(hours=9))  # shortened, after the reset
 
 
+def test_a_request_larger_than_the_day_with_one_token_left_today_says_it_is_fewer(configure, table):
+    configure(per_user=10_000, total=100_000)
+    spend("alice", 9_999)
+    refused = refusal("alice", 10_500, error=TooLarge)
+    assert refused.message.endswith(
+        "The 1 left of it today is fewer than the 1,021 even the shortest request here may use."
+    )
+
+
 def test_a_request_larger_than_the_day_after_the_row_passed_its_cap_says_none_are_left(configure, table):
     configure(per_user=10_000, total=100_000)
     budget.reserve("alice", 1_000, now=AFTERNOON).settle(10_400)
@@ -659,6 +678,19 @@ def test_a_budget_smaller_than_any_request_names_the_settings_to_change(configur
         "(DAILY_TOKENS_PER_USER) or lower this function's MAX_OUTPUT_TOKENS."
     )
     assert refused.headers == {"x-tokens-remaining": "3000"}
+
+
+def test_a_budget_exactly_the_size_of_the_shortest_request_asks_for_a_shorter_request_not_a_larger_cap(
+    configure, table
+):
+    # The shortest request here may use 1,021 tokens: a cap of 1,021 holds it, so the owner need change nothing.
+    configure(per_user=1_021, total=100_000)
+    refused = refusal("alice", 1_100, error=TooLarge)
+    assert refused.message == (
+        "This request could use up to 1,100 tokens, more than your whole daily budget of 1,021: "
+        "make it at least 79 characters shorter."
+    )
+    budget.reserve("alice", 1_100 - 79, now=AFTERNOON)  # shortened as told, it fits
 
 
 def test_a_budget_above_the_output_allowance_but_below_the_shortest_request_names_the_settings(
