@@ -313,6 +313,19 @@ def test_wrong_code_verifier_is_invalid_grant(login: str, pool: LocalPool, code_
     assert (answer.status, answer.json) == (400, {"error": "invalid_grant"})
 
 
+@pytest.mark.parametrize(
+    "verifier",
+    ["v" * 42, "v" * 129, "v" * 42 + "+", "v" * 42 + "/", "v" * 42 + "="],
+    ids=["42 characters", "129 characters", "plus", "slash", "padding"],
+)
+def test_code_verifier_outside_rfc_7636_is_invalid_grant_even_when_it_matches_the_challenge(
+    login: str, pool: LocalPool, code_for: Callable[[str], str], verifier: str
+) -> None:
+    # Cognito refuses such a verifier: a page that sent one would sign in locally and fail when deployed.
+    answer = redeem(login, pool, code_for(verifier), verifier)
+    assert (answer.status, answer.json) == (400, {"error": "invalid_grant"})
+
+
 def test_code_works_once(login: str, pool: LocalPool, code_for: Callable[[str], str]) -> None:
     verifier = new_verifier()
     code = code_for(verifier)
