@@ -120,6 +120,19 @@ def test_an_idle_environment_is_reused_warm() -> None:
     assert (first["invocation"], second["invocation"]) == (1, 2)
 
 
+def test_a_request_during_warm_up_waits_for_the_warming_environment_rather_than_starting_another() -> None:
+    async def request_while_warming(pool: EnvironmentPool) -> tuple[dict[str, Any], set[int]]:
+        warming = pool.start_warming()
+        result = await invoke(pool)  # sent before the warming environment is ready
+        await warming
+        return result, {environment.pid for environment in pool._all}
+
+    (result, started), _ = run_with_pool(config("describe"), request_while_warming)
+
+    assert started == {result["pid"]}  # one process, one cold start
+    assert result["invocation"] == 1
+
+
 def test_the_handler_gets_the_deadline_the_emulator_set() -> None:
     async def with_deadline(pool: EnvironmentPool) -> dict[str, Any]:
         async with pool.environment() as environment:
