@@ -48,6 +48,15 @@ def test_an_emulator_listening_on_ipv6_loopback_is_answered_there() -> None:
 
 
 @pytest.mark.parametrize(
+    ("host", "origin"),
+    [("LocalHost:3000", "http://localhost:3000"), ("localhost:3000", "http://LocalHost:3000")],
+)
+def test_the_page_is_answered_whatever_the_case_of_its_host_and_origin(host: str, origin: str) -> None:
+    # Names are case-insensitive: the same page, however a client wrote them.
+    assert refusal(host, origin) is None
+
+
+@pytest.mark.parametrize(
     "host",
     [
         "evil.example:3000",  # DNS rebinding: the attacker's name, resolved to 127.0.0.1
@@ -95,4 +104,9 @@ def test_a_second_host_cannot_vouch_for_a_foreign_first_one() -> None:
 
 def test_a_second_origin_cannot_vouch_for_a_foreign_first_one() -> None:
     headers = [(b"host", b"127.0.0.1:3000"), (b"origin", b"https://attacker.example"), (b"origin", SITE.encode())]
+    assert GUARD.refusal(headers, "127.0.0.1") == GUARD.wrong_origin
+
+
+def test_a_foreign_origin_after_the_pages_own_is_refused() -> None:
+    headers = [(b"host", b"127.0.0.1:3000"), (b"origin", SITE.encode()), (b"origin", b"https://attacker.example")]
     assert GUARD.refusal(headers, "127.0.0.1") == GUARD.wrong_origin
