@@ -127,6 +127,18 @@ def test_unknown_fault_is_a_usage_error_naming_the_menu() -> None:
     assert b"unknown fault teapot; choose from 429, 500, 401, slow, drop, refusal, schema, incomplete" in err
 
 
+def test_negative_pace_is_a_usage_error_not_a_traceback() -> None:
+    process = start("--port", "0", "--pace", "-1")
+    try:
+        _, err = process.communicate(timeout=WAIT_SECONDS)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 2
+    assert err.decode().strip().endswith("error: --pace must not be negative, not -1")
+
+
 def test_taken_port_is_a_one_line_error(faulty: Running) -> None:
     port = str(urlsplit(faulty.base_url).port)
     process = start("--port", port)
