@@ -97,3 +97,9 @@ def test_incomplete_structured_output_is_unfinished_json() -> None:
 def test_incomplete_text_is_its_first_half() -> None:
     reply = Faults(1.0).inflict("incomplete", TEXT)
     assert (reply.incomplete, reply.answer_text) == (True, "One two three")
+
+
+def test_incomplete_answer_of_one_word_keeps_that_word() -> None:
+    # An incomplete answer was cut off after some output: never after none.
+    reply = Faults(1.0).inflict("incomplete", FakeReply(text="Hello."))
+    assert (reply.incomplete, reply.answer_text) == (True, "Hello.")
