@@ -26,6 +26,7 @@ from infra.emulator.server import (
     EVENT_HISTORY,
     FUNCTIONS,
     RECORDED_BODY_CHARS,
+    STOPPING_MESSAGE,
     Function,
     function_environment,
     max_input_chars,
@@ -789,6 +790,18 @@ def test_a_function_that_cannot_start_is_502_for_each_request(sample_emulator) -
     assert [reply.status for reply in replies] == [502, 502]
     # The cold start at the emulator's start, then one for each request: each tried again, each logged.
     logs.wait_for(lambda lines: sum("Runtime.HandlerNotFound" in line.text for line in lines) == 3)
+
+
+def test_an_invocation_that_starts_once_the_emulator_is_stopping_is_answered_503(sample_emulator) -> None:
+    emulator, _ = sample_emulator("describe")
+    assert emulator._app is not None
+    # Ctrl-C, as Emulator.stop begins it: the server's loop runs it before it reads the next request.
+    emulator._app.stop_invocations()
+
+    reply = Client(emulator.url).post_json("/api/summarize", {"seconds": 0})
+
+    assert reply.status == 503
+    assert reply.json()["error"]["message"] == STOPPING_MESSAGE
 
 
 # ---------------------------------------------------------------------------------------------- sign-in
