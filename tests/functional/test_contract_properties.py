@@ -130,11 +130,18 @@ def test_buffered_functions_answer_any_request_within_the_contract(
 
 def has_visible_text(text: str) -> bool:
     """The contract's "not blank": a character that is not a space, a control, a format character, a lone
-    combining mark or a letter drawn as a blank."""
+    combining mark, a letter drawn as a blank or one of Unicode's noncharacters (U+FDD0-U+FDEF, and the last
+    two code points of every plane)."""
     blank_letters = "\u115f\u1160\u3164\uffa0\u2800"
     invisible = ("Cc", "Cf", "Mn", "Me")
+    noncharacters = {chr(code) for code in range(0xFDD0, 0xFDF0)} | {
+        chr(plane + last) for plane in range(0, 0x110000, 0x10000) for last in (0xFFFE, 0xFFFF)
+    }
     return any(
-        not char.isspace() and char not in blank_letters and unicodedata.category(char) not in invisible
+        not char.isspace()
+        and char not in blank_letters
+        and char not in noncharacters
+        and unicodedata.category(char) not in invisible
         for char in text
     )
 
