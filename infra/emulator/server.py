@@ -200,6 +200,23 @@ def cloudfront_route(raw_path: bytes) -> str:
     return "/" + b"/".join(segments).decode("latin-1")
 
 
+def as_cloudfront_routes_it(scope: Scope) -> Scope:
+    """The request as CloudFront matches it to a behaviour. A request line in absolute form (http://host/path, as a
+    proxy sends it) is one every server must take (RFC 9112, 3.2.2) and uvicorn passes on whole: its authority,
+    without any user name, stands for Host, which the guard then judges. An /api path is the one cloudfront_route
+    gives, not uvicorn's decoded path, in which "%2F" is a slash."""
+    if not scope["path"].startswith("/"):
+        target = urlsplit((scope.get("raw_path") or scope["path"].encode()).decode("latin-1"))
+        raw_path = target.path or "/"
+        headers = [(name, value) for name, value in scope["headers"] if name.lower() != b"host"]
+        headers.append((b"host", target.netloc.rpartition("@")[2].encode("latin-1")))
+        scope = {**scope, "path": unquote(raw_path), "raw_path": raw_path.encode("latin-1"), "headers": headers}
+    route = cloudfront_route(scope.get("raw_path") or scope["path"].encode())
+    if is_api_path(route):
+        scope = {**scope, "path": route, "raw_path": route.encode("latin-1")}
+    return scope
+
+
 def is_api_path(path: str) -> bool:
     """As CloudFront's /api* behaviours take it (template.yaml): the endpoints and the 404 for any other."""
     return re.sub("/+", "/", path).startswith("/api")
@@ -322,25 +339,14 @@ class EmulatorApp:
             return
         if scope["type"] != "http":
             return
-        if not scope["path"].startswith("/"):
-            # A request line in absolute form (http://host/path), as a proxy sends it: every server must take it
-            # (RFC 9112, 3.2.2), and uvicorn passes it on whole. Its authority, without any user name, stands for
-            # Host, which the guard then judges; its path is routed still encoded, as any other.
-            target = urlsplit((scope.get("raw_path") or scope["path"].encode()).decode("latin-1"))
-            raw_path = target.path or "/"
-            headers = [(name, value) for name, value in scope["headers"] if name.lower() != b"host"]
-            headers.append((b"host", target.netloc.rpartition("@")[2].encode("latin-1")))
-            scope = {**scope, "path": unquote(raw_path), "raw_path": raw_path.encode("latin-1"), "headers": headers}
+        scope = as_cloudfront_routes_it(scope)
         path = scope["path"]
-        route = cloudfront_route(scope.get("raw_path") or path.encode())
-        if is_api_path(route):
-            # Routed as CloudFront routes it, not on uvicorn's decoded path, in which "%2F" is a slash.
-            path = route
-            scope = {**scope, "path": route, "raw_path": route.encode("latin-1")}
+        # Cognito's pages, not the site's: they carry their own headers, not CloudFront's.
+        login_page = self.login if self.login is not None and path in self.login.paths else None
         # The page asks HEAD / on load, so it can show the demo banner before the first call.
         send = with_headers(send, self.demo_headers)
-        if is_api_path(path):
-            # CloudFront's response headers policy is on the /api* behaviours too (template.yaml).
+        if login_page is None:
+            # CloudFront's response headers policy is on every behaviour, the /api* ones too (template.yaml).
             send = with_headers(send, self.response_headers)
         try:
             if is_api_path(path) and (refusal := self.guard.refusal(scope["headers"], self._local_address(scope))):
@@ -355,14 +361,13 @@ class EmulatorApp:
                 await self._answer_error(send, NotFound(NOT_FOUND_MESSAGE))
             elif path == "/config.json" and scope["method"] in {"GET", "HEAD"}:
                 headers = [("content-type", "application/json"), ("cache-control", "no-store")]
-                await send_whole(send, 200, headers + self.response_headers, self.page)
-            elif self.login is not None and path in self.login.paths:
-                # Cognito's pages, not the site's: they carry their own headers, not CloudFront's.
-                await self.login(scope, receive, send)
+                await send_whole(send, 200, headers, self.page)
+            elif login_page is not None:
+                await login_page(scope, receive, send)
             elif (address := self._signed_in_address(scope)) is not None:
                 await send_whole(send, 307, [("location", address), ("cache-control", "no-store")], b"")
             else:
-                await self.static(scope, receive, with_headers(send, self.response_headers))
+                await self.static(scope, receive, send)
         except CallerLeft:
             pass
 
