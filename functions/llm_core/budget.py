@@ -90,6 +90,7 @@ Scope = Literal["caller", "deployment"]
 # What a write to the table can fail with: DynamoDB's refusal, botocore's failure to reach it, or an answer
 # without the row's total (KeyError, ValueError), which DynamoDB never sends but a stand-in might.
 TableError = ClientError | BotoCoreError | KeyError | ValueError
+# The same four, as `except` takes them (a union it does not).
 TABLE_ERRORS = (ClientError, BotoCoreError, KeyError, ValueError)
 
 
